@@ -1,0 +1,10 @@
+//! Kestrel OCR engine core.
+//!
+//! [`runtime`] is a small inference runtime (tensors, a planned graph, fp32 kernels with
+//! run-time SIMD dispatch) that knows nothing of OCR. It builds as `no_std` + `alloc`; the
+//! `std` feature adds threads, file loading and memory mapping.
+#![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;
+
+pub mod runtime;

@@ -1,0 +1,82 @@
+//! Compute kernels and the single point where a kernel set is chosen.
+//!
+//! [`KernelSet::detect`] picks the best set the CPU reports (AVX2+FMA or the portable scalar
+//! reference) once, when a model is loaded; everything else calls through the chosen set.
+//! Every SIMD kernel is tested against the scalar reference (fp32: within a stated tolerance).
+
+pub mod depthwise;
+pub mod gemm;
+pub mod scalar;
+#[cfg(target_arch = "x86_64")]
+pub mod x86;
+
+/// Rows of A handled by one micro-kernel call.
+pub const MR: usize = 6;
+/// Columns of B handled by one micro-kernel call.
+pub const NR: usize = 16;
+
+/// A GEMM micro-kernel: `acc[MR x NR] = sum_k a[k][0..MR] * b[k][0..NR]` over packed panels
+/// (`a.len() >= k * MR`, `b.len() >= k * NR`).
+pub type MicroKernel = fn(k: usize, a: &[f32], b: &[f32], acc: &mut [f32; MR * NR]);
+
+/// A depthwise convolution row kernel, see [`depthwise::RowKernel`].
+pub use depthwise::RowKernel;
+
+/// The kernels used by one loaded model.
+#[derive(Clone, Copy)]
+pub struct KernelSet {
+    /// Name shown in logs and benchmarks.
+    pub name: &'static str,
+    /// fp32 GEMM micro-kernel.
+    pub gemm: MicroKernel,
+    /// Depthwise stride-1 row accumulation.
+    pub dw_row: RowKernel,
+}
+
+impl core::fmt::Debug for KernelSet {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+impl KernelSet {
+    /// The portable scalar reference kernels.
+    pub fn scalar() -> Self {
+        KernelSet {
+            name: "scalar",
+            gemm: scalar::gemm_microkernel,
+            dw_row: scalar::dw_row,
+        }
+    }
+
+    /// The best kernel set this CPU supports.
+    pub fn detect() -> Self {
+        #[cfg(all(target_arch = "x86_64", feature = "std"))]
+        {
+            if let Some(k) = x86::avx2() {
+                return k;
+            }
+        }
+        #[cfg(all(target_arch = "x86_64", not(feature = "std")))]
+        {
+            // Without std there is no run-time feature detection; use what the build targets.
+            if cfg!(all(target_feature = "avx2", target_feature = "fma")) {
+                if let Some(k) = x86::avx2() {
+                    return k;
+                }
+            }
+        }
+        Self::scalar()
+    }
+
+    /// All kernel sets this CPU can run, reference first (for tests and benchmarks).
+    pub fn available() -> alloc::vec::Vec<Self> {
+        #[allow(unused_mut)]
+        let mut v = alloc::vec![Self::scalar()];
+        #[cfg(all(target_arch = "x86_64", feature = "std"))]
+        {
+            v.extend(x86::avx2());
+        }
+        v
+    }
+}

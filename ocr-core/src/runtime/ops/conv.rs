@@ -1,0 +1,147 @@
+//! Convolutions: depthwise (direct), general/grouped/1x1 (GEMM over an implicit im2col view)
+//! and transposed (GEMM then col2im).
+
+use crate::runtime::kernels::KernelSet;
+use crate::runtime::kernels::depthwise::{DwGeom, depthwise};
+use crate::runtime::kernels::gemm::{self, BSource, Bias, Im2col, MatRef};
+use crate::runtime::op::{ConvParams, ConvTransposeParams};
+use crate::runtime::parallel::Threads;
+
+/// True when the convolution is depthwise with one filter per input channel.
+fn is_depthwise(p: &ConvParams, x_shape: &[usize], w_shape: &[usize]) -> bool {
+    p.group > 1 && p.group == x_shape[1] && w_shape[0] == p.group && w_shape[1] == 1
+}
+
+/// Scratch floats [`conv`] needs.
+pub fn conv_scratch_len(p: &ConvParams, x_shape: &[usize], w_shape: &[usize], out_shape: &[usize], threads: &Threads) -> usize {
+    if is_depthwise(p, x_shape, w_shape) {
+        return 0;
+    }
+    let mg = w_shape[0] / p.group;
+    let k = w_shape[1] * w_shape[2] * w_shape[3];
+    let n = out_shape[2] * out_shape[3];
+    gemm::scratch_len(mg, k, gemm::task_count(n, threads))
+}
+
+/// Runs a 2-D convolution: `x` NCHW, `w` OIHW, optional bias, `out` NCHW.
+#[allow(clippy::too_many_arguments)]
+pub fn conv(
+    ks: &KernelSet,
+    threads: &Threads,
+    p: &ConvParams,
+    x: &[f32],
+    x_shape: &[usize],
+    w: &[f32],
+    w_shape: &[usize],
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+    out_shape: &[usize],
+    scratch: &mut [f32],
+) {
+    let (nb, c, h, wd) = (x_shape[0], x_shape[1], x_shape[2], x_shape[3]);
+    let (m, cg, kh, kw) = (w_shape[0], w_shape[1], w_shape[2], w_shape[3]);
+    let (oh, ow) = (out_shape[2], out_shape[3]);
+    let in_img = c * h * wd;
+    let out_img = m * oh * ow;
+    if is_depthwise(p, x_shape, w_shape) {
+        let g = DwGeom {
+            c, h, w: wd, kh, kw,
+            sh: p.strides[0], sw: p.strides[1],
+            ph: p.pads[0], pw: p.pads[1],
+            dh: p.dilations[0], dw: p.dilations[1],
+            oh, ow,
+        };
+        for i in 0..nb {
+            depthwise(ks.dw_row, threads, &g, &x[i * in_img..(i + 1) * in_img], w, bias, &p.epilogue, &mut out[i * out_img..(i + 1) * out_img]);
+        }
+        return;
+    }
+    let mg = m / p.group;
+    let k = cg * kh * kw;
+    let n = oh * ow;
+    let pointwise = kh == 1 && kw == 1 && p.strides == [1, 1] && p.pads == [0; 4];
+    for i in 0..nb {
+        for g in 0..p.group {
+            let xin = &x[i * in_img + g * cg * h * wd..i * in_img + (g + 1) * cg * h * wd];
+            let src = if pointwise {
+                BSource::Mat(MatRef { data: xin, rs: h * wd, cs: 1 })
+            } else {
+                BSource::Im2col(Im2col {
+                    input: xin, c: cg, h, w: wd, kh, kw,
+                    sh: p.strides[0], sw: p.strides[1],
+                    ph: p.pads[0], pw: p.pads[1],
+                    dh: p.dilations[0], dw: p.dilations[1],
+                    ow,
+                })
+            };
+            let a = MatRef { data: &w[g * mg * k..(g + 1) * mg * k], rs: k, cs: 1 };
+            let o = &mut out[i * out_img + g * mg * n..i * out_img + (g + 1) * mg * n];
+            let b = bias.map_or(Bias::None, |b| Bias::Row(&b[g * mg..(g + 1) * mg]));
+            gemm::gemm(ks, threads, (mg, n, k), a, &src, o, n, b, &p.epilogue, scratch);
+        }
+    }
+}
+
+/// Scratch floats [`conv_transpose`] needs.
+pub fn conv_transpose_scratch_len(x_shape: &[usize], w_shape: &[usize], threads: &Threads) -> usize {
+    let rows = w_shape[1] * w_shape[2] * w_shape[3];
+    let n = x_shape[2] * x_shape[3];
+    rows * n + gemm::scratch_len(rows, x_shape[1], gemm::task_count(n, threads))
+}
+
+/// Runs a 2-D transposed convolution (group 1): `x` NCHW, `w` `[Ci, Co, kh, kw]`.
+#[allow(clippy::too_many_arguments)]
+pub fn conv_transpose(
+    ks: &KernelSet,
+    threads: &Threads,
+    p: &ConvTransposeParams,
+    x: &[f32],
+    x_shape: &[usize],
+    w: &[f32],
+    w_shape: &[usize],
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+    out_shape: &[usize],
+    scratch: &mut [f32],
+) {
+    let (nb, ci, h, wd) = (x_shape[0], x_shape[1], x_shape[2], x_shape[3]);
+    let (co, kh, kw) = (w_shape[1], w_shape[2], w_shape[3]);
+    let (oh, ow) = (out_shape[2], out_shape[3]);
+    let rows = co * kh * kw;
+    let n = h * wd;
+    let (cols, gscratch) = scratch.split_at_mut(rows * n);
+    let identity = crate::runtime::op::Epilogue::identity();
+    for i in 0..nb {
+        let xin = &x[i * ci * n..(i + 1) * ci * n];
+        // cols[(co, ky, kx), (iy, ix)] = sum_ci w[ci, (co, ky, kx)] * x[ci, (iy, ix)]
+        let a = MatRef { data: w, rs: 1, cs: rows };
+        let src = BSource::Mat(MatRef { data: xin, rs: n, cs: 1 });
+        gemm::gemm(ks, threads, (rows, n, ci), a, &src, cols, n, Bias::None, &identity, gscratch);
+        let o = &mut out[i * co * oh * ow..(i + 1) * co * oh * ow];
+        for c in 0..co {
+            o[c * oh * ow..(c + 1) * oh * ow].fill(bias.map_or(0.0, |b| b[c]));
+        }
+        for c in 0..co {
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    let row = &cols[((c * kh + ky) * kw + kx) * n..][..n];
+                    for iy in 0..h {
+                        let y = (iy * p.strides[0] + ky * p.dilations[0]) as isize - p.pads[0] as isize;
+                        if y < 0 || y >= oh as isize {
+                            continue;
+                        }
+                        for ix in 0..wd {
+                            let xo = (ix * p.strides[1] + kx * p.dilations[1]) as isize - p.pads[1] as isize;
+                            if xo >= 0 && xo < ow as isize {
+                                o[(c * oh + y as usize) * ow + xo as usize] += row[iy * wd + ix];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if p.epilogue != identity {
+            o.iter_mut().for_each(|v| *v = p.epilogue.apply(*v));
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! Element-wise ops: unary activations and broadcasting binary arithmetic.
+
+use super::movement::strides;
+use crate::runtime::op::{BinaryOp, UnaryOp};
+use alloc::vec::Vec;
+
+/// Applies a unary op from `src` into `dst`.
+pub fn unary(op: UnaryOp, src: &[f32], dst: &mut [f32]) {
+    match op {
+        UnaryOp::Identity => dst.copy_from_slice(src),
+        UnaryOp::Sqrt => dst
+            .iter_mut()
+            .zip(src)
+            .for_each(|(d, &s)| *d = libm::sqrtf(s)),
+        UnaryOp::Act(a) => {
+            dst.copy_from_slice(src);
+            a.apply_slice(dst);
+        }
+    }
+}
+
+/// Broadcast strides of `shape` inside `out_shape` (0 along broadcast axes).
+fn broadcast_strides(shape: &[usize], out_shape: &[usize]) -> Vec<usize> {
+    let s = strides(shape);
+    let off = out_shape.len() - shape.len();
+    (0..out_shape.len())
+        .map(|i| {
+            if i < off || shape[i - off] == 1 {
+                0
+            } else {
+                s[i - off]
+            }
+        })
+        .collect()
+}
+
+/// Broadcasting binary op over any element type: `out = f(op, a, b)` element-wise. Used at plan
+/// time on integers and as the executor's general fallback.
+#[allow(clippy::too_many_arguments)]
+pub fn binary_generic<T: Copy>(
+    op: BinaryOp,
+    a: &[T],
+    a_shape: &[usize],
+    b: &[T],
+    b_shape: &[usize],
+    out: &mut [T],
+    out_shape: &[usize],
+    f: impl Fn(BinaryOp, T, T) -> T,
+) {
+    let rank = out_shape.len();
+    if rank == 0 {
+        if let Some(o) = out.first_mut() {
+            *o = f(op, a[0], b[0]);
+        }
+        return;
+    }
+    let sa = broadcast_strides(a_shape, out_shape);
+    let sb = broadcast_strides(b_shape, out_shape);
+    let inner = out_shape[rank - 1];
+    let (ia, ib) = (sa[rank - 1], sb[rank - 1]);
+    let mut idx = alloc::vec![0usize; rank - 1];
+    let outer: usize = out_shape[..rank - 1].iter().product();
+    for chunk in 0..outer {
+        let _ = chunk;
+        let base_a: usize = idx.iter().zip(&sa).map(|(i, s)| i * s).sum();
+        let base_b: usize = idx.iter().zip(&sb).map(|(i, s)| i * s).sum();
+        let o = chunk * inner;
+        for j in 0..inner {
+            out[o + j] = f(op, a[base_a + j * ia], b[base_b + j * ib]);
+        }
+        for d in (0..rank - 1).rev() {
+            idx[d] += 1;
+            if idx[d] < out_shape[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+}
+
+#[inline(always)]
+fn apply_rows(op: BinaryOp, out: &mut [f32], a: &[f32], b: &[f32]) {
+    // One `match` outside the loop so each arm vectorises.
+    match op {
+        BinaryOp::Add => out.iter_mut().zip(a.iter().zip(b)).for_each(|(o, (x, y))| *o = x + y),
+        BinaryOp::Sub => out.iter_mut().zip(a.iter().zip(b)).for_each(|(o, (x, y))| *o = x - y),
+        BinaryOp::Mul => out.iter_mut().zip(a.iter().zip(b)).for_each(|(o, (x, y))| *o = x * y),
+        BinaryOp::Div => out.iter_mut().zip(a.iter().zip(b)).for_each(|(o, (x, y))| *o = x / y),
+        BinaryOp::Pow => out
+            .iter_mut()
+            .zip(a.iter().zip(b))
+            .for_each(|(o, (&x, &y))| *o = op.apply(x, y)),
+    }
+}
+
+#[inline(always)]
+fn apply_scalar_b(op: BinaryOp, out: &mut [f32], a: &[f32], y: f32) {
+    match op {
+        BinaryOp::Add => out.iter_mut().zip(a).for_each(|(o, x)| *o = x + y),
+        BinaryOp::Sub => out.iter_mut().zip(a).for_each(|(o, x)| *o = x - y),
+        BinaryOp::Mul => out.iter_mut().zip(a).for_each(|(o, x)| *o = x * y),
+        BinaryOp::Div => out.iter_mut().zip(a).for_each(|(o, x)| *o = x / y),
+        BinaryOp::Pow => out.iter_mut().zip(a).for_each(|(o, &x)| *o = op.apply(x, y)),
+    }
+}
+
+/// Broadcasting fp32 binary op with fast paths for equal shapes, a scalar operand, a trailing
+/// (row) operand and a per-channel (NCHW) operand.
+pub fn binary(
+    op: BinaryOp,
+    a: &[f32],
+    a_shape: &[usize],
+    b: &[f32],
+    b_shape: &[usize],
+    out: &mut [f32],
+    out_shape: &[usize],
+) {
+    let n = out.len();
+    if a.len() == n && b.len() == n {
+        apply_rows(op, out, a, b);
+    } else if a.len() == n && b.len() == 1 {
+        apply_scalar_b(op, out, a, b[0]);
+    } else if a.len() == n && is_suffix(b_shape, out_shape) && !b.is_empty() {
+        for (o, x) in out.chunks_exact_mut(b.len()).zip(a.chunks_exact(b.len())) {
+            apply_rows(op, o, x, b);
+        }
+    } else if a.len() == n && per_channel(b_shape, out_shape).is_some() {
+        let (c, hw) = per_channel(b_shape, out_shape).unwrap_or((1, 1));
+        for (i, (o, x)) in out.chunks_exact_mut(hw).zip(a.chunks_exact(hw)).enumerate() {
+            apply_scalar_b(op, o, x, b[i % c]);
+        }
+    } else {
+        binary_generic(op, a, a_shape, b, b_shape, out, out_shape, |op, x, y| op.apply(x, y));
+    }
+}
+
+/// True when `small` (without leading 1s) equals the trailing dimensions of `full`.
+fn is_suffix(small: &[usize], full: &[usize]) -> bool {
+    let s: &[usize] = {
+        let first = small.iter().position(|&d| d != 1).unwrap_or(small.len());
+        &small[first..]
+    };
+    s.len() <= full.len() && full[full.len() - s.len()..] == *s
+}
+
+/// For a `[C, 1, 1]`-like operand against `[N, C, H, W]`, returns `(C, H*W)`.
+fn per_channel(small: &[usize], full: &[usize]) -> Option<(usize, usize)> {
+    if full.len() != 4 || small.len() < 3 || small.len() > 4 {
+        return None;
+    }
+    let off = 4 - small.len();
+    let dims: Vec<usize> = (0..4).map(|i| if i < off { 1 } else { small[i - off] }).collect();
+    (dims[0] == 1 && dims[1] == full[1] && dims[2] == 1 && dims[3] == 1)
+        .then_some((full[1], full[2] * full[3]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    #[test]
+    fn fast_paths_match_generic() {
+        let shapes: [(&[usize], &[usize]); 5] = [
+            (&[2, 3, 2, 2], &[2, 3, 2, 2]),
+            (&[2, 3, 2, 2], &[1]),
+            (&[2, 3, 2, 2], &[2]),
+            (&[2, 3, 2, 2], &[3, 1, 1]),
+            (&[1], &[2, 3, 2, 2]),
+        ];
+        for (sa, sb) in shapes {
+            let out_shape = crate::runtime::static_eval::broadcast_shapes(sa, sb, "t").unwrap();
+            let na: usize = sa.iter().product();
+            let nb: usize = sb.iter().product();
+            let a: Vec<f32> = (0..na).map(|i| i as f32 * 0.5 - 3.0).collect();
+            let b: Vec<f32> = (0..nb).map(|i| i as f32 + 1.0).collect();
+            let n: usize = out_shape.iter().product();
+            for op in [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div] {
+                let mut fast = vec![0.0; n];
+                let mut slow = vec![0.0; n];
+                binary(op, &a, sa, &b, sb, &mut fast, &out_shape);
+                binary_generic(op, &a, sa, &b, sb, &mut slow, &out_shape, |op, x, y| op.apply(x, y));
+                assert_eq!(fast, slow, "{sa:?} {sb:?} {op:?}");
+            }
+        }
+    }
+}

@@ -1,0 +1,236 @@
+//! Running a model: a [`Session`] caches plans by input shape and owns the arena they run in.
+
+use super::model::Model;
+use super::op::Op;
+use super::ops::{conv, elementwise, matmul, movement, pool, reduce};
+use super::parallel::Threads;
+use super::plan::{self, Plan, Slot};
+use super::static_eval::{Aux, Data};
+use super::{Error, Result, Tensor};
+use alloc::vec::Vec;
+
+/// Plans kept per session (recognisers see a handful of widths).
+const PLAN_CACHE: usize = 8;
+
+/// Default arena bound: 2^30 floats (4 GiB).
+pub const DEFAULT_MAX_ARENA_FLOATS: usize = 1 << 30;
+
+/// An execution context for one model: thread pool, plan cache and arena. Not shared between
+/// threads; make one per worker (the [`Model`] itself is shared).
+pub struct Session<'m> {
+    model: &'m Model,
+    threads: Threads,
+    plans: Vec<Plan>,
+    arena: Vec<f32>,
+    max_arena_floats: usize,
+}
+
+impl<'m> Session<'m> {
+    /// A single-threaded session.
+    pub fn new(model: &'m Model) -> Self {
+        Self::with_threads(model, Threads::single())
+    }
+
+    /// A session that spreads work over `threads`.
+    pub fn with_threads(model: &'m Model, threads: Threads) -> Self {
+        Session {
+            model,
+            threads,
+            plans: Vec::new(),
+            arena: Vec::new(),
+            max_arena_floats: DEFAULT_MAX_ARENA_FLOATS,
+        }
+    }
+
+    /// Bounds the arena (in floats); inputs that need more fail with [`Error::Limit`].
+    pub fn set_max_arena_floats(&mut self, n: usize) {
+        self.max_arena_floats = n;
+    }
+
+    /// The model.
+    pub fn model(&self) -> &'m Model {
+        self.model
+    }
+
+    /// Runs the model on `inputs` (in the model's input order) and returns its outputs.
+    pub fn run(&mut self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
+        let pi = self.plan_index(&shapes)?;
+        let plan = &self.plans[pi];
+        if self.arena.len() < plan.arena_len() {
+            self.arena.resize(plan.arena_len(), 0.0);
+        }
+        let model = self.model;
+        for (spec, t) in model.inputs().iter().zip(inputs) {
+            if let Some(s) = plan.slots[spec.value as usize] {
+                self.arena[s.offset..s.offset + s.len].copy_from_slice(t.data());
+            }
+        }
+        execute(model, plan, &self.threads, &mut self.arena)?;
+        model
+            .outputs()
+            .iter()
+            .map(|o| fetch(model, plan, &self.arena, o.value))
+            .collect()
+    }
+
+    fn plan_index(&mut self, shapes: &[Vec<usize>]) -> Result<usize> {
+        if let Some(i) = self.plans.iter().position(|p| p.input_shapes == shapes) {
+            return Ok(i);
+        }
+        let p = plan::plan(self.model, shapes, &self.threads, self.max_arena_floats)?;
+        if self.plans.len() == PLAN_CACHE {
+            self.plans.remove(0);
+        }
+        self.plans.push(p);
+        Ok(self.plans.len() - 1)
+    }
+}
+
+/// Copies a value out of the arena (or the constants / plan-time values) into a tensor.
+fn fetch(model: &Model, plan: &Plan, arena: &[f32], v: u32) -> Result<Tensor> {
+    let info = plan.infos[v as usize]
+        .as_ref()
+        .ok_or_else(|| Error::Shape(alloc::format!("value {v} was not computed")))?;
+    let data = match (&info.data, plan.slots[v as usize]) {
+        (Some(Data::F32(d)), _) => d.clone(),
+        (Some(Data::I64(d)), _) => d.iter().map(|&x| x as f32).collect(),
+        (None, Some(s)) => arena[s.offset..s.offset + s.len].to_vec(),
+        (None, None) => {
+            return Err(Error::Shape(alloc::format!(
+                "value '{}' has no storage",
+                model.value_name(v)
+            )));
+        }
+    };
+    Tensor::new(info.shape.clone(), data)
+}
+
+/// Run-time view of a node input: its shape and elements.
+struct In<'a> {
+    shape: &'a [usize],
+    data: &'a [f32],
+}
+
+fn execute(model: &Model, plan: &Plan, threads: &Threads, arena: &mut [f32]) -> Result<()> {
+    let ks = model.kernels();
+    let (values, scratch_all) = arena.split_at_mut(plan.values_len);
+    for step in &plan.steps {
+        let node = &model.nodes[step.node];
+        let out_v = node.outputs[0] as usize;
+        let out_slot: Slot = plan.slots[out_v]
+            .ok_or_else(|| Error::Shape(alloc::format!("node '{}' has no output slot", node.name)))?;
+        let out_shape: &[usize] = &plan.infos[out_v].as_ref().map_or(&[][..], |i| &i.shape);
+        let (before, rest) = values.split_at_mut(out_slot.offset);
+        let (out, after) = rest.split_at_mut(out_slot.len);
+        let (before, after) = (&*before, &*after);
+        let out_end = out_slot.offset + out_slot.len;
+        let input = |i: usize| -> Result<In> {
+            let v = node.inputs.get(i).copied().flatten().ok_or_else(|| {
+                Error::Shape(alloc::format!("node '{}' input {i} is absent", node.name))
+            })? as usize;
+            let info = plan.infos[v].as_ref().ok_or_else(|| {
+                Error::Shape(alloc::format!("node '{}' input {i} not computed", node.name))
+            })?;
+            let data: &[f32] = match (&info.data, plan.slots[v]) {
+                (Some(Data::F32(d)), _) => d,
+                (Some(Data::I64(_)), _) => {
+                    return Err(Error::Unsupported(alloc::format!(
+                        "node '{}' reads integer input {i} at run time",
+                        node.name
+                    )));
+                }
+                (None, Some(s)) if s.offset + s.len <= out_slot.offset => {
+                    &before[s.offset..s.offset + s.len]
+                }
+                (None, Some(s)) if s.offset >= out_end => {
+                    &after[s.offset - out_end..s.offset - out_end + s.len]
+                }
+                _ => {
+                    return Err(Error::Shape(alloc::format!(
+                        "node '{}' input {i} overlaps its output",
+                        node.name
+                    )));
+                }
+            };
+            Ok(In { shape: &info.shape, data })
+        };
+        let opt_input = |i: usize| -> Result<Option<In>> {
+            match node.inputs.get(i).copied().flatten() {
+                Some(_) => input(i).map(Some),
+                None => Ok(None),
+            }
+        };
+        let scratch = &mut scratch_all[..step.scratch];
+        match (&node.op, &step.aux) {
+            (Op::Conv(p), _) => {
+                let (x, w, b) = (input(0)?, input(1)?, opt_input(2)?);
+                conv::conv(ks, threads, p, x.data, x.shape, w.data, w.shape, b.map(|b| b.data), out, out_shape, scratch);
+            }
+            (Op::ConvTranspose(p), _) => {
+                let (x, w, b) = (input(0)?, input(1)?, opt_input(2)?);
+                conv::conv_transpose(ks, threads, p, x.data, x.shape, w.data, w.shape, b.map(|b| b.data), out, out_shape, scratch);
+            }
+            (Op::MaxPool(p), _) | (Op::AveragePool(p), _) => {
+                let x = input(0)?;
+                pool::pool(p, matches!(node.op, Op::MaxPool(_)), x.data, x.shape, out, out_shape);
+            }
+            (Op::GlobalAveragePool, _) => {
+                let x = input(0)?;
+                pool::global_average_pool(x.data, x.shape, out);
+            }
+            (Op::Resize { scale_h, scale_w }, _) => {
+                let x = input(0)?;
+                pool::resize_nearest(x.data, x.shape, *scale_h, *scale_w, out);
+            }
+            (Op::Unary(u), _) => elementwise::unary(*u, input(0)?.data, out),
+            (Op::Binary(b), _) => {
+                let (x, y) = (input(0)?, input(1)?);
+                elementwise::binary(*b, x.data, x.shape, y.data, y.shape, out, out_shape);
+            }
+            (Op::MatMul(epi), _) => {
+                let (a, b, bias) = (input(0)?, input(1)?, opt_input(2)?);
+                matmul::matmul(ks, threads, a.data, a.shape, b.data, b.shape, bias.map(|b| b.data), epi, out, out_shape, scratch);
+            }
+            (Op::Softmax { .. }, Aux::Axis(a)) => {
+                let x = input(0)?;
+                reduce::softmax(x.data, x.shape, *a, out);
+            }
+            (Op::ReduceMean { .. }, Aux::Axes(axes)) => {
+                let x = input(0)?;
+                reduce::reduce_mean(x.data, x.shape, axes, out);
+            }
+            (Op::LayerNorm { epsilon }, _) => {
+                let (x, g, b) = (input(0)?, input(1)?, input(2)?);
+                let d = *x.shape.last().unwrap_or(&1);
+                reduce::layer_norm(x.data, d, g.data, b.data, *epsilon, out);
+            }
+            (Op::Transpose { .. }, Aux::Axes(perm)) => {
+                let x = input(0)?;
+                movement::transpose_into(x.data, x.shape, perm, out);
+            }
+            (Op::Concat { .. }, Aux::Axis(a)) => {
+                let parts: Vec<In> = (0..node.inputs.len()).map(&input).collect::<Result<_>>()?;
+                let datas: Vec<&[f32]> = parts.iter().map(|p| p.data).collect();
+                let shapes: Vec<&[usize]> = parts.iter().map(|p| p.shape).collect();
+                movement::concat_into(&datas, &shapes, *a, out);
+            }
+            (Op::Gather { .. }, Aux::Gather(axis, idx)) => {
+                let x = input(0)?;
+                movement::gather_into(x.data, x.shape, *axis, idx, out);
+            }
+            (Op::Slice, Aux::Slice(dims)) => {
+                let x = input(0)?;
+                movement::slice_into(x.data, x.shape, dims, out);
+            }
+            (Op::Cast(_), _) => out.copy_from_slice(input(0)?.data),
+            (op, _) => {
+                return Err(Error::Unsupported(alloc::format!(
+                    "node '{}': {op:?} cannot run on run-time data",
+                    node.name
+                )));
+            }
+        }
+    }
+    Ok(())
+}
