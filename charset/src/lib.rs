@@ -56,7 +56,11 @@ impl Charset {
 
     /// Class of a symbol, if it is in the map.
     pub fn class_of(&self, symbol: &str) -> Option<usize> {
-        self.symbols.iter().skip(1).position(|s| s == symbol).map(|i| i + 1)
+        self.symbols
+            .iter()
+            .skip(1)
+            .position(|s| s == symbol)
+            .map(|i| i + 1)
     }
 }
 
@@ -77,8 +81,12 @@ mod tests {
 
     #[test]
     fn ppocr_dictionary_has_6625_classes() {
-        let dict = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/models-src/ppocr_keys_v1.txt");
-        let text = std::fs::read_to_string(dict).expect("shared/models-src is present beside the checkout");
+        let dict = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/models-src/ppocr_keys_v1.txt"
+        );
+        let text = std::fs::read_to_string(dict)
+            .expect("shared/models-src is present beside the checkout");
         assert_eq!(Charset::from_dictionary(&text).unwrap().num_classes(), 6625);
     }
 }

@@ -324,7 +324,9 @@ struct Header {
 
 fn read_header(bytes: &[u8]) -> Result<Header> {
     let mut r = Reader::new(bytes);
-    let magic = r.bytes(8).map_err(|_| Error::Format("file too short for header".into()))?;
+    let magic = r
+        .bytes(8)
+        .map_err(|_| Error::Format("file too short for header".into()))?;
     if magic != MAGIC {
         return Err(Error::Format("bad magic: not a Kestrel model file".into()));
     }
@@ -379,7 +381,9 @@ pub fn decode(bytes: &[u8]) -> Result<ModelDef> {
     let body = &bytes[HEADER_LEN..HEADER_LEN + h.body_len];
     let payload = &bytes[h.payload_offset..h.payload_offset + h.payload_len];
     if crc32fast::hash(body) != h.body_crc {
-        return Err(Error::Format("body checksum mismatch (corrupt file)".into()));
+        return Err(Error::Format(
+            "body checksum mismatch (corrupt file)".into(),
+        ));
     }
     if crc32fast::hash(payload) != h.payload_crc {
         return Err(Error::Format(
@@ -395,8 +399,7 @@ pub fn decode(bytes: &[u8]) -> Result<ModelDef> {
 pub fn reseal(bytes: &mut [u8]) -> Result<()> {
     let h = read_header(bytes)?;
     let body_crc = crc32fast::hash(&bytes[HEADER_LEN..HEADER_LEN + h.body_len]);
-    let payload_crc =
-        crc32fast::hash(&bytes[h.payload_offset..h.payload_offset + h.payload_len]);
+    let payload_crc = crc32fast::hash(&bytes[h.payload_offset..h.payload_offset + h.payload_len]);
     bytes[40..44].copy_from_slice(&body_crc.to_le_bytes());
     bytes[44..48].copy_from_slice(&payload_crc.to_le_bytes());
     Ok(())
@@ -424,11 +427,7 @@ fn read_io(r: &mut Reader, strings: &[String], n_values: usize) -> Result<Vec<Io
     Ok(out)
 }
 
-fn read_const(
-    r: &mut Reader,
-    payload: &[u8],
-    n_values: usize,
-) -> Result<ConstDef> {
+fn read_const(r: &mut Reader, payload: &[u8], n_values: usize) -> Result<ConstDef> {
     let value = check_value(r.u32()?, n_values, "constant")?;
     let dtype = DType::from_code(r.u8()?)?;
     let encoding = r.u8()?;
@@ -556,8 +555,7 @@ fn decode_sections(body: &[u8], payload: &[u8]) -> Result<ModelDef> {
     for _ in 0..n_strings {
         let len = r.u32()? as usize;
         let b = r.bytes(len)?;
-        let s = core::str::from_utf8(b)
-            .map_err(|_| Error::Format("string is not UTF-8".into()))?;
+        let s = core::str::from_utf8(b).map_err(|_| Error::Format("string is not UTF-8".into()))?;
         strings.push(s.to_string());
     }
 

@@ -308,6 +308,8 @@ pub enum Op {
     Softmax {
         /// Axis (negative counts from the end).
         axis: i64,
+        /// ONNX before opset 13: softmax over all axes from `axis` on, flattened.
+        legacy_2d: bool,
     },
     /// Mean over axes.
     ReduceMean {
@@ -566,6 +568,7 @@ impl Op {
                 check_arity(node, 1, 1, 1)?;
                 Op::Softmax {
                     axis: int_attr(node, "axis", -1)?,
+                    legacy_2d: int_attr(node, "legacy_2d", 0)? != 0,
                 }
             }
             "ReduceMean" => {

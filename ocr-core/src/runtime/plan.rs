@@ -214,7 +214,11 @@ pub fn plan(
         let out = node.outputs[0];
         let known = info.data.is_some();
         let len: usize = info.shape.iter().product();
-        let scratch = if known { 0 } else { scratch_for(node, &ins, &info, threads) };
+        let scratch = if known {
+            0
+        } else {
+            scratch_for(node, &ins, &info, threads)
+        };
         infos[out as usize] = Some(info);
         if known {
             continue;
@@ -312,8 +316,18 @@ pub fn plan(
     })
 }
 
-fn scratch_for(node: &super::op::Node, ins: &[Option<&Info>], out: &Info, threads: &Threads) -> usize {
-    let shape = |i: usize| ins.get(i).copied().flatten().map_or(&[][..], |x| x.shape.as_slice());
+fn scratch_for(
+    node: &super::op::Node,
+    ins: &[Option<&Info>],
+    out: &Info,
+    threads: &Threads,
+) -> usize {
+    let shape = |i: usize| {
+        ins.get(i)
+            .copied()
+            .flatten()
+            .map_or(&[][..], |x| x.shape.as_slice())
+    };
     let out_shape = out.shape.as_slice();
     match &node.op {
         Op::Conv(p) => conv::conv_scratch_len(p, shape(0), shape(1), out_shape, threads),

@@ -118,8 +118,9 @@ fn execute(model: &Model, plan: &Plan, threads: &Threads, arena: &mut [f32]) -> 
     for step in &plan.steps {
         let node = &model.nodes[step.node];
         let out_v = node.outputs[0] as usize;
-        let out_slot: Slot = plan.slots[out_v]
-            .ok_or_else(|| Error::Shape(alloc::format!("node '{}' has no output slot", node.name)))?;
+        let out_slot: Slot = plan.slots[out_v].ok_or_else(|| {
+            Error::Shape(alloc::format!("node '{}' has no output slot", node.name))
+        })?;
         let out_shape: &[usize] = &plan.infos[out_v].as_ref().map_or(&[][..], |i| &i.shape);
         let (before, rest) = values.split_at_mut(out_slot.offset);
         let (out, after) = rest.split_at_mut(out_slot.len);
@@ -130,7 +131,10 @@ fn execute(model: &Model, plan: &Plan, threads: &Threads, arena: &mut [f32]) -> 
                 Error::Shape(alloc::format!("node '{}' input {i} is absent", node.name))
             })? as usize;
             let info = plan.infos[v].as_ref().ok_or_else(|| {
-                Error::Shape(alloc::format!("node '{}' input {i} not computed", node.name))
+                Error::Shape(alloc::format!(
+                    "node '{}' input {i} not computed",
+                    node.name
+                ))
             })?;
             let data: &[f32] = match (&info.data, plan.slots[v]) {
                 (Some(Data::F32(d)), _) => d,
@@ -153,7 +157,10 @@ fn execute(model: &Model, plan: &Plan, threads: &Threads, arena: &mut [f32]) -> 
                     )));
                 }
             };
-            Ok(In { shape: &info.shape, data })
+            Ok(In {
+                shape: &info.shape,
+                data,
+            })
         };
         let opt_input = |i: usize| -> Result<Option<In>> {
             match node.inputs.get(i).copied().flatten() {
@@ -165,15 +172,46 @@ fn execute(model: &Model, plan: &Plan, threads: &Threads, arena: &mut [f32]) -> 
         match (&node.op, &step.aux) {
             (Op::Conv(p), _) => {
                 let (x, w, b) = (input(0)?, input(1)?, opt_input(2)?);
-                conv::conv(ks, threads, p, x.data, x.shape, w.data, w.shape, b.map(|b| b.data), out, out_shape, scratch);
+                conv::conv(
+                    ks,
+                    threads,
+                    p,
+                    x.data,
+                    x.shape,
+                    w.data,
+                    w.shape,
+                    b.map(|b| b.data),
+                    out,
+                    out_shape,
+                    scratch,
+                );
             }
             (Op::ConvTranspose(p), _) => {
                 let (x, w, b) = (input(0)?, input(1)?, opt_input(2)?);
-                conv::conv_transpose(ks, threads, p, x.data, x.shape, w.data, w.shape, b.map(|b| b.data), out, out_shape, scratch);
+                conv::conv_transpose(
+                    ks,
+                    threads,
+                    p,
+                    x.data,
+                    x.shape,
+                    w.data,
+                    w.shape,
+                    b.map(|b| b.data),
+                    out,
+                    out_shape,
+                    scratch,
+                );
             }
             (Op::MaxPool(p), _) | (Op::AveragePool(p), _) => {
                 let x = input(0)?;
-                pool::pool(p, matches!(node.op, Op::MaxPool(_)), x.data, x.shape, out, out_shape);
+                pool::pool(
+                    p,
+                    matches!(node.op, Op::MaxPool(_)),
+                    x.data,
+                    x.shape,
+                    out,
+                    out_shape,
+                );
             }
             (Op::GlobalAveragePool, _) => {
                 let x = input(0)?;
@@ -190,11 +228,28 @@ fn execute(model: &Model, plan: &Plan, threads: &Threads, arena: &mut [f32]) -> 
             }
             (Op::MatMul(epi), _) => {
                 let (a, b, bias) = (input(0)?, input(1)?, opt_input(2)?);
-                matmul::matmul(ks, threads, a.data, a.shape, b.data, b.shape, bias.map(|b| b.data), epi, out, out_shape, scratch);
+                matmul::matmul(
+                    ks,
+                    threads,
+                    a.data,
+                    a.shape,
+                    b.data,
+                    b.shape,
+                    bias.map(|b| b.data),
+                    epi,
+                    out,
+                    out_shape,
+                    scratch,
+                );
             }
-            (Op::Softmax { .. }, Aux::Axis(a)) => {
+            (Op::Softmax { legacy_2d, .. }, Aux::Axis(a)) => {
                 let x = input(0)?;
-                reduce::softmax(x.data, x.shape, *a, out);
+                if *legacy_2d {
+                    let outer: usize = x.shape[..*a].iter().product();
+                    reduce::softmax(x.data, &[outer, x.data.len() / outer.max(1)], 1, out);
+                } else {
+                    reduce::softmax(x.data, x.shape, *a, out);
+                }
             }
             (Op::ReduceMean { .. }, Aux::Axes(axes)) => {
                 let x = input(0)?;

@@ -85,7 +85,10 @@ fn norm_axis(axis: i64, rank: usize, name: &str) -> Result<usize> {
     if (0..r.max(1)).contains(&a) {
         Ok(a as usize)
     } else {
-        Err(shape_err(name, alloc::format!("axis {axis} out of range for rank {rank}")))
+        Err(shape_err(
+            name,
+            alloc::format!("axis {axis} out of range for rank {rank}"),
+        ))
     }
 }
 
@@ -103,8 +106,16 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize], name: &str) -> Result<Vec<usiz
     let rank = a.len().max(b.len());
     let mut out = vec![0; rank];
     for i in 0..rank {
-        let da = if i + a.len() >= rank { a[i + a.len() - rank] } else { 1 };
-        let db = if i + b.len() >= rank { b[i + b.len() - rank] } else { 1 };
+        let da = if i + a.len() >= rank {
+            a[i + a.len() - rank]
+        } else {
+            1
+        };
+        let db = if i + b.len() >= rank {
+            b[i + b.len() - rank]
+        } else {
+            1
+        };
         out[i] = if da == db || db == 1 {
             da
         } else if da == 1 {
@@ -129,7 +140,9 @@ pub fn window_out(
     dilation: usize,
     ceil_mode: bool,
 ) -> Option<usize> {
-    let span = dilation.checked_mul(kernel.checked_sub(1)?)?.checked_add(1)?;
+    let span = dilation
+        .checked_mul(kernel.checked_sub(1)?)?
+        .checked_add(1)?;
     let padded = input.checked_add(pad_begin)?.checked_add(pad_end)?;
     let room = padded.checked_sub(span)?;
     let mut out = if ceil_mode {
@@ -163,7 +176,11 @@ fn input<'a>(inputs: &[Option<&'a Info>], i: usize, name: &str) -> Result<&'a In
 }
 
 /// Maps a data-movement function over whichever element type the input holds.
-fn map_data(d: &Data, f_f32: impl Fn(&[f32]) -> Vec<f32>, f_i64: impl Fn(&[i64]) -> Vec<i64>) -> Data {
+fn map_data(
+    d: &Data,
+    f_f32: impl Fn(&[f32]) -> Vec<f32>,
+    f_i64: impl Fn(&[i64]) -> Vec<i64>,
+) -> Data {
     match d {
         Data::F32(v) => Data::F32(f_f32(v)),
         Data::I64(v) => Data::I64(f_i64(v)),
@@ -184,7 +201,12 @@ fn reshape_target(x: &Info, target: &[i64], allowzero: bool, name: &str) -> Resu
                 shape_err(name, alloc::format!("reshape copies missing dimension {i}"))
             })?),
             t if t >= 0 => out.push(t as usize),
-            _ => return Err(shape_err(name, alloc::format!("bad reshape target {target:?}"))),
+            _ => {
+                return Err(shape_err(
+                    name,
+                    alloc::format!("bad reshape target {target:?}"),
+                ));
+            }
         }
     }
     let known = checked_elems(&out, name)?;
@@ -247,10 +269,17 @@ fn slice_dims(inputs: &[Option<&Info>], name: &str) -> Result<Vec<SliceDim>> {
         let (start, end) = if step > 0 {
             (clamp(fix(starts[i]), 0, dim), clamp(fix(ends[i]), 0, dim))
         } else {
-            (clamp(fix(starts[i]), -1, dim - 1), clamp(fix(ends[i]), -1, dim - 1))
+            (
+                clamp(fix(starts[i]), -1, dim - 1),
+                clamp(fix(ends[i]), -1, dim - 1),
+            )
         };
         let len = if step > 0 {
-            if end > start { (end - start + step - 1) / step } else { 0 }
+            if end > start {
+                (end - start + step - 1) / step
+            } else {
+                0
+            }
         } else if start > end {
             (start - end + (-step) - 1) / (-step)
         } else {
@@ -277,7 +306,11 @@ pub fn infer(op: &Op, name: &str, inputs: &[Option<&Info>]) -> Result<(Info, Aux
             if x.shape.len() != 4 || w.shape.len() != 4 {
                 return Err(shape_err(
                     name,
-                    alloc::format!("conv needs NCHW input and OIHW weights, got {:?} and {:?}", x.shape, w.shape),
+                    alloc::format!(
+                        "conv needs NCHW input and OIHW weights, got {:?} and {:?}",
+                        x.shape,
+                        w.shape
+                    ),
                 ));
             }
             let (m, cg) = (w.shape[0], w.shape[1]);
@@ -286,20 +319,46 @@ pub fn infer(op: &Op, name: &str, inputs: &[Option<&Info>]) -> Result<(Info, Aux
                     name,
                     alloc::format!(
                         "input has {} channels; weights {:?} with group {}",
-                        x.shape[1], w.shape, p.group
+                        x.shape[1],
+                        w.shape,
+                        p.group
                     ),
                 ));
             }
             if let Some(b) = inputs.get(2).copied().flatten()
                 && checked_elems(&b.shape, name)? != m
             {
-                return Err(shape_err(name, alloc::format!("bias shape {:?} for {m} channels", b.shape)));
+                return Err(shape_err(
+                    name,
+                    alloc::format!("bias shape {:?} for {m} channels", b.shape),
+                ));
             }
-            let oh = window_out(x.shape[2], p.pads[0], p.pads[2], w.shape[2], p.strides[0], p.dilations[0], false);
-            let ow = window_out(x.shape[3], p.pads[1], p.pads[3], w.shape[3], p.strides[1], p.dilations[1], false);
+            let oh = window_out(
+                x.shape[2],
+                p.pads[0],
+                p.pads[2],
+                w.shape[2],
+                p.strides[0],
+                p.dilations[0],
+                false,
+            );
+            let ow = window_out(
+                x.shape[3],
+                p.pads[1],
+                p.pads[3],
+                w.shape[3],
+                p.strides[1],
+                p.dilations[1],
+                false,
+            );
             match (oh, ow) {
                 (Some(oh), Some(ow)) => (vec![x.shape[0], m, oh, ow], None),
-                _ => return Err(shape_err(name, alloc::format!("input {:?} smaller than the kernel", x.shape))),
+                _ => {
+                    return Err(shape_err(
+                        name,
+                        alloc::format!("input {:?} smaller than the kernel", x.shape),
+                    ));
+                }
             }
         }
         Op::ConvTranspose(p) => {
@@ -307,50 +366,100 @@ pub fn infer(op: &Op, name: &str, inputs: &[Option<&Info>]) -> Result<(Info, Aux
             if x.shape.len() != 4 || w.shape.len() != 4 || w.shape[0] != x.shape[1] {
                 return Err(shape_err(
                     name,
-                    alloc::format!("conv-transpose input {:?} and weights {:?}", x.shape, w.shape),
+                    alloc::format!(
+                        "conv-transpose input {:?} and weights {:?}",
+                        x.shape,
+                        w.shape
+                    ),
                 ));
             }
             let co = w.shape[1];
             if let Some(b) = inputs.get(2).copied().flatten()
                 && checked_elems(&b.shape, name)? != co
             {
-                return Err(shape_err(name, alloc::format!("bias shape {:?} for {co} channels", b.shape)));
+                return Err(shape_err(
+                    name,
+                    alloc::format!("bias shape {:?} for {co} channels", b.shape),
+                ));
             }
             let dim = |i: usize, k: usize| -> Option<usize> {
                 let full = p.strides[i]
                     .checked_mul(x.shape[2 + i].checked_sub(1)?)?
                     .checked_add(p.output_padding[i])?
                     .checked_add((k.checked_sub(1)?).checked_mul(p.dilations[i])? + 1)?;
-                full.checked_sub(p.pads[i] + p.pads[i + 2]).filter(|&d| d > 0)
+                full.checked_sub(p.pads[i] + p.pads[i + 2])
+                    .filter(|&d| d > 0)
             };
             match (dim(0, w.shape[2]), dim(1, w.shape[3])) {
                 (Some(oh), Some(ow)) => (vec![x.shape[0], co, oh, ow], None),
-                _ => return Err(shape_err(name, alloc::format!("bad conv-transpose input {:?}", x.shape))),
+                _ => {
+                    return Err(shape_err(
+                        name,
+                        alloc::format!("bad conv-transpose input {:?}", x.shape),
+                    ));
+                }
             }
         }
         Op::MaxPool(p) | Op::AveragePool(p) => {
             if x.shape.len() != 4 {
-                return Err(shape_err(name, alloc::format!("pooling needs NCHW, got {:?}", x.shape)));
+                return Err(shape_err(
+                    name,
+                    alloc::format!("pooling needs NCHW, got {:?}", x.shape),
+                ));
             }
-            if p.pads[0] >= p.kernel[0] || p.pads[2] >= p.kernel[0] || p.pads[1] >= p.kernel[1] || p.pads[3] >= p.kernel[1] {
-                return Err(shape_err(name, "pads must be smaller than the window".into()));
+            if p.pads[0] >= p.kernel[0]
+                || p.pads[2] >= p.kernel[0]
+                || p.pads[1] >= p.kernel[1]
+                || p.pads[3] >= p.kernel[1]
+            {
+                return Err(shape_err(
+                    name,
+                    "pads must be smaller than the window".into(),
+                ));
             }
-            let oh = window_out(x.shape[2], p.pads[0], p.pads[2], p.kernel[0], p.strides[0], 1, p.ceil_mode);
-            let ow = window_out(x.shape[3], p.pads[1], p.pads[3], p.kernel[1], p.strides[1], 1, p.ceil_mode);
+            let oh = window_out(
+                x.shape[2],
+                p.pads[0],
+                p.pads[2],
+                p.kernel[0],
+                p.strides[0],
+                1,
+                p.ceil_mode,
+            );
+            let ow = window_out(
+                x.shape[3],
+                p.pads[1],
+                p.pads[3],
+                p.kernel[1],
+                p.strides[1],
+                1,
+                p.ceil_mode,
+            );
             match (oh, ow) {
                 (Some(oh), Some(ow)) => (vec![x.shape[0], x.shape[1], oh, ow], None),
-                _ => return Err(shape_err(name, alloc::format!("input {:?} smaller than the window", x.shape))),
+                _ => {
+                    return Err(shape_err(
+                        name,
+                        alloc::format!("input {:?} smaller than the window", x.shape),
+                    ));
+                }
             }
         }
         Op::GlobalAveragePool => {
             if x.shape.len() != 4 || x.shape[2] * x.shape[3] == 0 {
-                return Err(shape_err(name, alloc::format!("global pooling needs non-empty NCHW, got {:?}", x.shape)));
+                return Err(shape_err(
+                    name,
+                    alloc::format!("global pooling needs non-empty NCHW, got {:?}", x.shape),
+                ));
             }
             (vec![x.shape[0], x.shape[1], 1, 1], None)
         }
         Op::Resize { scale_h, scale_w } => {
             if x.shape.len() != 4 {
-                return Err(shape_err(name, alloc::format!("resize needs NCHW, got {:?}", x.shape)));
+                return Err(shape_err(
+                    name,
+                    alloc::format!("resize needs NCHW, got {:?}", x.shape),
+                ));
             }
             let s = vec![
                 x.shape[0],
@@ -362,10 +471,16 @@ pub fn infer(op: &Op, name: &str, inputs: &[Option<&Info>]) -> Result<(Info, Aux
         }
         Op::Unary(u) => {
             let data = match (&x.data, u) {
-                (Some(Data::F32(v)), UnaryOp::Act(a)) => Some(Data::F32(v.iter().map(|&e| a.apply(e)).collect())),
-                (Some(Data::F32(v)), UnaryOp::Sqrt) => Some(Data::F32(v.iter().map(|&e| libm::sqrtf(e)).collect())),
+                (Some(Data::F32(v)), UnaryOp::Act(a)) => {
+                    Some(Data::F32(v.iter().map(|&e| a.apply(e)).collect()))
+                }
+                (Some(Data::F32(v)), UnaryOp::Sqrt) => {
+                    Some(Data::F32(v.iter().map(|&e| libm::sqrtf(e)).collect()))
+                }
                 (Some(d), UnaryOp::Identity) => Some(d.clone()),
-                (Some(Data::I64(_)), _) => return Err(shape_err(name, "float op on integers".into())),
+                (Some(Data::I64(_)), _) => {
+                    return Err(shape_err(name, "float op on integers".into()));
+                }
                 (None, _) => None,
             };
             (x.shape.clone(), data)
@@ -377,7 +492,16 @@ pub fn infer(op: &Op, name: &str, inputs: &[Option<&Info>]) -> Result<(Info, Aux
             let data = match (&x.data, &y.data) {
                 (Some(Data::F32(a)), Some(Data::F32(c))) => {
                     let mut out = vec![0f32; num_elements(&shape).unwrap_or(0)];
-                    super::ops::elementwise::binary_generic(*b, a, &x.shape, c, &y.shape, &mut out, &shape, |op, p, q| op.apply(p, q));
+                    super::ops::elementwise::binary_generic(
+                        *b,
+                        a,
+                        &x.shape,
+                        c,
+                        &y.shape,
+                        &mut out,
+                        &shape,
+                        |op, p, q| op.apply(p, q),
+                    );
                     Some(Data::F32(out))
                 }
                 (Some(Data::I64(a)), Some(Data::I64(c))) => {
@@ -385,16 +509,27 @@ pub fn infer(op: &Op, name: &str, inputs: &[Option<&Info>]) -> Result<(Info, Aux
                         return Err(shape_err(name, "integer division by zero".into()));
                     }
                     let mut out = vec![0i64; num_elements(&shape).unwrap_or(0)];
-                    super::ops::elementwise::binary_generic(*b, a, &x.shape, c, &y.shape, &mut out, &shape, |op, p, q| match op {
-                        BinaryOp::Add => p.wrapping_add(q),
-                        BinaryOp::Sub => p.wrapping_sub(q),
-                        BinaryOp::Mul => p.wrapping_mul(q),
-                        BinaryOp::Div => p.wrapping_div(q),
-                        BinaryOp::Pow => p.wrapping_pow(q.clamp(0, 64) as u32),
-                    });
+                    super::ops::elementwise::binary_generic(
+                        *b,
+                        a,
+                        &x.shape,
+                        c,
+                        &y.shape,
+                        &mut out,
+                        &shape,
+                        |op, p, q| match op {
+                            BinaryOp::Add => p.wrapping_add(q),
+                            BinaryOp::Sub => p.wrapping_sub(q),
+                            BinaryOp::Mul => p.wrapping_mul(q),
+                            BinaryOp::Div => p.wrapping_div(q),
+                            BinaryOp::Pow => p.wrapping_pow(q.clamp(0, 64) as u32),
+                        },
+                    );
                     Some(Data::I64(out))
                 }
-                (Some(_), Some(_)) => return Err(shape_err(name, "mixed integer and float operands".into())),
+                (Some(_), Some(_)) => {
+                    return Err(shape_err(name, "mixed integer and float operands".into()));
+                }
                 _ => None,
             };
             (shape, data)
@@ -403,7 +538,10 @@ pub fn infer(op: &Op, name: &str, inputs: &[Option<&Info>]) -> Result<(Info, Aux
             let y = input(inputs, 1, name)?;
             let (ra, rb) = (x.shape.len(), y.shape.len());
             if ra < 2 || rb < 2 || x.shape[ra - 1] != y.shape[rb - 2] {
-                return Err(shape_err(name, alloc::format!("cannot multiply {:?} by {:?}", x.shape, y.shape)));
+                return Err(shape_err(
+                    name,
+                    alloc::format!("cannot multiply {:?} by {:?}", x.shape, y.shape),
+                ));
             }
             let mut shape = broadcast_shapes(&x.shape[..ra - 2], &y.shape[..rb - 2], name)?;
             shape.push(x.shape[ra - 2]);
@@ -415,7 +553,7 @@ pub fn infer(op: &Op, name: &str, inputs: &[Option<&Info>]) -> Result<(Info, Aux
             }
             (shape, None)
         }
-        Op::Softmax { axis } => {
+        Op::Softmax { axis, .. } => {
             aux = Aux::Axis(norm_axis(*axis, x.shape.len(), name)?);
             (x.shape.clone(), None)
         }
@@ -424,7 +562,9 @@ pub fn infer(op: &Op, name: &str, inputs: &[Option<&Info>]) -> Result<(Info, Aux
             let mut ax: Vec<usize> = if axes.is_empty() {
                 (0..rank).collect()
             } else {
-                axes.iter().map(|&a| norm_axis(a, rank, name)).collect::<Result<_>>()?
+                axes.iter()
+                    .map(|&a| norm_axis(a, rank, name))
+                    .collect::<Result<_>>()?
             };
             ax.sort_unstable();
             ax.dedup();
@@ -445,11 +585,17 @@ pub fn infer(op: &Op, name: &str, inputs: &[Option<&Info>]) -> Result<(Info, Aux
             (shape, None)
         }
         Op::LayerNorm { .. } => {
-            let last = *x.shape.last().ok_or_else(|| shape_err(name, "layer norm of a scalar".into()))?;
+            let last = *x
+                .shape
+                .last()
+                .ok_or_else(|| shape_err(name, "layer norm of a scalar".into()))?;
             for i in 1..3 {
                 let p = input(inputs, i, name)?;
                 if checked_elems(&p.shape, name)? != last {
-                    return Err(shape_err(name, alloc::format!("scale/bias shape {:?} for {last} features", p.shape)));
+                    return Err(shape_err(
+                        name,
+                        alloc::format!("scale/bias shape {:?} for {last} features", p.shape),
+                    ));
                 }
             }
             if last == 0 {
@@ -459,13 +605,24 @@ pub fn infer(op: &Op, name: &str, inputs: &[Option<&Info>]) -> Result<(Info, Aux
         }
         Op::Transpose { perm } => {
             let rank = x.shape.len();
-            let perm: Vec<usize> = if perm.is_empty() { (0..rank).rev().collect() } else { perm.clone() };
+            let perm: Vec<usize> = if perm.is_empty() {
+                (0..rank).rev().collect()
+            } else {
+                perm.clone()
+            };
             if perm.len() != rank {
-                return Err(shape_err(name, alloc::format!("permutation {perm:?} for rank {rank}")));
+                return Err(shape_err(
+                    name,
+                    alloc::format!("permutation {perm:?} for rank {rank}"),
+                ));
             }
             let shape: Vec<usize> = perm.iter().map(|&p| x.shape[p]).collect();
             let data = x.data.as_ref().map(|d| {
-                map_data(d, |v| movement::transpose(v, &x.shape, &perm), |v| movement::transpose(v, &x.shape, &perm))
+                map_data(
+                    d,
+                    |v| movement::transpose(v, &x.shape, &perm),
+                    |v| movement::transpose(v, &x.shape, &perm),
+                )
             });
             aux = Aux::Axes(perm);
             (shape, data)
@@ -476,12 +633,18 @@ pub fn infer(op: &Op, name: &str, inputs: &[Option<&Info>]) -> Result<(Info, Aux
         }
         Op::Squeeze { axes } => {
             let rank = x.shape.len();
-            let ax: Vec<usize> = axes.iter().map(|&a| norm_axis(a, rank, name)).collect::<Result<_>>()?;
+            let ax: Vec<usize> = axes
+                .iter()
+                .map(|&a| norm_axis(a, rank, name))
+                .collect::<Result<_>>()?;
             let mut shape = Vec::new();
             for (i, &d) in x.shape.iter().enumerate() {
                 let listed = ax.contains(&i);
                 if listed && d != 1 {
-                    return Err(shape_err(name, alloc::format!("cannot squeeze axis {i} of {:?}", x.shape)));
+                    return Err(shape_err(
+                        name,
+                        alloc::format!("cannot squeeze axis {i} of {:?}", x.shape),
+                    ));
                 }
                 if !(listed || (ax.is_empty() && d == 1)) {
                     shape.push(d);
@@ -491,7 +654,10 @@ pub fn infer(op: &Op, name: &str, inputs: &[Option<&Info>]) -> Result<(Info, Aux
         }
         Op::Unsqueeze { axes } => {
             let rank = x.shape.len() + axes.len();
-            let mut ax: Vec<usize> = axes.iter().map(|&a| norm_axis(a, rank, name)).collect::<Result<_>>()?;
+            let mut ax: Vec<usize> = axes
+                .iter()
+                .map(|&a| norm_axis(a, rank, name))
+                .collect::<Result<_>>()?;
             ax.sort_unstable();
             let mut shape = Vec::with_capacity(rank);
             let mut it = x.shape.iter();
@@ -499,16 +665,26 @@ pub fn infer(op: &Op, name: &str, inputs: &[Option<&Info>]) -> Result<(Info, Aux
                 if ax.contains(&i) {
                     shape.push(1);
                 } else {
-                    shape.push(*it.next().ok_or_else(|| shape_err(name, "repeated unsqueeze axis".into()))?);
+                    shape.push(
+                        *it.next()
+                            .ok_or_else(|| shape_err(name, "repeated unsqueeze axis".into()))?,
+                    );
                 }
             }
             (shape, x.data.clone())
         }
         Op::Flatten { axis } => {
             let rank = x.shape.len();
-            let a = if *axis < 0 { *axis + rank as i64 } else { *axis };
+            let a = if *axis < 0 {
+                *axis + rank as i64
+            } else {
+                *axis
+            };
             if !(0..=rank as i64).contains(&a) {
-                return Err(shape_err(name, alloc::format!("flatten axis {axis} for rank {rank}")));
+                return Err(shape_err(
+                    name,
+                    alloc::format!("flatten axis {axis} for rank {rank}"),
+                ));
             }
             let a = a as usize;
             let outer = checked_elems(&x.shape[..a], name)?;
@@ -523,9 +699,15 @@ pub fn infer(op: &Op, name: &str, inputs: &[Option<&Info>]) -> Result<(Info, Aux
             let parts: Vec<&Info> = inputs.iter().flatten().copied().collect();
             for p in &parts {
                 if p.shape.len() != rank
-                    || p.shape.iter().enumerate().any(|(i, &d)| i != a && d != x.shape[i])
+                    || p.shape
+                        .iter()
+                        .enumerate()
+                        .any(|(i, &d)| i != a && d != x.shape[i])
                 {
-                    return Err(shape_err(name, alloc::format!("cannot concatenate {:?} and {:?}", x.shape, p.shape)));
+                    return Err(shape_err(
+                        name,
+                        alloc::format!("cannot concatenate {:?} and {:?}", x.shape, p.shape),
+                    ));
                 }
                 shape[a] = shape[a].saturating_add(p.shape[a]);
             }
@@ -534,12 +716,24 @@ pub fn infer(op: &Op, name: &str, inputs: &[Option<&Info>]) -> Result<(Info, Aux
                 let shapes: Vec<&[usize]> = parts.iter().map(|p| p.shape.as_slice()).collect();
                 match parts[0].data.as_ref() {
                     Some(Data::F32(_)) => {
-                        let vs: Option<Vec<&[f32]>> = parts.iter().map(|p| match &p.data { Some(Data::F32(v)) => Some(v.as_slice()), _ => None }).collect();
+                        let vs: Option<Vec<&[f32]>> = parts
+                            .iter()
+                            .map(|p| match &p.data {
+                                Some(Data::F32(v)) => Some(v.as_slice()),
+                                _ => None,
+                            })
+                            .collect();
                         let vs = vs.ok_or_else(|| shape_err(name, "mixed concat types".into()))?;
                         Some(Data::F32(movement::concat(&vs, &shapes, a)))
                     }
                     Some(Data::I64(_)) => {
-                        let vs: Option<Vec<&[i64]>> = parts.iter().map(|p| match &p.data { Some(Data::I64(v)) => Some(v.as_slice()), _ => None }).collect();
+                        let vs: Option<Vec<&[i64]>> = parts
+                            .iter()
+                            .map(|p| match &p.data {
+                                Some(Data::I64(v)) => Some(v.as_slice()),
+                                _ => None,
+                            })
+                            .collect();
                         let vs = vs.ok_or_else(|| shape_err(name, "mixed concat types".into()))?;
                         Some(Data::I64(movement::concat(&vs, &shapes, a)))
                     }
@@ -551,7 +745,10 @@ pub fn infer(op: &Op, name: &str, inputs: &[Option<&Info>]) -> Result<(Info, Aux
             aux = Aux::Axis(a);
             (shape, data)
         }
-        Op::Shape => (vec![x.shape.len()], Some(Data::I64(x.shape.iter().map(|&d| d as i64).collect()))),
+        Op::Shape => (
+            vec![x.shape.len()],
+            Some(Data::I64(x.shape.iter().map(|&d| d as i64).collect())),
+        ),
         Op::Gather { axis } => {
             let idx = input(inputs, 1, name)?;
             let rank = x.shape.len();
@@ -561,14 +758,25 @@ pub fn infer(op: &Op, name: &str, inputs: &[Option<&Info>]) -> Result<(Info, Aux
                 .iter()
                 .map(|&i| {
                     let j = if i < 0 { i + dim } else { i };
-                    if (0..dim).contains(&j) { Ok(j as usize) } else { Err(shape_err(name, alloc::format!("gather index {i} out of range {dim}"))) }
+                    if (0..dim).contains(&j) {
+                        Ok(j as usize)
+                    } else {
+                        Err(shape_err(
+                            name,
+                            alloc::format!("gather index {i} out of range {dim}"),
+                        ))
+                    }
                 })
                 .collect::<Result<_>>()?;
             let mut shape = x.shape[..a].to_vec();
             shape.extend_from_slice(&idx.shape);
             shape.extend_from_slice(&x.shape[a + 1..]);
             let data = x.data.as_ref().map(|d| {
-                map_data(d, |v| movement::gather(v, &x.shape, a, &indices), |v| movement::gather(v, &x.shape, a, &indices))
+                map_data(
+                    d,
+                    |v| movement::gather(v, &x.shape, a, &indices),
+                    |v| movement::gather(v, &x.shape, a, &indices),
+                )
             });
             aux = Aux::Gather(a, indices);
             (shape, data)
@@ -577,15 +785,23 @@ pub fn infer(op: &Op, name: &str, inputs: &[Option<&Info>]) -> Result<(Info, Aux
             let dims = slice_dims(inputs, name)?;
             let shape: Vec<usize> = dims.iter().map(|d| d.len).collect();
             let data = x.data.as_ref().map(|d| {
-                map_data(d, |v| movement::slice(v, &x.shape, &dims), |v| movement::slice(v, &x.shape, &dims))
+                map_data(
+                    d,
+                    |v| movement::slice(v, &x.shape, &dims),
+                    |v| movement::slice(v, &x.shape, &dims),
+                )
             });
             aux = Aux::Slice(dims);
             (shape, data)
         }
         Op::Cast(to) => {
             let data = match (&x.data, to) {
-                (Some(Data::F32(v)), CastTo::Int) => Some(Data::I64(v.iter().map(|&f| f as i64).collect())),
-                (Some(Data::I64(v)), CastTo::Float) => Some(Data::F32(v.iter().map(|&i| i as f32).collect())),
+                (Some(Data::F32(v)), CastTo::Int) => {
+                    Some(Data::I64(v.iter().map(|&f| f as i64).collect()))
+                }
+                (Some(Data::I64(v)), CastTo::Float) => {
+                    Some(Data::F32(v.iter().map(|&i| i as f32).collect()))
+                }
                 (Some(d), _) => Some(d.clone()),
                 (None, CastTo::Float) => None,
                 (None, CastTo::Int) => {

@@ -88,7 +88,11 @@ fn pack_a(a: MatRef, m: usize, k: usize, dst: &mut [f32]) {
         for kk in 0..k {
             for r in 0..MR {
                 let i = p * MR + r;
-                panel[kk * MR + r] = if i < m { a.data[i * a.rs + kk * a.cs] } else { 0.0 };
+                panel[kk * MR + r] = if i < m {
+                    a.data[i * a.rs + kk * a.cs]
+                } else {
+                    0.0
+                };
             }
         }
     }
@@ -171,7 +175,10 @@ pub fn gemm(
     if m == 0 || n == 0 {
         return;
     }
-    assert!(c.len() >= (m - 1) * ldc + n && ldc >= n, "gemm: C too small");
+    assert!(
+        c.len() >= (m - 1) * ldc + n && ldc >= n,
+        "gemm: C too small"
+    );
     if let BSource::Im2col(g) = b {
         assert_eq!(g.c * g.kh * g.kw, k, "gemm: im2col depth");
     }
@@ -236,7 +243,9 @@ mod tests {
     use alloc::vec::Vec;
 
     fn lcg(seed: &mut u64) -> f32 {
-        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((*seed >> 40) as f32 / (1u64 << 24) as f32) - 0.5
     }
 
@@ -260,16 +269,47 @@ mod tests {
         #[cfg(not(feature = "std"))]
         let pools = [Threads::single()];
         for ks in KernelSet::available() {
-            for &(m, n, k) in &[(1, 1, 1), (5, 17, 3), (6, 16, 8), (13, 33, 27), (7, 1, 64), (1, 100, 5), (24, 48, 130)] {
+            for &(m, n, k) in &[
+                (1, 1, 1),
+                (5, 17, 3),
+                (6, 16, 8),
+                (13, 33, 27),
+                (7, 1, 64),
+                (1, 100, 5),
+                (24, 48, 130),
+            ] {
                 let a: Vec<f32> = (0..m * k).map(|_| lcg(&mut seed)).collect();
                 let b: Vec<f32> = (0..k * n).map(|_| lcg(&mut seed)).collect();
                 let want = naive(m, n, k, &a, &b);
                 for th in &pools {
                     let mut c = vec![f32::NAN; m * n];
                     let mut scratch = vec![0.0; scratch_len(m, k, task_count(n, th))];
-                    gemm(&ks, th, (m, n, k), MatRef { data: &a, rs: k, cs: 1 }, &BSource::Mat(MatRef { data: &b, rs: n, cs: 1 }), &mut c, n, Bias::None, &Epilogue::identity(), &mut scratch);
+                    gemm(
+                        &ks,
+                        th,
+                        (m, n, k),
+                        MatRef {
+                            data: &a,
+                            rs: k,
+                            cs: 1,
+                        },
+                        &BSource::Mat(MatRef {
+                            data: &b,
+                            rs: n,
+                            cs: 1,
+                        }),
+                        &mut c,
+                        n,
+                        Bias::None,
+                        &Epilogue::identity(),
+                        &mut scratch,
+                    );
                     for (x, y) in c.iter().zip(&want) {
-                        assert!((x - y).abs() <= 1e-5 * k as f32, "{} m{m} n{n} k{k}: {x} vs {y}", ks.name);
+                        assert!(
+                            (x - y).abs() <= 1e-5 * k as f32,
+                            "{} m{m} n{n} k{k}: {x} vs {y}",
+                            ks.name
+                        );
                     }
                 }
             }
@@ -295,7 +335,8 @@ mod tests {
                             let y = (oy * s + ky * d) as isize - p as isize;
                             let x = (ox * s + kx * d) as isize - p as isize;
                             if y >= 0 && y < h as isize && x >= 0 && x < w as isize {
-                                cols[row * n + oy * ow + ox] = input[ci * h * w + y as usize * w + x as usize];
+                                cols[row * n + oy * ow + ox] =
+                                    input[ci * h * w + y as usize * w + x as usize];
                             }
                         }
                     }
@@ -308,8 +349,37 @@ mod tests {
         let th = Threads::single();
         let mut scratch = vec![0.0; scratch_len(m, k, 1)];
         let mut got = vec![0.0; m * n];
-        let src = BSource::Im2col(Im2col { input: &input, c, h, w, kh, kw, sh: s, sw: s, ph: p, pw: p, dh: d, dw: d, ow });
-        gemm(&ks, &th, (m, n, k), MatRef { data: &a, rs: k, cs: 1 }, &src, &mut got, n, Bias::None, &Epilogue::identity(), &mut scratch);
+        let src = BSource::Im2col(Im2col {
+            input: &input,
+            c,
+            h,
+            w,
+            kh,
+            kw,
+            sh: s,
+            sw: s,
+            ph: p,
+            pw: p,
+            dh: d,
+            dw: d,
+            ow,
+        });
+        gemm(
+            &ks,
+            &th,
+            (m, n, k),
+            MatRef {
+                data: &a,
+                rs: k,
+                cs: 1,
+            },
+            &src,
+            &mut got,
+            n,
+            Bias::None,
+            &Epilogue::identity(),
+            &mut scratch,
+        );
         let want = naive(m, n, k, &a, &cols);
         for (x, y) in got.iter().zip(&want) {
             assert!((x - y).abs() < 1e-5);

@@ -13,7 +13,13 @@ fn is_depthwise(p: &ConvParams, x_shape: &[usize], w_shape: &[usize]) -> bool {
 }
 
 /// Scratch floats [`conv`] needs.
-pub fn conv_scratch_len(p: &ConvParams, x_shape: &[usize], w_shape: &[usize], out_shape: &[usize], threads: &Threads) -> usize {
+pub fn conv_scratch_len(
+    p: &ConvParams,
+    x_shape: &[usize],
+    w_shape: &[usize],
+    out_shape: &[usize],
+    threads: &Threads,
+) -> usize {
     if is_depthwise(p, x_shape, w_shape) {
         return 0;
     }
@@ -45,14 +51,31 @@ pub fn conv(
     let out_img = m * oh * ow;
     if is_depthwise(p, x_shape, w_shape) {
         let g = DwGeom {
-            c, h, w: wd, kh, kw,
-            sh: p.strides[0], sw: p.strides[1],
-            ph: p.pads[0], pw: p.pads[1],
-            dh: p.dilations[0], dw: p.dilations[1],
-            oh, ow,
+            c,
+            h,
+            w: wd,
+            kh,
+            kw,
+            sh: p.strides[0],
+            sw: p.strides[1],
+            ph: p.pads[0],
+            pw: p.pads[1],
+            dh: p.dilations[0],
+            dw: p.dilations[1],
+            oh,
+            ow,
         };
         for i in 0..nb {
-            depthwise(ks.dw_row, threads, &g, &x[i * in_img..(i + 1) * in_img], w, bias, &p.epilogue, &mut out[i * out_img..(i + 1) * out_img]);
+            depthwise(
+                ks.dw_row,
+                threads,
+                &g,
+                &x[i * in_img..(i + 1) * in_img],
+                w,
+                bias,
+                &p.epilogue,
+                &mut out[i * out_img..(i + 1) * out_img],
+            );
         }
         return;
     }
@@ -64,26 +87,57 @@ pub fn conv(
         for g in 0..p.group {
             let xin = &x[i * in_img + g * cg * h * wd..i * in_img + (g + 1) * cg * h * wd];
             let src = if pointwise {
-                BSource::Mat(MatRef { data: xin, rs: h * wd, cs: 1 })
+                BSource::Mat(MatRef {
+                    data: xin,
+                    rs: h * wd,
+                    cs: 1,
+                })
             } else {
                 BSource::Im2col(Im2col {
-                    input: xin, c: cg, h, w: wd, kh, kw,
-                    sh: p.strides[0], sw: p.strides[1],
-                    ph: p.pads[0], pw: p.pads[1],
-                    dh: p.dilations[0], dw: p.dilations[1],
+                    input: xin,
+                    c: cg,
+                    h,
+                    w: wd,
+                    kh,
+                    kw,
+                    sh: p.strides[0],
+                    sw: p.strides[1],
+                    ph: p.pads[0],
+                    pw: p.pads[1],
+                    dh: p.dilations[0],
+                    dw: p.dilations[1],
                     ow,
                 })
             };
-            let a = MatRef { data: &w[g * mg * k..(g + 1) * mg * k], rs: k, cs: 1 };
+            let a = MatRef {
+                data: &w[g * mg * k..(g + 1) * mg * k],
+                rs: k,
+                cs: 1,
+            };
             let o = &mut out[i * out_img + g * mg * n..i * out_img + (g + 1) * mg * n];
             let b = bias.map_or(Bias::None, |b| Bias::Row(&b[g * mg..(g + 1) * mg]));
-            gemm::gemm(ks, threads, (mg, n, k), a, &src, o, n, b, &p.epilogue, scratch);
+            gemm::gemm(
+                ks,
+                threads,
+                (mg, n, k),
+                a,
+                &src,
+                o,
+                n,
+                b,
+                &p.epilogue,
+                scratch,
+            );
         }
     }
 }
 
 /// Scratch floats [`conv_transpose`] needs.
-pub fn conv_transpose_scratch_len(x_shape: &[usize], w_shape: &[usize], threads: &Threads) -> usize {
+pub fn conv_transpose_scratch_len(
+    x_shape: &[usize],
+    w_shape: &[usize],
+    threads: &Threads,
+) -> usize {
     let rows = w_shape[1] * w_shape[2] * w_shape[3];
     let n = x_shape[2] * x_shape[3];
     rows * n + gemm::scratch_len(rows, x_shape[1], gemm::task_count(n, threads))
@@ -114,9 +168,28 @@ pub fn conv_transpose(
     for i in 0..nb {
         let xin = &x[i * ci * n..(i + 1) * ci * n];
         // cols[(co, ky, kx), (iy, ix)] = sum_ci w[ci, (co, ky, kx)] * x[ci, (iy, ix)]
-        let a = MatRef { data: w, rs: 1, cs: rows };
-        let src = BSource::Mat(MatRef { data: xin, rs: n, cs: 1 });
-        gemm::gemm(ks, threads, (rows, n, ci), a, &src, cols, n, Bias::None, &identity, gscratch);
+        let a = MatRef {
+            data: w,
+            rs: 1,
+            cs: rows,
+        };
+        let src = BSource::Mat(MatRef {
+            data: xin,
+            rs: n,
+            cs: 1,
+        });
+        gemm::gemm(
+            ks,
+            threads,
+            (rows, n, ci),
+            a,
+            &src,
+            cols,
+            n,
+            Bias::None,
+            &identity,
+            gscratch,
+        );
         let o = &mut out[i * co * oh * ow..(i + 1) * co * oh * ow];
         for c in 0..co {
             o[c * oh * ow..(c + 1) * oh * ow].fill(bias.map_or(0.0, |b| b[c]));
@@ -126,12 +199,14 @@ pub fn conv_transpose(
                 for kx in 0..kw {
                     let row = &cols[((c * kh + ky) * kw + kx) * n..][..n];
                     for iy in 0..h {
-                        let y = (iy * p.strides[0] + ky * p.dilations[0]) as isize - p.pads[0] as isize;
+                        let y =
+                            (iy * p.strides[0] + ky * p.dilations[0]) as isize - p.pads[0] as isize;
                         if y < 0 || y >= oh as isize {
                             continue;
                         }
                         for ix in 0..wd {
-                            let xo = (ix * p.strides[1] + kx * p.dilations[1]) as isize - p.pads[1] as isize;
+                            let xo = (ix * p.strides[1] + kx * p.dilations[1]) as isize
+                                - p.pads[1] as isize;
                             if xo >= 0 && xo < ow as isize {
                                 o[(c * oh + y as usize) * ow + xo as usize] += row[iy * wd + ix];
                             }

@@ -82,10 +82,22 @@ pub fn binary_generic<T: Copy>(
 fn apply_rows(op: BinaryOp, out: &mut [f32], a: &[f32], b: &[f32]) {
     // One `match` outside the loop so each arm vectorises.
     match op {
-        BinaryOp::Add => out.iter_mut().zip(a.iter().zip(b)).for_each(|(o, (x, y))| *o = x + y),
-        BinaryOp::Sub => out.iter_mut().zip(a.iter().zip(b)).for_each(|(o, (x, y))| *o = x - y),
-        BinaryOp::Mul => out.iter_mut().zip(a.iter().zip(b)).for_each(|(o, (x, y))| *o = x * y),
-        BinaryOp::Div => out.iter_mut().zip(a.iter().zip(b)).for_each(|(o, (x, y))| *o = x / y),
+        BinaryOp::Add => out
+            .iter_mut()
+            .zip(a.iter().zip(b))
+            .for_each(|(o, (x, y))| *o = x + y),
+        BinaryOp::Sub => out
+            .iter_mut()
+            .zip(a.iter().zip(b))
+            .for_each(|(o, (x, y))| *o = x - y),
+        BinaryOp::Mul => out
+            .iter_mut()
+            .zip(a.iter().zip(b))
+            .for_each(|(o, (x, y))| *o = x * y),
+        BinaryOp::Div => out
+            .iter_mut()
+            .zip(a.iter().zip(b))
+            .for_each(|(o, (x, y))| *o = x / y),
         BinaryOp::Pow => out
             .iter_mut()
             .zip(a.iter().zip(b))
@@ -100,7 +112,10 @@ fn apply_scalar_b(op: BinaryOp, out: &mut [f32], a: &[f32], y: f32) {
         BinaryOp::Sub => out.iter_mut().zip(a).for_each(|(o, x)| *o = x - y),
         BinaryOp::Mul => out.iter_mut().zip(a).for_each(|(o, x)| *o = x * y),
         BinaryOp::Div => out.iter_mut().zip(a).for_each(|(o, x)| *o = x / y),
-        BinaryOp::Pow => out.iter_mut().zip(a).for_each(|(o, &x)| *o = op.apply(x, y)),
+        BinaryOp::Pow => out
+            .iter_mut()
+            .zip(a)
+            .for_each(|(o, &x)| *o = op.apply(x, y)),
     }
 }
 
@@ -130,7 +145,9 @@ pub fn binary(
             apply_scalar_b(op, o, x, b[i % c]);
         }
     } else {
-        binary_generic(op, a, a_shape, b, b_shape, out, out_shape, |op, x, y| op.apply(x, y));
+        binary_generic(op, a, a_shape, b, b_shape, out, out_shape, |op, x, y| {
+            op.apply(x, y)
+        });
     }
 }
 
@@ -149,7 +166,9 @@ fn per_channel(small: &[usize], full: &[usize]) -> Option<(usize, usize)> {
         return None;
     }
     let off = 4 - small.len();
-    let dims: Vec<usize> = (0..4).map(|i| if i < off { 1 } else { small[i - off] }).collect();
+    let dims: Vec<usize> = (0..4)
+        .map(|i| if i < off { 1 } else { small[i - off] })
+        .collect();
     (dims[0] == 1 && dims[1] == full[1] && dims[2] == 1 && dims[3] == 1)
         .then_some((full[1], full[2] * full[3]))
 }
@@ -179,7 +198,9 @@ mod tests {
                 let mut fast = vec![0.0; n];
                 let mut slow = vec![0.0; n];
                 binary(op, &a, sa, &b, sb, &mut fast, &out_shape);
-                binary_generic(op, &a, sa, &b, sb, &mut slow, &out_shape, |op, x, y| op.apply(x, y));
+                binary_generic(op, &a, sa, &b, sb, &mut slow, &out_shape, |op, x, y| {
+                    op.apply(x, y)
+                });
                 assert_eq!(fast, slow, "{sa:?} {sb:?} {op:?}");
             }
         }

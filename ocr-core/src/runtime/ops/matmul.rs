@@ -14,7 +14,11 @@ fn folds(b_shape: &[usize]) -> bool {
 pub fn matmul_scratch_len(a_shape: &[usize], b_shape: &[usize], threads: &Threads) -> usize {
     let (ra, rb) = (a_shape.len(), b_shape.len());
     let (m, k, n) = (a_shape[ra - 2], a_shape[ra - 1], b_shape[rb - 1]);
-    let rows = if folds(b_shape) { a_shape[..ra - 1].iter().product() } else { m };
+    let rows = if folds(b_shape) {
+        a_shape[..ra - 1].iter().product()
+    } else {
+        m
+    };
     gemm::scratch_len(rows, k, gemm::task_count(n, threads))
 }
 
@@ -40,7 +44,22 @@ pub fn matmul(
     if folds(b_shape) {
         let rows = a.len() / k.max(1);
         let rows = if k == 0 { out.len() / n.max(1) } else { rows };
-        gemm::gemm(ks, threads, (rows, n, k), MatRef { data: a, rs: k, cs: 1 }, &bsrc(b), out, n, bias, epi, scratch);
+        gemm::gemm(
+            ks,
+            threads,
+            (rows, n, k),
+            MatRef {
+                data: a,
+                rs: k,
+                cs: 1,
+            },
+            &bsrc(b),
+            out,
+            n,
+            bias,
+            epi,
+            scratch,
+        );
         return;
     }
     // General broadcast over batch dimensions.
@@ -63,9 +82,24 @@ pub fn matmul(
     for bi in 0..batches {
         let ia: usize = idx.iter().zip(&sa).map(|(i, s)| i * s).sum();
         let ib: usize = idx.iter().zip(&sb).map(|(i, s)| i * s).sum();
-        let am = MatRef { data: &a[ia * m * k..(ia + 1) * m * k], rs: k, cs: 1 };
+        let am = MatRef {
+            data: &a[ia * m * k..(ia + 1) * m * k],
+            rs: k,
+            cs: 1,
+        };
         let bm = bsrc(&b[ib * k * n..(ib + 1) * k * n]);
-        gemm::gemm(ks, threads, (m, n, k), am, &bm, &mut out[bi * m * n..(bi + 1) * m * n], n, bias, epi, scratch);
+        gemm::gemm(
+            ks,
+            threads,
+            (m, n, k),
+            am,
+            &bm,
+            &mut out[bi * m * n..(bi + 1) * m * n],
+            n,
+            bias,
+            epi,
+            scratch,
+        );
         for d in (0..idx.len()).rev() {
             idx[d] += 1;
             if idx[d] < batch_shape[d] {

@@ -126,7 +126,13 @@ pub fn concat<T: Copy + Default>(parts: &[&[T]], shapes: &[&[usize]], axis: usiz
 }
 
 /// Writes `src` gathered at `indices` along `axis` into `dst`.
-pub fn gather_into<T: Copy>(src: &[T], shape: &[usize], axis: usize, indices: &[usize], dst: &mut [T]) {
+pub fn gather_into<T: Copy>(
+    src: &[T],
+    shape: &[usize],
+    axis: usize,
+    indices: &[usize],
+    dst: &mut [T],
+) {
     let outer: usize = shape[..axis].iter().product();
     let inner: usize = shape[axis + 1..].iter().product();
     let mut o = 0;
@@ -140,7 +146,12 @@ pub fn gather_into<T: Copy>(src: &[T], shape: &[usize], axis: usize, indices: &[
 }
 
 /// Returns `src` gathered at `indices` along `axis`.
-pub fn gather<T: Copy + Default>(src: &[T], shape: &[usize], axis: usize, indices: &[usize]) -> Vec<T> {
+pub fn gather<T: Copy + Default>(
+    src: &[T],
+    shape: &[usize],
+    axis: usize,
+    indices: &[usize],
+) -> Vec<T> {
     let outer: usize = shape[..axis].iter().product();
     let inner: usize = shape[axis + 1..].iter().product();
     let mut dst = vec![T::default(); outer * indices.len() * inner];
@@ -161,7 +172,11 @@ mod tests {
     #[test]
     fn slice_reverse_and_step() {
         let v: Vec<i32> = (0..10).collect();
-        let d = [SliceDim { start: 8, step: -3, len: 3 }];
+        let d = [SliceDim {
+            start: 8,
+            step: -3,
+            len: 3,
+        }];
         assert_eq!(slice(&v, &[10], &d), vec![8, 5, 2]);
     }
 

@@ -3,7 +3,14 @@
 use crate::runtime::op::PoolParams;
 
 /// Max (`is_max`) or average pooling.
-pub fn pool(p: &PoolParams, is_max: bool, x: &[f32], x_shape: &[usize], out: &mut [f32], out_shape: &[usize]) {
+pub fn pool(
+    p: &PoolParams,
+    is_max: bool,
+    x: &[f32],
+    x_shape: &[usize],
+    out: &mut [f32],
+    out_shape: &[usize],
+) {
     let (h, w) = (x_shape[2], x_shape[3]);
     let (oh, ow) = (out_shape[2], out_shape[3]);
     let planes = x_shape[0] * x_shape[1];

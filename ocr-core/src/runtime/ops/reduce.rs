@@ -36,21 +36,32 @@ pub fn reduce_mean(x: &[f32], shape: &[usize], axes: &[usize], out: &mut [f32]) 
     let rank = shape.len();
     let count: usize = axes.iter().map(|&a| shape[a]).product();
     // Fast path: reducing the trailing axes.
-    if axes.iter().enumerate().all(|(i, &a)| a == rank - axes.len() + i) {
+    if axes
+        .iter()
+        .enumerate()
+        .all(|(i, &a)| a == rank - axes.len() + i)
+    {
         for (o, row) in out.iter_mut().zip(x.chunks_exact(count.max(1))) {
             *o = row.iter().sum::<f32>() / count as f32;
         }
         return;
     }
     // General case: map each input element to its output index.
-    let reduced: alloc::vec::Vec<usize> =
-        (0..rank).map(|i| if axes.contains(&i) { 1 } else { shape[i] }).collect();
+    let reduced: alloc::vec::Vec<usize> = (0..rank)
+        .map(|i| if axes.contains(&i) { 1 } else { shape[i] })
+        .collect();
     let out_strides = strides(&reduced);
     out.fill(0.0);
     let mut idx = alloc::vec![0usize; rank];
     for &v in x {
         let o: usize = (0..rank)
-            .map(|i| if axes.contains(&i) { 0 } else { idx[i] * out_strides[i] })
+            .map(|i| {
+                if axes.contains(&i) {
+                    0
+                } else {
+                    idx[i] * out_strides[i]
+                }
+            })
             .sum();
         out[o] += v;
         for d in (0..rank).rev() {

@@ -1,0 +1,120 @@
+//! The conversion pipeline: import -> optimise -> metadata -> encode.
+
+use crate::graph::Graph;
+use crate::passes::{self, Report};
+use ocr_core::runtime::format::{self, SplitPointDef};
+use ocr_core::runtime::model::Model;
+
+/// Which of the OCR models a file is; sets its preprocessing metadata.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelKind {
+    /// DB text detector.
+    Det,
+    /// CTC line recogniser.
+    Rec,
+    /// 0/180 line classifier.
+    Cls,
+}
+
+impl ModelKind {
+    /// Parses `det`, `rec` or `cls`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "det" => Some(ModelKind::Det),
+            "rec" => Some(ModelKind::Rec),
+            "cls" => Some(ModelKind::Cls),
+            _ => None,
+        }
+    }
+
+    /// The short name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Det => "det",
+            ModelKind::Rec => "rec",
+            ModelKind::Cls => "cls",
+        }
+    }
+
+    /// Preprocessing metadata for the PP-OCR models (see `../shared/models-src/README.md`):
+    /// BGR input, `(v/255 - mean) / std` per channel in tensor order.
+    fn preprocessing(self) -> Vec<(&'static str, &'static str)> {
+        let mut m = vec![
+            ("preprocess.channel_order", "BGR"),
+            ("preprocess.scale", "0.00392156862745098"),
+        ];
+        match self {
+            ModelKind::Det => m.extend([
+                ("preprocess.mean", "0.485,0.456,0.406"),
+                ("preprocess.std", "0.229,0.224,0.225"),
+                ("preprocess.size_multiple", "32"),
+            ]),
+            ModelKind::Rec => m.extend([
+                ("preprocess.mean", "0.5,0.5,0.5"),
+                ("preprocess.std", "0.5,0.5,0.5"),
+                ("preprocess.height", "48"),
+                ("preprocess.width_multiple", "8"),
+            ]),
+            ModelKind::Cls => m.extend([
+                ("preprocess.mean", "0.5,0.5,0.5"),
+                ("preprocess.std", "0.5,0.5,0.5"),
+                ("preprocess.height", "48"),
+                ("preprocess.width", "192"),
+            ]),
+        }
+        m
+    }
+}
+
+/// Options for [`convert`].
+#[derive(Debug, Clone, Default)]
+pub struct ConvertOptions {
+    /// The model's role, which sets preprocessing metadata.
+    pub kind: Option<ModelKind>,
+    /// A dictionary (one entry per line) to embed as the `charset` metadata.
+    pub charset: Option<String>,
+    /// Extra metadata entries.
+    pub metadata: Vec<(String, String)>,
+    /// Named split points: (name, ONNX value name).
+    pub split_points: Vec<(String, String)>,
+}
+
+/// Converts ONNX bytes into a Kestrel model file, returning the bytes and what the passes did.
+/// The result is loaded back before returning, so a file that comes out always loads.
+pub fn convert(onnx: &[u8], opts: &ConvertOptions) -> Result<(Vec<u8>, Report), String> {
+    let mut g: Graph = crate::import::import(onnx)?;
+    // Split points name values of the source graph; pin them before the passes run.
+    for (name, value) in &opts.split_points {
+        let v = g
+            .find(value)
+            .ok_or_else(|| format!("split point '{name}': no value '{value}' in the model"))?;
+        g.split_points.push(SplitPointDef {
+            name: name.clone(),
+            value: v,
+        });
+    }
+    let report = passes::optimise(&mut g)?;
+    if let Some(kind) = opts.kind {
+        g.metadata.push(("kestrel.kind".into(), kind.name().into()));
+        for (k, v) in kind.preprocessing() {
+            g.metadata.push((k.into(), v.into()));
+        }
+    }
+    // The recogniser's ONNX metadata carries its dictionary under `character`.
+    let charset = opts.charset.clone().or_else(|| {
+        g.metadata
+            .iter()
+            .find(|(k, _)| k == "onnx.character")
+            .map(|(_, v)| v.clone())
+    });
+    g.metadata.retain(|(k, _)| k != "onnx.character");
+    if let Some(c) = charset {
+        g.metadata
+            .push(("charset".into(), c.trim_end_matches('\n').to_string()));
+    }
+    g.metadata.extend(opts.metadata.iter().cloned());
+    let def = g.to_def()?;
+    let bytes = format::encode(&def);
+    Model::from_bytes(&bytes).map_err(|e| format!("converted model does not load: {e}"))?;
+    Ok((bytes, report))
+}

@@ -1,0 +1,15 @@
+//! Kestrel's model toolchain: ONNX import, graph passes and conversion into the Kestrel model
+//! format (see `models/FORMAT.md`).
+
+pub mod convert;
+pub mod graph;
+pub mod import;
+pub mod passes;
+
+/// Types generated from `proto/onnx_subset.proto`.
+#[allow(missing_docs, clippy::all)]
+pub mod onnx {
+    include!(concat!(env!("OUT_DIR"), "/onnx.rs"));
+}
+
+pub use convert::{ConvertOptions, ModelKind, convert};

@@ -1,0 +1,3 @@
+//! Kestrel OCR services: the pieces behind the `kestrel` command-line tool.
+
+pub mod npy;
