@@ -23,6 +23,7 @@ pub struct Session<'m> {
     plans: Vec<Plan>,
     arena: Vec<f32>,
     max_arena_floats: usize,
+    profile: Option<Vec<(alloc::string::String, f64)>>,
 }
 
 impl<'m> Session<'m> {
@@ -39,12 +40,24 @@ impl<'m> Session<'m> {
             plans: Vec::new(),
             arena: Vec::new(),
             max_arena_floats: DEFAULT_MAX_ARENA_FLOATS,
+            profile: None,
         }
     }
 
     /// Bounds the arena (in floats); inputs that need more fail with [`Error::Limit`].
     pub fn set_max_arena_floats(&mut self, n: usize) {
         self.max_arena_floats = n;
+    }
+
+    /// Starts (or resets) per-op timing: every later run adds each step's wall time, keyed by
+    /// op kind, to [`Session::profile`]. Needs the `std` feature for a clock.
+    pub fn enable_profiling(&mut self) {
+        self.profile = Some(Vec::new());
+    }
+
+    /// Accumulated milliseconds per op kind since [`Session::enable_profiling`].
+    pub fn profile(&self) -> &[(alloc::string::String, f64)] {
+        self.profile.as_deref().unwrap_or(&[])
     }
 
     /// The model.
@@ -66,7 +79,7 @@ impl<'m> Session<'m> {
                 self.arena[s.offset..s.offset + s.len].copy_from_slice(t.data());
             }
         }
-        execute(model, plan, &self.threads, &mut self.arena)?;
+        execute(model, plan, &self.threads, &mut self.arena, self.profile.as_mut())?;
         model
             .outputs()
             .iter()
@@ -112,10 +125,31 @@ struct In<'a> {
     data: &'a [f32],
 }
 
-fn execute(model: &Model, plan: &Plan, threads: &Threads, arena: &mut [f32]) -> Result<()> {
+/// A short name for an op kind, used as the profile key.
+fn op_kind(op: &Op) -> alloc::string::String {
+    match op {
+        Op::Conv(p) if p.group > 1 => "Conv(grouped)".into(),
+        Op::Unary(u) => alloc::format!("{u:?}"),
+        Op::Binary(b) => alloc::format!("{b:?}"),
+        other => {
+            let d = alloc::format!("{other:?}");
+            d.split(['(', ' ', '{']).next().unwrap_or("?").into()
+        }
+    }
+}
+
+fn execute(
+    model: &Model,
+    plan: &Plan,
+    threads: &Threads,
+    arena: &mut [f32],
+    mut profile: Option<&mut Vec<(alloc::string::String, f64)>>,
+) -> Result<()> {
     let ks = model.kernels();
     let (values, scratch_all) = arena.split_at_mut(plan.values_len);
     for step in &plan.steps {
+        #[cfg(feature = "std")]
+        let started = std::time::Instant::now();
         let node = &model.nodes[step.node];
         let out_v = node.outputs[0] as usize;
         let out_slot: Slot = plan.slots[out_v].ok_or_else(|| {
@@ -284,6 +318,17 @@ fn execute(model: &Model, plan: &Plan, threads: &Threads, arena: &mut [f32]) -> 
                     "node '{}': {op:?} cannot run on run-time data",
                     node.name
                 )));
+            }
+        }
+        if let Some(p) = profile.as_deref_mut() {
+            #[cfg(feature = "std")]
+            let ms = started.elapsed().as_secs_f64() * 1e3;
+            #[cfg(not(feature = "std"))]
+            let ms = 0.0;
+            let kind = op_kind(&node.op);
+            match p.iter_mut().find(|(k, _)| *k == kind) {
+                Some(e) => e.1 += ms,
+                None => p.push((kind, ms)),
             }
         }
     }

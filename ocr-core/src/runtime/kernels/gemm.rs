@@ -73,9 +73,19 @@ pub enum Bias<'a> {
     Col(&'a [f32]),
 }
 
+/// Depth of one K block: a packed B block (`KC x NR` floats, 16 KiB) stays in L1 while every
+/// A panel streams past it.
+pub const KC: usize = 256;
+
 /// Scratch floats [`gemm`] needs for an `m x k` A and `tasks` column tasks.
 pub fn scratch_len(m: usize, k: usize, tasks: usize) -> usize {
-    m.div_ceil(MR) * MR * k + tasks * k * NR
+    let mp = m.div_ceil(MR) * MR;
+    mp * k + tasks * per_task_len(mp, k)
+}
+
+/// Scratch per column task: one packed B block plus the accumulator tiles of every A panel.
+fn per_task_len(m_padded: usize, k: usize) -> usize {
+    k.min(KC) * NR + m_padded * NR
 }
 
 /// Number of column tasks [`gemm`] splits `n` columns into.
@@ -98,13 +108,13 @@ fn pack_a(a: MatRef, m: usize, k: usize, dst: &mut [f32]) {
     }
 }
 
-fn pack_b(src: &BSource, k: usize, n: usize, n0: usize, dst: &mut [f32]) {
+fn pack_b(src: &BSource, k0: usize, kc: usize, n: usize, n0: usize, dst: &mut [f32]) {
     let cols = NR.min(n - n0);
     match src {
         BSource::Mat(b) => {
-            for kk in 0..k {
+            for kk in 0..kc {
                 let d = &mut dst[kk * NR..(kk + 1) * NR];
-                let base = kk * b.rs + n0 * b.cs;
+                let base = (k0 + kk) * b.rs + n0 * b.cs;
                 if b.cs == 1 {
                     d[..cols].copy_from_slice(&b.data[base..base + cols]);
                 } else {
@@ -116,36 +126,91 @@ fn pack_b(src: &BSource, k: usize, n: usize, n0: usize, dst: &mut [f32]) {
             }
         }
         BSource::Im2col(g) => {
-            // Top-left input coordinate of each column's window (may be negative).
-            let mut iy0 = [0isize; NR];
-            let mut ix0 = [0isize; NR];
-            for j in 0..cols {
-                let (oy, ox) = ((n0 + j) / g.ow, (n0 + j) % g.ow);
-                iy0[j] = (oy * g.sh) as isize - g.ph as isize;
-                ix0[j] = (ox * g.sw) as isize - g.pw as isize;
-            }
-            let (h, w) = (g.h as isize, g.w as isize);
-            let mut kk = 0;
-            for ci in 0..g.c {
-                let plane = &g.input[ci * g.h * g.w..(ci + 1) * g.h * g.w];
-                for ky in 0..g.kh {
-                    for kx in 0..g.kw {
-                        let d = &mut dst[kk * NR..(kk + 1) * NR];
-                        let (dy, dx) = ((ky * g.dh) as isize, (kx * g.dw) as isize);
-                        for j in 0..cols {
-                            let (y, x) = (iy0[j] + dy, ix0[j] + dx);
-                            d[j] = if y >= 0 && y < h && x >= 0 && x < w {
-                                plane[(y * w + x) as usize]
-                            } else {
-                                0.0
-                            };
-                        }
-                        d[cols..].fill(0.0);
-                        kk += 1;
-                    }
-                }
+            let (oy0, ox0) = (n0 / g.ow, n0 % g.ow);
+            // Fast path: all columns in one output row with unit stride along W, so each
+            // kernel tap reads one contiguous input run (interior runs are plain copies).
+            if g.sw == 1 && ox0 + cols <= g.ow {
+                pack_im2col_row(g, k0, kc, oy0, ox0, cols, dst);
+            } else {
+                pack_im2col_general(g, k0, kc, n0, cols, dst);
             }
         }
+    }
+}
+
+fn pack_im2col_row(g: &Im2col, k0: usize, kc: usize, oy: usize, ox0: usize, cols: usize, dst: &mut [f32]) {
+    let (h, w) = (g.h as isize, g.w as isize);
+    for (kk, d) in dst.chunks_exact_mut(NR).take(kc).enumerate() {
+        let (ci, ky, kx) = g.tap(k0 + kk);
+        let y = (oy * g.sh + ky * g.dh) as isize - g.ph as isize;
+        let x0 = (ox0 + kx * g.dw) as isize - g.pw as isize;
+        if y < 0 || y >= h {
+            d.fill(0.0);
+            continue;
+        }
+        let row = &g.input[ci * g.h * g.w + (y * w) as usize..][..g.w];
+        if x0 >= 0 && x0 + cols as isize <= w {
+            d[..cols].copy_from_slice(&row[x0 as usize..x0 as usize + cols]);
+        } else {
+            for (j, v) in d[..cols].iter_mut().enumerate() {
+                let x = x0 + j as isize;
+                *v = if x >= 0 && x < w { row[x as usize] } else { 0.0 };
+            }
+        }
+        d[cols..].fill(0.0);
+    }
+}
+
+fn pack_im2col_general(g: &Im2col, k0: usize, kc: usize, n0: usize, cols: usize, dst: &mut [f32]) {
+    // Top-left input coordinate of each column's window (may be negative).
+    let mut iy0 = [0isize; NR];
+    let mut ix0 = [0isize; NR];
+    for j in 0..cols {
+        let (oy, ox) = ((n0 + j) / g.ow, (n0 + j) % g.ow);
+        iy0[j] = (oy * g.sh) as isize - g.ph as isize;
+        ix0[j] = (ox * g.sw) as isize - g.pw as isize;
+    }
+    let (h, w) = (g.h as isize, g.w as isize);
+    for (kk, d) in dst.chunks_exact_mut(NR).take(kc).enumerate() {
+        let (ci, ky, kx) = g.tap(k0 + kk);
+        let plane = &g.input[ci * g.h * g.w..(ci + 1) * g.h * g.w];
+        let (dy, dx) = ((ky * g.dh) as isize, (kx * g.dw) as isize);
+        for j in 0..cols {
+            let (y, x) = (iy0[j] + dy, ix0[j] + dx);
+            d[j] = if y >= 0 && y < h && x >= 0 && x < w {
+                plane[(y * w + x) as usize]
+            } else {
+                0.0
+            };
+        }
+        d[cols..].fill(0.0);
+    }
+}
+
+impl Im2col<'_> {
+    /// The (channel, ky, kx) of row `k` of the column matrix.
+    fn tap(&self, k: usize) -> (usize, usize, usize) {
+        let per_c = self.kh * self.kw;
+        (k / per_c, (k % per_c) / self.kw, k % self.kw)
+    }
+}
+
+/// Writes one finished row of a tile: bias, then the epilogue.
+#[inline(always)]
+fn write_row(crow: &mut [f32], acc: &[f32], bias: Bias, row: usize, n0: usize, epi: &Epilogue) {
+    match bias {
+        Bias::None => crow.copy_from_slice(acc),
+        Bias::Row(bv) => {
+            let bv = bv[row];
+            crow.iter_mut().zip(acc).for_each(|(o, &v)| *o = v + bv);
+        }
+        Bias::Col(bv) => crow
+            .iter_mut()
+            .zip(acc.iter().zip(&bv[n0..n0 + acc.len()]))
+            .for_each(|(o, (&v, &bb))| *o = v + bb),
+    }
+    if *epi != Epilogue::identity() {
+        crow.iter_mut().for_each(|v| *v = epi.apply(*v));
     }
 }
 
@@ -182,58 +247,67 @@ pub fn gemm(
     if let BSource::Im2col(g) = b {
         assert_eq!(g.c * g.kh * g.kw, k, "gemm: im2col depth");
     }
+    if k == 0 {
+        // An empty sum: C is the bias under the epilogue.
+        for i in 0..m {
+            for j in 0..n {
+                let bv = match bias {
+                    Bias::None => 0.0,
+                    Bias::Row(b) => b[i],
+                    Bias::Col(b) => b[j],
+                };
+                c[i * ldc + j] = epi.apply(bv);
+            }
+        }
+        return;
+    }
     let tasks = task_count(n, threads);
-    let a_len = m.div_ceil(MR) * MR * k;
-    let (a_packed, b_scratch) = scratch.split_at_mut(a_len);
+    let mp = m.div_ceil(MR) * MR;
+    let (a_packed, task_scratch) = scratch.split_at_mut(mp * k);
     pack_a(a, m, k, a_packed);
     let a_packed = &*a_packed;
     let panels = n.div_ceil(NR);
     let per_task = panels.div_ceil(tasks);
-    let c_len = c.len();
     let cp = CPtr(c.as_mut_ptr());
     let kernel = ks.gemm;
-    threads.for_each_chunk_mut(&mut b_scratch[..tasks * k * NR], k * NR, |t, bpanel| {
+    let per = per_task_len(mp, k);
+    threads.for_each_chunk_mut(&mut task_scratch[..tasks * per], per, |t, buf| {
         let cp = cp;
+        let (bblock, tiles) = buf.split_at_mut(k.min(KC) * NR);
         let mut acc = [0f32; MR * NR];
         for p in t * per_task..((t + 1) * per_task).min(panels) {
             let n0 = p * NR;
             let cols = NR.min(n - n0);
-            pack_b(b, k, n, n0, bpanel);
-            for (mp, apanel) in a_packed.chunks_exact(MR * k.max(1)).enumerate() {
-                let m0 = mp * MR;
-                let rows = MR.min(m - m0);
-                if k == 0 {
-                    acc.fill(0.0);
-                } else {
-                    kernel(k, apanel, bpanel, &mut acc);
-                }
-                for r in 0..rows {
-                    let off = (m0 + r) * ldc + n0;
-                    debug_assert!(off + cols <= c_len);
-                    // SAFETY: `off + cols <= (m-1)*ldc + n <= c.len()` (asserted above), and
-                    // columns n0..n0+cols belong to this task alone, so no other thread reads
-                    // or writes these elements while this slice lives.
-                    let crow = unsafe { core::slice::from_raw_parts_mut(cp.0.add(off), cols) };
-                    let arow = &acc[r * NR..r * NR + cols];
-                    match bias {
-                        Bias::None => crow.copy_from_slice(arow),
-                        Bias::Row(bv) => {
-                            let bv = bv[m0 + r];
-                            crow.iter_mut().zip(arow).for_each(|(o, &v)| *o = v + bv);
-                        }
-                        Bias::Col(bv) => crow
-                            .iter_mut()
-                            .zip(arow.iter().zip(&bv[n0..n0 + cols]))
-                            .for_each(|(o, (&v, &bb))| *o = v + bb),
+            let mut k0 = 0;
+            while k0 < k {
+                let kc = KC.min(k - k0);
+                let (first, last) = (k0 == 0, k0 + kc == k);
+                pack_b(b, k0, kc, n, n0, bblock);
+                for (mpi, tile) in tiles.chunks_exact_mut(MR * NR).enumerate() {
+                    let apanel = &a_packed[mpi * MR * k + k0 * MR..mpi * MR * k + (k0 + kc) * MR];
+                    kernel(kc, apanel, bblock, &mut acc);
+                    // Blocks after the first accumulate in the panel's tile (fixed order).
+                    if !first {
+                        acc.iter_mut().zip(tile.iter()).for_each(|(a, t)| *a += t);
                     }
-                    if *epi != Epilogue::identity() {
-                        crow.iter_mut().for_each(|v| *v = epi.apply(*v));
+                    if !last {
+                        tile.copy_from_slice(&acc);
+                        continue;
+                    }
+                    let m0 = mpi * MR;
+                    for r in 0..MR.min(m - m0) {
+                        let off = (m0 + r) * ldc + n0;
+                        // SAFETY: `off + cols <= (m-1)*ldc + n <= c.len()` (asserted above),
+                        // and columns n0..n0+cols belong to this task alone, so no other
+                        // thread reads or writes these elements while this slice lives.
+                        let crow = unsafe { core::slice::from_raw_parts_mut(cp.0.add(off), cols) };
+                        write_row(crow, &acc[r * NR..r * NR + cols], bias, m0 + r, n0, epi);
                     }
                 }
+                k0 += kc;
             }
         }
     });
-    let _ = c_len;
 }
 
 #[cfg(test)]
@@ -316,73 +390,50 @@ mod tests {
         }
     }
 
-    /// The implicit im2col source equals an explicit column matrix.
+    /// The implicit im2col source equals an explicit column matrix, on the row fast path
+    /// (stride 1, wide rows) and the general path (stride 2, panels straddling rows).
     #[test]
     fn im2col_matches_explicit() {
         let mut seed = 3;
-        let (c, h, w, kh, kw, s, p, d) = (3, 7, 9, 3, 3, 2, 1, 1);
-        let oh = (h + 2 * p - (d * (kh - 1) + 1)) / s + 1;
-        let ow = (w + 2 * p - (d * (kw - 1) + 1)) / s + 1;
-        let input: Vec<f32> = (0..c * h * w).map(|_| lcg(&mut seed)).collect();
-        let (k, n) = (c * kh * kw, oh * ow);
-        let mut cols = vec![0.0; k * n];
-        for ci in 0..c {
-            for ky in 0..kh {
-                for kx in 0..kw {
-                    let row = (ci * kh + ky) * kw + kx;
-                    for oy in 0..oh {
-                        for ox in 0..ow {
-                            let y = (oy * s + ky * d) as isize - p as isize;
-                            let x = (ox * s + kx * d) as isize - p as isize;
-                            if y >= 0 && y < h as isize && x >= 0 && x < w as isize {
-                                cols[row * n + oy * ow + ox] =
-                                    input[ci * h * w + y as usize * w + x as usize];
+        for &(c, h, w, kh, kw, s, p, d) in &[
+            (3, 7, 9, 3, 3, 2, 1, 1),
+            (3, 7, 37, 3, 3, 1, 1, 1),
+            (2, 9, 40, 3, 5, 1, 2, 2),
+            (4, 5, 33, 1, 1, 1, 0, 1),
+        ] {
+            let oh = (h + 2 * p - (d * (kh - 1) + 1)) / s + 1;
+            let ow = (w + 2 * p - (d * (kw - 1) + 1)) / s + 1;
+            let input: Vec<f32> = (0..c * h * w).map(|_| lcg(&mut seed)).collect();
+            let (k, n) = (c * kh * kw, oh * ow);
+            let mut cols = vec![0.0; k * n];
+            for ci in 0..c {
+                for ky in 0..kh {
+                    for kx in 0..kw {
+                        let row = (ci * kh + ky) * kw + kx;
+                        for oy in 0..oh {
+                            for ox in 0..ow {
+                                let y = (oy * s + ky * d) as isize - p as isize;
+                                let x = (ox * s + kx * d) as isize - p as isize;
+                                if y >= 0 && y < h as isize && x >= 0 && x < w as isize {
+                                    cols[row * n + oy * ow + ox] = input[ci * h * w + y as usize * w + x as usize];
+                                }
                             }
                         }
                     }
                 }
             }
-        }
-        let m = 4;
-        let a: Vec<f32> = (0..m * k).map(|_| lcg(&mut seed)).collect();
-        let ks = KernelSet::scalar();
-        let th = Threads::single();
-        let mut scratch = vec![0.0; scratch_len(m, k, 1)];
-        let mut got = vec![0.0; m * n];
-        let src = BSource::Im2col(Im2col {
-            input: &input,
-            c,
-            h,
-            w,
-            kh,
-            kw,
-            sh: s,
-            sw: s,
-            ph: p,
-            pw: p,
-            dh: d,
-            dw: d,
-            ow,
-        });
-        gemm(
-            &ks,
-            &th,
-            (m, n, k),
-            MatRef {
-                data: &a,
-                rs: k,
-                cs: 1,
-            },
-            &src,
-            &mut got,
-            n,
-            Bias::None,
-            &Epilogue::identity(),
-            &mut scratch,
-        );
-        let want = naive(m, n, k, &a, &cols);
-        for (x, y) in got.iter().zip(&want) {
-            assert!((x - y).abs() < 1e-5);
+            let m = 4;
+            let a: Vec<f32> = (0..m * k).map(|_| lcg(&mut seed)).collect();
+            let ks = KernelSet::scalar();
+            let th = Threads::single();
+            let mut scratch = vec![0.0; scratch_len(m, k, 1)];
+            let mut got = vec![0.0; m * n];
+            let src = BSource::Im2col(Im2col { input: &input, c, h, w, kh, kw, sh: s, sw: s, ph: p, pw: p, dh: d, dw: d, ow });
+            gemm(&ks, &th, (m, n, k), MatRef { data: &a, rs: k, cs: 1 }, &src, &mut got, n, Bias::None, &Epilogue::identity(), &mut scratch);
+            let want = naive(m, n, k, &a, &cols);
+            for (x, y) in got.iter().zip(&want) {
+                assert!((x - y).abs() < 1e-5, "case c{c} h{h} w{w} k{kh}x{kw} s{s} p{p} d{d}");
+            }
         }
     }
 }

@@ -1,0 +1,68 @@
+//! Times Kestrel's runtime on one model and one input tensor; prints one JSON line.
+//!
+//! Used by `benches/compare_fp32.py`, which times onnxruntime on the same `.npy` input with the
+//! same thread count in the same run and reports the ratios.
+
+use anyhow::Result;
+use clap::Parser;
+use ocr_benches::{median, time_ms};
+use ocr_core::runtime::{Model, Session, Threads};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+struct Args {
+    /// Kestrel model file.
+    model: PathBuf,
+    /// Input tensor (.npy).
+    input: PathBuf,
+    /// Threads.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Timed iterations.
+    #[arg(long, default_value_t = 10)]
+    iters: usize,
+    /// Untimed warm-up iterations.
+    #[arg(long, default_value_t = 2)]
+    warmup: usize,
+    /// Print time per op kind (to stderr) after the timed runs.
+    #[arg(long)]
+    profile: bool,
+}
+
+fn main() -> Result<()> {
+    let a = Args::parse();
+    let model = Model::load(&a.model)?;
+    let x = ocr_services::npy::read(&a.input)?;
+    let mut s = Session::with_threads(&model, Threads::new(a.threads)?);
+    if a.profile {
+        s.enable_profiling();
+    }
+    let mut err = None;
+    let t = time_ms(a.warmup, a.iters, || {
+        if let Err(e) = s.run(&[&x]) {
+            err = Some(e);
+        }
+    });
+    if let Some(e) = err {
+        return Err(e.into());
+    }
+    if a.profile {
+        let mut p = s.profile().to_vec();
+        p.sort_by(|x, y| y.1.total_cmp(&x.1));
+        let runs = (a.warmup + a.iters) as f64;
+        for (k, ms) in p {
+            eprintln!("{k:<24} {:8.2} ms/run", ms / runs);
+        }
+    }
+    println!(
+        "{{\"model\": \"{}\", \"shape\": {:?}, \"threads\": {}, \"kernels\": \"{}\", \"median_ms\": {:.3}, \"min_ms\": {:.3}, \"iters\": {}}}",
+        a.model.display(),
+        x.shape(),
+        a.threads,
+        model.kernels().name,
+        median(&t),
+        t[0],
+        a.iters
+    );
+    Ok(())
+}
