@@ -168,9 +168,7 @@ fn fold_batch_norms(g: &mut Graph, r: &mut Report) -> Result<(), String> {
         if let Some(p) = conv
             && fold_scale_into_conv(g, p, &scale, &shift)
         {
-            let out = single_output(&bn);
-            g.nodes.remove(i);
-            g.replace_uses(out, x);
+            absorb(g, p, i);
             r.batch_norms += 1;
             continue;
         }
@@ -244,6 +242,15 @@ fn fold_scale_into_conv(g: &mut Graph, p: usize, scale: &[f32], shift: &[f32]) -
     true
 }
 
+/// Removes node `c`, whose work node `p` has taken over: `p` now writes `c`'s output value
+/// (keeping its name, which may be a graph output), and `p`'s old output, read by `c` alone,
+/// disappears.
+fn absorb(g: &mut Graph, p: usize, c: usize) {
+    debug_assert!(p < c);
+    g.nodes[p].outputs[0] = single_output(&g.nodes[c]);
+    g.nodes.remove(c);
+}
+
 /// The single node reading `v`, if exactly one does and `v` is not pinned.
 fn sole_consumer(g: &Graph, consumers: &[Vec<usize>], v: u32) -> Option<usize> {
     (consumers[v as usize].len() == 1 && !g.is_pinned(v)).then(|| consumers[v as usize][0])
@@ -305,9 +312,7 @@ fn fold_conv_affines(g: &mut Graph, r: &mut Report) {
                 _ => continue,
             };
             if fold_scale_into_conv(g, p, &scale, &shift) {
-                let cout = single_output(&g.nodes[c]);
-                g.nodes.remove(c);
-                g.replace_uses(cout, out);
+                absorb(g, p, c);
                 r.affines += 1;
                 changed = true;
                 break;
@@ -348,11 +353,8 @@ fn fuse_matmul_bias(g: &mut Graph, r: &mut Report) {
             }
         }
         let Some((p, c, bias)) = hit else { return };
-        let cout = single_output(&g.nodes[c]);
-        let out = single_output(&g.nodes[p]);
         g.nodes[p].inputs.push(Some(bias));
-        g.nodes.remove(c);
-        g.replace_uses(cout, out);
+        absorb(g, p, c);
         r.biases += 1;
     }
 }
@@ -395,13 +397,10 @@ fn fuse_activations(g: &mut Graph, r: &mut Report) {
             }
         }
         let Some((p, c, attrs)) = hit else { return };
-        let cout = single_output(&g.nodes[c]);
-        let out = single_output(&g.nodes[p]);
         for (k, v) in attrs {
             set_attr(&mut g.nodes[p], &k, v);
         }
-        g.nodes.remove(c);
-        g.replace_uses(cout, out);
+        absorb(g, p, c);
         r.activations += 1;
     }
 }
@@ -445,12 +444,9 @@ fn fuse_post_affines(g: &mut Graph, r: &mut Report) {
         let Some((p, c, (scale, bias))) = hit else {
             return;
         };
-        let cout = single_output(&g.nodes[c]);
-        let out = single_output(&g.nodes[p]);
         set_attr(&mut g.nodes[p], "post_scale", Attr::Float(scale));
         set_attr(&mut g.nodes[p], "post_bias", Attr::Float(bias));
-        g.nodes.remove(c);
-        g.replace_uses(cout, out);
+        absorb(g, p, c);
         r.post_affines += 1;
     }
 }

@@ -7,15 +7,13 @@ use ocr_core::runtime::Tensor;
 use std::io::{BufReader, BufWriter};
 use std::path::Path;
 
-/// Reads a `.npy` file of float32 (or float64, converted) values in C order.
+/// Reads a `.npy` file of float32 (or float64, converted) values, in C or Fortran order.
 pub fn read(path: &Path) -> Result<Tensor> {
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let npy = npyz::NpyFile::new(BufReader::new(file))
         .with_context(|| format!("{} is not a .npy file", path.display()))?;
-    if npy.order() != npyz::Order::C {
-        bail!("{}: only C-order arrays are supported", path.display());
-    }
+    let fortran = npy.order() == npyz::Order::Fortran;
     let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
     let data: Vec<f32> = match npy.dtype() {
         npyz::DType::Plain(t) if t.type_char() == npyz::TypeChar::Float && t.size_field() == 4 => {
@@ -29,6 +27,13 @@ pub fn read(path: &Path) -> Result<Tensor> {
         }
         other => bail!("{}: dtype {other:?} is not float32", path.display()),
     };
+    if fortran {
+        // Fortran order is C order of the reversed shape; transpose back.
+        let rev: Vec<usize> = shape.iter().rev().copied().collect();
+        let perm: Vec<usize> = (0..shape.len()).rev().collect();
+        let c_order = ocr_core::runtime::ops::movement::transpose(&data, &rev, &perm);
+        return Ok(Tensor::new(shape, c_order)?);
+    }
     Ok(Tensor::new(shape, data)?)
 }
 

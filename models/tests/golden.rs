@@ -1,0 +1,200 @@
+//! Golden tests: our fp32 runtime against onnxruntime fp32 on real images.
+//!
+//! Fixtures come from `testdata/golden/make_fixtures.py` (onnxruntime). Inputs are rebuilt here
+//! from the same PNG files with the same integer nearest-neighbour resize.
+
+mod common;
+
+use ocr_core::runtime::kernels::KernelSet;
+use ocr_core::runtime::{Model, Session, Tensor, Threads};
+use serde::Deserialize;
+use std::path::PathBuf;
+
+#[derive(Deserialize)]
+struct Index {
+    cases: Vec<Case>,
+}
+
+#[derive(Deserialize)]
+struct Case {
+    case: String,
+    model: String,
+    images: Vec<Vec<String>>,
+    height: usize,
+    width: usize,
+    resized_widths: Vec<usize>,
+    output_shape: Vec<usize>,
+    tolerance: f32,
+}
+
+fn golden_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/golden")
+}
+
+fn cases() -> Vec<Case> {
+    let text = std::fs::read_to_string(golden_dir().join("cases.json")).expect("cases.json");
+    serde_json::from_str::<Index>(&text).expect("parse cases.json").cases
+}
+
+/// An image as (height, width, BGR bytes).
+type Bgr = (usize, usize, Vec<u8>);
+
+/// Decodes a PNG to BGR, dropping any alpha channel (as the generator does).
+fn load_bgr(rel: &str) -> Bgr {
+    let path = common::shared().join("eval/dev").join(rel);
+    let img = image::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let bgr: Vec<u8> = match &img {
+        image::DynamicImage::ImageRgb8(rgb) => rgb.pixels().flat_map(|p| [p[2], p[1], p[0]]).collect(),
+        image::DynamicImage::ImageRgba8(rgba) => rgba.pixels().flat_map(|p| [p[2], p[1], p[0]]).collect(),
+        other => panic!("{}: fixtures use RGB/RGBA PNGs, got {:?}", path.display(), other.color()),
+    };
+    (img.height() as usize, img.width() as usize, bgr)
+}
+
+/// A line at height `h`: segments side by side at their aspect widths, squeezed to `w` if
+/// wider (the generator's `line_image`).
+fn line_image(paths: &[String], h: usize, w: usize) -> Bgr {
+    let segs: Vec<Bgr> = paths
+        .iter()
+        .map(|p| {
+            let img = load_bgr(p);
+            let sw = (h * img.1).div_ceil(img.0);
+            (h, sw, resize_nearest(&img, h, sw))
+        })
+        .collect();
+    let total: usize = segs.iter().map(|s| s.1).sum();
+    let mut line = Vec::with_capacity(h * total * 3);
+    for y in 0..h {
+        for s in &segs {
+            line.extend_from_slice(&s.2[y * s.1 * 3..(y + 1) * s.1 * 3]);
+        }
+    }
+    let line = (h, total, line);
+    let rw = total.min(w);
+    (h, rw, resize_nearest(&line, h, rw))
+}
+
+/// Integer nearest-neighbour resize, as the fixture generator does it.
+fn resize_nearest(src: &Bgr, h: usize, w: usize) -> Vec<u8> {
+    let (ih, iw, data) = src;
+    let mut out = Vec::with_capacity(h * w * 3);
+    for y in 0..h {
+        let sy = y * ih / h;
+        for x in 0..w {
+            let sx = x * iw / w;
+            out.extend_from_slice(&data[(sy * iw + sx) * 3..(sy * iw + sx) * 3 + 3]);
+        }
+    }
+    out
+}
+
+/// Builds the NCHW input tensor of a case.
+fn build_input(c: &Case) -> Tensor {
+    let (mean, std) = if c.model == "det" {
+        ([0.485f32, 0.456, 0.406], [0.229f32, 0.224, 0.225])
+    } else {
+        ([0.5f32; 3], [0.5f32; 3])
+    };
+    let (h, w) = (c.height, c.width);
+    let mut data = vec![0f32; c.images.len() * 3 * h * w];
+    for (b, (segments, &rw)) in c.images.iter().zip(&c.resized_widths).enumerate() {
+        let px = if c.model == "det" {
+            resize_nearest(&load_bgr(&segments[0]), h, w)
+        } else {
+            let (_, lw, px) = line_image(segments, h, w);
+            assert_eq!(lw, rw, "{}: line width", c.case);
+            px
+        };
+        for ch in 0..3 {
+            for y in 0..h {
+                for x in 0..rw {
+                    let v = px[(y * rw + x) * 3 + ch] as f32 / 255.0;
+                    data[((b * 3 + ch) * h + y) * w + x] = (v - mean[ch]) / std[ch];
+                }
+            }
+        }
+    }
+    Tensor::new(vec![c.images.len(), 3, h, w], data).unwrap()
+}
+
+struct Fixture {
+    probs: Vec<f32>,
+    argmax: Option<Vec<i32>>,
+}
+
+fn load_fixture(case: &str) -> Fixture {
+    let mut npz = npyz::npz::NpzArchive::open(golden_dir().join(format!("{case}.npz"))).expect("open npz");
+    let probs = npz
+        .by_name("probs_u16")
+        .expect("read npz")
+        .expect("probs_u16")
+        .into_vec::<u16>()
+        .expect("u16")
+        .into_iter()
+        .map(|q| q as f32 / 65535.0)
+        .collect();
+    let argmax = npz.by_name("argmax").expect("read npz").map(|a| a.into_vec::<i32>().expect("i32"));
+    Fixture { probs, argmax }
+}
+
+fn argmax_last(t: &Tensor) -> Vec<i32> {
+    let d = *t.shape().last().unwrap();
+    t.data()
+        .chunks_exact(d)
+        .map(|row| {
+            let mut best = 0;
+            for (i, &v) in row.iter().enumerate() {
+                if v > row[best] {
+                    best = i;
+                }
+            }
+            best as i32
+        })
+        .collect()
+}
+
+/// The fixture's u16 rounding, added to each case's tolerance.
+const ROUNDING: f32 = 0.5 / 65535.0;
+
+fn check_case(model: &Model, c: &Case, threads: usize) -> Tensor {
+    let x = build_input(c);
+    let mut s = Session::with_threads(model, Threads::new(threads).unwrap());
+    let y = s.run(&[&x]).unwrap().remove(0);
+    assert_eq!(y.shape(), c.output_shape.as_slice(), "{}: output shape", c.case);
+    let f = load_fixture(&c.case);
+    let max_err = y.data().iter().zip(&f.probs).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    let tol = c.tolerance + ROUNDING;
+    assert!(max_err <= tol, "{}: max abs error {max_err} > {tol}", c.case);
+    if let Some(want) = &f.argmax {
+        assert_eq!(&argmax_last(&y), want, "{}: argmax sequence differs", c.case);
+    }
+    eprintln!("{}: max abs error {max_err:.2e} ({} threads, {})", c.case, threads, model.kernels().name);
+    y
+}
+
+#[test]
+fn every_case_matches_onnxruntime() {
+    let cases = cases();
+    assert!(cases.len() >= 10, "fixture index lists {} cases", cases.len());
+    // Only the documented ill-conditioned case may widen the tolerance.
+    assert_eq!(cases.iter().filter(|c| c.tolerance > 1e-4).count(), 1);
+    for kind in ["det", "rec", "cls"] {
+        let model = common::model(kind);
+        for c in cases.iter().filter(|c| c.model == kind) {
+            let one = check_case(&model, c, 1);
+            // Results must not depend on the thread count.
+            let two = check_case(&model, c, 2);
+            assert_eq!(one.data(), two.data(), "{}: 1 vs 2 threads differ", c.case);
+        }
+    }
+}
+
+/// The scalar reference kernels give the same answers as the dispatched SIMD ones.
+#[test]
+fn scalar_reference_matches_onnxruntime() {
+    let def = ocr_core::runtime::format::decode(common::model_bytes("rec")).unwrap();
+    let model = Model::from_def_with_kernels(def, KernelSet::scalar()).unwrap();
+    let cases = cases();
+    let c = cases.iter().find(|c| c.case == "rec_48x320_b1").expect("case");
+    check_case(&model, c, 1);
+}
