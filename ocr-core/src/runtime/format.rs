@@ -458,7 +458,7 @@ fn read_const(r: &mut Reader, payload: &[u8], n_values: usize) -> Result<ConstDe
             for _ in 0..n {
                 zero_points.push(r.i32()?);
             }
-            if axis as usize >= rank.max(1) {
+            if axis as usize >= rank {
                 return Err(Error::Format(alloc::format!(
                     "quantisation axis {axis} out of range for rank {rank}"
                 )));

@@ -1,0 +1,113 @@
+//! Corruption sweep over the real converted models: truncations and byte flips must give a
+//! typed error (or a model that still plans and runs), never a panic, hang or unbounded
+//! allocation.
+
+mod common;
+
+use ocr_core::runtime::format::{self, HEADER_LEN};
+use ocr_core::runtime::{Error, Model, Session, Tensor};
+
+/// Input shape that exercises each model quickly.
+fn probe_input(kind: &str) -> Tensor {
+    let shape = match kind {
+        "det" => vec![1, 3, 64, 64],
+        "rec" => vec![1, 3, 48, 32],
+        _ => vec![1, 3, 48, 64],
+    };
+    let n = shape.iter().product();
+    Tensor::new(shape, (0..n).map(|i| ((i % 17) as f32 - 8.0) / 8.0).collect()).unwrap()
+}
+
+/// Loads (and, if that works, plans and runs) possibly corrupt bytes; panics only on a bug.
+fn try_everything(kind: &str, bytes: &[u8]) -> Result<(), Error> {
+    let model = Model::from_bytes(bytes)?;
+    let mut s = Session::new(&model);
+    // Bound the arena so a corrupted size attribute fails cleanly instead of taking memory.
+    s.set_max_arena_floats(1 << 26);
+    s.run(&[&probe_input(kind)]).map(|_| ())
+}
+
+fn body_len(bytes: &[u8]) -> usize {
+    u64::from_le_bytes(bytes[16..24].try_into().unwrap()) as usize
+}
+
+#[test]
+fn truncations_are_errors() {
+    for kind in ["det", "rec", "cls"] {
+        let bytes = common::model_bytes(kind);
+        let body_end = HEADER_LEN + body_len(bytes);
+        // Every cut inside the header and the first 4 KiB, then every 997th byte.
+        let cuts = (0..4096.min(bytes.len())).chain((4096..bytes.len()).step_by(997));
+        for n in cuts {
+            let r = Model::from_bytes(&bytes[..n]);
+            assert!(matches!(r, Err(Error::Format(_))), "{kind}: cut at {n} (body ends {body_end}) gave {:?}", r.err());
+        }
+    }
+}
+
+#[test]
+fn flipped_bytes_fail_the_checksum() {
+    let bytes = common::model_bytes("cls");
+    for i in (HEADER_LEN..bytes.len()).step_by(4099) {
+        let mut b = bytes.to_vec();
+        b[i] ^= 0x5a;
+        assert!(matches!(Model::from_bytes(&b), Err(Error::Format(_))), "flip at {i} not caught");
+    }
+}
+
+/// With the checksums recomputed, flips reach the structural checks: every third byte of the
+/// classifier's body (and a sample of det/rec) must load as an error or as a runnable model.
+#[test]
+fn resealed_flips_never_panic() {
+    for (kind, step) in [("cls", 3), ("rec", 97), ("det", 41)] {
+        let bytes = common::model_bytes(kind);
+        let body_end = HEADER_LEN + body_len(bytes);
+        let (mut errors, mut ok) = (0, 0);
+        for i in (0..body_end).step_by(step) {
+            for mask in [0x01u8, 0x80, 0xff] {
+                let mut b = bytes.to_vec();
+                b[i] ^= mask;
+                if format::reseal(&mut b).is_err() {
+                    errors += 1;
+                    continue;
+                }
+                match try_everything(kind, &b) {
+                    Ok(()) => ok += 1,
+                    Err(_) => errors += 1,
+                }
+            }
+        }
+        eprintln!("{kind}: {errors} corruptions rejected, {ok} still ran");
+        assert!(errors > 0);
+    }
+}
+
+/// A model that claims a huge constant or count is refused before allocating.
+#[test]
+fn huge_counts_are_refused() {
+    let bytes = common::model_bytes("cls");
+    let mut b = bytes.to_vec();
+    // The string-table count is the first body field.
+    b[HEADER_LEN..HEADER_LEN + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+    format::reseal(&mut b).unwrap();
+    assert!(matches!(Model::from_bytes(&b), Err(Error::Format(_))));
+}
+
+/// Wrong input shapes are typed errors.
+#[test]
+fn wrong_input_shapes_are_errors() {
+    let model = common::model("rec");
+    let mut s = Session::new(&model);
+    for shape in [vec![1, 3, 48], vec![1, 4, 48, 32], vec![1, 3, 48, 0], vec![2, 3, 1, 1]] {
+        let n: usize = shape.iter().product();
+        let t = Tensor::new(shape.clone(), vec![0.0; n]).unwrap();
+        let r = s.run(&[&t]);
+        assert!(matches!(r, Err(Error::Input(_) | Error::Shape(_))), "{shape:?} gave {:?}", r.map(|v| v.len()));
+    }
+    let t = Tensor::new(vec![1, 3, 48, 32], vec![0.0; 3 * 48 * 32]).unwrap();
+    assert!(matches!(s.run(&[&t, &t]), Err(Error::Input(_))));
+    // A huge input is refused by the arena bound, not by running out of memory.
+    s.set_max_arena_floats(1 << 24);
+    let big = Tensor::new(vec![1, 3, 48, 100_000], vec![0.0; 3 * 48 * 100_000]).unwrap();
+    assert!(matches!(s.run(&[&big]), Err(Error::Limit(_))));
+}
