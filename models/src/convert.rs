@@ -36,6 +36,19 @@ impl ModelKind {
         }
     }
 
+    /// The standard split points of the PP-OCR models: (name, ONNX value). A device runs the
+    /// graph up to the value, a server the rest.
+    fn default_split_points(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            // The fused FPN features [N, 96, H/4, W/4] that feed the DB head.
+            ModelKind::Det => &[("neck", "p2o.Concat.1")],
+            // The backbone's pooled features [N, 480, 1, W/8] before the SVTR neck.
+            ModelKind::Rec => &[("backbone", "p2o.AveragePool.1")],
+            // The pooled features [N, 200, 1, 1] before the classifier's FC layer.
+            ModelKind::Cls => &[("backbone", "pool2d_10.tmp_0")],
+        }
+    }
+
     /// Preprocessing metadata for the PP-OCR models (see `../shared/models-src/README.md`):
     /// BGR input, `(v/255 - mean) / std` per channel in tensor order.
     fn preprocessing(self) -> Vec<(&'static str, &'static str)> {
@@ -83,7 +96,14 @@ pub struct ConvertOptions {
 /// The result is loaded back before returning, so a file that comes out always loads.
 pub fn convert(onnx: &[u8], opts: &ConvertOptions) -> Result<(Vec<u8>, Report), String> {
     let mut g: Graph = crate::import::import(onnx)?;
-    // Split points name values of the source graph; pin them before the passes run.
+    // Split points name values of the source graph; pin them before the passes run. The
+    // kind's standard ones apply where the graph has the value (the PP-OCR models do).
+    let defaults = opts.kind.map_or(&[][..], |k| k.default_split_points());
+    for (name, value) in defaults {
+        if let Some(v) = g.find(value) {
+            g.split_points.push(SplitPointDef { name: name.to_string(), value: v });
+        }
+    }
     for (name, value) in &opts.split_points {
         let v = g
             .find(value)

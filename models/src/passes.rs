@@ -56,7 +56,7 @@ fn single_output(n: &NodeDef) -> u32 {
 /// Evaluates nodes whose inputs are all constants.
 fn fold_constants(g: &mut Graph, r: &mut Report) -> Result<(), String> {
     let mut dead = vec![false; g.nodes.len()];
-    for i in 0..g.nodes.len() {
+    for (i, is_dead) in dead.iter_mut().enumerate() {
         let n = &g.nodes[i];
         if n.outputs.len() != 1 || n.inputs.iter().flatten().any(|v| !g.consts.contains_key(v)) {
             continue;
@@ -73,7 +73,7 @@ fn fold_constants(g: &mut Graph, r: &mut Report) -> Result<(), String> {
         if info.data.is_some() && !g.is_pinned(single_output(n)) {
             let out = single_output(n);
             g.consts.insert(out, info);
-            dead[i] = true;
+            *is_dead = true;
             r.folded += 1;
         }
     }

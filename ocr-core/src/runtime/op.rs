@@ -52,8 +52,8 @@ impl Activation {
             Activation::Relu => x.max(0.0),
             Activation::Clip { min, max } => x.max(min).min(max),
             Activation::Sigmoid => sigmoid(x),
-            Activation::HardSigmoid { alpha, beta } => (alpha * x + beta).max(0.0).min(1.0),
-            Activation::HardSwish => x * (x + 3.0).max(0.0).min(6.0) / 6.0,
+            Activation::HardSigmoid { alpha, beta } => (alpha * x + beta).clamp(0.0, 1.0),
+            Activation::HardSwish => x * (x + 3.0).clamp(0.0, 6.0) / 6.0,
             Activation::Swish => x * sigmoid(x),
         }
     }

@@ -155,7 +155,7 @@ fn execute(
         let out_slot: Slot = plan.slots[out_v].ok_or_else(|| {
             Error::Shape(alloc::format!("node '{}' has no output slot", node.name))
         })?;
-        let out_shape: &[usize] = &plan.infos[out_v].as_ref().map_or(&[][..], |i| &i.shape);
+        let out_shape: &[usize] = plan.infos[out_v].as_ref().map_or(&[][..], |i| &i.shape);
         let (before, rest) = values.split_at_mut(out_slot.offset);
         let (out, after) = rest.split_at_mut(out_slot.len);
         let (before, after) = (&*before, &*after);

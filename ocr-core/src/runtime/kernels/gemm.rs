@@ -222,6 +222,16 @@ struct CPtr(*mut f32);
 unsafe impl Send for CPtr {}
 unsafe impl Sync for CPtr {}
 
+impl CPtr {
+    /// # Safety
+    /// `off + len` must be within C, and no other live slice may overlap these elements.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn slice(&self, off: usize, len: usize) -> &mut [f32] {
+        // SAFETY: guaranteed by the caller.
+        unsafe { core::slice::from_raw_parts_mut(self.0.add(off), len) }
+    }
+}
+
 /// Computes `C[m x n] = epilogue(A[m x k] * B[k x n] + bias)`, C row-major with row stride `ldc`.
 /// `scratch` needs [`scratch_len`]`(m, k, task_count(n, threads))` floats.
 #[allow(clippy::too_many_arguments)]
@@ -272,7 +282,6 @@ pub fn gemm(
     let kernel = ks.gemm;
     let per = per_task_len(mp, k);
     threads.for_each_chunk_mut(&mut task_scratch[..tasks * per], per, |t, buf| {
-        let cp = cp;
         let (bblock, tiles) = buf.split_at_mut(k.min(KC) * NR);
         let mut acc = [0f32; MR * NR];
         for p in t * per_task..((t + 1) * per_task).min(panels) {
@@ -300,7 +309,7 @@ pub fn gemm(
                         // SAFETY: `off + cols <= (m-1)*ldc + n <= c.len()` (asserted above),
                         // and columns n0..n0+cols belong to this task alone, so no other
                         // thread reads or writes these elements while this slice lives.
-                        let crow = unsafe { core::slice::from_raw_parts_mut(cp.0.add(off), cols) };
+                        let crow = unsafe { cp.slice(off, cols) };
                         write_row(crow, &acc[r * NR..r * NR + cols], bias, m0 + r, n0, epi);
                     }
                 }
