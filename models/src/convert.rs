@@ -101,7 +101,10 @@ pub fn convert(onnx: &[u8], opts: &ConvertOptions) -> Result<(Vec<u8>, Report), 
     let defaults = opts.kind.map_or(&[][..], |k| k.default_split_points());
     for (name, value) in defaults {
         if let Some(v) = g.find(value) {
-            g.split_points.push(SplitPointDef { name: name.to_string(), value: v });
+            g.split_points.push(SplitPointDef {
+                name: name.to_string(),
+                value: v,
+            });
         }
     }
     for (name, value) in &opts.split_points {

@@ -15,7 +15,11 @@ fn probe_input(kind: &str) -> Tensor {
         _ => vec![1, 3, 48, 64],
     };
     let n = shape.iter().product();
-    Tensor::new(shape, (0..n).map(|i| ((i % 17) as f32 - 8.0) / 8.0).collect()).unwrap()
+    Tensor::new(
+        shape,
+        (0..n).map(|i| ((i % 17) as f32 - 8.0) / 8.0).collect(),
+    )
+    .unwrap()
 }
 
 /// Loads (and, if that works, plans and runs) possibly corrupt bytes; panics only on a bug.
@@ -40,7 +44,11 @@ fn truncations_are_errors() {
         let cuts = (0..4096.min(bytes.len())).chain((4096..bytes.len()).step_by(997));
         for n in cuts {
             let r = Model::from_bytes(&bytes[..n]);
-            assert!(matches!(r, Err(Error::Format(_))), "{kind}: cut at {n} (body ends {body_end}) gave {:?}", r.err());
+            assert!(
+                matches!(r, Err(Error::Format(_))),
+                "{kind}: cut at {n} (body ends {body_end}) gave {:?}",
+                r.err()
+            );
         }
     }
 }
@@ -51,7 +59,10 @@ fn flipped_bytes_fail_the_checksum() {
     for i in (HEADER_LEN..bytes.len()).step_by(4099) {
         let mut b = bytes.to_vec();
         b[i] ^= 0x5a;
-        assert!(matches!(Model::from_bytes(&b), Err(Error::Format(_))), "flip at {i} not caught");
+        assert!(
+            matches!(Model::from_bytes(&b), Err(Error::Format(_))),
+            "flip at {i} not caught"
+        );
     }
 }
 
@@ -98,11 +109,20 @@ fn huge_counts_are_refused() {
 fn wrong_input_shapes_are_errors() {
     let model = common::model("rec");
     let mut s = Session::new(&model);
-    for shape in [vec![1, 3, 48], vec![1, 4, 48, 32], vec![1, 3, 48, 0], vec![2, 3, 1, 1]] {
+    for shape in [
+        vec![1, 3, 48],
+        vec![1, 4, 48, 32],
+        vec![1, 3, 48, 0],
+        vec![2, 3, 1, 1],
+    ] {
         let n: usize = shape.iter().product();
         let t = Tensor::new(shape.clone(), vec![0.0; n]).unwrap();
         let r = s.run(&[&t]);
-        assert!(matches!(r, Err(Error::Input(_) | Error::Shape(_))), "{shape:?} gave {:?}", r.map(|v| v.len()));
+        assert!(
+            matches!(r, Err(Error::Input(_) | Error::Shape(_))),
+            "{shape:?} gave {:?}",
+            r.map(|v| v.len())
+        );
     }
     let t = Tensor::new(vec![1, 3, 48, 32], vec![0.0; 3 * 48 * 32]).unwrap();
     assert!(matches!(s.run(&[&t, &t]), Err(Error::Input(_))));

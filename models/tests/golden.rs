@@ -33,7 +33,9 @@ fn golden_dir() -> PathBuf {
 
 fn cases() -> Vec<Case> {
     let text = std::fs::read_to_string(golden_dir().join("cases.json")).expect("cases.json");
-    serde_json::from_str::<Index>(&text).expect("parse cases.json").cases
+    serde_json::from_str::<Index>(&text)
+        .expect("parse cases.json")
+        .cases
 }
 
 /// An image as (height, width, BGR bytes).
@@ -44,9 +46,17 @@ fn load_bgr(rel: &str) -> Bgr {
     let path = common::shared().join("eval/dev").join(rel);
     let img = image::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let bgr: Vec<u8> = match &img {
-        image::DynamicImage::ImageRgb8(rgb) => rgb.pixels().flat_map(|p| [p[2], p[1], p[0]]).collect(),
-        image::DynamicImage::ImageRgba8(rgba) => rgba.pixels().flat_map(|p| [p[2], p[1], p[0]]).collect(),
-        other => panic!("{}: fixtures use RGB/RGBA PNGs, got {:?}", path.display(), other.color()),
+        image::DynamicImage::ImageRgb8(rgb) => {
+            rgb.pixels().flat_map(|p| [p[2], p[1], p[0]]).collect()
+        }
+        image::DynamicImage::ImageRgba8(rgba) => {
+            rgba.pixels().flat_map(|p| [p[2], p[1], p[0]]).collect()
+        }
+        other => panic!(
+            "{}: fixtures use RGB/RGBA PNGs, got {:?}",
+            path.display(),
+            other.color()
+        ),
     };
     (img.height() as usize, img.width() as usize, bgr)
 }
@@ -123,7 +133,8 @@ struct Fixture {
 }
 
 fn load_fixture(case: &str) -> Fixture {
-    let mut npz = npyz::npz::NpzArchive::open(golden_dir().join(format!("{case}.npz"))).expect("open npz");
+    let mut npz =
+        npyz::npz::NpzArchive::open(golden_dir().join(format!("{case}.npz"))).expect("open npz");
     let probs = npz
         .by_name("probs_u16")
         .expect("read npz")
@@ -133,7 +144,10 @@ fn load_fixture(case: &str) -> Fixture {
         .into_iter()
         .map(|q| q as f32 / 65535.0)
         .collect();
-    let argmax = npz.by_name("argmax").expect("read npz").map(|a| a.into_vec::<i32>().expect("i32"));
+    let argmax = npz
+        .by_name("argmax")
+        .expect("read npz")
+        .map(|a| a.into_vec::<i32>().expect("i32"));
     Fixture { probs, argmax }
 }
 
@@ -160,22 +174,50 @@ fn check_case(model: &Model, c: &Case, threads: usize) -> Tensor {
     let x = build_input(c);
     let mut s = Session::with_threads(model, Threads::new(threads).unwrap());
     let y = s.run(&[&x]).unwrap().remove(0);
-    assert_eq!(y.shape(), c.output_shape.as_slice(), "{}: output shape", c.case);
+    assert_eq!(
+        y.shape(),
+        c.output_shape.as_slice(),
+        "{}: output shape",
+        c.case
+    );
     let f = load_fixture(&c.case);
-    let max_err = y.data().iter().zip(&f.probs).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    let max_err = y
+        .data()
+        .iter()
+        .zip(&f.probs)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
     let tol = c.tolerance + ROUNDING;
-    assert!(max_err <= tol, "{}: max abs error {max_err} > {tol}", c.case);
+    assert!(
+        max_err <= tol,
+        "{}: max abs error {max_err} > {tol}",
+        c.case
+    );
     if let Some(want) = &f.argmax {
-        assert_eq!(&argmax_last(&y), want, "{}: argmax sequence differs", c.case);
+        assert_eq!(
+            &argmax_last(&y),
+            want,
+            "{}: argmax sequence differs",
+            c.case
+        );
     }
-    eprintln!("{}: max abs error {max_err:.2e} ({} threads, {})", c.case, threads, model.kernels().name);
+    eprintln!(
+        "{}: max abs error {max_err:.2e} ({} threads, {})",
+        c.case,
+        threads,
+        model.kernels().name
+    );
     y
 }
 
 #[test]
 fn every_case_matches_onnxruntime() {
     let cases = cases();
-    assert!(cases.len() >= 10, "fixture index lists {} cases", cases.len());
+    assert!(
+        cases.len() >= 10,
+        "fixture index lists {} cases",
+        cases.len()
+    );
     // Only the documented ill-conditioned case may widen the tolerance.
     assert_eq!(cases.iter().filter(|c| c.tolerance > 1e-4).count(), 1);
     for kind in ["det", "rec", "cls"] {
@@ -195,6 +237,9 @@ fn scalar_reference_matches_onnxruntime() {
     let def = ocr_core::runtime::format::decode(common::model_bytes("rec")).unwrap();
     let model = Model::from_def_with_kernels(def, KernelSet::scalar()).unwrap();
     let cases = cases();
-    let c = cases.iter().find(|c| c.case == "rec_48x320_b1").expect("case");
+    let c = cases
+        .iter()
+        .find(|c| c.case == "rec_48x320_b1")
+        .expect("case");
     check_case(&model, c, 1);
 }

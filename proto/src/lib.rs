@@ -15,7 +15,12 @@ mod tests {
     #[test]
     fn page_round_trips() {
         let page = Page {
-            lines: vec![Line { text: "你好".into(), confidence: 0.9, quad: None, chars: vec![] }],
+            lines: vec![Line {
+                text: "你好".into(),
+                confidence: 0.9,
+                quad: None,
+                chars: vec![],
+            }],
             width: 10,
             height: 5,
         };

@@ -30,7 +30,10 @@ pub fn model_bytes(kind: &str) -> &'static [u8] {
             .iter()
             .map(|k| {
                 let onnx = std::fs::read(onnx_path(k)).expect("read source model");
-                let opts = ConvertOptions { kind: ModelKind::parse(k), ..Default::default() };
+                let opts = ConvertOptions {
+                    kind: ModelKind::parse(k),
+                    ..Default::default()
+                };
                 let (bytes, _) = ocr_models::convert(&onnx, &opts).expect("convert");
                 (k.to_string(), bytes)
             })

@@ -63,6 +63,36 @@ impl Threads {
         self.count
     }
 
+    /// Calls `f(i, a_chunk, b_chunk)` for the `i`-th pieces of `a` and `b` together, in
+    /// parallel where possible (`b` must have at least as many pieces as `a`).
+    pub fn for_each_pair_mut<T: Send, U: Send>(
+        &self,
+        a: &mut [T],
+        a_chunk: usize,
+        b: &mut [U],
+        b_chunk: usize,
+        f: impl Fn(usize, &mut [T], &mut [U]) + Sync + Send,
+    ) {
+        let (a_chunk, b_chunk) = (a_chunk.max(1), b_chunk.max(1));
+        #[cfg(feature = "std")]
+        if let Some(pool) = &self.pool
+            && a.len() > a_chunk
+        {
+            use rayon::prelude::*;
+            pool.install(|| {
+                a.par_chunks_mut(a_chunk)
+                    .zip(b.par_chunks_mut(b_chunk))
+                    .enumerate()
+                    .for_each(|(i, (x, y))| f(i, x, y))
+            });
+            return;
+        }
+        a.chunks_mut(a_chunk)
+            .zip(b.chunks_mut(b_chunk))
+            .enumerate()
+            .for_each(|(i, (x, y))| f(i, x, y));
+    }
+
     /// Calls `f(i, chunk)` for each `chunk`-sized piece of `data`, in parallel where possible.
     pub fn for_each_chunk_mut<T: Send>(
         &self,

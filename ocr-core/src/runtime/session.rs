@@ -79,7 +79,13 @@ impl<'m> Session<'m> {
                 self.arena[s.offset..s.offset + s.len].copy_from_slice(t.data());
             }
         }
-        execute(model, plan, &self.threads, &mut self.arena, self.profile.as_mut())?;
+        execute(
+            model,
+            plan,
+            &self.threads,
+            &mut self.arena,
+            self.profile.as_mut(),
+        )?;
         model
             .outputs()
             .iter()
@@ -255,10 +261,12 @@ fn execute(
                 let x = input(0)?;
                 pool::resize_nearest(x.data, x.shape, *scale_h, *scale_w, out);
             }
-            (Op::Unary(u), _) => elementwise::unary(*u, input(0)?.data, out),
+            (Op::Unary(u), _) => elementwise::unary_par(threads, *u, input(0)?.data, out),
             (Op::Binary(b), _) => {
                 let (x, y) = (input(0)?, input(1)?);
-                elementwise::binary(*b, x.data, x.shape, y.data, y.shape, out, out_shape);
+                elementwise::binary_par(
+                    threads, *b, x.data, x.shape, y.data, y.shape, out, out_shape,
+                );
             }
             (Op::MatMul(epi), _) => {
                 let (a, b, bias) = (input(0)?, input(1)?, opt_input(2)?);
@@ -280,9 +288,15 @@ fn execute(
                 let x = input(0)?;
                 if *legacy_2d {
                     let outer: usize = x.shape[..*a].iter().product();
-                    reduce::softmax(x.data, &[outer, x.data.len() / outer.max(1)], 1, out);
+                    reduce::softmax(
+                        threads,
+                        x.data,
+                        &[outer, x.data.len() / outer.max(1)],
+                        1,
+                        out,
+                    );
                 } else {
-                    reduce::softmax(x.data, x.shape, *a, out);
+                    reduce::softmax(threads, x.data, x.shape, *a, out);
                 }
             }
             (Op::ReduceMean { .. }, Aux::Axes(axes)) => {

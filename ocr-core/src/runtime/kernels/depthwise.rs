@@ -50,8 +50,8 @@ fn valid_range(len: usize, out: usize, s: usize, p: usize, t: usize, d: usize) -
     (lo.min(out), hi.max(lo.min(out)))
 }
 
-/// Runs a depthwise convolution of one image: `input` is `[c, h, w]`, `weights` `[c, kh*kw]`,
-/// `out` `[c, oh, ow]`.
+/// Runs a depthwise convolution over a batch: `input` is `[n, c, h, w]`, `weights`
+/// `[c, kh*kw]`, `out` `[n, c, oh, ow]`. Planes run in parallel.
 #[allow(clippy::too_many_arguments)]
 pub fn depthwise(
     row: RowKernel,
@@ -65,8 +65,9 @@ pub fn depthwise(
 ) {
     let plane_in = g.h * g.w;
     let plane_out = g.oh * g.ow;
-    threads.for_each_chunk_mut(out, plane_out.max(1), |ch, o| {
-        let x = &input[ch * plane_in..(ch + 1) * plane_in];
+    threads.for_each_chunk_mut(out, plane_out.max(1), |plane, o| {
+        let ch = plane % g.c;
+        let x = &input[plane * plane_in..(plane + 1) * plane_in];
         let wk = &weights[ch * g.kh * g.kw..(ch + 1) * g.kh * g.kw];
         o.fill(bias.map_or(0.0, |b| b[ch]));
         for ky in 0..g.kh {

@@ -88,9 +88,28 @@ fn per_task_len(m_padded: usize, k: usize) -> usize {
     k.min(KC) * NR + m_padded * NR
 }
 
-/// Number of column tasks [`gemm`] splits `n` columns into.
-pub fn task_count(n: usize, threads: &Threads) -> usize {
-    n.div_ceil(NR).clamp(1, threads.count())
+/// How [`gemm`] tiles C into tasks: `(row groups, column groups)`. Columns are split first
+/// (B panels are packed once); small-N products also split rows so every thread has work.
+/// Up to four tasks per thread let the pool balance uneven tasks.
+fn task_grid(m: usize, n: usize, k: usize, threads: &Threads) -> (usize, usize) {
+    let t = threads.count();
+    // Waking the pool costs tens of microseconds: small products run on one thread.
+    if t == 1 || m.saturating_mul(n).saturating_mul(k) < SMALL_GEMM_MACS {
+        return (1, 1);
+    }
+    let target = 4 * t;
+    let tn = n.div_ceil(NR).clamp(1, target);
+    let tm = (target / tn).clamp(1, m.div_ceil(MR));
+    (tm, tn)
+}
+
+/// Products below this many multiply-adds run on one thread.
+const SMALL_GEMM_MACS: usize = 1 << 21;
+
+/// Number of tasks [`gemm`] splits an `m x n x k` product into.
+pub fn task_count(m: usize, n: usize, k: usize, threads: &Threads) -> usize {
+    let (tm, tn) = task_grid(m, n, k, threads);
+    tm * tn
 }
 
 fn pack_a(a: MatRef, m: usize, k: usize, dst: &mut [f32]) {
@@ -138,7 +157,15 @@ fn pack_b(src: &BSource, k0: usize, kc: usize, n: usize, n0: usize, dst: &mut [f
     }
 }
 
-fn pack_im2col_row(g: &Im2col, k0: usize, kc: usize, oy: usize, ox0: usize, cols: usize, dst: &mut [f32]) {
+fn pack_im2col_row(
+    g: &Im2col,
+    k0: usize,
+    kc: usize,
+    oy: usize,
+    ox0: usize,
+    cols: usize,
+    dst: &mut [f32],
+) {
     let (h, w) = (g.h as isize, g.w as isize);
     for (kk, d) in dst.chunks_exact_mut(NR).take(kc).enumerate() {
         let (ci, ky, kx) = g.tap(k0 + kk);
@@ -154,7 +181,11 @@ fn pack_im2col_row(g: &Im2col, k0: usize, kc: usize, oy: usize, ox0: usize, cols
         } else {
             for (j, v) in d[..cols].iter_mut().enumerate() {
                 let x = x0 + j as isize;
-                *v = if x >= 0 && x < w { row[x as usize] } else { 0.0 };
+                *v = if x >= 0 && x < w {
+                    row[x as usize]
+                } else {
+                    0.0
+                };
             }
         }
         d[cols..].fill(0.0);
@@ -217,8 +248,8 @@ fn write_row(crow: &mut [f32], acc: &[f32], bias: Bias, row: usize, n0: usize, e
 /// A raw pointer to C that column tasks share.
 #[derive(Clone, Copy)]
 struct CPtr(*mut f32);
-// SAFETY: tasks write disjoint column ranges of C (see `gemm`), so sharing the pointer across
-// threads never creates overlapping writes.
+// SAFETY: tasks write disjoint blocks (row panels x column panels) of C (see `gemm`), so
+// sharing the pointer across threads never creates overlapping writes.
 unsafe impl Send for CPtr {}
 unsafe impl Sync for CPtr {}
 
@@ -233,7 +264,7 @@ impl CPtr {
 }
 
 /// Computes `C[m x n] = epilogue(A[m x k] * B[k x n] + bias)`, C row-major with row stride `ldc`.
-/// `scratch` needs [`scratch_len`]`(m, k, task_count(n, threads))` floats.
+/// `scratch` needs [`scratch_len`]`(m, k, task_count(m, n, k, threads))` floats.
 #[allow(clippy::too_many_arguments)]
 pub fn gemm(
     ks: &KernelSet,
@@ -271,20 +302,26 @@ pub fn gemm(
         }
         return;
     }
-    let tasks = task_count(n, threads);
+    let (tm, tn) = task_grid(m, n, k, threads);
+    let tasks = tm * tn;
     let mp = m.div_ceil(MR) * MR;
     let (a_packed, task_scratch) = scratch.split_at_mut(mp * k);
     pack_a(a, m, k, a_packed);
     let a_packed = &*a_packed;
     let panels = n.div_ceil(NR);
-    let per_task = panels.div_ceil(tasks);
+    let per_tn = panels.div_ceil(tn);
+    let m_panels = mp / MR;
+    let per_tm = m_panels.div_ceil(tm);
     let cp = CPtr(c.as_mut_ptr());
     let kernel = ks.gemm;
     let per = per_task_len(mp, k);
     threads.for_each_chunk_mut(&mut task_scratch[..tasks * per], per, |t, buf| {
         let (bblock, tiles) = buf.split_at_mut(k.min(KC) * NR);
         let mut acc = [0f32; MR * NR];
-        for p in t * per_task..((t + 1) * per_task).min(panels) {
+        let (row_group, col_group) = (t / tn, t % tn);
+        let mp0 = (row_group * per_tm).min(m_panels);
+        let mp1 = ((row_group + 1) * per_tm).min(m_panels);
+        for p in col_group * per_tn..((col_group + 1) * per_tn).min(panels) {
             let n0 = p * NR;
             let cols = NR.min(n - n0);
             let mut k0 = 0;
@@ -292,7 +329,12 @@ pub fn gemm(
                 let kc = KC.min(k - k0);
                 let (first, last) = (k0 == 0, k0 + kc == k);
                 pack_b(b, k0, kc, n, n0, bblock);
-                for (mpi, tile) in tiles.chunks_exact_mut(MR * NR).enumerate() {
+                for (mpi, tile) in tiles
+                    .chunks_exact_mut(MR * NR)
+                    .enumerate()
+                    .take(mp1)
+                    .skip(mp0)
+                {
                     let apanel = &a_packed[mpi * MR * k + k0 * MR..mpi * MR * k + (k0 + kc) * MR];
                     kernel(kc, apanel, bblock, &mut acc);
                     // Blocks after the first accumulate in the panel's tile (fixed order).
@@ -307,8 +349,8 @@ pub fn gemm(
                     for r in 0..MR.min(m - m0) {
                         let off = (m0 + r) * ldc + n0;
                         // SAFETY: `off + cols <= (m-1)*ldc + n <= c.len()` (asserted above),
-                        // and columns n0..n0+cols belong to this task alone, so no other
-                        // thread reads or writes these elements while this slice lives.
+                        // and rows of panels mp0..mp1 x columns n0..n0+cols belong to this task
+                        // alone, so no other thread touches these elements meanwhile.
                         let crow = unsafe { cp.slice(off, cols) };
                         write_row(crow, &acc[r * NR..r * NR + cols], bias, m0 + r, n0, epi);
                     }
@@ -366,7 +408,7 @@ mod tests {
                 let want = naive(m, n, k, &a, &b);
                 for th in &pools {
                     let mut c = vec![f32::NAN; m * n];
-                    let mut scratch = vec![0.0; scratch_len(m, k, task_count(n, th))];
+                    let mut scratch = vec![0.0; scratch_len(m, k, task_count(m, n, k, th))];
                     gemm(
                         &ks,
                         th,
@@ -424,7 +466,8 @@ mod tests {
                                 let y = (oy * s + ky * d) as isize - p as isize;
                                 let x = (ox * s + kx * d) as isize - p as isize;
                                 if y >= 0 && y < h as isize && x >= 0 && x < w as isize {
-                                    cols[row * n + oy * ow + ox] = input[ci * h * w + y as usize * w + x as usize];
+                                    cols[row * n + oy * ow + ox] =
+                                        input[ci * h * w + y as usize * w + x as usize];
                                 }
                             }
                         }
@@ -437,11 +480,43 @@ mod tests {
             let th = Threads::single();
             let mut scratch = vec![0.0; scratch_len(m, k, 1)];
             let mut got = vec![0.0; m * n];
-            let src = BSource::Im2col(Im2col { input: &input, c, h, w, kh, kw, sh: s, sw: s, ph: p, pw: p, dh: d, dw: d, ow });
-            gemm(&ks, &th, (m, n, k), MatRef { data: &a, rs: k, cs: 1 }, &src, &mut got, n, Bias::None, &Epilogue::identity(), &mut scratch);
+            let src = BSource::Im2col(Im2col {
+                input: &input,
+                c,
+                h,
+                w,
+                kh,
+                kw,
+                sh: s,
+                sw: s,
+                ph: p,
+                pw: p,
+                dh: d,
+                dw: d,
+                ow,
+            });
+            gemm(
+                &ks,
+                &th,
+                (m, n, k),
+                MatRef {
+                    data: &a,
+                    rs: k,
+                    cs: 1,
+                },
+                &src,
+                &mut got,
+                n,
+                Bias::None,
+                &Epilogue::identity(),
+                &mut scratch,
+            );
             let want = naive(m, n, k, &a, &cols);
             for (x, y) in got.iter().zip(&want) {
-                assert!((x - y).abs() < 1e-5, "case c{c} h{h} w{w} k{kh}x{kw} s{s} p{p} d{d}");
+                assert!(
+                    (x - y).abs() < 1e-5,
+                    "case c{c} h{h} w{w} k{kh}x{kw} s{s} p{p} d{d}"
+                );
             }
         }
     }

@@ -26,7 +26,17 @@ pub fn conv_scratch_len(
     let mg = w_shape[0] / p.group;
     let k = w_shape[1] * w_shape[2] * w_shape[3];
     let n = out_shape[2] * out_shape[3];
-    gemm::scratch_len(mg, k, gemm::task_count(n, threads))
+    match image_groups(x_shape[0], threads) {
+        // One single-threaded product per image group.
+        Some(groups) => groups * gemm::scratch_len(mg, k, 1),
+        None => gemm::scratch_len(mg, k, gemm::task_count(mg, n, k, threads)),
+    }
+}
+
+/// With several images and threads, convolutions run whole images in parallel (each product on
+/// one thread) instead of splitting each small product: `Some(number of image groups)`.
+fn image_groups(batch: usize, threads: &Threads) -> Option<usize> {
+    (batch > 1 && threads.count() > 1).then(|| batch.min(threads.count()))
 }
 
 /// Runs a 2-D convolution: `x` NCHW, `w` OIHW, optional bias, `out` NCHW.
@@ -83,7 +93,7 @@ pub fn conv(
     let k = cg * kh * kw;
     let n = oh * ow;
     let pointwise = kh == 1 && kw == 1 && p.strides == [1, 1] && p.pads == [0; 4];
-    for i in 0..nb {
+    let one_image = |i: usize, th: &Threads, out_i: &mut [f32], scratch: &mut [f32]| {
         for g in 0..p.group {
             let xin = &x[i * in_img + g * cg * h * wd..i * in_img + (g + 1) * cg * h * wd];
             let src = if pointwise {
@@ -114,20 +124,32 @@ pub fn conv(
                 rs: k,
                 cs: 1,
             };
-            let o = &mut out[i * out_img + g * mg * n..i * out_img + (g + 1) * mg * n];
+            let o = &mut out_i[g * mg * n..(g + 1) * mg * n];
             let b = bias.map_or(Bias::None, |b| Bias::Row(&b[g * mg..(g + 1) * mg]));
-            gemm::gemm(
-                ks,
-                threads,
-                (mg, n, k),
-                a,
-                &src,
-                o,
-                n,
-                b,
-                &p.epilogue,
+            gemm::gemm(ks, th, (mg, n, k), a, &src, o, n, b, &p.epilogue, scratch);
+        }
+    };
+    match image_groups(nb, threads) {
+        Some(groups) => {
+            let per_group = nb.div_ceil(groups);
+            let per_scratch = scratch.len() / groups;
+            let single = Threads::single();
+            threads.for_each_pair_mut(
+                out,
+                per_group * out_img,
                 scratch,
+                per_scratch,
+                |gi, o, s| {
+                    for (j, out_i) in o.chunks_exact_mut(out_img).enumerate() {
+                        one_image(gi * per_group + j, &single, out_i, s);
+                    }
+                },
             );
+        }
+        None => {
+            for (i, out_i) in out.chunks_exact_mut(out_img).enumerate() {
+                one_image(i, threads, out_i, scratch);
+            }
         }
     }
 }
@@ -140,7 +162,12 @@ pub fn conv_transpose_scratch_len(
 ) -> usize {
     let rows = w_shape[1] * w_shape[2] * w_shape[3];
     let n = x_shape[2] * x_shape[3];
-    rows * n + gemm::scratch_len(rows, x_shape[1], gemm::task_count(n, threads))
+    rows * n
+        + gemm::scratch_len(
+            rows,
+            x_shape[1],
+            gemm::task_count(rows, n, x_shape[1], threads),
+        )
 }
 
 /// Runs a 2-D transposed convolution (group 1): `x` NCHW, `w` `[Ci, Co, kh, kw]`.

@@ -2,7 +2,49 @@
 
 use super::movement::strides;
 use crate::runtime::op::{BinaryOp, UnaryOp};
+use crate::runtime::parallel::Threads;
 use alloc::vec::Vec;
+
+/// Element-wise work is split into pieces of this many elements across threads.
+const PAR_CHUNK: usize = 1 << 15;
+
+/// [`unary`] spread over threads for large tensors.
+pub fn unary_par(threads: &Threads, op: UnaryOp, src: &[f32], dst: &mut [f32]) {
+    if threads.count() == 1 || dst.len() < 2 * PAR_CHUNK {
+        return unary(op, src, dst);
+    }
+    threads.for_each_chunk_mut(dst, PAR_CHUNK, |i, d| {
+        unary(op, &src[i * PAR_CHUNK..i * PAR_CHUNK + d.len()], d)
+    });
+}
+
+/// [`binary`] spread over threads for large tensors of equal shapes or with a scalar operand;
+/// other broadcasts run on the calling thread.
+#[allow(clippy::too_many_arguments)]
+pub fn binary_par(
+    threads: &Threads,
+    op: BinaryOp,
+    a: &[f32],
+    a_shape: &[usize],
+    b: &[f32],
+    b_shape: &[usize],
+    out: &mut [f32],
+    out_shape: &[usize],
+) {
+    let n = out.len();
+    let splittable = a.len() == n && (b.len() == n || b.len() == 1);
+    if threads.count() == 1 || n < 2 * PAR_CHUNK || !splittable {
+        return binary(op, a, a_shape, b, b_shape, out, out_shape);
+    }
+    threads.for_each_chunk_mut(out, PAR_CHUNK, |i, o| {
+        let r = i * PAR_CHUNK..i * PAR_CHUNK + o.len();
+        if b.len() == 1 {
+            apply_scalar_b(op, o, &a[r], b[0]);
+        } else {
+            apply_rows(op, o, &a[r.clone()], &b[r]);
+        }
+    });
+}
 
 /// Applies a unary op from `src` into `dst`.
 pub fn unary(op: UnaryOp, src: &[f32], dst: &mut [f32]) {

@@ -19,7 +19,7 @@ pub fn matmul_scratch_len(a_shape: &[usize], b_shape: &[usize], threads: &Thread
     } else {
         m
     };
-    gemm::scratch_len(rows, k, gemm::task_count(n, threads))
+    gemm::scratch_len(rows, k, gemm::task_count(rows, n, k, threads))
 }
 
 /// Computes `out = epilogue(a x b + bias)` for `[.., M, K] x [.., K, N]`.
