@@ -25,7 +25,7 @@ fn probe_input(kind: &str) -> Tensor {
 /// Loads (and, if that works, plans and runs) possibly corrupt bytes; panics only on a bug.
 fn try_everything(kind: &str, bytes: &[u8]) -> Result<(), Error> {
     let model = Model::from_bytes(bytes)?;
-    let mut s = Session::new(&model);
+    let mut s = Session::new(model);
     // Bound the arena so a corrupted size attribute fails cleanly instead of taking memory.
     s.set_max_arena_floats(1 << 26);
     s.run(&[&probe_input(kind)]).map(|_| ())
@@ -108,7 +108,7 @@ fn huge_counts_are_refused() {
 #[test]
 fn wrong_input_shapes_are_errors() {
     let model = common::model("rec");
-    let mut s = Session::new(&model);
+    let mut s = Session::new(model);
     for shape in [
         vec![1, 3, 48],
         vec![1, 4, 48, 32],

@@ -9,6 +9,7 @@ use ocr_core::runtime::kernels::KernelSet;
 use ocr_core::runtime::{Model, Session, Tensor, Threads};
 use serde::Deserialize;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 #[derive(Deserialize)]
 struct Index {
@@ -170,9 +171,9 @@ fn argmax_last(t: &Tensor) -> Vec<i32> {
 /// The fixture's u16 rounding, added to each case's tolerance.
 const ROUNDING: f32 = 0.5 / 65535.0;
 
-fn check_case(model: &Model, c: &Case, threads: usize) -> Tensor {
+fn check_case(model: &Arc<Model>, c: &Case, threads: usize) -> Tensor {
     let x = build_input(c);
-    let mut s = Session::with_threads(model, Threads::new(threads).unwrap());
+    let mut s = Session::with_threads(model.clone(), Threads::new(threads).unwrap());
     let y = s.run(&[&x]).unwrap().remove(0);
     assert_eq!(
         y.shape(),
@@ -221,7 +222,7 @@ fn every_case_matches_onnxruntime() {
     // Only the documented ill-conditioned case may widen the tolerance.
     assert_eq!(cases.iter().filter(|c| c.tolerance > 1e-4).count(), 1);
     for kind in ["det", "rec", "cls"] {
-        let model = common::model(kind);
+        let model = Arc::new(common::model(kind));
         for c in cases.iter().filter(|c| c.model == kind) {
             let one = check_case(&model, c, 1);
             // Results must not depend on the thread count.
@@ -235,7 +236,7 @@ fn every_case_matches_onnxruntime() {
 #[test]
 fn scalar_reference_matches_onnxruntime() {
     let def = ocr_core::runtime::format::decode(common::model_bytes("rec")).unwrap();
-    let model = Model::from_def_with_kernels(def, KernelSet::scalar()).unwrap();
+    let model = Arc::new(Model::from_def_with_kernels(def, KernelSet::scalar()).unwrap());
     let cases = cases();
     let c = cases
         .iter()

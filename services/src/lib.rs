@@ -1,3 +1,4 @@
 //! Kestrel OCR services: the pieces behind the `kestrel` command-line tool.
 
+pub mod draw;
 pub mod npy;

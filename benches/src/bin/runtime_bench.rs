@@ -33,7 +33,7 @@ fn main() -> Result<()> {
     let a = Args::parse();
     let model = Model::load(&a.model)?;
     let x = ocr_services::npy::read(&a.input)?;
-    let mut s = Session::with_threads(&model, Threads::new(a.threads)?);
+    let mut s = Session::with_threads(model, Threads::new(a.threads)?);
     if a.profile {
         s.enable_profiling();
     }
@@ -59,7 +59,7 @@ fn main() -> Result<()> {
         a.model.display(),
         x.shape(),
         a.threads,
-        model.kernels().name,
+        s.model().kernels().name,
         median(&t),
         t[0],
         a.iters

@@ -7,6 +7,7 @@ use super::parallel::Threads;
 use super::plan::{self, Plan, Slot};
 use super::static_eval::{Aux, Data};
 use super::{Error, Result, Tensor};
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 /// Plans kept per session (recognisers see a handful of widths).
@@ -17,8 +18,8 @@ pub const DEFAULT_MAX_ARENA_FLOATS: usize = 1 << 30;
 
 /// An execution context for one model: thread pool, plan cache and arena. Not shared between
 /// threads; make one per worker (the [`Model`] itself is shared).
-pub struct Session<'m> {
-    model: &'m Model,
+pub struct Session {
+    model: Arc<Model>,
     threads: Threads,
     plans: Vec<Plan>,
     arena: Vec<f32>,
@@ -26,16 +27,16 @@ pub struct Session<'m> {
     profile: Option<Vec<(alloc::string::String, f64)>>,
 }
 
-impl<'m> Session<'m> {
+impl Session {
     /// A single-threaded session.
-    pub fn new(model: &'m Model) -> Self {
+    pub fn new(model: impl Into<Arc<Model>>) -> Self {
         Self::with_threads(model, Threads::single())
     }
 
     /// A session that spreads work over `threads`.
-    pub fn with_threads(model: &'m Model, threads: Threads) -> Self {
+    pub fn with_threads(model: impl Into<Arc<Model>>, threads: Threads) -> Self {
         Session {
-            model,
+            model: model.into(),
             threads,
             plans: Vec::new(),
             arena: Vec::new(),
@@ -61,8 +62,8 @@ impl<'m> Session<'m> {
     }
 
     /// The model.
-    pub fn model(&self) -> &'m Model {
-        self.model
+    pub fn model(&self) -> &Model {
+        &self.model
     }
 
     /// Runs the model on `inputs` (in the model's input order) and returns its outputs.
@@ -73,7 +74,7 @@ impl<'m> Session<'m> {
         if self.arena.len() < plan.arena_len() {
             self.arena.resize(plan.arena_len(), 0.0);
         }
-        let model = self.model;
+        let model = &*self.model;
         for (spec, t) in model.inputs().iter().zip(inputs) {
             if let Some(s) = plan.slots[spec.value as usize] {
                 self.arena[s.offset..s.offset + s.len].copy_from_slice(t.data());
@@ -97,7 +98,7 @@ impl<'m> Session<'m> {
         if let Some(i) = self.plans.iter().position(|p| p.input_shapes == shapes) {
             return Ok(i);
         }
-        let p = plan::plan(self.model, shapes, &self.threads, self.max_arena_floats)?;
+        let p = plan::plan(&self.model, shapes, &self.threads, self.max_arena_floats)?;
         if self.plans.len() == PLAN_CACHE {
             self.plans.remove(0);
         }

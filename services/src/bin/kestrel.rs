@@ -2,6 +2,7 @@
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
+use ocr_core::ocr::{Engine, EngineConfig, Page, ReadOptions};
 use ocr_core::runtime::{Model, Session, Threads};
 use ocr_models::{ConvertOptions, ModelKind};
 use ocr_services::npy;
@@ -21,6 +22,36 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Read the text in images (plain text, or JSON with boxes and characters).
+    Read {
+        /// Image files (JPEG, PNG, WebP, BMP).
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+        /// Print JSON (schema in docs/json-schema.md) instead of plain text.
+        #[arg(long)]
+        json: bool,
+        /// Each image is one already-cropped text line: recognise it without detection.
+        #[arg(long)]
+        line: bool,
+        /// Worker threads (0 = one per core).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        /// Write the image with its boxes and text drawn beside it (one image only).
+        #[arg(long, value_name = "OUT.png")]
+        draw: Option<PathBuf>,
+        /// Font for --draw (default: $KESTREL_FONT or a system CJK font).
+        #[arg(long)]
+        font: Option<PathBuf>,
+        /// Longest side of the detector input.
+        #[arg(long, default_value_t = 960)]
+        max_side: u32,
+        /// Skip the 0/180 line classifier.
+        #[arg(long)]
+        no_cls: bool,
+        /// Only recognise these characters (e.g. "0123456789").
+        #[arg(long, value_name = "CHARS")]
+        allowed_chars: Option<String>,
+    },
     /// Convert an ONNX model into a Kestrel model file.
     Convert {
         /// The ONNX model.
@@ -71,6 +102,87 @@ fn key_value(s: &str) -> Result<(String, String)> {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Read {
+            images,
+            json,
+            line,
+            threads,
+            draw,
+            font,
+            max_side,
+            no_cls,
+            allowed_chars,
+        } => {
+            if draw.is_some() && images.len() != 1 {
+                bail!("--draw takes exactly one image");
+            }
+            let engine = Engine::with_config(EngineConfig {
+                threads,
+                ..Default::default()
+            })?;
+            let mut opts = ReadOptions {
+                classify: !no_cls,
+                allowed_chars,
+                ..Default::default()
+            };
+            opts.det.max_side = max_side;
+            let mut failed = 0;
+            let mut results = Vec::new();
+            for path in &images {
+                let outcome = std::fs::read(path)
+                    .with_context(|| format!("cannot read {}", path.display()))
+                    .and_then(|bytes| Ok(engine.decode(&bytes)?))
+                    .and_then(|img| {
+                        let page = if line {
+                            let l = engine.recognize_line(&img, &opts)?;
+                            Page {
+                                width: img.width(),
+                                height: img.height(),
+                                lines: vec![l],
+                            }
+                        } else {
+                            engine.read(&img, &opts)?
+                        };
+                        Ok((img, page))
+                    });
+                match outcome {
+                    Ok((img, page)) => {
+                        if let Some(out) = &draw {
+                            let f = ocr_services::draw::load_font(font.as_deref());
+                            if f.is_none() {
+                                eprintln!(
+                                    "kestrel: no font found (use --font): drawing boxes only"
+                                );
+                            }
+                            ocr_services::draw::render(&img, &page, f.as_ref())
+                                .save(out)
+                                .with_context(|| format!("cannot write {}", out.display()))?;
+                        }
+                        if !json {
+                            if images.len() > 1 {
+                                println!("==> {} <==", path.display());
+                            }
+                            for l in &page.lines {
+                                println!("{}", l.text);
+                            }
+                        }
+                        results.push(serde_json::json!({ "image": path.display().to_string(), "page": page }));
+                    }
+                    Err(e) => {
+                        failed += 1;
+                        eprintln!("kestrel: {}: {e:#}", path.display());
+                        results.push(serde_json::json!({ "image": path.display().to_string(), "error": format!("{e:#}") }));
+                    }
+                }
+            }
+            if json {
+                let doc = serde_json::json!({ "schema_version": ocr_core::ocr::result::SCHEMA_VERSION, "results": results });
+                println!("{}", serde_json::to_string_pretty(&doc)?);
+            }
+            if failed > 0 {
+                bail!("{failed} of {} images failed", images.len());
+            }
+        }
         Command::Convert {
             input,
             output,
@@ -133,7 +245,7 @@ fn run(cli: Cli) -> Result<()> {
                 .map(|p| npy::read(p))
                 .collect::<Result<Vec<_>>>()?;
             let refs: Vec<_> = tensors.iter().collect();
-            let mut session = Session::with_threads(&m, Threads::new(threads)?);
+            let mut session = Session::with_threads(m, Threads::new(threads)?);
             let outs = session.run(&refs)?;
             for (t, p) in outs.iter().zip(&output) {
                 npy::write(p, t)?;

@@ -1,0 +1,347 @@
+//! The engine: the models, loaded once, and the pipeline that reads an image.
+
+use super::boxes::{self, TextBox};
+use super::ctc;
+use super::decode::{self, DecodeLimits};
+use super::detect::{self, DetOptions};
+use super::preprocess::Normalize;
+use super::rectify::{self, Crop};
+use super::result::{Char, Line, Page};
+use super::{OcrError, classify, order, recognize};
+use crate::runtime::{Model, Session, Threads};
+use image::RgbImage;
+use ocr_charset::Charset;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// How an engine is built.
+#[derive(Debug, Clone, Default)]
+pub struct EngineConfig {
+    /// Worker threads for the kernels (0 = one per core, 1 = the calling thread only).
+    pub threads: usize,
+    /// Image decoding limits.
+    pub limits: DecodeLimits,
+}
+
+/// Per-call options.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadOptions {
+    /// Detection settings.
+    pub det: DetOptions,
+    /// Run the 0/180 classifier on each line.
+    pub classify: bool,
+    /// Classifier confidence needed to turn a line.
+    pub cls_thresh: f32,
+    /// Lines per recogniser batch.
+    pub rec_batch: usize,
+    /// Restrict recognition to these characters (constrained decoding).
+    pub allowed_chars: Option<String>,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            det: DetOptions::default(),
+            classify: true,
+            cls_thresh: classify::DEFAULT_THRESH,
+            rec_batch: 6,
+            allowed_chars: None,
+        }
+    }
+}
+
+/// Wall time of each stage of one read, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct StageTimings {
+    /// Image decoding.
+    pub decode: f64,
+    /// Detector preprocessing and inference.
+    pub detect: f64,
+    /// DB post-processing and reading order.
+    pub postprocess: f64,
+    /// Perspective crops.
+    pub rectify: f64,
+    /// 0/180 classification.
+    pub classify: f64,
+    /// Recognition and CTC decoding.
+    pub recognize: f64,
+}
+
+/// One model with its preprocessing and a pool of sessions (plans and arenas are reused
+/// across calls; concurrent calls each take their own session).
+struct Stage {
+    model: Arc<Model>,
+    norm: Normalize,
+    pool: Mutex<Vec<Session>>,
+    threads: Threads,
+}
+
+impl Stage {
+    fn new(model: Model, threads: &Threads) -> Result<Self, OcrError> {
+        Ok(Stage {
+            norm: Normalize::from_model(&model)?,
+            model: Arc::new(model),
+            pool: Mutex::new(Vec::new()),
+            threads: threads.clone(),
+        })
+    }
+
+    fn with_session<R>(&self, f: impl FnOnce(&mut Session) -> R) -> R {
+        let taken = self.pool.lock().map(|mut p| p.pop()).unwrap_or(None);
+        let mut s = taken
+            .unwrap_or_else(|| Session::with_threads(self.model.clone(), self.threads.clone()));
+        let r = f(&mut s);
+        if let Ok(mut p) = self.pool.lock() {
+            p.push(s);
+        }
+        r
+    }
+}
+
+/// The OCR engine: detector, recogniser (with its charset) and optional classifier. Build it
+/// once and share it (`Send + Sync`); each call uses its own sessions.
+pub struct Engine {
+    det: Stage,
+    rec: Stage,
+    cls: Option<Stage>,
+    charset: Charset,
+    limits: DecodeLimits,
+}
+
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+impl Engine {
+    /// The engine on the committed models, embedded in the binary.
+    #[cfg(feature = "default-models")]
+    pub fn new_default() -> Result<Self, OcrError> {
+        Self::with_config(EngineConfig::default())
+    }
+
+    /// The engine on the committed models with a configuration.
+    #[cfg(feature = "default-models")]
+    pub fn with_config(config: EngineConfig) -> Result<Self, OcrError> {
+        use super::zoo;
+        Self::from_models(
+            Model::from_bytes(zoo::DET)?,
+            Model::from_bytes(zoo::REC)?,
+            Some(Model::from_bytes(zoo::CLS)?),
+            config,
+        )
+    }
+
+    /// An engine on given models. The recogniser must carry its dictionary (`charset`
+    /// metadata) and all models their preprocessing metadata.
+    pub fn from_models(
+        det: Model,
+        rec: Model,
+        cls: Option<Model>,
+        config: EngineConfig,
+    ) -> Result<Self, OcrError> {
+        let charset_text = rec
+            .meta("charset")
+            .ok_or_else(|| OcrError::Model("the recogniser has no charset".into()))?;
+        let charset =
+            Charset::from_dictionary(charset_text).map_err(|e| OcrError::Model(e.to_string()))?;
+        let threads = Threads::new(config.threads)?;
+        Ok(Engine {
+            det: Stage::new(det, &threads)?,
+            rec: Stage::new(rec, &threads)?,
+            cls: cls.map(|c| Stage::new(c, &threads)).transpose()?,
+            charset,
+            limits: config.limits,
+        })
+    }
+
+    /// The recogniser's class map.
+    pub fn charset(&self) -> &Charset {
+        &self.charset
+    }
+
+    /// The name of the kernel set the models run with.
+    pub fn kernels(&self) -> &'static str {
+        self.det.model.kernels().name
+    }
+
+    /// Decodes image bytes with this engine's limits.
+    pub fn decode(&self, bytes: &[u8]) -> Result<RgbImage, OcrError> {
+        decode::decode(bytes, &self.limits)
+    }
+
+    /// Reads image bytes: decode, then [`Engine::read`].
+    pub fn read_bytes(&self, bytes: &[u8], opts: &ReadOptions) -> Result<Page, OcrError> {
+        Ok(self.read_bytes_timed(bytes, opts)?.0)
+    }
+
+    /// [`Engine::read_bytes`] with the time spent in each stage.
+    pub fn read_bytes_timed(
+        &self,
+        bytes: &[u8],
+        opts: &ReadOptions,
+    ) -> Result<(Page, StageTimings), OcrError> {
+        let t = Instant::now();
+        let img = self.decode(bytes)?;
+        let decode_ms = ms(t);
+        let (page, mut timings) = self.read_timed(&img, opts)?;
+        timings.decode = decode_ms;
+        Ok((page, timings))
+    }
+
+    /// Reads all text in an image, lines in reading order.
+    pub fn read(&self, img: &RgbImage, opts: &ReadOptions) -> Result<Page, OcrError> {
+        Ok(self.read_timed(img, opts)?.0)
+    }
+
+    /// Detects text boxes (image coordinates), in reading order.
+    pub fn detect(&self, img: &RgbImage, opts: &DetOptions) -> Result<Vec<TextBox>, OcrError> {
+        Ok(self.detect_timed(img, opts)?.0)
+    }
+
+    fn detect_timed(
+        &self,
+        img: &RgbImage,
+        opts: &DetOptions,
+    ) -> Result<(Vec<TextBox>, f64, f64), OcrError> {
+        if img.width() == 0 || img.height() == 0 {
+            return Err(OcrError::Empty(format!("{}x{}", img.width(), img.height())));
+        }
+        let t = Instant::now();
+        let map = self
+            .det
+            .with_session(|s| detect::detect(s, &self.det.norm, img, opts))?;
+        let detect_ms = ms(t);
+        let t = Instant::now();
+        let found = boxes::find_boxes(&map, opts, img.width(), img.height());
+        let quads: Vec<_> = found.iter().map(|b| b.quad).collect();
+        let ordered = order::reading_order(&quads)
+            .into_iter()
+            .map(|i| found[i])
+            .collect();
+        Ok((ordered, detect_ms, ms(t)))
+    }
+
+    /// [`Engine::read`] with the time spent in each stage (decode is 0: the image is given).
+    pub fn read_timed(
+        &self,
+        img: &RgbImage,
+        opts: &ReadOptions,
+    ) -> Result<(Page, StageTimings), OcrError> {
+        let mut timings = StageTimings::default();
+        let (found, det_ms, post_ms) = self.detect_timed(img, &opts.det)?;
+        timings.detect = det_ms;
+        timings.postprocess = post_ms;
+        let t = Instant::now();
+        let crops: Vec<Crop> = found.iter().map(|b| rectify::crop(img, &b.quad)).collect();
+        timings.rectify = ms(t);
+        let lines = self.recognize_crops(crops, opts, &mut timings)?;
+        Ok((
+            Page {
+                width: img.width(),
+                height: img.height(),
+                lines,
+            },
+            timings,
+        ))
+    }
+
+    /// Recognises an image that is already one text line (a scanning app's crop).
+    pub fn recognize_line(&self, img: &RgbImage, opts: &ReadOptions) -> Result<Line, OcrError> {
+        if img.width() == 0 || img.height() == 0 {
+            return Err(OcrError::Empty(format!("{}x{}", img.width(), img.height())));
+        }
+        let crop = if img.height() as f32 >= rectify::VERTICAL_RATIO * img.width() as f32 {
+            let (w, h) = (img.width() as f32, img.height() as f32);
+            use super::result::Point;
+            rectify::crop(
+                img,
+                &[
+                    Point::new(0.0, 0.0),
+                    Point::new(w, 0.0),
+                    Point::new(w, h),
+                    Point::new(0.0, h),
+                ],
+            )
+        } else {
+            rectify::whole(img)
+        };
+        let mut lines = self.recognize_crops(vec![crop], opts, &mut StageTimings::default())?;
+        Ok(lines.remove(0))
+    }
+
+    /// Recognises a batch of line crops (classified first when enabled).
+    pub fn recognize_crops(
+        &self,
+        mut crops: Vec<Crop>,
+        opts: &ReadOptions,
+        timings: &mut StageTimings,
+    ) -> Result<Vec<Line>, OcrError> {
+        if crops.is_empty() {
+            return Ok(Vec::new());
+        }
+        let t = Instant::now();
+        let angles = match (&self.cls, opts.classify) {
+            (Some(cls), true) => cls.with_session(|s| {
+                classify::classify(s, &cls.norm, &mut crops, 6, opts.cls_thresh)
+            })?,
+            _ => vec![0; crops.len()],
+        };
+        timings.classify = ms(t);
+        let t = Instant::now();
+        let images: Vec<&RgbImage> = crops.iter().map(|c| &c.image).collect();
+        let outputs = self
+            .rec
+            .with_session(|s| recognize::recognize(s, &self.rec.norm, &images, opts.rec_batch))?;
+        let mask = opts
+            .allowed_chars
+            .as_deref()
+            .map(|a| ctc::allowed_mask(&self.charset, a));
+        let mut lines = Vec::with_capacity(crops.len());
+        for ((crop, out), angle) in crops.iter().zip(&outputs).zip(angles) {
+            if out.classes != self.charset.num_classes() {
+                return Err(OcrError::Model(format!(
+                    "recogniser has {} classes, charset {}",
+                    out.classes,
+                    self.charset.num_classes()
+                )));
+            }
+            let decoded = ctc::greedy(&out.probs, out.steps, out.classes, mask.as_deref());
+            let chars: Vec<Char> = decoded
+                .iter()
+                .map(|d| {
+                    let (x0, x1) = out.span_in_crop(d.first, d.last, crop.image.width());
+                    Char {
+                        text: self.charset.symbol(d.class).unwrap_or("").to_string(),
+                        confidence: d.confidence,
+                        quad: crop.span_quad(x0, x1),
+                    }
+                })
+                .collect();
+            let confidence = if chars.is_empty() {
+                0.0
+            } else {
+                chars.iter().map(|c| c.confidence).sum::<f32>() / chars.len() as f32
+            };
+            lines.push(Line {
+                text: chars.iter().map(|c| c.text.as_str()).collect(),
+                confidence,
+                quad: crop.quad,
+                angle,
+                chars,
+            });
+        }
+        timings.recognize = ms(t);
+        Ok(lines)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Engine>();
+    }
+}

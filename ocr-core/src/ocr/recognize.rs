@@ -1,0 +1,98 @@
+//! Recognition: line crops batched by similar width, run through the CTC recogniser.
+
+use super::OcrError;
+use super::preprocess::{Normalize, resize};
+use crate::runtime::{Session, Tensor};
+use image::RgbImage;
+
+/// The recogniser's input height.
+pub const REC_H: u32 = 48;
+/// The narrowest batch width (PP-OCR's 48x320).
+const MIN_W: u32 = 320;
+/// The widest input; longer lines are squeezed to it.
+pub const MAX_W: u32 = 3200;
+
+/// The recogniser's output for one line.
+#[derive(Debug, Clone)]
+pub struct RecOutput {
+    /// `steps x classes` probabilities.
+    pub probs: Vec<f32>,
+    /// Time steps.
+    pub steps: usize,
+    /// Classes.
+    pub classes: usize,
+    /// Width of the recogniser input the steps span.
+    pub input_w: u32,
+    /// Width the line occupied in that input (the rest is padding).
+    pub line_w: u32,
+}
+
+impl RecOutput {
+    /// The span of time steps `first..=last` in crop pixels of a crop `crop_w` wide.
+    pub fn span_in_crop(&self, first: usize, last: usize, crop_w: u32) -> (f32, f32) {
+        let step_w = self.input_w as f32 / self.steps.max(1) as f32;
+        let scale = crop_w as f32 / self.line_w.max(1) as f32;
+        (
+            first as f32 * step_w * scale,
+            (last + 1) as f32 * step_w * scale,
+        )
+    }
+}
+
+fn line_width(img: &RgbImage) -> u32 {
+    let (w, h) = img.dimensions();
+    ((REC_H as f32 * w as f32 / h.max(1) as f32).ceil() as u32).clamp(1, MAX_W)
+}
+
+/// Recognises crops in batches of lines of similar aspect ratio; outputs are in input order.
+pub fn recognize(
+    session: &mut Session,
+    norm: &Normalize,
+    crops: &[&RgbImage],
+    batch: usize,
+) -> Result<Vec<RecOutput>, OcrError> {
+    let mut order: Vec<usize> = (0..crops.len()).collect();
+    order.sort_by_key(|&i| line_width(crops[i]));
+    let mut out: Vec<Option<RecOutput>> = vec![None; crops.len()];
+    for group in order.chunks(batch.max(1)) {
+        let widest = group
+            .iter()
+            .map(|&i| line_width(crops[i]))
+            .max()
+            .unwrap_or(1);
+        let input_w = widest.max(MIN_W).div_ceil(8) * 8;
+        let (h, w) = (REC_H as usize, input_w as usize);
+        let mut data = vec![0f32; group.len() * 3 * h * w];
+        let mut widths = Vec::with_capacity(group.len());
+        for (j, &i) in group.iter().enumerate() {
+            let lw = line_width(crops[i]).min(input_w);
+            norm.write(
+                &resize(crops[i], lw, REC_H),
+                &mut data[j * 3 * h * w..(j + 1) * 3 * h * w],
+                w,
+            );
+            widths.push(lw);
+        }
+        let x = Tensor::new(vec![group.len(), 3, h, w], data)?;
+        let y = session.run(&[&x])?.remove(0);
+        let shape = y.shape().to_vec();
+        if shape.len() != 3 || shape[0] != group.len() {
+            return Err(OcrError::Model(format!("recogniser output {shape:?}")));
+        }
+        let (steps, classes) = (shape[1], shape[2]);
+        let data = y.data();
+        for (j, &i) in group.iter().enumerate() {
+            out[i] = Some(RecOutput {
+                probs: data[j * steps * classes..(j + 1) * steps * classes].to_vec(),
+                steps,
+                classes,
+                input_w,
+                line_w: widths[j],
+            });
+        }
+    }
+    Ok(out
+        .into_iter()
+        .map(|o| o.expect("every crop recognised"))
+        .collect())
+}
