@@ -1,4 +1,5 @@
 //! Kestrel OCR services: the pieces behind the `kestrel` command-line tool.
 
 pub mod draw;
+pub mod eval;
 pub mod npy;

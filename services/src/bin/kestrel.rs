@@ -52,6 +52,37 @@ enum Command {
         #[arg(long, value_name = "CHARS")]
         allowed_chars: Option<String>,
     },
+    /// Score the engine on labelled manifests (the ../shared/eval/dev format).
+    Eval {
+        /// Manifests, or folders searched for manifest.jsonl.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Print the full report as JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+        /// Write an HTML page of the worst cases (and their images) into this folder.
+        #[arg(long, value_name = "DIR")]
+        failures: Option<PathBuf>,
+        /// Worker threads (0 = one per core).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        /// Evaluate shard I of N (records whose index is I modulo N), e.g. 0/4.
+        #[arg(long, value_name = "I/N")]
+        shard: Option<String>,
+        /// Score predictions from a file (JSON lines, as --save-predictions writes) instead of
+        /// running the engine: compares another engine with the same metrics.
+        #[arg(long, value_name = "FILE")]
+        predictions: Option<PathBuf>,
+        /// Save the engine's predictions (JSON lines).
+        #[arg(long, value_name = "FILE")]
+        save_predictions: Option<PathBuf>,
+        /// Longest side of the detector input.
+        #[arg(long, default_value_t = 960)]
+        max_side: u32,
+        /// Hide the progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Convert an ONNX model into a Kestrel model file.
     Convert {
         /// The ONNX model.
@@ -181,6 +212,55 @@ fn run(cli: Cli) -> Result<()> {
             }
             if failed > 0 {
                 bail!("{failed} of {} images failed", images.len());
+            }
+        }
+        Command::Eval { paths, json, failures, threads, shard, predictions, save_predictions, max_side, quiet } => {
+            use ocr_services::eval::{self, EvalOptions, Predictor, report};
+            let shard = match shard.as_deref() {
+                None => None,
+                Some(s) => {
+                    let (i, n) = s.split_once('/').with_context(|| format!("--shard wants I/N, got '{s}'"))?;
+                    let (i, n): (usize, usize) = (i.parse()?, n.parse()?);
+                    if n == 0 || i >= n {
+                        bail!("--shard {s}: need 0 <= I < N");
+                    }
+                    Some((i, n))
+                }
+            };
+            let records = eval::load_manifests(&paths)?;
+            let mut opts = EvalOptions { shard, progress: !quiet && !json, ..Default::default() };
+            opts.read.det.max_side = max_side;
+            let engine;
+            let predictor = match &predictions {
+                Some(p) => {
+                    let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
+                    let mut map = std::collections::HashMap::new();
+                    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+                        let pred: eval::Prediction = serde_json::from_str(line).with_context(|| format!("{}:{}", p.display(), i + 1))?;
+                        map.insert(pred.key.clone(), pred);
+                    }
+                    Predictor::Saved(map)
+                }
+                None => {
+                    engine = Engine::with_config(EngineConfig { threads, ..Default::default() })?;
+                    Predictor::Engine(&engine)
+                }
+            };
+            let (results, preds) = eval::evaluate(&records, &predictor, &opts);
+            if let Some(p) = &save_predictions {
+                let body: Vec<String> = preds.iter().map(serde_json::to_string).collect::<Result<_, _>>()?;
+                std::fs::write(p, body.join("\n") + "\n").with_context(|| format!("cannot write {}", p.display()))?;
+            }
+            let sums = report::summaries(&results);
+            if json {
+                let doc = serde_json::json!({ "schema_version": 1, "summaries": sums, "records": results });
+                println!("{}", serde_json::to_string_pretty(&doc)?);
+            } else {
+                print!("{}", report::table(&sums));
+            }
+            if let Some(dir) = &failures {
+                let n = report::write_failures(&results, dir, 200)?;
+                eprintln!("{n} worst cases written to {}", dir.join("index.html").display());
             }
         }
         Command::Convert {

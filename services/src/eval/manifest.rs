@@ -1,0 +1,111 @@
+//! The manifest format of `../shared/eval/dev` (see its README): one JSON object per line.
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// A labelled box of a `detect` record.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LabelBox {
+    /// Four `[x, y]` corners.
+    pub points: Vec<[f32; 2]>,
+    /// Transcription, if any.
+    pub text: Option<String>,
+    /// A "don't care" region.
+    #[serde(default)]
+    pub ignore: bool,
+}
+
+/// One manifest line.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Entry {
+    /// Image path relative to the manifest.
+    pub image: String,
+    /// `line`, `plate`, `page`, `detect` or a document type.
+    pub task: String,
+    /// Text of a line or plate.
+    pub text: Option<String>,
+    /// Lines of a page, in reading order.
+    pub lines: Option<Vec<String>>,
+    /// Boxes of a detect record.
+    pub boxes: Option<Vec<LabelBox>>,
+    /// Only some lines are labelled.
+    #[serde(default)]
+    pub partial: bool,
+    /// Document fields.
+    pub fields: Option<BTreeMap<String, String>>,
+    /// Free-text note.
+    pub note: Option<String>,
+}
+
+/// A manifest entry with where it came from.
+#[derive(Debug, Clone)]
+pub struct Record {
+    /// The source: the manifest's folder name.
+    pub source: String,
+    /// Absolute image path.
+    pub path: PathBuf,
+    /// `source/image`: a key that names the record across runs.
+    pub key: String,
+    /// The entry.
+    pub entry: Entry,
+}
+
+/// Finds `manifest.jsonl` files: a path may be a manifest or a folder searched recursively.
+fn manifests_under(path: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    if path.is_file() {
+        out.push(path.to_path_buf());
+        return Ok(());
+    }
+    if !path.is_dir() {
+        bail!("{} is neither a manifest nor a folder", path.display());
+    }
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+        .with_context(|| format!("cannot list {}", path.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            manifests_under(&p, out)?;
+        } else if p.file_name().is_some_and(|n| n == "manifest.jsonl") {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// Loads every record of the manifests found under `paths`, in a stable order.
+pub fn load_manifests(paths: &[PathBuf]) -> Result<Vec<Record>> {
+    let mut files = Vec::new();
+    for p in paths {
+        manifests_under(p, &mut files)?;
+    }
+    if files.is_empty() {
+        bail!("no manifest.jsonl found");
+    }
+    let mut records = Vec::new();
+    for f in files {
+        let dir = f.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let source = dir
+            .file_name()
+            .map_or_else(|| "?".into(), |n| n.to_string_lossy().into_owned());
+        let text =
+            std::fs::read_to_string(&f).with_context(|| format!("cannot read {}", f.display()))?;
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let entry: Entry = serde_json::from_str(line)
+                .with_context(|| format!("{}:{}: bad record", f.display(), i + 1))?;
+            records.push(Record {
+                key: format!("{source}/{}", entry.image),
+                path: dir.join(&entry.image),
+                source: source.clone(),
+                entry,
+            });
+        }
+    }
+    Ok(records)
+}

@@ -1,0 +1,273 @@
+//! Running the engine over records (or reading another engine's predictions) and scoring.
+
+use super::manifest::Record;
+use super::metrics::{self, DetCounts};
+use anyhow::Result;
+use indicatif::{ProgressBar, ProgressStyle};
+use ocr_core::ocr::result::Point;
+use ocr_core::ocr::{Engine, ReadOptions};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::time::Instant;
+
+/// What one engine said about one record: the interchange format of `--predictions` and
+/// `--save-predictions` (one JSON object per line).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Prediction {
+    /// `source/image`, as [`Record::key`].
+    pub key: String,
+    /// Recognised lines (one for line/plate records).
+    #[serde(default)]
+    pub lines: Vec<String>,
+    /// Detected boxes, four `[x, y]` corners each.
+    #[serde(default)]
+    pub boxes: Vec<[[f32; 2]; 4]>,
+    /// Why the record failed, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Milliseconds spent on the record.
+    #[serde(default)]
+    pub ms: f64,
+}
+
+/// The score of one record.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordResult {
+    /// Source folder.
+    pub source: String,
+    /// Task.
+    pub task: String,
+    /// `source/image`.
+    pub key: String,
+    /// Image path.
+    pub path: String,
+    /// Expected text (lines joined by newlines).
+    pub expected: String,
+    /// Recognised text.
+    pub got: String,
+    /// Edit distance after normalisation (text tasks).
+    pub edits: usize,
+    /// Reference length after normalisation (text tasks; 0 for partial pages).
+    pub ref_len: usize,
+    /// Exact match after normalisation (line and plate tasks).
+    pub exact: Option<bool>,
+    /// Labelled lines found exactly (page tasks).
+    pub lines_found: usize,
+    /// Labelled lines (page tasks).
+    pub lines_labelled: usize,
+    /// Detection counts (detect tasks).
+    pub det: Option<DetCounts>,
+    /// Not scored: a task the engine does not handle yet.
+    pub skipped: bool,
+    /// The engine failed on this record.
+    pub error: Option<String>,
+    /// Milliseconds spent.
+    pub ms: f64,
+}
+
+impl RecordResult {
+    /// Character error rate of this record, when it has a reference text.
+    pub fn cer(&self) -> Option<f64> {
+        (self.ref_len > 0).then(|| self.edits as f64 / self.ref_len as f64)
+    }
+}
+
+/// How to run an evaluation.
+#[derive(Debug, Clone, Default)]
+pub struct EvalOptions {
+    /// Engine options.
+    pub read: ReadOptions,
+    /// `(i, n)`: only records whose index is `i` modulo `n`.
+    pub shard: Option<(usize, usize)>,
+    /// Show a progress bar.
+    pub progress: bool,
+}
+
+fn is_text_task(task: &str) -> bool {
+    matches!(task, "line" | "plate")
+}
+
+fn scene_photo(r: &Record) -> bool {
+    r.entry
+        .note
+        .as_deref()
+        .is_some_and(|n| n.contains("scene photo"))
+}
+
+/// Runs the engine on one record.
+pub fn predict(engine: &Engine, r: &Record, opts: &ReadOptions) -> Prediction {
+    let t = Instant::now();
+    let mut p = Prediction {
+        key: r.key.clone(),
+        ..Default::default()
+    };
+    let outcome: Result<()> = (|| {
+        let bytes = std::fs::read(&r.path)?;
+        let img = engine.decode(&bytes)?;
+        match r.entry.task.as_str() {
+            "line" | "plate" if !scene_photo(r) => {
+                p.lines = vec![engine.recognize_line(&img, opts)?.text];
+            }
+            "detect" => {
+                p.boxes = engine
+                    .detect(&img, &opts.det)?
+                    .iter()
+                    .map(|b| b.quad.map(|q| [q.x, q.y]))
+                    .collect();
+            }
+            _ => {
+                let page = engine.read(&img, opts)?;
+                p.boxes = page
+                    .lines
+                    .iter()
+                    .map(|l| l.quad.map(|q| [q.x, q.y]))
+                    .collect();
+                p.lines = page.lines.into_iter().map(|l| l.text).collect();
+            }
+        }
+        Ok(())
+    })();
+    if let Err(e) = outcome {
+        p.error = Some(format!("{e:#}"));
+    }
+    p.ms = t.elapsed().as_secs_f64() * 1e3;
+    p
+}
+
+/// Scores a prediction against its record.
+pub fn score(r: &Record, p: &Prediction) -> RecordResult {
+    let e = &r.entry;
+    let mut res = RecordResult {
+        source: r.source.clone(),
+        task: e.task.clone(),
+        key: r.key.clone(),
+        path: r.path.display().to_string(),
+        expected: String::new(),
+        got: p.lines.join("\n"),
+        edits: 0,
+        ref_len: 0,
+        exact: None,
+        lines_found: 0,
+        lines_labelled: 0,
+        det: None,
+        skipped: false,
+        error: p.error.clone(),
+        ms: p.ms,
+    };
+    match e.task.as_str() {
+        t if is_text_task(t) => {
+            let norm = if t == "plate" {
+                metrics::normalize_plate
+            } else {
+                metrics::normalize
+            };
+            let want = e.text.clone().unwrap_or_default();
+            let (a, b) = (norm(&want), norm(&res.got));
+            res.edits = metrics::edit_distance(&b, &a);
+            res.ref_len = a.len();
+            res.exact = Some(a == b);
+            res.expected = want;
+        }
+        "page" => {
+            let want = e.lines.clone().unwrap_or_default();
+            let labelled: Vec<Vec<char>> = want.iter().map(|l| metrics::normalize(l)).collect();
+            let mut pool: Vec<Vec<char>> = p.lines.iter().map(|l| metrics::normalize(l)).collect();
+            for l in &labelled {
+                if let Some(i) = pool.iter().position(|g| g == l) {
+                    pool.remove(i);
+                    res.lines_found += 1;
+                }
+            }
+            res.lines_labelled = labelled.len();
+            if !e.partial {
+                let a: Vec<char> = labelled.concat();
+                let b: Vec<char> = p.lines.iter().flat_map(|l| metrics::normalize(l)).collect();
+                res.edits = metrics::edit_distance(&b, &a);
+                res.ref_len = a.len();
+            }
+            res.expected = want.join("\n");
+        }
+        "detect" => {
+            let to_quad = |pts: &[[f32; 2]]| -> Option<[Point; 4]> {
+                (pts.len() == 4).then(|| [0, 1, 2, 3].map(|i| Point::new(pts[i][0], pts[i][1])))
+            };
+            let labels: Vec<([Point; 4], bool)> = e
+                .boxes
+                .iter()
+                .flatten()
+                .filter_map(|b| to_quad(&b.points).map(|q| (q, b.ignore)))
+                .collect();
+            let preds: Vec<[Point; 4]> = p.boxes.iter().filter_map(|b| to_quad(b)).collect();
+            res.det = Some(if p.error.is_some() {
+                DetCounts {
+                    matched: 0,
+                    predicted: 0,
+                    labelled: labels.iter().filter(|l| !l.1).count(),
+                }
+            } else {
+                metrics::match_boxes(&preds, &labels)
+            });
+            res.got = format!("{} boxes", p.boxes.len());
+        }
+        _ => res.skipped = true,
+    }
+    res
+}
+
+/// Where predictions come from.
+pub enum Predictor<'a> {
+    /// Run this engine.
+    Engine(&'a Engine),
+    /// Look predictions up by key (another engine's output).
+    Saved(HashMap<String, Prediction>),
+}
+
+/// Scores every record (in the shard); returns results and the predictions made.
+pub fn evaluate(
+    records: &[Record],
+    predictor: &Predictor,
+    opts: &EvalOptions,
+) -> (Vec<RecordResult>, Vec<Prediction>) {
+    let chosen: Vec<&Record> = records
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| opts.shard.is_none_or(|(k, n)| i % n == k))
+        .map(|(_, r)| r)
+        .collect();
+    let bar = if opts.progress {
+        ProgressBar::new(chosen.len() as u64)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} {msg} [{elapsed} < {eta}]")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut results = Vec::with_capacity(chosen.len());
+    let mut preds = Vec::with_capacity(chosen.len());
+    for r in chosen {
+        bar.set_message(r.source.clone());
+        let p = match predictor {
+            Predictor::Engine(engine) => {
+                if matches!(r.entry.task.as_str(), "line" | "plate" | "page" | "detect") {
+                    predict(engine, r, &opts.read)
+                } else {
+                    Prediction {
+                        key: r.key.clone(),
+                        ..Default::default()
+                    }
+                }
+            }
+            Predictor::Saved(map) => map.get(&r.key).cloned().unwrap_or_else(|| Prediction {
+                key: r.key.clone(),
+                error: Some("no prediction for this record".into()),
+                ..Default::default()
+            }),
+        };
+        results.push(score(r, &p));
+        preds.push(p);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    (results, preds)
+}
