@@ -61,7 +61,22 @@ pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage, OcrError>
     let mut img =
         image::DynamicImage::from_decoder(decoder).map_err(|e| OcrError::Decode(e.to_string()))?;
     img.apply_orientation(orientation);
-    Ok(img.to_rgb8())
+    Ok(flatten_alpha(img))
+}
+
+/// RGB pixels of an image; transparent images are composited over white, as a viewer shows
+/// them (dropping alpha would turn dark text on a transparent background into black on black).
+fn flatten_alpha(img: image::DynamicImage) -> RgbImage {
+    if !img.color().has_alpha() {
+        return img.to_rgb8();
+    }
+    let rgba = img.to_rgba8();
+    RgbImage::from_fn(rgba.width(), rgba.height(), |x, y| {
+        let p = rgba.get_pixel(x, y).0;
+        let a = p[3] as u32;
+        let blend = |c: u8| ((c as u32 * a + 255 * (255 - a) + 127) / 255) as u8;
+        image::Rgb([blend(p[0]), blend(p[1]), blend(p[2])])
+    })
 }
 
 #[cfg(test)]
@@ -80,6 +95,18 @@ mod tests {
         let img = decode(&png(7, 5), &DecodeLimits::default()).unwrap();
         assert_eq!(img.dimensions(), (7, 5));
         assert_eq!(img.get_pixel(3, 3).0, [10, 20, 30]);
+    }
+
+    #[test]
+    fn transparent_pixels_become_white() {
+        let img = image::RgbaImage::from_fn(2, 1, |x, _| {
+            image::Rgba(if x == 0 { [0, 0, 0, 0] } else { [0, 0, 0, 255] })
+        });
+        let mut out = Cursor::new(Vec::new());
+        img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+        let rgb = decode(&out.into_inner(), &DecodeLimits::default()).unwrap();
+        assert_eq!(rgb.get_pixel(0, 0).0, [255, 255, 255]);
+        assert_eq!(rgb.get_pixel(1, 0).0, [0, 0, 0]);
     }
 
     #[test]

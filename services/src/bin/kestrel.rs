@@ -214,12 +214,24 @@ fn run(cli: Cli) -> Result<()> {
                 bail!("{failed} of {} images failed", images.len());
             }
         }
-        Command::Eval { paths, json, failures, threads, shard, predictions, save_predictions, max_side, quiet } => {
+        Command::Eval {
+            paths,
+            json,
+            failures,
+            threads,
+            shard,
+            predictions,
+            save_predictions,
+            max_side,
+            quiet,
+        } => {
             use ocr_services::eval::{self, EvalOptions, Predictor, report};
             let shard = match shard.as_deref() {
                 None => None,
                 Some(s) => {
-                    let (i, n) = s.split_once('/').with_context(|| format!("--shard wants I/N, got '{s}'"))?;
+                    let (i, n) = s
+                        .split_once('/')
+                        .with_context(|| format!("--shard wants I/N, got '{s}'"))?;
                     let (i, n): (usize, usize) = (i.parse()?, n.parse()?);
                     if n == 0 || i >= n {
                         bail!("--shard {s}: need 0 <= I < N");
@@ -228,28 +240,45 @@ fn run(cli: Cli) -> Result<()> {
                 }
             };
             let records = eval::load_manifests(&paths)?;
-            let mut opts = EvalOptions { shard, progress: !quiet && !json, ..Default::default() };
+            let mut opts = EvalOptions {
+                shard,
+                progress: !quiet && !json,
+                ..Default::default()
+            };
             opts.read.det.max_side = max_side;
             let engine;
             let predictor = match &predictions {
                 Some(p) => {
-                    let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
+                    let text = std::fs::read_to_string(p)
+                        .with_context(|| format!("cannot read {}", p.display()))?;
                     let mut map = std::collections::HashMap::new();
-                    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-                        let pred: eval::Prediction = serde_json::from_str(line).with_context(|| format!("{}:{}", p.display(), i + 1))?;
+                    for (i, line) in text
+                        .lines()
+                        .enumerate()
+                        .filter(|(_, l)| !l.trim().is_empty())
+                    {
+                        let pred: eval::Prediction = serde_json::from_str(line)
+                            .with_context(|| format!("{}:{}", p.display(), i + 1))?;
                         map.insert(pred.key.clone(), pred);
                     }
                     Predictor::Saved(map)
                 }
                 None => {
-                    engine = Engine::with_config(EngineConfig { threads, ..Default::default() })?;
+                    engine = Engine::with_config(EngineConfig {
+                        threads,
+                        ..Default::default()
+                    })?;
                     Predictor::Engine(&engine)
                 }
             };
             let (results, preds) = eval::evaluate(&records, &predictor, &opts);
             if let Some(p) = &save_predictions {
-                let body: Vec<String> = preds.iter().map(serde_json::to_string).collect::<Result<_, _>>()?;
-                std::fs::write(p, body.join("\n") + "\n").with_context(|| format!("cannot write {}", p.display()))?;
+                let body: Vec<String> = preds
+                    .iter()
+                    .map(serde_json::to_string)
+                    .collect::<Result<_, _>>()?;
+                std::fs::write(p, body.join("\n") + "\n")
+                    .with_context(|| format!("cannot write {}", p.display()))?;
             }
             let sums = report::summaries(&results);
             if json {
@@ -260,7 +289,10 @@ fn run(cli: Cli) -> Result<()> {
             }
             if let Some(dir) = &failures {
                 let n = report::write_failures(&results, dir, 200)?;
-                eprintln!("{n} worst cases written to {}", dir.join("index.html").display());
+                eprintln!(
+                    "{n} worst cases written to {}",
+                    dir.join("index.html").display()
+                );
             }
         }
         Command::Convert {
