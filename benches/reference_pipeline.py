@@ -12,6 +12,12 @@ scored by the same code:
 
 The detection size policy is Kestrel's (longest side at most 960, never upscaled, sides rounded
 to multiples of 32) so that the comparison measures the engines, not the policy.
+
+`--mode ppocr` (default) is the standard PP-OCR algorithm: the peer Kestrel's accuracy is compared
+with. `--mode kestrel` adds, written independently here, the three places where Kestrel
+deliberately differs: transparent images composited over white, long lines classified on 4:1
+windows, and reading order by row anchors. It checks that Kestrel computes what it means to:
+`kestrel read` must match it page by page.
 Needs: numpy opencv-python-headless pyclipper onnxruntime.
 """
 import argparse
@@ -38,7 +44,8 @@ def session(name, threads):
 
 
 class Reference:
-    def __init__(self, threads=1, max_side=960):
+    def __init__(self, threads=1, max_side=960, mode="ppocr"):
+        self.mode = mode
         self.det = session("ch_PP-OCRv4_det_infer.onnx", threads)
         self.rec = session("ch_PP-OCRv4_rec_infer.onnx", threads)
         self.cls = session("ch_ppocr_mobile_v2.0_cls_infer.onnx", threads)
@@ -106,6 +113,8 @@ class Reference:
             if int(np.linalg.norm(box[0] - box[1])) <= 3 or int(np.linalg.norm(box[0] - box[3])) <= 3:
                 continue
             out.append(box.astype(np.float32))
+        if self.mode == "kestrel":
+            return self.row_order(out)
         # PP-OCR's reading order: by top, then swap neighbours on the same 10-pixel band.
         out = sorted(out, key=lambda b: (b[0][1], b[0][0]))
         for i in range(len(out) - 1):
@@ -115,6 +124,25 @@ class Reference:
                 else:
                     break
         return out
+
+    @staticmethod
+    def row_order(boxes):
+        """Rows around anchors: a box joins a row (one of the last three) when each of the box
+        and the row's anchor contains the other's vertical centre; left to right within rows."""
+        span = lambda b: (float(b[:, 1].min()), float(b[:, 1].max()))
+        left = lambda b: float(b[:, 0].min())
+        boxes = sorted(boxes, key=lambda b: (span(b)[0], left(b)))
+        rows = []
+        for b in boxes:
+            t, u = span(b)
+            for anchor, members in reversed(rows[-3:]):
+                at, au = anchor
+                if at <= (t + u) / 2 <= au and t <= (at + au) / 2 <= u:
+                    members.append(b)
+                    break
+            else:
+                rows.append(((t, u), [b]))
+        return [b for _, members in rows for b in sorted(members, key=left)]
 
     # -- crops, classifier, recogniser -----------------------------------------------------
     @staticmethod
@@ -139,13 +167,28 @@ class Reference:
         out[:, :, :rw] = x.transpose(2, 0, 1)
         return out
 
+    def windows(self, c):
+        h, w = c.shape[:2]
+        win = 4 * h
+        if self.mode != "kestrel" or w <= win + win // 2:
+            return [c]
+        return [c[:, x:x + win] for x in (0, (w - win) // 2, w - win)]
+
     def classify(self, crops, thresh=0.9):
-        for s in range(0, len(crops), 6):
-            batch = np.stack([self.norm_line(c, 192) for c in crops[s:s + 6]])
+        items = [(i, win) for i, c in enumerate(crops) for win in self.windows(c)]
+        p180 = [[] for _ in crops]
+        for s in range(0, len(items), 6):
+            batch = np.stack([self.norm_line(win, 192) for _, win in items[s:s + 6]])
             prob = self.cls.run(None, {"x": batch})[0]
-            for i, p in enumerate(prob):
-                if p.argmax() == 1 and p[1] > thresh:
-                    crops[s + i] = cv2.rotate(np.ascontiguousarray(crops[s + i]), cv2.ROTATE_180)
+            for (i, _), p in zip(items[s:s + 6], prob):
+                p180[i].append((p[1], p.argmax() == 1))
+        for i, ps in enumerate(p180):
+            if self.mode == "kestrel":
+                flip = np.mean([p for p, _ in ps]) > thresh
+            else:
+                flip = ps[0][1] and ps[0][0] > thresh
+            if flip:
+                crops[i] = cv2.rotate(np.ascontiguousarray(crops[i]), cv2.ROTATE_180)
         return crops
 
     def recognize(self, crops):
@@ -173,6 +216,21 @@ class Reference:
         return self.recognize(self.classify([c]))[0]
 
 
+def load(path, mode):
+    """BGR pixels; in kestrel mode, transparent images are composited over white."""
+    raw = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_UNCHANGED)
+    if raw is None:
+        return None
+    if raw.ndim == 2:
+        return cv2.cvtColor(raw, cv2.COLOR_GRAY2BGR)
+    if raw.shape[2] == 4:
+        if mode == "kestrel":
+            a = raw[:, :, 3:4].astype(np.uint32)
+            return ((raw[:, :, :3].astype(np.uint32) * a + 255 * (255 - a) + 127) // 255).astype(np.uint8)
+        return raw[:, :, :3].copy()
+    return raw[:, :, :3]
+
+
 def records(paths):
     files = []
     for p in paths:
@@ -192,8 +250,9 @@ def main():
     ap.add_argument("-o", "--output", required=True)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--tasks", default="line,plate,page,detect")
+    ap.add_argument("--mode", choices=["ppocr", "kestrel"], default="ppocr")
     a = ap.parse_args()
-    ref = Reference(a.threads)
+    ref = Reference(a.threads, mode=a.mode)
     tasks = set(a.tasks.split(","))
     n = 0
     with open(a.output, "w", encoding="utf-8") as out:
@@ -202,7 +261,7 @@ def main():
                 continue
             pred = {"key": f"{source}/{r['image']}", "lines": [], "boxes": []}
             t = time.perf_counter()
-            img = cv2.imdecode(np.fromfile(os.path.join(d, r["image"]), np.uint8), cv2.IMREAD_COLOR)
+            img = load(os.path.join(d, r["image"]), a.mode)
             if img is None:
                 pred["error"] = "cannot decode"
             elif r["task"] in ("line", "plate") and "scene photo" not in r.get("note", ""):

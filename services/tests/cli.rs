@@ -1,0 +1,190 @@
+//! The `kestrel` binary as a person uses it: real images from `../shared/eval/dev`.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn kestrel() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_kestrel"))
+}
+
+fn dev(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/eval/dev")
+        .join(rel)
+}
+
+#[test]
+fn read_prints_the_text_of_a_page() {
+    let out = kestrel()
+        .arg("read")
+        .arg(dev("synthetic_renders/images/doc_clean.png"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let manifest = std::fs::read_to_string(dev("synthetic_renders/manifest.jsonl")).unwrap();
+    let rec: serde_json::Value = manifest
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .find(|r: &serde_json::Value| r["image"] == "images/doc_clean.png")
+        .unwrap();
+    let squash = |s: &str| {
+        s.chars()
+            .filter(|c| !c.is_whitespace())
+            .collect::<Vec<char>>()
+    };
+    let want: Vec<Vec<char>> = rec["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| squash(l.as_str().unwrap()))
+        .collect();
+    let got: Vec<Vec<char>> = text.lines().map(squash).collect();
+    let exact = want.iter().filter(|w| got.contains(w)).count();
+    assert!(
+        exact * 10 >= want.len() * 9,
+        "{exact}/{} lines exact:\n{text}",
+        want.len()
+    );
+    let (a, b) = (want.concat(), got.concat());
+    let cer = ocr_services::eval::metrics::edit_distance(&b, &a) as f64 / a.len() as f64;
+    assert!(cer < 0.02, "page CER {cer}");
+}
+
+#[test]
+fn json_output_follows_the_schema() {
+    let out = kestrel()
+        .args(["read", "--json"])
+        .arg(dev("paddleocr/doc/imgs/11.jpg"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["schema_version"], 1);
+    let page = &doc["results"][0]["page"];
+    assert!(page["width"].as_u64().unwrap() > 0);
+    let lines = page["lines"].as_array().unwrap();
+    assert!(lines.len() >= 10, "{} lines", lines.len());
+    for l in lines {
+        assert_eq!(l["quad"].as_array().unwrap().len(), 4);
+        let conf = l["confidence"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&conf));
+        let chars = l["chars"].as_array().unwrap();
+        assert_eq!(chars.len(), l["text"].as_str().unwrap().chars().count());
+        // Character boxes lie inside the line box's horizontal extent (1 px slack).
+        let xs = |q: &serde_json::Value| {
+            q.as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["x"].as_f64().unwrap())
+                .collect::<Vec<_>>()
+        };
+        let lx = xs(&l["quad"]);
+        let (lo, hi) = (
+            lx.iter().cloned().fold(f64::MAX, f64::min),
+            lx.iter().cloned().fold(f64::MIN, f64::max),
+        );
+        for c in chars {
+            for x in xs(&c["quad"]) {
+                assert!(
+                    x >= lo - 1.0 && x <= hi + 1.0,
+                    "char box x {x} outside line {lo}..{hi}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn line_mode_reads_a_crop() {
+    let out = kestrel()
+        .args(["read", "--line"])
+        .arg(dev("paddleocr/doc/imgs_words/ch/word_1.jpg"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), "韩国小馆");
+}
+
+#[test]
+fn unreadable_files_fail_with_one_line_and_nonzero_exit() {
+    let dir = std::env::temp_dir().join(format!("kestrel-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let junk = dir.join("junk.jpg");
+    std::fs::write(&junk, b"definitely not a jpeg").unwrap();
+    let out = kestrel()
+        .arg("read")
+        .arg(&junk)
+        .arg(dir.join("missing.png"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("junk.jpg") && err.contains("missing.png"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn draw_writes_a_picture() {
+    let dir = std::env::temp_dir().join(format!("kestrel-draw-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out_png = dir.join("out.png");
+    let out = kestrel()
+        .args(["read", "--draw"])
+        .arg(&out_png)
+        .arg(dev("paddleocr/doc/imgs/11.jpg"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let img = image::open(&out_png).unwrap();
+    let src = image::open(dev("paddleocr/doc/imgs/11.jpg")).unwrap();
+    assert_eq!((img.width(), img.height()), (src.width() * 2, src.height()));
+}
+
+#[test]
+fn eval_scores_a_manifest_and_writes_failures() {
+    let dir = std::env::temp_dir().join(format!("kestrel-eval-{}", std::process::id()));
+    let out = kestrel()
+        .args(["eval", "--quiet", "--json", "--failures"])
+        .arg(&dir)
+        .arg(dev("paddleocr"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sums = doc["summaries"].as_array().unwrap();
+    let line = sums
+        .iter()
+        .find(|s| s["source"] == "paddleocr" && s["task"] == "line")
+        .unwrap();
+    assert_eq!(line["records"], 21);
+    assert!(line["line_accuracy"].as_f64().unwrap() > 0.7, "{line}");
+    assert!(line["cer"].as_f64().unwrap() < 0.1, "{line}");
+    assert!(dir.join("index.html").exists());
+    // Sharding splits the same records.
+    let half = |i: &str| {
+        let o = kestrel()
+            .args(["eval", "--quiet", "--json", "--shard", i])
+            .arg(dev("paddleocr"))
+            .output()
+            .unwrap();
+        let d: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        d["records"].as_array().unwrap().len()
+    };
+    assert_eq!(half("0/2") + half("1/2"), 22);
+}
