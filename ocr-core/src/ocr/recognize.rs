@@ -60,7 +60,8 @@ pub fn recognize(
             .map(|&i| line_width(crops[i]))
             .max()
             .unwrap_or(1);
-        let input_w = widest.max(MIN_W).div_ceil(8) * 8;
+        // Widths are bucketed to multiples of 32 so a page needs few distinct plans.
+        let input_w = widest.max(MIN_W).div_ceil(32) * 32;
         let (h, w) = (REC_H as usize, input_w as usize);
         let mut data = vec![0f32; group.len() * 3 * h * w];
         let mut widths = Vec::with_capacity(group.len());

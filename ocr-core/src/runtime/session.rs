@@ -11,7 +11,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 /// Plans kept per session (recognisers see a handful of widths).
-const PLAN_CACHE: usize = 8;
+const PLAN_CACHE: usize = 16;
 
 /// Default arena bound: 2^30 floats (4 GiB).
 pub const DEFAULT_MAX_ARENA_FLOATS: usize = 1 << 30;
