@@ -99,7 +99,7 @@ pub fn find_boxes(map: &ProbMap, opts: &DetOptions, image_w: u32, image_h: u32) 
         if score < opts.box_thresh {
             continue;
         }
-        let grown = unclip(&rect, &quad, opts.unclip_ratio);
+        let Some(grown) = unclip(&quad, opts.unclip_ratio) else { continue };
         if grown.short_side() < opts.min_size + 2.0 {
             continue;
         }
@@ -118,13 +118,19 @@ pub fn find_boxes(map: &ProbMap, opts: &DetOptions, image_w: u32, image_h: u32) 
     out
 }
 
-/// The DB unclip of a rectangle: grow it by `area * ratio / perimeter` on every side.
-fn unclip(rect: &RotatedRect, quad: &Quad, ratio: f32) -> RotatedRect {
-    let perim = geometry::perimeter(quad);
+/// The DB unclip of a box: grow it by `area * ratio / perimeter` on every side. The box is
+/// first snapped to whole pixels and the grown corners rounded to whole pixels, as the integer
+/// polygon offsetting of the PP-OCR reference does, so boxes agree with it to the pixel.
+fn unclip(quad: &Quad, ratio: f32) -> Option<RotatedRect> {
+    let snapped: Vec<Point> = quad.iter().map(|p| Point::new(p.x.trunc(), p.y.trunc())).collect();
+    let perim = geometry::perimeter(&snapped);
     if perim <= 0.0 {
-        return *rect;
+        return None;
     }
-    rect.expanded(geometry::area(quad) * ratio / perim)
+    let d = geometry::area(&snapped) * ratio / perim;
+    let grown = geometry::min_area_rect(&snapped)?.expanded(d);
+    let corners: Vec<Point> = grown.corners().iter().map(|p| Point::new(p.x.round(), p.y.round())).collect();
+    geometry::min_area_rect(&corners)
 }
 
 #[cfg(test)]
