@@ -38,8 +38,9 @@ fn pages_match_the_reference_pipeline() {
         refs.len(),
         100.0 * mean
     );
-    // Measured: 15 of 19 pages within 0.5% (the rest differ by one or two characters on small
-    // text, from JPEG decoding and perspective-warp interpolation), mean 0.36%.
-    assert!(within >= 15, "{within} pages within 0.5%");
+    // Measured: 18 of 19 pages within 0.5% (the other differs by a dash: a box one pixel off
+    // and a tiny crop the classifier turns), mean 0.23%. One page of slack for platforms whose
+    // kernels round differently.
+    assert!(within >= 17, "{within} pages within 0.5%");
     assert!(mean <= 0.01, "mean page CER {mean}");
 }

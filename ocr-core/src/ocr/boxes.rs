@@ -99,7 +99,9 @@ pub fn find_boxes(map: &ProbMap, opts: &DetOptions, image_w: u32, image_h: u32) 
         if score < opts.box_thresh {
             continue;
         }
-        let Some(grown) = unclip(&quad, opts.unclip_ratio) else { continue };
+        let Some(grown) = unclip(&quad, opts.unclip_ratio) else {
+            continue;
+        };
         if grown.short_side() < opts.min_size + 2.0 {
             continue;
         }
@@ -122,14 +124,21 @@ pub fn find_boxes(map: &ProbMap, opts: &DetOptions, image_w: u32, image_h: u32) 
 /// first snapped to whole pixels and the grown corners rounded to whole pixels, as the integer
 /// polygon offsetting of the PP-OCR reference does, so boxes agree with it to the pixel.
 fn unclip(quad: &Quad, ratio: f32) -> Option<RotatedRect> {
-    let snapped: Vec<Point> = quad.iter().map(|p| Point::new(p.x.trunc(), p.y.trunc())).collect();
+    let snapped: Vec<Point> = quad
+        .iter()
+        .map(|p| Point::new(p.x.trunc(), p.y.trunc()))
+        .collect();
     let perim = geometry::perimeter(&snapped);
     if perim <= 0.0 {
         return None;
     }
     let d = geometry::area(&snapped) * ratio / perim;
     let grown = geometry::min_area_rect(&snapped)?.expanded(d);
-    let corners: Vec<Point> = grown.corners().iter().map(|p| Point::new(p.x.round(), p.y.round())).collect();
+    let corners: Vec<Point> = grown
+        .corners()
+        .iter()
+        .map(|p| Point::new(p.x.round(), p.y.round()))
+        .collect();
     geometry::min_area_rect(&corners)
 }
 

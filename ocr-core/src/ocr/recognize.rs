@@ -51,17 +51,18 @@ pub fn recognize(
     crops: &[&RgbImage],
     batch: usize,
 ) -> Result<Vec<RecOutput>, OcrError> {
+    let ratio = |i: usize| crops[i].width() as f64 / crops[i].height().max(1) as f64;
     let mut order: Vec<usize> = (0..crops.len()).collect();
-    order.sort_by_key(|&i| line_width(crops[i]));
+    order.sort_by(|&a, &b| ratio(a).total_cmp(&ratio(b)));
     let mut out: Vec<Option<RecOutput>> = vec![None; crops.len()];
     for group in order.chunks(batch.max(1)) {
+        // The batch is as wide as its widest line (at least 320), exactly: the recogniser's
+        // attention spans the padding too, so other widths change its output slightly.
         let widest = group
             .iter()
-            .map(|&i| line_width(crops[i]))
-            .max()
-            .unwrap_or(1);
-        // Widths are bucketed to multiples of 32 so a page needs few distinct plans.
-        let input_w = widest.max(MIN_W).div_ceil(32) * 32;
+            .map(|&i| ratio(i))
+            .fold(MIN_W as f64 / REC_H as f64, f64::max);
+        let input_w = ((REC_H as f64 * widest) as u32).clamp(MIN_W, MAX_W);
         let (h, w) = (REC_H as usize, input_w as usize);
         let mut data = vec![0f32; group.len() * 3 * h * w];
         let mut widths = Vec::with_capacity(group.len());
