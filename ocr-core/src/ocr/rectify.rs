@@ -174,7 +174,8 @@ fn cubic_table() -> Vec<[i32; 16]> {
 /// Warps `img` into a `w x h` image: output pixel (x, y) samples the source at `m * (x, y, 1)`
 /// with bicubic interpolation and replicated borders.
 fn warp_cubic(img: &RgbImage, m: &[f64; 9], w: u32, h: u32) -> RgbImage {
-    let table = cubic_table();
+    static TABLE: std::sync::OnceLock<Vec<[i32; 16]>> = std::sync::OnceLock::new();
+    let table = TABLE.get_or_init(cubic_table);
     let (sw, sh) = (img.width() as i64, img.height() as i64);
     let raw = img.as_raw();
     let mut out = RgbImage::new(w, h);
