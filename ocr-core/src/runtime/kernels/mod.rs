@@ -1,11 +1,12 @@
 //! Compute kernels and the single point where a kernel set is chosen.
 //!
-//! [`KernelSet::detect`] picks the best set the CPU reports (AVX2+FMA or the portable scalar
-//! reference) once, when a model is loaded; everything else calls through the chosen set.
+//! [`KernelSet::detect`] picks the best set the CPU reports (AVX2+FMA, optionally with AVX-512 VNNI for
+//! int8, or the portable scalar reference) once, when a model is loaded; everything else calls through the chosen set.
 //! Every SIMD kernel is tested against the scalar reference (fp32: within a stated tolerance).
 
 pub mod depthwise;
 pub mod gemm;
+pub mod qgemm;
 pub mod scalar;
 #[cfg(target_arch = "x86_64")]
 pub mod x86;
@@ -31,6 +32,8 @@ pub struct KernelSet {
     pub gemm: MicroKernel,
     /// Depthwise stride-1 row accumulation.
     pub dw_row: RowKernel,
+    /// int8 GEMM micro-kernel.
+    pub qgemm: qgemm::QMicroKernel,
 }
 
 impl core::fmt::Debug for KernelSet {
@@ -46,6 +49,7 @@ impl KernelSet {
             name: "scalar",
             gemm: scalar::gemm_microkernel,
             dw_row: scalar::dw_row,
+            qgemm: qgemm::qgemm_scalar,
         }
     }
 
@@ -53,6 +57,9 @@ impl KernelSet {
     pub fn detect() -> Self {
         #[cfg(all(target_arch = "x86_64", feature = "std"))]
         {
+            if let Some(k) = x86::avx512_vnni() {
+                return k;
+            }
             if let Some(k) = x86::avx2() {
                 return k;
             }
@@ -76,6 +83,7 @@ impl KernelSet {
         #[cfg(all(target_arch = "x86_64", feature = "std"))]
         {
             v.extend(x86::avx2());
+            v.extend(x86::avx512_vnni());
         }
         v
     }

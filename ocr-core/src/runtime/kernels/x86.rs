@@ -1,9 +1,11 @@
-//! x86-64 SIMD kernels (AVX2 + FMA), selected at run time.
+//! x86-64 SIMD kernels (AVX2 + FMA; AVX-512 VNNI for int8), selected at run time.
 //!
 //! Each kernel is an `unsafe` `#[target_feature]` function behind a safe wrapper that checks
-//! slice lengths. The wrappers are private and reachable only through the [`KernelSet`] that
-//! [`avx2`] returns after confirming the CPU features, which is what makes the calls sound.
+//! slice lengths. The wrappers are private and reachable only through the [`KernelSet`]s that
+//! [`avx2`] and [`avx512_vnni`] return after confirming the CPU features, which is what makes
+//! the calls sound.
 
+use super::qgemm::{QMR, QNR};
 use super::{KernelSet, MR, NR};
 use core::arch::x86_64::*;
 
@@ -17,7 +19,85 @@ pub fn avx2() -> Option<KernelSet> {
         name: "avx2-fma",
         gemm: gemm_avx2,
         dw_row: dw_row_avx2,
+        qgemm: qgemm_avx2,
     })
+}
+
+/// AVX2 + FMA for fp32 with AVX-512 VNNI (256-bit, `vpdpbusd`) for int8, if the CPU has them.
+pub fn avx512_vnni() -> Option<KernelSet> {
+    let base = avx2()?;
+    #[cfg(feature = "std")]
+    let ok =
+        std::is_x86_feature_detected!("avx512vnni") && std::is_x86_feature_detected!("avx512vl");
+    #[cfg(not(feature = "std"))]
+    let ok = cfg!(all(
+        target_feature = "avx512vnni",
+        target_feature = "avx512vl"
+    ));
+    ok.then_some(KernelSet {
+        name: "avx2-fma+avx512vnni",
+        qgemm: qgemm_vnni,
+        ..base
+    })
+}
+
+fn qgemm_avx2(k4: usize, a: &[i8], b: &[u8], acc: &mut [i32; QMR * QNR]) {
+    assert!(a.len() >= k4 * QMR * 4 && b.len() >= k4 * QNR * 4);
+    // SAFETY: reachable only through the sets built by `avx2()`/`avx512_vnni()`, which checked
+    // AVX2; reads stay within the lengths asserted above, writes within the array.
+    unsafe { qgemm_4x16_avx2(k4, a.as_ptr(), b.as_ptr(), acc.as_mut_ptr()) }
+}
+
+#[target_feature(enable = "avx2")]
+unsafe fn qgemm_4x16_avx2(k4: usize, a: *const i8, b: *const u8, acc: *mut i32) {
+    // SAFETY (whole body): the caller guarantees `a` holds k4*16 and `b` k4*64 bytes and `acc`
+    // 64 i32. Activations are 0..=127 and weights -127..=127, so `vpmaddubsw` pair sums cannot
+    // saturate (see the qgemm module notes).
+    unsafe {
+        let ones = _mm256_set1_epi16(1);
+        let mut c = [_mm256_setzero_si256(); 8];
+        for kk in 0..k4 {
+            let b0 = _mm256_loadu_si256(b.add(kk * 64) as *const __m256i);
+            let b1 = _mm256_loadu_si256(b.add(kk * 64 + 32) as *const __m256i);
+            for r in 0..QMR {
+                let w = _mm256_set1_epi32((a.add(kk * 16 + r * 4) as *const i32).read_unaligned());
+                let p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(b0, w), ones);
+                let p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(b1, w), ones);
+                c[2 * r] = _mm256_add_epi32(c[2 * r], p0);
+                c[2 * r + 1] = _mm256_add_epi32(c[2 * r + 1], p1);
+            }
+        }
+        for (i, v) in c.iter().enumerate() {
+            _mm256_storeu_si256(acc.add(i * 8) as *mut __m256i, *v);
+        }
+    }
+}
+
+fn qgemm_vnni(k4: usize, a: &[i8], b: &[u8], acc: &mut [i32; QMR * QNR]) {
+    assert!(a.len() >= k4 * QMR * 4 && b.len() >= k4 * QNR * 4);
+    // SAFETY: reachable only through the set built by `avx512_vnni()`, which checked
+    // AVX512-VNNI and AVX512-VL; reads and writes stay within the lengths asserted above.
+    unsafe { qgemm_4x16_vnni(k4, a.as_ptr(), b.as_ptr(), acc.as_mut_ptr()) }
+}
+
+#[target_feature(enable = "avx2,avx512vnni,avx512vl")]
+unsafe fn qgemm_4x16_vnni(k4: usize, a: *const i8, b: *const u8, acc: *mut i32) {
+    // SAFETY (whole body): as for `qgemm_4x16_avx2`; `vpdpbusd` accumulates exactly in i32.
+    unsafe {
+        let mut c = [_mm256_setzero_si256(); 8];
+        for kk in 0..k4 {
+            let b0 = _mm256_loadu_si256(b.add(kk * 64) as *const __m256i);
+            let b1 = _mm256_loadu_si256(b.add(kk * 64 + 32) as *const __m256i);
+            for r in 0..QMR {
+                let w = _mm256_set1_epi32((a.add(kk * 16 + r * 4) as *const i32).read_unaligned());
+                c[2 * r] = _mm256_dpbusd_epi32(c[2 * r], b0, w);
+                c[2 * r + 1] = _mm256_dpbusd_epi32(c[2 * r + 1], b1, w);
+            }
+        }
+        for (i, v) in c.iter().enumerate() {
+            _mm256_storeu_si256(acc.add(i * 8) as *mut __m256i, *v);
+        }
+    }
 }
 
 fn gemm_avx2(k: usize, a: &[f32], b: &[f32], acc: &mut [f32; MR * NR]) {

@@ -1,0 +1,208 @@
+//! int8 GEMM: `C[m x n] (i32) = A[m x k] (i8 weights) x B[k x n] (u8 activations)`.
+//!
+//! ## Operand ranges: why the AVX2 path cannot saturate
+//!
+//! AVX2 has no 8-bit dot product into 32 bits; `vpmaddubsw` multiplies unsigned by signed bytes
+//! and adds adjacent pairs into a *saturating* 16-bit lane. With activations in `0..=255` and
+//! weights in `-127..=127`, a pair can reach `2 * 255 * 127 = 64770` and saturate. Kestrel
+//! therefore quantises activations to **7 bits**, `0..=127` (`ACT_MAX`), and weights to
+//! `-127..=127` (`WEIGHT_MAX`, symmetric): a pair is at most `2 * 127 * 127 = 32258 < 32767`,
+//! so every 16-bit pair sum is exact and the 32-bit accumulation that follows (`vpmaddwd` by 1)
+//! is exact for any `k` below 2^31 / 127^2 = 133144. VNNI (`vpdpbusd`) does not saturate at all,
+//! and the scalar reference computes in i32, so all paths are bit-exact on these ranges;
+//! `worst_case_ranges_are_exact` tests the extremes.
+//!
+//! ## Packed layouts
+//!
+//! `k` is padded to a multiple of 4 with zeros. A is packed once (weights, at load) into panels
+//! of [`QMR`] rows: `[panel][k/4][row][4]`. B is packed per call into panels of [`QNR`] columns:
+//! `[panel][k/4][column][4]`, so one 32-bit lane holds the four bytes of one column that meet the
+//! four bytes of one row.
+
+use super::KernelSet;
+
+/// Rows of A per micro-kernel call.
+pub const QMR: usize = 4;
+/// Columns of B per micro-kernel call.
+pub const QNR: usize = 16;
+/// Largest quantised activation (7 bits; see the module notes).
+pub const ACT_MAX: u8 = 127;
+/// Largest weight magnitude (symmetric int8).
+pub const WEIGHT_MAX: i8 = 127;
+
+/// An int8 micro-kernel: `acc[r][c] = sum over k4, j of a[k4][r][j] * b[k4][c][j]` for packed
+/// panels (`a.len() >= k4 * QMR * 4`, `b.len() >= k4 * QNR * 4`).
+pub type QMicroKernel = fn(k4: usize, a: &[i8], b: &[u8], acc: &mut [i32; QMR * QNR]);
+
+/// Scalar reference micro-kernel.
+pub fn qgemm_scalar(k4: usize, a: &[i8], b: &[u8], acc: &mut [i32; QMR * QNR]) {
+    acc.fill(0);
+    for kk in 0..k4 {
+        let ap = &a[kk * QMR * 4..(kk + 1) * QMR * 4];
+        let bp = &b[kk * QNR * 4..(kk + 1) * QNR * 4];
+        for r in 0..QMR {
+            for c in 0..QNR {
+                let mut s = 0i32;
+                for j in 0..4 {
+                    s += ap[r * 4 + j] as i32 * bp[c * 4 + j] as i32;
+                }
+                acc[r * QNR + c] += s;
+            }
+        }
+    }
+}
+
+/// Padded depth: `k` rounded up to a multiple of 4.
+pub fn padded_k(k: usize) -> usize {
+    k.div_ceil(4) * 4
+}
+
+/// Packs row-major `m x k` weights into [`QMR`]-row panels (zero padded).
+pub fn pack_a(w: &[i8], m: usize, k: usize) -> alloc::vec::Vec<i8> {
+    let kp = padded_k(k);
+    let panels = m.div_ceil(QMR);
+    let mut out = alloc::vec![0i8; panels * QMR * kp];
+    for p in 0..panels {
+        for k4 in 0..kp / 4 {
+            for r in 0..QMR {
+                let row = p * QMR + r;
+                for j in 0..4 {
+                    let kk = k4 * 4 + j;
+                    if row < m && kk < k {
+                        out[((p * (kp / 4) + k4) * QMR + r) * 4 + j] = w[row * k + kk];
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Per-row weight sums, for the activation zero-point correction
+/// `sum_k w[k] * (q[k] - zp) = acc - zp * row_sum`.
+pub fn row_sums(w: &[i8], m: usize, k: usize) -> alloc::vec::Vec<i32> {
+    (0..m)
+        .map(|r| w[r * k..(r + 1) * k].iter().map(|&x| x as i32).sum())
+        .collect()
+}
+
+/// Packs columns `n0..n0+QNR` of a row-major `k x n` u8 matrix into one B panel.
+pub fn pack_b(b: &[u8], k: usize, n: usize, n0: usize, dst: &mut [u8]) {
+    let cols = QNR.min(n - n0);
+    let kp = padded_k(k);
+    dst[..kp * QNR].fill(0);
+    for kk in 0..k {
+        let (k4, j) = (kk / 4, kk % 4);
+        let row = &b[kk * n + n0..kk * n + n0 + cols];
+        for (c, &v) in row.iter().enumerate() {
+            dst[(k4 * QNR + c) * 4 + j] = v;
+        }
+    }
+}
+
+/// `C = A x B` over packed A (from [`pack_a`]) and a row-major u8 B, C row-major i32. A simple
+/// single-threaded driver for tests and benchmarks; the convolution drivers pack B from their
+/// own sources.
+pub fn qgemm(
+    ks: &KernelSet,
+    m: usize,
+    n: usize,
+    k: usize,
+    a_packed: &[i8],
+    b: &[u8],
+    c: &mut [i32],
+) {
+    let kp = padded_k(k);
+    let mut bpanel = alloc::vec![0u8; kp * QNR];
+    let mut acc = [0i32; QMR * QNR];
+    for n0 in (0..n).step_by(QNR) {
+        pack_b(b, k, n, n0, &mut bpanel);
+        let cols = QNR.min(n - n0);
+        for (p, apanel) in a_packed.chunks_exact(QMR * kp).enumerate() {
+            (ks.qgemm)(kp / 4, apanel, &bpanel, &mut acc);
+            for r in 0..QMR.min(m - p * QMR) {
+                let row = p * QMR + r;
+                c[row * n + n0..row * n + n0 + cols].copy_from_slice(&acc[r * QNR..r * QNR + cols]);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+    use alloc::vec::Vec;
+
+    fn lcg(seed: &mut u64) -> u32 {
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (*seed >> 33) as u32
+    }
+
+    fn naive(m: usize, n: usize, k: usize, a: &[i8], b: &[u8]) -> Vec<i32> {
+        let mut c = vec![0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                c[i * n + j] = (0..k)
+                    .map(|kk| a[i * k + kk] as i32 * b[kk * n + j] as i32)
+                    .sum();
+            }
+        }
+        c
+    }
+
+    /// Every kernel set is bit-exact with the naive product on random operands in range,
+    /// including sizes that are not multiples of the panel sizes, k = 1 and n = 1.
+    #[test]
+    fn every_kernel_set_is_bit_exact() {
+        let mut seed = 11;
+        for ks in KernelSet::available() {
+            for &(m, n, k) in &[
+                (1, 1, 1),
+                (3, 17, 5),
+                (4, 16, 4),
+                (9, 33, 27),
+                (7, 1, 130),
+                (1, 40, 3),
+                (13, 50, 867),
+            ] {
+                let a: Vec<i8> = (0..m * k)
+                    .map(|_| (lcg(&mut seed) % 255) as i8)
+                    .map(|x| x.clamp(-WEIGHT_MAX, WEIGHT_MAX))
+                    .collect();
+                let b: Vec<u8> = (0..k * n)
+                    .map(|_| (lcg(&mut seed) % (ACT_MAX as u32 + 1)) as u8)
+                    .collect();
+                let mut c = vec![0; m * n];
+                qgemm(&ks, m, n, k, &pack_a(&a, m, k), &b, &mut c);
+                assert_eq!(c, naive(m, n, k, &a, &b), "{} m{m} n{n} k{k}", ks.name);
+            }
+        }
+    }
+
+    /// The extremes of the operand ranges: with AVX2's saturating pair sums this is where a
+    /// wrong scheme would break.
+    #[test]
+    fn worst_case_ranges_are_exact() {
+        let (m, n, k) = (5, 19, 1001);
+        for ks in KernelSet::available() {
+            for (wa, wb) in [(WEIGHT_MAX, WEIGHT_MAX), (-WEIGHT_MAX, -WEIGHT_MAX)] {
+                let a: Vec<i8> = (0..m * k)
+                    .map(|i| if i % 2 == 0 { wa } else { wb })
+                    .collect();
+                let b = vec![ACT_MAX; k * n];
+                let mut c = vec![0; m * n];
+                qgemm(&ks, m, n, k, &pack_a(&a, m, k), &b, &mut c);
+                assert_eq!(c, naive(m, n, k, &a, &b), "{}", ks.name);
+                assert_eq!(c[0], (wa as i32) * 127 * k as i32);
+            }
+        }
+    }
+
+    #[test]
+    fn row_sums_match() {
+        assert_eq!(row_sums(&[1, -2, 3, 4, 5, -6], 2, 3), vec![2, 3]);
+    }
+}
