@@ -100,18 +100,19 @@ pub fn homography(from: &[Point; 4], to: &[Point; 4]) -> Option<[f64; 9]> {
             return None;
         }
         a.swap(col, pivot);
-        for r in 0..8 {
+        let pivot_row = a[col];
+        for (r, row) in a.iter_mut().enumerate() {
             if r != col {
-                let f = a[r][col] / a[col][col];
-                for c in col..9 {
-                    a[r][c] -= f * a[col][c];
+                let f = row[col] / pivot_row[col];
+                for (x, p) in row.iter_mut().zip(&pivot_row).skip(col) {
+                    *x -= f * p;
                 }
             }
         }
     }
     let mut m = [0f64; 9];
-    for i in 0..8 {
-        m[i] = a[i][8] / a[i][i];
+    for (i, (mi, row)) in m.iter_mut().zip(&a).enumerate() {
+        *mi = row[8] / row[i];
     }
     m[8] = 1.0;
     Some(m)
