@@ -79,9 +79,26 @@ impl ModelKind {
     }
 }
 
+/// int8 quantisation settings.
+#[derive(Debug, Clone)]
+pub struct Int8Options {
+    /// Calibration inputs (preprocessed model inputs, never images that are scored).
+    pub calibration: Vec<ocr_core::runtime::Tensor>,
+    /// How activation ranges are chosen.
+    pub method: crate::quantize::CalibMethod,
+    /// Convolutions (node names) to keep in fp32.
+    pub keep_fp32: Vec<String>,
+    /// Mixed precision: keep the most sensitive layers in fp32 until the share of output rows
+    /// whose argmax changes on the calibration inputs is at most this (`None`: all int8 but
+    /// `keep_fp32`).
+    pub max_argmax_changes: Option<f32>,
+}
+
 /// Options for [`convert`].
 #[derive(Debug, Clone, Default)]
 pub struct ConvertOptions {
+    /// Quantise convolutions to int8 with these settings.
+    pub int8: Option<Int8Options>,
     /// The model's role, which sets preprocessing metadata.
     pub kind: Option<ModelKind>,
     /// A dictionary (one entry per line) to embed as the `charset` metadata.
@@ -137,7 +154,58 @@ pub fn convert(onnx: &[u8], opts: &ConvertOptions) -> Result<(Vec<u8>, Report), 
     }
     g.metadata.extend(opts.metadata.iter().cloned());
     let def = g.to_def()?;
-    let bytes = format::encode(&def);
+    let mut bytes = format::encode(&def);
+    if let Some(q) = &opts.int8 {
+        if q.calibration.is_empty() {
+            return Err("int8 conversion needs calibration inputs".into());
+        }
+        let stats = crate::quantize::calibrate(&bytes, &q.calibration)?;
+        let mut keep = q.keep_fp32.clone();
+        if let Some(target) = q.max_argmax_changes {
+            let ranked = crate::quantize::sensitivity(&g, &stats, q.method, &q.calibration)?;
+            eprintln!("per-layer sensitivity (each layer int8 alone; calibration inputs):");
+            eprintln!(
+                "{:<40} {:>12} {:>16}",
+                "layer", "mean |diff|", "argmax changed"
+            );
+            for s in &ranked {
+                eprintln!(
+                    "{:<40} {:>12.2e} {:>15.2}%",
+                    s.node,
+                    s.mean_abs,
+                    100.0 * s.argmax_changes
+                );
+            }
+            let (chosen, changes) = crate::quantize::choose_fp32(
+                &g,
+                &stats,
+                q.method,
+                &q.calibration,
+                &ranked,
+                target,
+            )?;
+            eprintln!(
+                "kept in fp32: {chosen:?} -> argmax changed on {:.2}% of calibration rows",
+                100.0 * changes
+            );
+            keep.extend(chosen);
+        }
+        let qr = crate::quantize::quantize(&mut g, &stats, q.method, &keep)?;
+        g.metadata
+            .push(("kestrel.fp32_layers".into(), keep.join(",")));
+        g.metadata.push(("kestrel.precision".into(), "int8".into()));
+        g.metadata.push((
+            "kestrel.quantisation".into(),
+            format!(
+                "{} int8 convolutions, {} fp32; activations {:?} over {} calibration inputs",
+                qr.int8.len(),
+                qr.fp32.len(),
+                q.method,
+                q.calibration.len()
+            ),
+        ));
+        bytes = format::encode(&g.to_def()?);
+    }
     Model::from_bytes(&bytes).map_err(|e| format!("converted model does not load: {e}"))?;
     Ok((bytes, report))
 }

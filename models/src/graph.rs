@@ -1,7 +1,7 @@
 //! The converter's mutable graph: values by id, constants, nodes in topological order.
 
 use ocr_core::runtime::format::{
-    Attr, ConstData, ConstDef, IoDef, ModelDef, NodeDef, SplitPointDef,
+    Attr, ConstData, ConstDef, IoDef, ModelDef, NodeDef, QuantParams, SplitPointDef,
 };
 use ocr_core::runtime::static_eval::{Data, Info};
 use std::collections::HashMap;
@@ -14,6 +14,8 @@ pub struct Graph {
     index: HashMap<String, u32>,
     /// Constant contents by value id.
     pub consts: HashMap<u32, Info>,
+    /// int8 constants (shape, values, quantisation) by value id.
+    pub int8: HashMap<u32, (Vec<usize>, Vec<i8>, QuantParams)>,
     /// Nodes in topological order.
     pub nodes: Vec<NodeDef>,
     /// Graph inputs.
@@ -195,6 +197,17 @@ impl Graph {
                 shape: info.shape.clone(),
                 data,
                 quant: None,
+            });
+        }
+        let mut int8_ids: Vec<&u32> = self.int8.keys().filter(|v| used[**v as usize]).collect();
+        int8_ids.sort();
+        for &v in int8_ids {
+            let (shape, data, quant) = &self.int8[&v];
+            constants.push(ConstDef {
+                value: r(v),
+                shape: shape.clone(),
+                data: ConstData::I8(data.clone()),
+                quant: Some(quant.clone()),
             });
         }
         let io = |ios: &[IoDef]| -> Vec<IoDef> {

@@ -5,6 +5,7 @@ pub mod convert;
 pub mod graph;
 pub mod import;
 pub mod passes;
+pub mod quantize;
 
 /// Types generated from `proto/onnx_subset.proto`.
 #[allow(missing_docs, clippy::all)]
@@ -12,4 +13,4 @@ pub mod onnx {
     include!(concat!(env!("OUT_DIR"), "/onnx.rs"));
 }
 
-pub use convert::{ConvertOptions, ModelKind, convert};
+pub use convert::{ConvertOptions, Int8Options, ModelKind, convert};

@@ -244,3 +244,57 @@ fn scalar_reference_matches_onnxruntime() {
         .expect("case");
     check_case(&model, c, 1);
 }
+
+/// The int8 path end to end on the classifier: quantise with calibration inputs from one case,
+/// score another. Probabilities move (7-bit activations) but the decision must not.
+#[test]
+fn int8_classifier_stays_close_to_fp32() {
+    let cases = cases();
+    let calib_case = cases
+        .iter()
+        .find(|c| c.case == "cls_48x192_b4")
+        .expect("case");
+    let x = build_input(calib_case);
+    let per = 3 * 48 * 192;
+    let calibration: Vec<Tensor> = x
+        .data()
+        .chunks_exact(per)
+        .map(|d| Tensor::new(vec![1, 3, 48, 192], d.to_vec()).unwrap())
+        .collect();
+    let onnx = std::fs::read(common::onnx_path("cls")).unwrap();
+    let opts = ocr_models::ConvertOptions {
+        kind: ocr_models::ModelKind::parse("cls"),
+        int8: Some(ocr_models::Int8Options {
+            calibration,
+            method: ocr_models::quantize::CalibMethod::MinMax,
+            keep_fp32: vec![],
+            max_argmax_changes: None,
+        }),
+        ..Default::default()
+    };
+    let (bytes, _) = ocr_models::convert(&onnx, &opts).unwrap();
+    let model = Arc::new(Model::from_bytes(&bytes).unwrap());
+    assert!(
+        model.int8_convs() > 10,
+        "{} int8 convolutions",
+        model.int8_convs()
+    );
+    assert_eq!(model.meta("kestrel.precision"), Some("int8"));
+    let c = cases
+        .iter()
+        .find(|c| c.case == "cls_48x192_b1")
+        .expect("case");
+    let y = Session::new(model)
+        .run(&[&build_input(c)])
+        .unwrap()
+        .remove(0);
+    let f = load_fixture(&c.case);
+    let err = y
+        .data()
+        .iter()
+        .zip(&f.probs)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(err < 0.05, "int8 probabilities differ by {err}");
+    assert_eq!(argmax_last(&y), f.argmax.unwrap());
+}

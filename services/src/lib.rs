@@ -1,5 +1,6 @@
 //! Kestrel OCR services: the pieces behind the `kestrel` command-line tool.
 
+pub mod calib;
 pub mod draw;
 pub mod eval;
 pub mod npy;

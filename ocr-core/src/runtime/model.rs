@@ -1,8 +1,9 @@
 //! A loaded, validated model: typed nodes, constants ready for the kernels, and the kernel set
 //! chosen for this CPU.
 
-use super::format::{self, ConstData, Dim, ModelDef};
+use super::format::{self, ConstData, Dim, ModelDef, QuantParams};
 use super::kernels::KernelSet;
+use super::kernels::qgemm;
 use super::op::{Node, Op};
 use super::static_eval::{Data, Info};
 use super::{Error, Result};
@@ -21,6 +22,17 @@ pub struct IoSpec {
     pub dims: Vec<Dim>,
 }
 
+/// The prepared weights of an int8 convolution.
+#[derive(Debug, Clone)]
+pub struct QConv {
+    /// Weights packed for the int8 micro-kernel, one block per group.
+    pub packed: Vec<Vec<i8>>,
+    /// Per output channel weight sums (zero-point correction).
+    pub row_sums: Vec<i32>,
+    /// Per output channel weight scales.
+    pub w_scales: Vec<f32>,
+}
+
 /// A model ready to run.
 #[derive(Debug)]
 pub struct Model {
@@ -34,6 +46,8 @@ pub struct Model {
     pub(crate) nodes: Vec<Node>,
     split_points: Vec<(String, u32)>,
     kernels: KernelSet,
+    /// Prepared int8 weights by node index.
+    pub(crate) qconvs: Vec<Option<QConv>>,
 }
 
 impl Model {
@@ -87,20 +101,25 @@ impl Model {
             define(&mut defined, io.value, "graph input")?;
         }
         let mut constants: Vec<Option<Info>> = vec![None; nv];
+        // int8 tensors (weights of int8 convolutions): contents and quantisation by value id.
+        let mut int8: Vec<Option<(Vec<i8>, QuantParams)>> = vec![None; nv];
         for c in def.constants {
             define(&mut defined, c.value, "constant")?;
             let data = match c.data {
-                ConstData::F32(v) => Data::F32(v),
-                ConstData::I32(v) => Data::I64(v.into_iter().map(i64::from).collect()),
-                ConstData::I8(_) => {
-                    return Err(Error::Unsupported(
-                        "int8 tensors need the int8 engine".into(),
-                    ));
+                ConstData::F32(v) => Some(Data::F32(v)),
+                ConstData::I32(v) => Some(Data::I64(v.into_iter().map(i64::from).collect())),
+                ConstData::I8(v) => {
+                    let q = c.quant.clone().ok_or_else(|| {
+                        Error::Format("int8 tensor without quantisation parameters".into())
+                    })?;
+                    int8[c.value as usize] = Some((v, q));
+                    // Known shape, no fp32 contents: only int8 convolutions read it.
+                    None
                 }
             };
             constants[c.value as usize] = Some(Info {
                 shape: c.shape,
-                data: Some(data),
+                data,
             });
         }
         let mut nodes = Vec::with_capacity(def.nodes.len());
@@ -126,6 +145,7 @@ impl Model {
                 outputs: n.outputs.clone(),
             });
         }
+        let qconvs = prepare_int8(&nodes, &constants, &int8)?;
         for io in &def.outputs {
             if !defined[io.value as usize] {
                 return Err(Error::Format(alloc::format!(
@@ -155,7 +175,26 @@ impl Model {
                 .map(|s| (s.name, s.value))
                 .collect(),
             kernels,
+            qconvs,
         })
+    }
+
+    /// Values that feed convolutions as their data input (what calibration observes).
+    pub fn conv_data_inputs(&self) -> Vec<u32> {
+        let mut v: Vec<u32> = self
+            .nodes
+            .iter()
+            .filter(|n| matches!(n.op, Op::Conv(_)))
+            .filter_map(|n| n.inputs[0])
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// Number of convolutions that run in int8.
+    pub fn int8_convs(&self) -> usize {
+        self.qconvs.iter().flatten().count()
     }
 
     /// Graph inputs.
@@ -205,4 +244,76 @@ impl Model {
     pub fn kernels(&self) -> &KernelSet {
         &self.kernels
     }
+}
+
+/// Checks every int8 tensor feeds an int8 convolution's weights (and nothing else), and packs
+/// those weights for the int8 micro-kernel.
+fn prepare_int8(
+    nodes: &[Node],
+    constants: &[Option<Info>],
+    int8: &[Option<(Vec<i8>, QuantParams)>],
+) -> Result<Vec<Option<QConv>>> {
+    let mut out = Vec::with_capacity(nodes.len());
+    for n in nodes {
+        for (i, v) in n.inputs.iter().enumerate() {
+            let is_int8 = v.is_some_and(|v| int8[v as usize].is_some());
+            let allowed = i == 1 && matches!(&n.op, Op::Conv(p) if p.act_quant.is_some());
+            if is_int8 && !allowed {
+                return Err(Error::Unsupported(alloc::format!(
+                    "node '{}' reads an int8 tensor as input {i}: only int8 convolution weights may",
+                    n.name
+                )));
+            }
+        }
+        let q = match &n.op {
+            Op::Conv(p) if p.act_quant.is_some() => {
+                let wv = n.inputs[1].unwrap_or(u32::MAX) as usize;
+                let (w, qp) = int8.get(wv).and_then(|x| x.as_ref()).ok_or_else(|| {
+                    Error::Format(alloc::format!("int8 conv '{}' needs int8 weights", n.name))
+                })?;
+                let shape = &constants[wv].as_ref().expect("constant info").shape;
+                if shape.len() != 4 || shape[0] == 0 || !shape[0].is_multiple_of(p.group) {
+                    return Err(Error::Format(alloc::format!(
+                        "int8 conv '{}': weight shape {shape:?}",
+                        n.name
+                    )));
+                }
+                let m = shape[0];
+                if qp.axis != 0
+                    || (qp.scales.len() != m && qp.scales.len() != 1)
+                    || qp.zero_points.iter().any(|&z| z != 0)
+                {
+                    return Err(Error::Format(alloc::format!(
+                        "int8 conv '{}': weights need symmetric per-output-channel scales",
+                        n.name
+                    )));
+                }
+                if w.iter()
+                    .any(|&x| !(-qgemm::WEIGHT_MAX..=qgemm::WEIGHT_MAX).contains(&x))
+                {
+                    return Err(Error::Format(alloc::format!(
+                        "int8 conv '{}': weights must lie in -{m}..={m}",
+                        n.name,
+                        m = qgemm::WEIGHT_MAX
+                    )));
+                }
+                let k = shape[1] * shape[2] * shape[3];
+                let mg = m / p.group;
+                let packed = (0..p.group)
+                    .map(|g| qgemm::pack_a(&w[g * mg * k..(g + 1) * mg * k], mg, k))
+                    .collect();
+                let w_scales = (0..m)
+                    .map(|i| qp.scales[if qp.scales.len() == 1 { 0 } else { i }])
+                    .collect();
+                Some(QConv {
+                    packed,
+                    row_sums: qgemm::row_sums(w, m, k),
+                    w_scales,
+                })
+            }
+            _ => None,
+        };
+        out.push(q);
+    }
+    Ok(out)
 }

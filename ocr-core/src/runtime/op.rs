@@ -6,6 +6,7 @@
 //! Squeeze axes) turned into attributes.
 
 use super::format::{Attr, NodeDef};
+use super::kernels::qgemm;
 use super::{Error, Result};
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -208,6 +209,18 @@ pub struct ConvParams {
     pub group: usize,
     /// Fused epilogue.
     pub epilogue: Epilogue,
+    /// For an int8 convolution (int8 weights), how its fp32 input is quantised.
+    pub act_quant: Option<ActQuant>,
+}
+
+/// Affine quantisation of an activation to 7 bits: `q = clamp(round(x / scale) + zero_point,
+/// 0, 127)` (see `kernels::qgemm` for the operand ranges).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ActQuant {
+    /// Real value of one quantisation step.
+    pub scale: f32,
+    /// The quantised value of real zero, in `0..=127`.
+    pub zero_point: i32,
 }
 
 /// 2-D transposed convolution parameters (group 1).
@@ -508,12 +521,30 @@ impl Op {
                 if !(1..=1 << 20).contains(&group) {
                     return Err(bad_attr(node, "group", "out of range"));
                 }
+                let act_quant = match node.attr("x_scale") {
+                    None => None,
+                    Some(_) => {
+                        let scale = float_attr(node, "x_scale", 0.0)?;
+                        let zero_point = int_attr(node, "x_zero_point", 0)?;
+                        if !(scale.is_finite()
+                            && scale > 0.0
+                            && (0..=qgemm::ACT_MAX as i64).contains(&zero_point))
+                        {
+                            return Err(bad_attr(node, "x_scale/x_zero_point", "out of range"));
+                        }
+                        Some(ActQuant {
+                            scale,
+                            zero_point: zero_point as i32,
+                        })
+                    }
+                };
                 Op::Conv(ConvParams {
                     strides: window_attr(node, "strides", 1, 1)?,
                     pads: window_attr(node, "pads", 0, 0)?,
                     dilations: window_attr(node, "dilations", 1, 1)?,
                     group: group as usize,
                     epilogue: Epilogue::from_attrs(node)?,
+                    act_quant,
                 })
             }
             "ConvTranspose" => {

@@ -8,7 +8,7 @@
 use super::format::Dim;
 use super::model::Model;
 use super::op::{Op, UnaryOp};
-use super::ops::{conv, matmul};
+use super::ops::{conv, matmul, qconv};
 use super::parallel::Threads;
 use super::static_eval::{self, Aux, Info};
 use super::{Error, Result};
@@ -36,6 +36,8 @@ pub struct Step {
     pub aux: Aux,
     /// Scratch floats this step needs.
     pub scratch: usize,
+    /// Scratch bytes this step needs (int8 operand panels).
+    pub qscratch: usize,
 }
 
 /// An execution plan for one set of input shapes.
@@ -53,6 +55,8 @@ pub struct Plan {
     pub values_len: usize,
     /// Floats of scratch after the value area.
     pub scratch_len: usize,
+    /// Bytes of int8 scratch.
+    pub qscratch_len: usize,
 }
 
 impl Plan {
@@ -214,8 +218,8 @@ pub fn plan(
         let out = node.outputs[0];
         let known = info.data.is_some();
         let len: usize = info.shape.iter().product();
-        let scratch = if known {
-            0
+        let (scratch, qscratch) = if known {
+            (0, 0)
         } else {
             scratch_for(node, &ins, &info, threads)
         };
@@ -234,6 +238,7 @@ pub fn plan(
             node: ni,
             aux,
             scratch,
+            qscratch,
         });
     }
 
@@ -301,6 +306,7 @@ pub fn plan(
         })
         .collect();
     let scratch_len = steps.iter().map(|s| s.scratch).max().unwrap_or(0);
+    let qscratch_len = steps.iter().map(|s| s.qscratch).max().unwrap_or(0);
     if alloc.end.saturating_add(scratch_len) > max_arena_floats {
         return Err(Error::Limit(alloc::format!(
             "inputs {shapes:?} need more than {max_arena_floats} arena floats"
@@ -313,6 +319,7 @@ pub fn plan(
         steps,
         values_len: alloc.end,
         scratch_len,
+        qscratch_len,
     })
 }
 
@@ -321,7 +328,7 @@ fn scratch_for(
     ins: &[Option<&Info>],
     out: &Info,
     threads: &Threads,
-) -> usize {
+) -> (usize, usize) {
     let shape = |i: usize| {
         ins.get(i)
             .copied()
@@ -330,9 +337,18 @@ fn scratch_for(
     };
     let out_shape = out.shape.as_slice();
     match &node.op {
-        Op::Conv(p) => conv::conv_scratch_len(p, shape(0), shape(1), out_shape, threads),
-        Op::ConvTranspose(_) => conv::conv_transpose_scratch_len(shape(0), shape(1), threads),
-        Op::MatMul(_) => matmul::matmul_scratch_len(shape(0), shape(1), threads),
-        _ => 0,
+        Op::Conv(p) if p.act_quant.is_some() => {
+            (0, qconv::qconv_scratch_len(p, shape(1), out_shape, threads))
+        }
+        Op::Conv(p) => (
+            conv::conv_scratch_len(p, shape(0), shape(1), out_shape, threads),
+            0,
+        ),
+        Op::ConvTranspose(_) => (
+            conv::conv_transpose_scratch_len(shape(0), shape(1), threads),
+            0,
+        ),
+        Op::MatMul(_) => (matmul::matmul_scratch_len(shape(0), shape(1), threads), 0),
+        _ => (0, 0),
     }
 }

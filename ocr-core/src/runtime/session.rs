@@ -2,13 +2,16 @@
 
 use super::model::Model;
 use super::op::Op;
-use super::ops::{conv, elementwise, matmul, movement, pool, reduce};
+use super::ops::{conv, elementwise, matmul, movement, pool, qconv, reduce};
 use super::parallel::Threads;
 use super::plan::{self, Plan, Slot};
 use super::static_eval::{Aux, Data};
 use super::{Error, Result, Tensor};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+
+/// Called with (value id, shape, data) for every value a run computes.
+pub type Observer<'a> = dyn FnMut(u32, &[usize], &[f32]) + 'a;
 
 /// Plans kept per session (recognisers see a handful of widths).
 const PLAN_CACHE: usize = 16;
@@ -23,6 +26,7 @@ pub struct Session {
     threads: Threads,
     plans: Vec<Plan>,
     arena: Vec<f32>,
+    qscratch: Vec<u8>,
     max_arena_floats: usize,
     profile: Option<Vec<(alloc::string::String, f64)>>,
 }
@@ -40,6 +44,7 @@ impl Session {
             threads,
             plans: Vec::new(),
             arena: Vec::new(),
+            qscratch: Vec::new(),
             max_arena_floats: DEFAULT_MAX_ARENA_FLOATS,
             profile: None,
         }
@@ -68,24 +73,40 @@ impl Session {
 
     /// Runs the model on `inputs` (in the model's input order) and returns its outputs.
     pub fn run(&mut self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        self.run_observed(inputs, &mut |_, _, _| {})
+    }
+
+    /// [`Session::run`], calling `observe(value, shape, data)` with every graph input and every
+    /// value a step computes (calibration collects activation ranges this way).
+    pub fn run_observed(
+        &mut self,
+        inputs: &[&Tensor],
+        observe: &mut Observer,
+    ) -> Result<Vec<Tensor>> {
         let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
         let pi = self.plan_index(&shapes)?;
         let plan = &self.plans[pi];
         if self.arena.len() < plan.arena_len() {
             self.arena.resize(plan.arena_len(), 0.0);
         }
+        if self.qscratch.len() < plan.qscratch_len {
+            self.qscratch.resize(plan.qscratch_len, 0);
+        }
         let model = &*self.model;
         for (spec, t) in model.inputs().iter().zip(inputs) {
             if let Some(s) = plan.slots[spec.value as usize] {
                 self.arena[s.offset..s.offset + s.len].copy_from_slice(t.data());
             }
+            observe(spec.value, t.shape(), t.data());
         }
         execute(
             model,
             plan,
             &self.threads,
             &mut self.arena,
+            &mut self.qscratch,
             self.profile.as_mut(),
+            observe,
         )?;
         model
             .outputs()
@@ -150,7 +171,9 @@ fn execute(
     plan: &Plan,
     threads: &Threads,
     arena: &mut [f32],
+    qscratch: &mut [u8],
     mut profile: Option<&mut Vec<(alloc::string::String, f64)>>,
+    observe: &mut Observer,
 ) -> Result<()> {
     let ks = model.kernels();
     let (values, scratch_all) = arena.split_at_mut(plan.values_len);
@@ -211,6 +234,27 @@ fn execute(
         };
         let scratch = &mut scratch_all[..step.scratch];
         match (&node.op, &step.aux) {
+            (Op::Conv(p), _) if p.act_quant.is_some() => {
+                let (x, b) = (input(0)?, opt_input(2)?);
+                let wv = node.inputs[1].unwrap_or(0) as usize;
+                let w_shape = plan.infos[wv].as_ref().map_or(&[][..], |i| &i.shape);
+                let qw = model.qconvs[step.node].as_ref().ok_or_else(|| {
+                    Error::Format(alloc::format!("node '{}' has no int8 weights", node.name))
+                })?;
+                qconv::qconv(
+                    ks,
+                    threads,
+                    p,
+                    qw,
+                    x.data,
+                    x.shape,
+                    w_shape,
+                    b.map(|b| b.data),
+                    out,
+                    out_shape,
+                    &mut qscratch[..step.qscratch],
+                );
+            }
             (Op::Conv(p), _) => {
                 let (x, w, b) = (input(0)?, input(1)?, opt_input(2)?);
                 conv::conv(
@@ -335,6 +379,7 @@ fn execute(
                 )));
             }
         }
+        observe(out_v as u32, out_shape, out);
         if let Some(p) = profile.as_deref_mut() {
             #[cfg(feature = "std")]
             let ms = started.elapsed().as_secs_f64() * 1e3;

@@ -20,6 +20,43 @@ struct Cli {
     command: Command,
 }
 
+/// Model files to use instead of the committed ones.
+#[derive(clap::Args, Clone, Default)]
+struct ModelArgs {
+    /// Detector model file (default: the committed fp32 detector).
+    #[arg(long, value_name = "FILE")]
+    det_model: Option<PathBuf>,
+    /// Recogniser model file.
+    #[arg(long, value_name = "FILE")]
+    rec_model: Option<PathBuf>,
+    /// Classifier model file.
+    #[arg(long, value_name = "FILE")]
+    cls_model: Option<PathBuf>,
+}
+
+impl ModelArgs {
+    fn engine(&self, threads: usize) -> Result<Engine> {
+        use ocr_core::ocr::zoo;
+        let load = |p: &Option<PathBuf>, default: &[u8]| -> Result<Model> {
+            Ok(match p {
+                Some(p) => {
+                    Model::load(p).with_context(|| format!("cannot load {}", p.display()))?
+                }
+                None => Model::from_bytes(default)?,
+            })
+        };
+        Ok(Engine::from_models(
+            load(&self.det_model, zoo::DET)?,
+            load(&self.rec_model, zoo::REC)?,
+            Some(load(&self.cls_model, zoo::CLS)?),
+            EngineConfig {
+                threads,
+                ..Default::default()
+            },
+        )?)
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Read the text in images (plain text, or JSON with boxes and characters).
@@ -51,6 +88,8 @@ enum Command {
         /// Only recognise these characters (e.g. "0123456789").
         #[arg(long, value_name = "CHARS")]
         allowed_chars: Option<String>,
+        #[command(flatten)]
+        models: ModelArgs,
     },
     /// Score the engine on labelled manifests (the ../shared/eval/dev format).
     Eval {
@@ -82,6 +121,8 @@ enum Command {
         /// Hide the progress bar.
         #[arg(long)]
         quiet: bool,
+        #[command(flatten)]
+        models: ModelArgs,
     },
     /// Convert an ONNX model into a Kestrel model file.
     Convert {
@@ -102,6 +143,22 @@ enum Command {
         /// A named split point, NAME=ONNX_VALUE (repeatable).
         #[arg(long = "split-point", value_name = "NAME=VALUE")]
         split_points: Vec<String>,
+        /// Quantise convolutions to int8 (needs --kind and --calib).
+        #[arg(long)]
+        int8: bool,
+        /// Calibration images or folders (never images you score on).
+        #[arg(long, value_name = "PATH")]
+        calib: Vec<PathBuf>,
+        /// Activation range method: minmax or percentile.
+        #[arg(long, default_value = "percentile")]
+        calib_method: String,
+        /// A convolution (node name) to keep in fp32 (repeatable).
+        #[arg(long, value_name = "NODE")]
+        keep_fp32: Vec<String>,
+        /// Mixed precision: keep the most sensitive layers fp32 until at most this share of
+        /// output rows change their argmax on the calibration inputs (e.g. 0.005).
+        #[arg(long, value_name = "SHARE")]
+        max_argmax_changes: Option<f32>,
     },
     /// Run a model on raw tensors: .npy in, .npy out.
     Infer {
@@ -143,14 +200,12 @@ fn run(cli: Cli) -> Result<()> {
             max_side,
             no_cls,
             allowed_chars,
+            models,
         } => {
             if draw.is_some() && images.len() != 1 {
                 bail!("--draw takes exactly one image");
             }
-            let engine = Engine::with_config(EngineConfig {
-                threads,
-                ..Default::default()
-            })?;
+            let engine = models.engine(threads)?;
             let mut opts = ReadOptions {
                 classify: !no_cls,
                 allowed_chars,
@@ -224,6 +279,7 @@ fn run(cli: Cli) -> Result<()> {
             save_predictions,
             max_side,
             quiet,
+            models,
         } => {
             use ocr_services::eval::{self, EvalOptions, Predictor, report};
             let shard = match shard.as_deref() {
@@ -264,10 +320,7 @@ fn run(cli: Cli) -> Result<()> {
                     Predictor::Saved(map)
                 }
                 None => {
-                    engine = Engine::with_config(EngineConfig {
-                        threads,
-                        ..Default::default()
-                    })?;
+                    engine = models.engine(threads)?;
                     Predictor::Engine(&engine)
                 }
             };
@@ -302,6 +355,11 @@ fn run(cli: Cli) -> Result<()> {
             charset,
             meta,
             split_points,
+            int8,
+            calib,
+            calib_method,
+            keep_fp32,
+            max_argmax_changes,
         } => {
             let onnx = std::fs::read(&input)
                 .with_context(|| format!("cannot read {}", input.display()))?;
@@ -319,7 +377,27 @@ fn run(cli: Cli) -> Result<()> {
                 ),
                 None => None,
             };
+            let int8 = if int8 {
+                let k = kind.context(
+                    "--int8 needs --kind (it decides how calibration images are preprocessed)",
+                )?;
+                let method =
+                    ocr_models::quantize::CalibMethod::parse(&calib_method).with_context(|| {
+                        format!("unknown --calib-method '{calib_method}' (minmax, percentile)")
+                    })?;
+                let files = ocr_services::calib::image_files(&calib)?;
+                eprintln!("calibrating on {} images", files.len());
+                Some(ocr_models::Int8Options {
+                    calibration: ocr_services::calib::inputs(k, &files)?,
+                    method,
+                    keep_fp32,
+                    max_argmax_changes,
+                })
+            } else {
+                None
+            };
             let opts = ConvertOptions {
+                int8,
                 kind,
                 charset,
                 metadata: meta.iter().map(|m| key_value(m)).collect::<Result<_>>()?,

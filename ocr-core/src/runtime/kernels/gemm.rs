@@ -247,7 +247,7 @@ fn write_row(crow: &mut [f32], acc: &[f32], bias: Bias, row: usize, n0: usize, e
 
 /// A raw pointer to C that column tasks share.
 #[derive(Clone, Copy)]
-struct CPtr(*mut f32);
+pub(crate) struct CPtr(pub(crate) *mut f32);
 // SAFETY: tasks write disjoint blocks (row panels x column panels) of C (see `gemm`), so
 // sharing the pointer across threads never creates overlapping writes.
 unsafe impl Send for CPtr {}
@@ -257,7 +257,7 @@ impl CPtr {
     /// # Safety
     /// `off + len` must be within C, and no other live slice may overlap these elements.
     #[allow(clippy::mut_from_ref)]
-    unsafe fn slice(&self, off: usize, len: usize) -> &mut [f32] {
+    pub(crate) unsafe fn slice(&self, off: usize, len: usize) -> &mut [f32] {
         // SAFETY: guaranteed by the caller.
         unsafe { core::slice::from_raw_parts_mut(self.0.add(off), len) }
     }

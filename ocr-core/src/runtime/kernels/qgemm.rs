@@ -6,11 +6,13 @@
 //! and adds adjacent pairs into a *saturating* 16-bit lane. With activations in `0..=255` and
 //! weights in `-127..=127`, a pair can reach `2 * 255 * 127 = 64770` and saturate. Kestrel
 //! therefore quantises activations to **7 bits**, `0..=127` (`ACT_MAX`), and weights to
-//! `-127..=127` (`WEIGHT_MAX`, symmetric): a pair is at most `2 * 127 * 127 = 32258 < 32767`,
-//! so every 16-bit pair sum is exact and the 32-bit accumulation that follows (`vpmaddwd` by 1)
-//! is exact for any `k` below 2^31 / 127^2 = 133144. VNNI (`vpdpbusd`) does not saturate at all,
-//! and the scalar reference computes in i32, so all paths are bit-exact on these ranges;
-//! `worst_case_ranges_are_exact` tests the extremes.
+//! `-127..=127` (`WEIGHT_MAX`, symmetric per output channel): a pair is at most
+//! `2 * 127 * 127 = 32258 < 32767`, so every 16-bit pair sum is exact and the 32-bit
+//! accumulation that follows (`vpmaddwd` by 1) is exact for any `k` below 2^31 / 127^2 =
+//! 133144. VNNI (`vpdpbusd`) does not saturate at all, and the scalar reference computes in
+//! i32, so all paths are bit-exact on these ranges; `worst_case_ranges_are_exact` tests the
+//! extremes. (The other split, 8-bit activations with 7-bit weights, measured worse on the
+//! PP-OCR recogniser: its per-layer sensitivities roughly doubled.)
 //!
 //! ## Packed layouts
 //!
@@ -188,7 +190,11 @@ mod tests {
     fn worst_case_ranges_are_exact() {
         let (m, n, k) = (5, 19, 1001);
         for ks in KernelSet::available() {
-            for (wa, wb) in [(WEIGHT_MAX, WEIGHT_MAX), (-WEIGHT_MAX, -WEIGHT_MAX)] {
+            for (wa, wb) in [
+                (WEIGHT_MAX, WEIGHT_MAX),
+                (-WEIGHT_MAX, -WEIGHT_MAX),
+                (WEIGHT_MAX, -WEIGHT_MAX),
+            ] {
                 let a: Vec<i8> = (0..m * k)
                     .map(|i| if i % 2 == 0 { wa } else { wb })
                     .collect();
@@ -196,7 +202,9 @@ mod tests {
                 let mut c = vec![0; m * n];
                 qgemm(&ks, m, n, k, &pack_a(&a, m, k), &b, &mut c);
                 assert_eq!(c, naive(m, n, k, &a, &b), "{}", ks.name);
-                assert_eq!(c[0], (wa as i32) * 127 * k as i32);
+                if wa == wb {
+                    assert_eq!(c[0], (wa as i32) * ACT_MAX as i32 * k as i32);
+                }
             }
         }
     }

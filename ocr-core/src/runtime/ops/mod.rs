@@ -6,4 +6,5 @@ pub mod elementwise;
 pub mod matmul;
 pub mod movement;
 pub mod pool;
+pub mod qconv;
 pub mod reduce;

@@ -1,0 +1,341 @@
+//! Post-training int8 quantisation: calibration statistics, per-output-channel weights,
+//! activation ranges, mixed precision.
+//!
+//! Every non-depthwise convolution becomes an int8 convolution unless listed to stay fp32:
+//! weights symmetric per output channel in `-127..=127`, the input activation affine in 7 bits
+//! (`0..=127`; why in `ocr_core::runtime::kernels::qgemm`) from ranges observed while the fp32
+//! model runs on calibration inputs. Depthwise convolutions, matrix products and everything
+//! else stay fp32.
+
+use crate::graph::{Graph, set_attr};
+use ocr_core::runtime::format::{Attr, QuantParams};
+use ocr_core::runtime::kernels::qgemm::{ACT_MAX, WEIGHT_MAX};
+use ocr_core::runtime::{Model, Session, Tensor};
+use std::collections::HashMap;
+
+/// How activation ranges are chosen from calibration data.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum CalibMethod {
+    /// The smallest and largest value seen.
+    MinMax,
+    /// The given lower and upper percentiles of the values seen (outliers clipped).
+    Percentile(f32),
+}
+
+impl CalibMethod {
+    /// Parses `minmax` or `percentile` (99.99th).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "minmax" => Some(CalibMethod::MinMax),
+            "percentile" => Some(CalibMethod::Percentile(99.99)),
+            _ => None,
+        }
+    }
+}
+
+/// Values sampled per activation (every value of small tensors, a stride of large ones).
+const MAX_SAMPLES: usize = 1 << 18;
+
+/// Observed values of one activation.
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    /// Smallest value.
+    pub min: f32,
+    /// Largest value.
+    pub max: f32,
+    samples: Vec<f32>,
+}
+
+impl Observed {
+    fn add(&mut self, data: &[f32]) {
+        if self.samples.is_empty() && self.min == 0.0 && self.max == 0.0 {
+            self.min = f32::MAX;
+            self.max = f32::MIN;
+        }
+        for &v in data {
+            self.min = self.min.min(v);
+            self.max = self.max.max(v);
+        }
+        let stride = data.len().div_ceil(MAX_SAMPLES / 8).max(1);
+        self.samples.extend(data.iter().step_by(stride));
+        if self.samples.len() > MAX_SAMPLES {
+            // Keep every other sample: bounded memory, still spread over all inputs.
+            self.samples = self.samples.iter().step_by(2).copied().collect();
+        }
+    }
+
+    /// The range for a method; always contains zero (so zero padding is exact).
+    pub fn range(&self, method: CalibMethod) -> (f32, f32) {
+        let (lo, hi) = match method {
+            CalibMethod::MinMax => (self.min, self.max),
+            CalibMethod::Percentile(p) => {
+                let mut s = self.samples.clone();
+                s.sort_by(f32::total_cmp);
+                let at = |q: f32| s[((q / 100.0) * (s.len() - 1) as f32).round() as usize];
+                if s.is_empty() {
+                    (self.min, self.max)
+                } else {
+                    (at(100.0 - p), at(p))
+                }
+            }
+        };
+        (lo.min(0.0), hi.max(0.0))
+    }
+}
+
+/// Runs the fp32 model on calibration inputs and records the values of every input of a
+/// convolution, by value name.
+pub fn calibrate(fp32: &[u8], inputs: &[Tensor]) -> Result<HashMap<String, Observed>, String> {
+    let model = Model::from_bytes(fp32).map_err(|e| e.to_string())?;
+    let wanted: Vec<u32> = conv_inputs(&model);
+    let names: Vec<String> = (0..model.value_count() as u32)
+        .map(|v| model.value_name(v).to_string())
+        .collect();
+    let mut session = Session::new(model);
+    let mut stats: HashMap<u32, Observed> = HashMap::new();
+    for x in inputs {
+        session
+            .run_observed(&[x], &mut |v, _, data| {
+                if wanted.contains(&v) {
+                    stats.entry(v).or_default().add(data);
+                }
+            })
+            .map_err(|e| format!("calibration run failed: {e}"))?;
+    }
+    Ok(stats
+        .into_iter()
+        .map(|(v, o)| (names[v as usize].clone(), o))
+        .collect())
+}
+
+/// Value ids feeding convolutions as their data input.
+fn conv_inputs(model: &Model) -> Vec<u32> {
+    model.conv_data_inputs()
+}
+
+/// What quantisation did.
+#[derive(Debug, Clone, Default)]
+pub struct QuantReport {
+    /// Convolutions now int8, with their input range.
+    pub int8: Vec<(String, f32, f32)>,
+    /// Convolutions kept fp32 and why.
+    pub fp32: Vec<(String, &'static str)>,
+}
+
+/// Turns eligible convolutions of `g` into int8 convolutions using the observed ranges.
+pub fn quantize(
+    g: &mut Graph,
+    stats: &HashMap<String, Observed>,
+    method: CalibMethod,
+    keep_fp32: &[String],
+) -> Result<QuantReport, String> {
+    let mut report = QuantReport::default();
+    for i in 0..g.nodes.len() {
+        if g.nodes[i].op != "Conv" {
+            continue;
+        }
+        let name = g.nodes[i].name.clone();
+        let (Some(x), Some(wv)) = (g.nodes[i].inputs[0], g.nodes[i].inputs[1]) else {
+            continue;
+        };
+        let Some((shape, w)) = g.const_f32(wv).map(|(s, d)| (s.to_vec(), d.to_vec())) else {
+            report.fp32.push((name, "weights not constant"));
+            continue;
+        };
+        let group = match g.nodes[i].attr("group") {
+            Some(Attr::Int(v)) => *v as usize,
+            _ => 1,
+        };
+        if group > 1 && shape[1] == 1 {
+            report.fp32.push((name, "depthwise"));
+            continue;
+        }
+        if keep_fp32.contains(&name) {
+            report.fp32.push((name, "kept fp32 by request"));
+            continue;
+        }
+        let Some(obs) = stats.get(&g.names[x as usize]) else {
+            report.fp32.push((name, "no calibration data"));
+            continue;
+        };
+        let (lo, hi) = obs.range(method);
+        let levels = ACT_MAX as f32;
+        let scale = ((hi - lo) / levels).max(f32::MIN_POSITIVE);
+        let zero_point = (-lo / scale).round().clamp(0.0, levels) as i64;
+        let m = shape[0];
+        let k = w.len() / m;
+        let mut scales = Vec::with_capacity(m);
+        let mut q = Vec::with_capacity(w.len());
+        for row in w.chunks_exact(k) {
+            let amax = row.iter().fold(0f32, |a, &v| a.max(v.abs()));
+            let wmax = WEIGHT_MAX as f32;
+            let s = if amax > 0.0 { amax / wmax } else { 1.0 };
+            scales.push(s);
+            q.extend(
+                row.iter()
+                    .map(|&v| (v / s).round().clamp(-wmax, wmax) as i8),
+            );
+        }
+        let qv = g.fresh(&format!("{name}.w_int8"));
+        g.int8.insert(
+            qv,
+            (
+                shape,
+                q,
+                QuantParams {
+                    axis: 0,
+                    zero_points: vec![0; m],
+                    scales,
+                },
+            ),
+        );
+        let node = &mut g.nodes[i];
+        node.inputs[1] = Some(qv);
+        set_attr(node, "x_scale", Attr::Float(scale));
+        set_attr(node, "x_zero_point", Attr::Int(zero_point));
+        report.int8.push((name, lo, hi));
+    }
+    Ok(report)
+}
+
+/// How much one layer, quantised alone, changes the model's outputs on the calibration inputs.
+#[derive(Debug, Clone)]
+pub struct Sensitivity {
+    /// Convolution (node name).
+    pub node: String,
+    /// Mean absolute output difference from fp32.
+    pub mean_abs: f32,
+    /// Share of decoded outputs (CTC lines, or argmax rows) that change.
+    pub argmax_changes: f32,
+}
+
+/// Runs a model on every calibration input and returns its (first) outputs.
+fn outputs(bytes: &[u8], inputs: &[Tensor]) -> Result<Vec<Tensor>, String> {
+    let model = Model::from_bytes(bytes).map_err(|e| e.to_string())?;
+    let mut s = Session::new(model);
+    inputs
+        .iter()
+        .map(|x| {
+            s.run(&[x])
+                .map(|mut o| o.remove(0))
+                .map_err(|e| e.to_string())
+        })
+        .collect()
+}
+
+/// Argmax of each row of the last axis.
+fn argmaxes(t: &Tensor) -> Vec<usize> {
+    let d = (*t.shape().last().unwrap_or(&1)).max(1);
+    t.data()
+        .chunks_exact(d)
+        .map(|r| {
+            r.iter()
+                .enumerate()
+                .fold(0, |best, (i, &v)| if v > r[best] { i } else { best })
+        })
+        .collect()
+}
+
+/// What a row sequence decodes to: for a `[N, T, C]` CTC output the collapsed, blank-free class
+/// sequence of each line (near-tie time steps that do not change the text do not count);
+/// otherwise the argmax of every row.
+fn decoded(t: &Tensor) -> Vec<Vec<usize>> {
+    let am = argmaxes(t);
+    if t.shape().len() == 3 {
+        am.chunks(t.shape()[1].max(1))
+            .map(|line| {
+                let mut out = Vec::new();
+                let mut prev = 0;
+                for &c in line {
+                    if c != 0 && c != prev {
+                        out.push(c);
+                    }
+                    prev = c;
+                }
+                out
+            })
+            .collect()
+    } else {
+        am.into_iter().map(|c| vec![c]).collect()
+    }
+}
+
+/// (mean |a - b|, share of decoded items (CTC lines, or argmax rows) that differ).
+fn compare(a: &[Tensor], b: &[Tensor]) -> (f32, f32) {
+    let (mut sum, mut n, mut changed, mut items) = (0f64, 0usize, 0usize, 0usize);
+    for (x, y) in a.iter().zip(b) {
+        for (p, q) in x.data().iter().zip(y.data()) {
+            sum += (p - q).abs() as f64;
+            n += 1;
+        }
+        for (dx, dy) in decoded(x).iter().zip(decoded(y).iter()) {
+            changed += usize::from(dx != dy);
+            items += 1;
+        }
+    }
+    (
+        (sum / n.max(1) as f64) as f32,
+        changed as f32 / items.max(1) as f32,
+    )
+}
+
+/// Quantises each eligible convolution alone and measures the effect on the outputs.
+pub fn sensitivity(
+    g: &Graph,
+    stats: &HashMap<String, Observed>,
+    method: CalibMethod,
+    inputs: &[Tensor],
+) -> Result<Vec<Sensitivity>, String> {
+    let reference = outputs(&ocr_core::runtime::format::encode(&g.to_def()?), inputs)?;
+    let mut all = g.clone();
+    let names: Vec<String> = quantize(&mut all, stats, method, &[])?
+        .int8
+        .into_iter()
+        .map(|(n, _, _)| n)
+        .collect();
+    let mut out = Vec::new();
+    for name in &names {
+        let mut one = g.clone();
+        let others: Vec<String> = names.iter().filter(|n| *n != name).cloned().collect();
+        quantize(&mut one, stats, method, &others)?;
+        let got = outputs(&ocr_core::runtime::format::encode(&one.to_def()?), inputs)?;
+        let (mean_abs, argmax_changes) = compare(&reference, &got);
+        out.push(Sensitivity {
+            node: name.clone(),
+            mean_abs,
+            argmax_changes,
+        });
+    }
+    out.sort_by(|a, b| b.mean_abs.total_cmp(&a.mean_abs));
+    Ok(out)
+}
+
+/// Chooses the layers to keep in fp32: the most sensitive first, doubling their number until
+/// the whole model's argmax changes on the calibration inputs fall to `max_argmax_changes`
+/// (or every layer is fp32). Returns the kept layers and the achieved change rate.
+pub fn choose_fp32(
+    g: &Graph,
+    stats: &HashMap<String, Observed>,
+    method: CalibMethod,
+    inputs: &[Tensor],
+    ranked: &[Sensitivity],
+    max_argmax_changes: f32,
+) -> Result<(Vec<String>, f32), String> {
+    let reference = outputs(&ocr_core::runtime::format::encode(&g.to_def()?), inputs)?;
+    let mut keep_n = 0usize;
+    loop {
+        let keep: Vec<String> = ranked.iter().take(keep_n).map(|s| s.node.clone()).collect();
+        let mut q = g.clone();
+        quantize(&mut q, stats, method, &keep)?;
+        let got = outputs(&ocr_core::runtime::format::encode(&q.to_def()?), inputs)?;
+        let (_, changes) = compare(&reference, &got);
+        if changes <= max_argmax_changes || keep_n >= ranked.len() {
+            return Ok((keep, changes));
+        }
+        keep_n = if keep_n == 0 {
+            1
+        } else {
+            (keep_n * 2).min(ranked.len())
+        };
+    }
+}

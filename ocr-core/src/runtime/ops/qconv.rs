@@ -1,0 +1,292 @@
+//! int8 convolution: fp32 in, fp32 out, int8 inside.
+//!
+//! The fp32 input is quantised to 7 bits while it is packed into B panels (so there is no
+//! separate quantisation pass and no quantised copy of the input), multiplied with the int8
+//! weights packed at load, and the i32 sums are turned back into fp32 in the epilogue:
+//! `y = act((acc - zp * row_sum) * x_scale * w_scale[m] + bias[m])`. Real zero padding maps to
+//! the zero point, so padded taps cost nothing extra and stay exact.
+
+use crate::runtime::kernels::KernelSet;
+use crate::runtime::kernels::gemm::CPtr;
+use crate::runtime::kernels::qgemm::{ACT_MAX, QMR, QNR, padded_k};
+use crate::runtime::model::QConv;
+use crate::runtime::op::{ActQuant, ConvParams, Epilogue};
+use crate::runtime::parallel::Threads;
+
+/// Products below this many multiply-adds run on one thread.
+const SMALL_MACS: usize = 1 << 21;
+
+fn tasks(m: usize, n: usize, k: usize, threads: &Threads) -> usize {
+    let t = threads.count();
+    if t == 1 || m.saturating_mul(n).saturating_mul(k) < SMALL_MACS {
+        1
+    } else {
+        n.div_ceil(QNR).clamp(1, 4 * t)
+    }
+}
+
+/// Bytes of u8 scratch [`qconv`] needs.
+pub fn qconv_scratch_len(
+    p: &ConvParams,
+    w_shape: &[usize],
+    out_shape: &[usize],
+    threads: &Threads,
+) -> usize {
+    let mg = w_shape[0] / p.group;
+    let k = w_shape[1] * w_shape[2] * w_shape[3];
+    let n = out_shape[2] * out_shape[3];
+    tasks(mg, n, k, threads) * padded_k(k) * QNR
+}
+
+/// Where B's columns come from: one image's input channels of one group, `[c, h, w]`.
+struct Source<'a> {
+    x: &'a [f32],
+
+    h: usize,
+    w: usize,
+    kh: usize,
+    kw: usize,
+    p: &'a ConvParams,
+    ow: usize,
+}
+
+#[inline(always)]
+fn quantise(v: f32, inv: f32, zp: f32) -> u8 {
+    // Clamp first, so the truncating cast rounds a non-negative number half up.
+    ((v * inv + zp).clamp(0.0, ACT_MAX as f32) + 0.5) as u8
+}
+
+/// Packs columns `n0..n0 + QNR` of the implicit im2col matrix, quantised, into `dst`
+/// (`[k/4][QNR][4]`, the layout of `qgemm::pack_b`).
+fn pack_b(src: &Source, q: &ActQuant, k: usize, n: usize, n0: usize, dst: &mut [u8]) {
+    let cols = QNR.min(n - n0);
+    let kp = padded_k(k);
+    dst[..kp * QNR].fill(0);
+    let (inv, zp) = (1.0 / q.scale, q.zero_point as f32);
+    let zp_u8 = q.zero_point as u8;
+    let p = src.p;
+    let (h, w) = (src.h as isize, src.w as isize);
+    let per_c = src.kh * src.kw;
+    if src.kh == 1 && src.kw == 1 && p.strides == [1, 1] && p.pads == [0; 4] {
+        // Pointwise: row k of B is input channel k, contiguous.
+        let hw = src.h * src.w;
+        for kk in 0..k {
+            let (k4, j) = (kk / 4, kk % 4);
+            let row = &src.x[kk * hw + n0..kk * hw + n0 + cols];
+            for (c, &v) in row.iter().enumerate() {
+                dst[(k4 * QNR + c) * 4 + j] = quantise(v, inv, zp);
+            }
+        }
+        return;
+    }
+    for kk in 0..k {
+        let (ci, ky, kx) = (kk / per_c, (kk % per_c) / src.kw, kk % src.kw);
+        let plane = &src.x[ci * src.h * src.w..(ci + 1) * src.h * src.w];
+        let (k4, j) = (kk / 4, kk % 4);
+        for c in 0..cols {
+            let (oy, ox) = ((n0 + c) / src.ow, (n0 + c) % src.ow);
+            let y = (oy * p.strides[0] + ky * p.dilations[0]) as isize - p.pads[0] as isize;
+            let x = (ox * p.strides[1] + kx * p.dilations[1]) as isize - p.pads[1] as isize;
+            dst[(k4 * QNR + c) * 4 + j] = if y >= 0 && y < h && x >= 0 && x < w {
+                quantise(plane[(y * w + x) as usize], inv, zp)
+            } else {
+                zp_u8
+            };
+        }
+    }
+}
+
+/// Runs an int8 convolution: `x` NCHW fp32, prepared weights `qw`, optional fp32 bias.
+#[allow(clippy::too_many_arguments)]
+pub fn qconv(
+    ks: &KernelSet,
+    threads: &Threads,
+    p: &ConvParams,
+    qw: &QConv,
+    x: &[f32],
+    x_shape: &[usize],
+    w_shape: &[usize],
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+    out_shape: &[usize],
+    scratch: &mut [u8],
+) {
+    let q = p.act_quant.expect("qconv needs activation quantisation");
+    let (nb, c, h, wd) = (x_shape[0], x_shape[1], x_shape[2], x_shape[3]);
+    let (m, cg, kh, kw) = (w_shape[0], w_shape[1], w_shape[2], w_shape[3]);
+    let (oh, ow) = (out_shape[2], out_shape[3]);
+    let (mg, k, n) = (m / p.group, cg * kh * kw, oh * ow);
+    let kp = padded_k(k);
+    let t = tasks(mg, n, k, threads);
+    let panels = n.div_ceil(QNR);
+    let per_task = panels.div_ceil(t);
+    let kernel = ks.qgemm;
+    let identity = Epilogue::identity();
+    for i in 0..nb {
+        for g in 0..p.group {
+            let xin = &x[(i * c + g * cg) * h * wd..(i * c + (g + 1) * cg) * h * wd];
+            let src = Source {
+                x: xin,
+                h,
+                w: wd,
+                kh,
+                kw,
+                p,
+                ow,
+            };
+            let o = &mut out[(i * m + g * mg) * n..(i * m + (g + 1) * mg) * n];
+            let cp = CPtr(o.as_mut_ptr());
+            let a = &qw.packed[g];
+            threads.for_each_chunk_mut(&mut scratch[..t * kp * QNR], kp * QNR, |ti, bpanel| {
+                let mut acc = [0i32; QMR * QNR];
+                for panel in ti * per_task..((ti + 1) * per_task).min(panels) {
+                    let n0 = panel * QNR;
+                    let cols = QNR.min(n - n0);
+                    pack_b(&src, &q, k, n, n0, bpanel);
+                    for (mp, apanel) in a.chunks_exact(QMR * kp).enumerate() {
+                        kernel(kp / 4, apanel, bpanel, &mut acc);
+                        for r in 0..QMR.min(mg - mp * QMR) {
+                            let row = mp * QMR + r;
+                            let mc = g * mg + row;
+                            let (zp_corr, s) =
+                                (q.zero_point * qw.row_sums[mc], q.scale * qw.w_scales[mc]);
+                            let b = bias.map_or(0.0, |b| b[mc]);
+                            // SAFETY: `row * n + n0 + cols <= mg * n = o.len()`, and columns
+                            // n0..n0+cols belong to this task alone.
+                            let crow = unsafe { cp.slice(row * n + n0, cols) };
+                            for (dst, &a) in crow.iter_mut().zip(&acc[r * QNR..r * QNR + cols]) {
+                                let y = (a - zp_corr) as f32 * s + b;
+                                *dst = if p.epilogue == identity {
+                                    y
+                                } else {
+                                    p.epilogue.apply(y)
+                                };
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::kernels::qgemm;
+    use alloc::vec;
+    use alloc::vec::Vec;
+
+    fn lcg(seed: &mut u64) -> f32 {
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((*seed >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+    }
+
+    /// The int8 convolution equals the exact integer formula `sum (q_x - zp) * q_w * s_x *
+    /// s_w + b` computed naively in f64, on every kernel set: pointwise, strided and padded
+    /// (padding quantises to the zero point), grouped.
+    #[test]
+    fn matches_the_integer_formula() {
+        let mut seed = 5;
+        // (c, h, w, m, k, stride, pad, group)
+        for &(c, h, w, m, k, s, pad, group) in &[
+            (8, 5, 19, 6, 1, 1, 0, 1),
+            (3, 7, 9, 5, 3, 2, 1, 1),
+            (4, 6, 6, 4, 3, 1, 1, 2),
+        ] {
+            let cg = c / group;
+            let x: Vec<f32> = (0..c * h * w).map(|_| 4.0 * lcg(&mut seed)).collect();
+            let wq: Vec<i8> = (0..m * cg * k * k)
+                .map(|_| (lcg(&mut seed) * 254.0) as i8)
+                .collect();
+            let w_scales: Vec<f32> = (0..m).map(|i| 0.01 + 0.001 * i as f32).collect();
+            let bias: Vec<f32> = (0..m).map(|i| 0.1 * i as f32).collect();
+            let q = ActQuant {
+                scale: 4.0 / 127.0,
+                zero_point: 64,
+            };
+            let p = ConvParams {
+                strides: [s, s],
+                pads: [pad; 4],
+                dilations: [1, 1],
+                group,
+                epilogue: Epilogue::identity(),
+                act_quant: Some(q),
+            };
+            let oh = (h + 2 * pad - k) / s + 1;
+            let ow = (w + 2 * pad - k) / s + 1;
+            let mg = m / group;
+            let kk = cg * k * k;
+            let packed = (0..group)
+                .map(|g| qgemm::pack_a(&wq[g * mg * kk..(g + 1) * mg * kk], mg, kk))
+                .collect();
+            let qw = QConv {
+                packed,
+                row_sums: qgemm::row_sums(&wq, m, kk),
+                w_scales: w_scales.clone(),
+            };
+            let quant =
+                |v: f32| (((v / q.scale) + q.zero_point as f32).clamp(0.0, 127.0) + 0.5) as i32;
+            let mut want = vec![0f64; m * oh * ow];
+            for o in 0..m {
+                let g = o / mg;
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let mut acc = 0i64;
+                        for ci in 0..cg {
+                            for ky in 0..k {
+                                for kx in 0..k {
+                                    let y = (oy * s + ky) as isize - pad as isize;
+                                    let xx = (ox * s + kx) as isize - pad as isize;
+                                    let qx = if y >= 0
+                                        && y < h as isize
+                                        && xx >= 0
+                                        && xx < w as isize
+                                    {
+                                        quant(x[((g * cg + ci) * h + y as usize) * w + xx as usize])
+                                    } else {
+                                        q.zero_point
+                                    };
+                                    acc += (qx - q.zero_point) as i64
+                                        * wq[((o * cg + ci) * k + ky) * k + kx] as i64;
+                                }
+                            }
+                        }
+                        want[(o * oh + oy) * ow + ox] =
+                            acc as f64 * q.scale as f64 * w_scales[o] as f64 + bias[o] as f64;
+                    }
+                }
+            }
+            for ks in KernelSet::available() {
+                for th in [Threads::single(), Threads::new(2).unwrap()] {
+                    let w_shape = [m, cg, k, k];
+                    let out_shape = [1, m, oh, ow];
+                    let mut scratch = vec![0u8; qconv_scratch_len(&p, &w_shape, &out_shape, &th)];
+                    let mut out = vec![f32::NAN; m * oh * ow];
+                    qconv(
+                        &ks,
+                        &th,
+                        &p,
+                        &qw,
+                        &x,
+                        &[1, c, h, w],
+                        &w_shape,
+                        Some(&bias),
+                        &mut out,
+                        &out_shape,
+                        &mut scratch,
+                    );
+                    for (a, b) in out.iter().zip(&want) {
+                        assert!(
+                            (*a as f64 - b).abs() <= 1e-4 * (1.0 + b.abs()),
+                            "{}: {a} vs {b}",
+                            ks.name
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
