@@ -2,9 +2,9 @@
 //! activation ranges, mixed precision.
 //!
 //! Every non-depthwise convolution becomes an int8 convolution unless listed to stay fp32:
-//! weights symmetric per output channel in `-127..=127`, the input activation affine in 7 bits
-//! (`0..=127`; why in `ocr_core::runtime::kernels::qgemm`) from ranges observed while the fp32
-//! model runs on calibration inputs. Depthwise convolutions, matrix products and everything
+//! weights symmetric per output channel in `-127..=127`, the input activation affine in 8 bits
+//! (`0..=255`; the kernels' operand ranges are in `ocr_core::runtime::kernels::qgemm`) from
+//! ranges observed while the fp32 model runs on calibration inputs. Depthwise convolutions, matrix products and everything
 //! else stay fp32.
 
 use crate::graph::{Graph, set_attr};

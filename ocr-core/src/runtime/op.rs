@@ -213,13 +213,13 @@ pub struct ConvParams {
     pub act_quant: Option<ActQuant>,
 }
 
-/// Affine quantisation of an activation to 7 bits: `q = clamp(round(x / scale) + zero_point,
-/// 0, 127)` (see `kernels::qgemm` for the operand ranges).
+/// Affine quantisation of an activation to 8 bits: `q = clamp(round(x / scale) + zero_point,
+/// 0, 255)` (see `kernels::qgemm` for the operand ranges).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ActQuant {
     /// Real value of one quantisation step.
     pub scale: f32,
-    /// The quantised value of real zero, in `0..=127`.
+    /// The quantised value of real zero, in `0..=255`.
     pub zero_point: i32,
 }
 

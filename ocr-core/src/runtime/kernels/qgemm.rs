@@ -2,17 +2,17 @@
 //!
 //! ## Operand ranges: why the AVX2 path cannot saturate
 //!
-//! AVX2 has no 8-bit dot product into 32 bits; `vpmaddubsw` multiplies unsigned by signed bytes
-//! and adds adjacent pairs into a *saturating* 16-bit lane. With activations in `0..=255` and
-//! weights in `-127..=127`, a pair can reach `2 * 255 * 127 = 64770` and saturate. Kestrel
-//! therefore quantises activations to **7 bits**, `0..=127` (`ACT_MAX`), and weights to
-//! `-127..=127` (`WEIGHT_MAX`, symmetric per output channel): a pair is at most
-//! `2 * 127 * 127 = 32258 < 32767`, so every 16-bit pair sum is exact and the 32-bit
-//! accumulation that follows (`vpmaddwd` by 1) is exact for any `k` below 2^31 / 127^2 =
-//! 133144. VNNI (`vpdpbusd`) does not saturate at all, and the scalar reference computes in
-//! i32, so all paths are bit-exact on these ranges; `worst_case_ranges_are_exact` tests the
-//! extremes. (The other split, 8-bit activations with 7-bit weights, measured worse on the
-//! PP-OCR recogniser: its per-layer sensitivities roughly doubled.)
+//! Activations use all 8 bits (`0..=255`, `ACT_MAX`) and weights are symmetric per output
+//! channel in `-127..=127` (`WEIGHT_MAX`). AVX2 has no 8-bit dot product into 32 bits:
+//! `vpmaddubsw` multiplies unsigned by signed bytes and adds adjacent pairs into a
+//! *saturating* 16-bit lane, and `2 * 255 * 127 = 64770` would saturate. The AVX2 kernel
+//! therefore splits each activation into nibbles, `a = 16 * hi + lo` with `hi, lo` in `0..=15`:
+//! each `vpmaddubsw` pair is then at most `2 * 15 * 127 = 3810`, far from saturation, and
+//! `16 * sum(hi * w) + sum(lo * w)` is the exact product, accumulated in i32 (exact for any `k`
+//! below 2^31 / (255 * 127) = 66313). VNNI (`vpdpbusd`) multiplies whole bytes into i32 without
+//! saturation, and the scalar reference computes in i32, so every path gives the same integers;
+//! `worst_case_ranges_are_exact` tests the extremes. (7-bit activations, which would avoid the
+//! split, cost the PP-OCR recogniser several points of accuracy.)
 //!
 //! ## Packed layouts
 //!
@@ -27,8 +27,8 @@ use super::KernelSet;
 pub const QMR: usize = 4;
 /// Columns of B per micro-kernel call.
 pub const QNR: usize = 16;
-/// Largest quantised activation (7 bits; see the module notes).
-pub const ACT_MAX: u8 = 127;
+/// Largest quantised activation (8 bits; see the module notes).
+pub const ACT_MAX: u8 = 255;
 /// Largest weight magnitude (symmetric int8).
 pub const WEIGHT_MAX: i8 = 127;
 

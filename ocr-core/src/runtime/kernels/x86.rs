@@ -51,24 +51,31 @@ fn qgemm_avx2(k4: usize, a: &[i8], b: &[u8], acc: &mut [i32; QMR * QNR]) {
 #[target_feature(enable = "avx2")]
 unsafe fn qgemm_4x16_avx2(k4: usize, a: *const i8, b: *const u8, acc: *mut i32) {
     // SAFETY (whole body): the caller guarantees `a` holds k4*16 and `b` k4*64 bytes and `acc`
-    // 64 i32. Activations are 0..=127 and weights -127..=127, so `vpmaddubsw` pair sums cannot
-    // saturate (see the qgemm module notes).
+    // 64 i32. Activations are split into nibbles, so `vpmaddubsw` pair sums stay below 3810 and
+    // cannot saturate (see the qgemm module notes).
     unsafe {
         let ones = _mm256_set1_epi16(1);
-        let mut c = [_mm256_setzero_si256(); 8];
+        let low = _mm256_set1_epi8(0x0f);
+        let mut lo_acc = [_mm256_setzero_si256(); 8];
+        let mut hi_acc = [_mm256_setzero_si256(); 8];
         for kk in 0..k4 {
             let b0 = _mm256_loadu_si256(b.add(kk * 64) as *const __m256i);
             let b1 = _mm256_loadu_si256(b.add(kk * 64 + 32) as *const __m256i);
+            let (l0, l1) = (_mm256_and_si256(b0, low), _mm256_and_si256(b1, low));
+            let h0 = _mm256_and_si256(_mm256_srli_epi16(b0, 4), low);
+            let h1 = _mm256_and_si256(_mm256_srli_epi16(b1, 4), low);
             for r in 0..QMR {
                 let w = _mm256_set1_epi32((a.add(kk * 16 + r * 4) as *const i32).read_unaligned());
-                let p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(b0, w), ones);
-                let p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(b1, w), ones);
-                c[2 * r] = _mm256_add_epi32(c[2 * r], p0);
-                c[2 * r + 1] = _mm256_add_epi32(c[2 * r + 1], p1);
+                let dot = |v: __m256i| _mm256_madd_epi16(_mm256_maddubs_epi16(v, w), ones);
+                lo_acc[2 * r] = _mm256_add_epi32(lo_acc[2 * r], dot(l0));
+                lo_acc[2 * r + 1] = _mm256_add_epi32(lo_acc[2 * r + 1], dot(l1));
+                hi_acc[2 * r] = _mm256_add_epi32(hi_acc[2 * r], dot(h0));
+                hi_acc[2 * r + 1] = _mm256_add_epi32(hi_acc[2 * r + 1], dot(h1));
             }
         }
-        for (i, v) in c.iter().enumerate() {
-            _mm256_storeu_si256(acc.add(i * 8) as *mut __m256i, *v);
+        for i in 0..8 {
+            let v = _mm256_add_epi32(_mm256_slli_epi32(hi_acc[i], 4), lo_acc[i]);
+            _mm256_storeu_si256(acc.add(i * 8) as *mut __m256i, v);
         }
     }
 }

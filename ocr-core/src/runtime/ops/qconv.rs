@@ -1,6 +1,6 @@
 //! int8 convolution: fp32 in, fp32 out, int8 inside.
 //!
-//! The fp32 input is quantised to 7 bits while it is packed into B panels (so there is no
+//! The fp32 input is quantised to 8 bits while it is packed into B panels (so there is no
 //! separate quantisation pass and no quantised copy of the input), multiplied with the int8
 //! weights packed at load, and the i32 sums are turned back into fp32 in the epilogue:
 //! `y = act((acc - zp * row_sum) * x_scale * w_scale[m] + bias[m])`. Real zero padding maps to
@@ -204,8 +204,8 @@ mod tests {
             let w_scales: Vec<f32> = (0..m).map(|i| 0.01 + 0.001 * i as f32).collect();
             let bias: Vec<f32> = (0..m).map(|i| 0.1 * i as f32).collect();
             let q = ActQuant {
-                scale: 4.0 / 127.0,
-                zero_point: 64,
+                scale: 4.0 / 255.0,
+                zero_point: 128,
             };
             let p = ConvParams {
                 strides: [s, s],
@@ -228,7 +228,7 @@ mod tests {
                 w_scales: w_scales.clone(),
             };
             let quant =
-                |v: f32| (((v / q.scale) + q.zero_point as f32).clamp(0.0, 127.0) + 0.5) as i32;
+                |v: f32| (((v / q.scale) + q.zero_point as f32).clamp(0.0, 255.0) + 0.5) as i32;
             let mut want = vec![0f64; m * oh * ow];
             for o in 0..m {
                 let g = o / mg;
