@@ -27,6 +27,9 @@ struct Args {
     /// Print time per op kind (to stderr) after the timed runs.
     #[arg(long)]
     profile: bool,
+    /// Like --profile, per node.
+    #[arg(long)]
+    profile_nodes: bool,
 }
 
 fn main() -> Result<()> {
@@ -34,7 +37,9 @@ fn main() -> Result<()> {
     let model = Model::load(&a.model)?;
     let x = ocr_services::npy::read(&a.input)?;
     let mut s = Session::with_threads(model, Threads::new(a.threads)?);
-    if a.profile {
+    if a.profile_nodes {
+        s.enable_node_profiling();
+    } else if a.profile {
         s.enable_profiling();
     }
     let mut err = None;
@@ -46,12 +51,12 @@ fn main() -> Result<()> {
     if let Some(e) = err {
         return Err(e.into());
     }
-    if a.profile {
+    if a.profile || a.profile_nodes {
         let mut p = s.profile().to_vec();
         p.sort_by(|x, y| y.1.total_cmp(&x.1));
         let runs = (a.warmup + a.iters) as f64;
-        for (k, ms) in p {
-            eprintln!("{k:<24} {:8.2} ms/run", ms / runs);
+        for (k, ms) in p.into_iter().take(25) {
+            eprintln!("{k:<48} {:8.2} ms/run", ms / runs);
         }
     }
     println!(

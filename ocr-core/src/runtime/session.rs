@@ -29,6 +29,7 @@ pub struct Session {
     qscratch: Vec<u8>,
     max_arena_floats: usize,
     profile: Option<Vec<(alloc::string::String, f64)>>,
+    profile_nodes: bool,
 }
 
 impl Session {
@@ -47,6 +48,7 @@ impl Session {
             qscratch: Vec::new(),
             max_arena_floats: DEFAULT_MAX_ARENA_FLOATS,
             profile: None,
+            profile_nodes: false,
         }
     }
 
@@ -59,6 +61,12 @@ impl Session {
     /// op kind, to [`Session::profile`]. Needs the `std` feature for a clock.
     pub fn enable_profiling(&mut self) {
         self.profile = Some(Vec::new());
+    }
+
+    /// Like [`Session::enable_profiling`], keyed by node name (with its op kind) instead.
+    pub fn enable_node_profiling(&mut self) {
+        self.profile = Some(Vec::new());
+        self.profile_nodes = true;
     }
 
     /// Accumulated milliseconds per op kind since [`Session::enable_profiling`].
@@ -106,6 +114,7 @@ impl Session {
             &mut self.arena,
             &mut self.qscratch,
             self.profile.as_mut(),
+            self.profile_nodes,
             observe,
         )?;
         model
@@ -173,6 +182,7 @@ fn execute(
     arena: &mut [f32],
     qscratch: &mut [u8],
     mut profile: Option<&mut Vec<(alloc::string::String, f64)>>,
+    profile_nodes: bool,
     observe: &mut Observer,
 ) -> Result<()> {
     let ks = model.kernels();
@@ -385,7 +395,11 @@ fn execute(
             let ms = started.elapsed().as_secs_f64() * 1e3;
             #[cfg(not(feature = "std"))]
             let ms = 0.0;
-            let kind = op_kind(&node.op);
+            let kind = if profile_nodes {
+                alloc::format!("{} [{}]", node.name, op_kind(&node.op))
+            } else {
+                op_kind(&node.op)
+            };
             match p.iter_mut().find(|(k, _)| *k == kind) {
                 Some(e) => e.1 += ms,
                 None => p.push((kind, ms)),
