@@ -175,6 +175,7 @@ fn op_kind(op: &Op) -> alloc::string::String {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn execute(
     model: &Model,
     plan: &Plan,
