@@ -68,13 +68,26 @@ fn pack_b(src: &Source, q: &ActQuant, k: usize, n: usize, n0: usize, dst: &mut [
     let (h, w) = (src.h as isize, src.w as isize);
     let per_c = src.kh * src.kw;
     if src.kh == 1 && src.kw == 1 && p.strides == [1, 1] && p.pads == [0; 4] {
-        // Pointwise: row k of B is input channel k, contiguous.
+        // Pointwise: row k of B is input channel k, contiguous. Quantise four rows into
+        // contiguous lanes (vectorises), then interleave them into the [column][4] layout.
         let hw = src.h * src.w;
-        for kk in 0..k {
-            let (k4, j) = (kk / 4, kk % 4);
-            let row = &src.x[kk * hw + n0..kk * hw + n0 + cols];
-            for (c, &v) in row.iter().enumerate() {
-                dst[(k4 * QNR + c) * 4 + j] = quantise(v, inv, zp);
+        let mut rows = [[0u8; QNR]; 4];
+        for k4 in 0..k.div_ceil(4) {
+            for (j, r) in rows.iter_mut().enumerate() {
+                let kk = k4 * 4 + j;
+                if kk < k {
+                    let x = &src.x[kk * hw + n0..kk * hw + n0 + cols];
+                    for (q, &v) in r.iter_mut().zip(x) {
+                        *q = quantise(v, inv, zp);
+                    }
+                } else {
+                    *r = [0; QNR];
+                }
+            }
+            let d = &mut dst[k4 * QNR * 4..(k4 + 1) * QNR * 4];
+            for c in 0..cols {
+                d[c * 4..c * 4 + 4]
+                    .copy_from_slice(&[rows[0][c], rows[1][c], rows[2][c], rows[3][c]]);
             }
         }
         return;
