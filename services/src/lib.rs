@@ -4,3 +4,4 @@ pub mod calib;
 pub mod draw;
 pub mod eval;
 pub mod npy;
+pub mod server;

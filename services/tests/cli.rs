@@ -188,3 +188,30 @@ fn eval_scores_a_manifest_and_writes_failures() {
     };
     assert_eq!(half("0/2") + half("1/2"), 22);
 }
+
+#[test]
+fn serve_starts_on_loopback_and_stops_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    let mut child = kestrel()
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    err.read_line(&mut first).unwrap();
+    assert!(
+        first.contains("serving kestrel.v1.Ocr on 127.0.0.1:"),
+        "{first}"
+    );
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+    assert!(exit.success(), "exit {exit:?}: {rest}");
+    assert!(rest.contains("shutting down"), "{rest}");
+}

@@ -91,6 +91,26 @@ enum Command {
         #[command(flatten)]
         models: ModelArgs,
     },
+    /// Serve the engine over gRPC (kestrel.v1.Ocr, health checking, reflection).
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "KESTREL_ADDR", default_value = "127.0.0.1:50051")]
+        addr: String,
+        /// Kernel threads per call (0 = one per core).
+        #[arg(long, env = "KESTREL_THREADS", default_value_t = 1)]
+        threads: usize,
+        /// Calls running inference at once (0 = one per core).
+        #[arg(long, env = "KESTREL_MAX_CONCURRENCY", default_value_t = 0)]
+        max_concurrency: usize,
+        /// Calls allowed to wait beyond those; more are refused with RESOURCE_EXHAUSTED.
+        #[arg(long, env = "KESTREL_QUEUE", default_value_t = 16)]
+        queue: usize,
+        /// Largest request, in MiB.
+        #[arg(long, env = "KESTREL_MAX_MESSAGE_MB", default_value_t = 16)]
+        max_message_mb: usize,
+        #[command(flatten)]
+        models: ModelArgs,
+    },
     /// Score the engine on labelled manifests (the ../shared/eval/dev format).
     Eval {
         /// Manifests, or folders searched for manifest.jsonl.
@@ -268,6 +288,52 @@ fn run(cli: Cli) -> Result<()> {
             if failed > 0 {
                 bail!("{failed} of {} images failed", images.len());
             }
+        }
+        Command::Serve {
+            addr,
+            threads,
+            max_concurrency,
+            queue,
+            max_message_mb,
+            models,
+        } => {
+            let engine = std::sync::Arc::new(models.engine(threads)?);
+            let mut config = ocr_services::server::ServerConfig::default();
+            if max_concurrency > 0 {
+                config.max_concurrency = max_concurrency;
+            }
+            config.queue = queue;
+            config.max_message_bytes = max_message_mb.saturating_mul(1 << 20);
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind(&addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr}"))?;
+                eprintln!(
+                    "kestrel: serving kestrel.v1.Ocr on {}",
+                    listener.local_addr()?
+                );
+                let shutdown = async {
+                    let term = async {
+                        #[cfg(unix)]
+                        if let Ok(mut s) = tokio::signal::unix::signal(
+                            tokio::signal::unix::SignalKind::terminate(),
+                        ) {
+                            s.recv().await;
+                            return;
+                        }
+                        std::future::pending::<()>().await
+                    };
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => {}
+                        _ = term => {}
+                    }
+                    eprintln!("kestrel: shutting down after in-flight calls");
+                };
+                ocr_services::server::serve(engine, listener, config, shutdown)
+                    .await
+                    .map_err(|e| anyhow::anyhow!(e))
+            })?;
         }
         Command::Eval {
             paths,

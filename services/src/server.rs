@@ -1,0 +1,303 @@
+//! The gRPC service (`kestrel.v1.Ocr`): the same engine for backends.
+//!
+//! Inference runs on tokio's blocking pool, at most `max_concurrency` calls at once; up to
+//! `queue` more wait, and calls beyond that are refused with `RESOURCE_EXHAUSTED`. Bad input is
+//! `INVALID_ARGUMENT` with a message. Standard health checking and server reflection are served
+//! beside the OCR service.
+
+use ocr_core::ocr::{self as ocr, Engine, OcrError, ReadOptions};
+use ocr_proto::v1 as pb;
+use ocr_proto::v1::ocr_server::{Ocr, OcrServer};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::sync::Semaphore;
+use tokio_stream::{Stream, StreamExt};
+use tonic::{Request, Response, Status, Streaming};
+
+/// Limits of a server.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerConfig {
+    /// Calls running inference at once.
+    pub max_concurrency: usize,
+    /// Calls allowed to wait beyond those.
+    pub queue: usize,
+    /// Largest request message, in bytes.
+    pub max_message_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        ServerConfig {
+            max_concurrency: cores,
+            queue: 4 * cores,
+            max_message_bytes: 16 << 20,
+        }
+    }
+}
+
+/// The `kestrel.v1.Ocr` implementation.
+#[derive(Clone)]
+pub struct OcrService {
+    engine: Arc<Engine>,
+    permits: Arc<Semaphore>,
+    admitted: Arc<AtomicUsize>,
+    config: ServerConfig,
+}
+
+fn status(e: OcrError) -> Status {
+    match e {
+        OcrError::Decode(_) | OcrError::TooLarge(_) | OcrError::Empty(_) => {
+            Status::invalid_argument(e.to_string())
+        }
+        OcrError::Model(_) | OcrError::Runtime(_) => Status::internal(e.to_string()),
+    }
+}
+
+fn point(p: &ocr::Point) -> pb::Point {
+    pb::Point { x: p.x, y: p.y }
+}
+
+fn quad(q: &ocr::Quad) -> pb::Quad {
+    pb::Quad {
+        points: q.iter().map(point).collect(),
+    }
+}
+
+fn line(l: &ocr::Line) -> pb::Line {
+    pb::Line {
+        text: l.text.clone(),
+        confidence: l.confidence,
+        quad: Some(quad(&l.quad)),
+        chars: l
+            .chars
+            .iter()
+            .map(|c| pb::Char {
+                text: c.text.clone(),
+                confidence: c.confidence,
+                quad: Some(quad(&c.quad)),
+            })
+            .collect(),
+    }
+}
+
+fn page(p: &ocr::Page) -> pb::Page {
+    pb::Page {
+        lines: p.lines.iter().map(line).collect(),
+        width: p.width,
+        height: p.height,
+    }
+}
+
+fn options(o: Option<&pb::ReadOptions>) -> ReadOptions {
+    let mut r = ReadOptions::default();
+    if let Some(o) = o {
+        if o.max_side > 0 {
+            r.det.max_side = o.max_side.min(4096);
+        }
+        r.classify = !o.no_classify;
+        if !o.allowed_chars.is_empty() {
+            r.allowed_chars = Some(o.allowed_chars.clone());
+        }
+    }
+    r
+}
+
+impl OcrService {
+    /// A service over an engine.
+    pub fn new(engine: Arc<Engine>, config: ServerConfig) -> Self {
+        OcrService {
+            engine,
+            permits: Arc::new(Semaphore::new(config.max_concurrency.max(1))),
+            admitted: Arc::new(AtomicUsize::new(0)),
+            config,
+        }
+    }
+
+    /// Runs `f` on the blocking pool under the concurrency limit.
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Engine) -> Result<T, Status> + Send + 'static,
+    ) -> Result<T, Status> {
+        let limit = self.config.max_concurrency.max(1) + self.config.queue;
+        if self.admitted.fetch_add(1, Ordering::SeqCst) >= limit {
+            self.admitted.fetch_sub(1, Ordering::SeqCst);
+            return Err(Status::resource_exhausted(format!(
+                "server busy: {limit} calls in flight"
+            )));
+        }
+        let _admission = Admission(self.admitted.clone());
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Status::unavailable("shutting down"))?;
+        let engine = self.engine.clone();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            f(&engine)
+        })
+        .await
+        .map_err(|e| Status::internal(format!("inference task failed: {e}")))?
+    }
+}
+
+/// Releases an admission slot when dropped (also when the caller's deadline cancels the call).
+struct Admission(Arc<AtomicUsize>);
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn read_one(engine: &Engine, req: &pb::ReadRequest) -> Result<pb::Page, Status> {
+    let p = engine
+        .read_bytes(&req.image, &options(req.options.as_ref()))
+        .map_err(status)?;
+    Ok(page(&p))
+}
+
+type ReadStreamOut = Pin<Box<dyn Stream<Item = Result<pb::ReadResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Ocr for OcrService {
+    async fn read(
+        &self,
+        request: Request<pb::ReadRequest>,
+    ) -> Result<Response<pb::ReadResponse>, Status> {
+        let req = request.into_inner();
+        let id = req.id.clone();
+        let p = self.run(move |e| read_one(e, &req)).await?;
+        Ok(Response::new(pb::ReadResponse {
+            page: Some(p),
+            id,
+            error: String::new(),
+        }))
+    }
+
+    async fn detect(
+        &self,
+        request: Request<pb::DetectRequest>,
+    ) -> Result<Response<pb::DetectResponse>, Status> {
+        let req = request.into_inner();
+        let out = self
+            .run(move |e| {
+                let img = e.decode(&req.image).map_err(status)?;
+                let opts = options(req.options.as_ref());
+                let boxes = e.detect(&img, &opts.det).map_err(status)?;
+                Ok(pb::DetectResponse {
+                    boxes: boxes
+                        .iter()
+                        .map(|b| pb::TextBox {
+                            quad: Some(quad(&b.quad)),
+                            score: b.score,
+                        })
+                        .collect(),
+                    width: img.width(),
+                    height: img.height(),
+                })
+            })
+            .await?;
+        Ok(Response::new(out))
+    }
+
+    async fn recognize(
+        &self,
+        request: Request<pb::RecognizeRequest>,
+    ) -> Result<Response<pb::RecognizeResponse>, Status> {
+        let req = request.into_inner();
+        if req.lines.is_empty() {
+            return Err(Status::invalid_argument("no line images"));
+        }
+        let out = self
+            .run(move |e| {
+                let opts = options(req.options.as_ref());
+                let mut lines = Vec::with_capacity(req.lines.len());
+                for (i, bytes) in req.lines.iter().enumerate() {
+                    let img = e
+                        .decode(bytes)
+                        .map_err(|err| Status::invalid_argument(format!("line {i}: {err}")))?;
+                    let l = e
+                        .recognize_line(&img, &opts)
+                        .map_err(|err| Status::invalid_argument(format!("line {i}: {err}")))?;
+                    lines.push(line(&l));
+                }
+                Ok(pb::RecognizeResponse { lines })
+            })
+            .await?;
+        Ok(Response::new(out))
+    }
+
+    type ReadStreamStream = ReadStreamOut;
+
+    async fn read_stream(
+        &self,
+        request: Request<Streaming<pb::ReadRequest>>,
+    ) -> Result<Response<Self::ReadStreamStream>, Status> {
+        let mut input = request.into_inner();
+        let svc = self.clone();
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        tokio::spawn(async move {
+            while let Some(item) = input.next().await {
+                let answer = match item {
+                    Err(e) => Err(e),
+                    Ok(req) => {
+                        let id = req.id.clone();
+                        match svc.run(move |e| read_one(e, &req)).await {
+                            Ok(p) => Ok(pb::ReadResponse {
+                                page: Some(p),
+                                id,
+                                error: String::new(),
+                            }),
+                            Err(s) if s.code() == tonic::Code::InvalidArgument => {
+                                Ok(pb::ReadResponse {
+                                    page: None,
+                                    id,
+                                    error: s.message().to_string(),
+                                })
+                            }
+                            Err(s) => Err(s),
+                        }
+                    }
+                };
+                let stop = answer.is_err();
+                if tx.send(answer).await.is_err() || stop {
+                    break;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
+    }
+}
+
+/// Serves the OCR service, health checking and reflection on `listener` until `shutdown`
+/// resolves; in-flight calls finish first.
+pub async fn serve(
+    engine: Arc<Engine>,
+    listener: tokio::net::TcpListener,
+    config: ServerConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    health_reporter.set_serving::<OcrServer<OcrService>>().await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(ocr_proto::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let ocr = OcrServer::new(OcrService::new(engine, config))
+        .max_decoding_message_size(config.max_message_bytes);
+    tonic::transport::Server::builder()
+        .add_service(health)
+        .add_service(reflection)
+        .add_service(ocr)
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            shutdown,
+        )
+        .await?;
+    Ok(())
+}
