@@ -240,3 +240,29 @@ async fn a_full_server_answers_resource_exhausted() {
     }
     assert!(ok >= 1 && busy >= 1, "ok {ok}, busy {busy}");
 }
+
+/// The Python grpcio client (stubs generated from `proto/` by grpcio-tools, which `.ci/run`
+/// installs) calls every RPC of a `kestrel serve` process.
+#[test]
+fn python_grpcio_client_calls_every_rpc() {
+    use std::io::{BufRead, BufReader};
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_kestrel"))
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(server.stderr.take().unwrap());
+    let mut first = String::new();
+    err.read_line(&mut first).unwrap();
+    let addr = first.trim().rsplit(' ').next().unwrap().to_string();
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new("python3")
+        .arg(here.join("tests/grpc_python_client.py"))
+        .arg(&addr)
+        .arg(here.join("../../shared/eval/dev"))
+        .output()
+        .expect("python3");
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+}
