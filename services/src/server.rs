@@ -6,6 +6,8 @@
 //! beside the OCR service.
 
 use ocr_core::ocr::{self as ocr, Engine, OcrError, ReadOptions};
+use ocr_core::runtime::qtensor::QuantizedTensor;
+use ocr_core::runtime::{Model, Session};
 use ocr_proto::v1 as pb;
 use ocr_proto::v1::ocr_server::{Ocr, OcrServer};
 use std::pin::Pin;
@@ -41,6 +43,8 @@ impl Default for ServerConfig {
 #[derive(Clone)]
 pub struct OcrService {
     engine: Arc<Engine>,
+    /// Model tails for split computation, by (model, split point, rank).
+    tails: Arc<std::sync::Mutex<std::collections::HashMap<(String, String, usize), Arc<Model>>>>,
     permits: Arc<Semaphore>,
     admitted: Arc<AtomicUsize>,
     config: ServerConfig,
@@ -109,6 +113,7 @@ impl OcrService {
     pub fn new(engine: Arc<Engine>, config: ServerConfig) -> Self {
         OcrService {
             engine,
+            tails: Default::default(),
             permits: Arc::new(Semaphore::new(config.max_concurrency.max(1))),
             admitted: Arc::new(AtomicUsize::new(0)),
             config,
@@ -226,6 +231,62 @@ impl Ocr for OcrService {
                     lines.push(line(&l));
                 }
                 Ok(pb::RecognizeResponse { lines })
+            })
+            .await?;
+        Ok(Response::new(out))
+    }
+
+    async fn finish(
+        &self,
+        request: Request<pb::FinishRequest>,
+    ) -> Result<Response<pb::FinishResponse>, Status> {
+        let req = request.into_inner();
+        let tails = self.tails.clone();
+        let out = self
+            .run(move |e| {
+                let t = req
+                    .tensor
+                    .ok_or_else(|| Status::invalid_argument("no tensor"))?;
+                let q = QuantizedTensor {
+                    shape: t.shape.iter().map(|&d| d as usize).collect(),
+                    scale: t.scale,
+                    zero_point: t.zero_point,
+                    data: t.data,
+                };
+                let x = q
+                    .dequantize()
+                    .map_err(|err| Status::invalid_argument(err.to_string()))?;
+                let key = (req.model.clone(), req.split_point.clone(), q.shape.len());
+                let tail = {
+                    let mut cache = tails
+                        .lock()
+                        .map_err(|_| Status::internal("tail cache poisoned"))?;
+                    match cache.get(&key) {
+                        Some(t) => t.clone(),
+                        None => {
+                            let model = e.model(&req.model).ok_or_else(|| {
+                                Status::invalid_argument(format!(
+                                    "unknown model '{}' (det, rec, cls)",
+                                    req.model
+                                ))
+                            })?;
+                            let (_, tail) = model
+                                .split(&req.split_point, q.shape.len())
+                                .map_err(|err| Status::invalid_argument(err.to_string()))?;
+                            let tail = Arc::new(tail);
+                            cache.insert(key, tail.clone());
+                            tail
+                        }
+                    }
+                };
+                let y = Session::new(tail)
+                    .run(&[&x])
+                    .map_err(|err| Status::invalid_argument(err.to_string()))?
+                    .remove(0);
+                Ok(pb::FinishResponse {
+                    shape: y.shape().iter().map(|&d| d as u32).collect(),
+                    data: y.data().to_vec(),
+                })
             })
             .await?;
         Ok(Response::new(out))

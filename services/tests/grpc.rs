@@ -264,5 +264,113 @@ fn python_grpcio_client_calls_every_rpc() {
         .expect("python3");
     let _ = server.kill();
     let _ = server.wait();
-    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Feature-level split computation: the device runs the recogniser up to its `backbone` split
+/// point, sends the int8-quantised tensor, and the server's `Finish` runs the rest. The result
+/// equals a local run of the whole model within the quantisation's effect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finish_continues_from_a_split_point() {
+    use ocr_core::runtime::qtensor::QuantizedTensor;
+    use ocr_core::runtime::{Model, Session};
+    let (mut c, _stop, _) = start(ServerConfig::default()).await;
+    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/eval/dev/synthetic_renders/images/line1_sans.png");
+    let x = ocr_services::calib::inputs(ocr_models::ModelKind::Rec, &[file])
+        .unwrap()
+        .remove(0);
+    let full = Model::from_bytes(ocr_core::ocr::zoo::REC).unwrap();
+    let (head, _) = full.split("backbone", 4).unwrap();
+    let local = Session::new(full).run(&[&x]).unwrap().remove(0);
+    let features = Session::new(head).run(&[&x]).unwrap().remove(0);
+    let q = QuantizedTensor::quantize(&features);
+    let sent = q.data.len();
+    let tensor = pb::QuantizedTensor {
+        shape: q.shape.iter().map(|&d| d as u32).collect(),
+        scale: q.scale,
+        zero_point: q.zero_point,
+        data: q.data.clone(),
+    };
+    let remote = c
+        .finish(pb::FinishRequest {
+            model: "rec".into(),
+            split_point: "backbone".into(),
+            tensor: Some(tensor.clone()),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        remote.shape.iter().map(|&d| d as usize).collect::<Vec<_>>(),
+        local.shape()
+    );
+    let max_err = remote
+        .data
+        .iter()
+        .zip(local.data())
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    let classes = local.shape()[2];
+    let argmax = |d: &[f32]| {
+        d.chunks(classes)
+            .map(|r| {
+                r.iter()
+                    .enumerate()
+                    .fold(0, |b, (i, &v)| if v > r[b] { i } else { b })
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        argmax(&remote.data),
+        argmax(local.data()),
+        "decoded text must not change"
+    );
+    // 8-bit features: measured max probability difference 0.0022 on this line.
+    assert!(max_err < 0.1, "max probability difference {max_err}");
+    eprintln!(
+        "sent {sent} bytes of features (fp32 would be {}), max prob diff {max_err:.4}",
+        4 * sent
+    );
+
+    // Bad requests are INVALID_ARGUMENT, and the server keeps serving.
+    let bad = |model: &str, split: &str, t: Option<pb::QuantizedTensor>| pb::FinishRequest {
+        model: model.into(),
+        split_point: split.into(),
+        tensor: t,
+    };
+    let mut wrong_shape = tensor.clone();
+    wrong_shape.shape[1] += 1;
+    let mut short = tensor.clone();
+    short.data.truncate(10);
+    for (what, req) in [
+        (
+            "unknown split point",
+            bad("rec", "nope", Some(tensor.clone())),
+        ),
+        (
+            "unknown model",
+            bad("ocr", "backbone", Some(tensor.clone())),
+        ),
+        ("no tensor", bad("rec", "backbone", None)),
+        ("wrong shape", bad("rec", "backbone", Some(wrong_shape))),
+        (
+            "data shorter than shape",
+            bad("rec", "backbone", Some(short)),
+        ),
+    ] {
+        let e = c.finish(req).await.unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{what}: {e:?}");
+    }
+    let again = c
+        .finish(bad("rec", "backbone", Some(tensor)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again.data.len(), local.data().len());
 }

@@ -154,6 +154,16 @@ impl Engine {
         })
     }
 
+    /// The detector, recogniser or classifier model, by kind (`det`, `rec`, `cls`).
+    pub fn model(&self, kind: &str) -> Option<&Arc<Model>> {
+        match kind {
+            "det" => Some(&self.det.model),
+            "rec" => Some(&self.rec.model),
+            "cls" => self.cls.as_ref().map(|c| &c.model),
+            _ => None,
+        }
+    }
+
     /// The recogniser's class map.
     pub fn charset(&self) -> &Charset {
         &self.charset

@@ -12,6 +12,7 @@ pub mod op;
 pub mod ops;
 pub mod parallel;
 pub mod plan;
+pub mod qtensor;
 pub mod session;
 pub mod static_eval;
 pub mod tensor;

@@ -179,6 +179,104 @@ impl Model {
         })
     }
 
+    /// Splits the model at a named split point into a head (the graph inputs to the split
+    /// value) and a tail (the split value, of rank `rank`, to the graph outputs), for split
+    /// computation: a device runs the head, a server the tail. Fails when the split point does
+    /// not separate the graph (a tail node would need a value the head computes other than the
+    /// split value).
+    pub fn split(&self, name: &str, rank: usize) -> Result<(Model, Model)> {
+        let split = self
+            .split_points
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| *v)
+            .ok_or_else(|| Error::Input(alloc::format!("no split point '{name}'")))?;
+        let nv = self.value_names.len();
+        let mut producer = vec![usize::MAX; nv];
+        for (i, n) in self.nodes.iter().enumerate() {
+            for &o in &n.outputs {
+                producer[o as usize] = i;
+            }
+        }
+        // Nodes needed to compute a set of values, walking producers backwards.
+        let needed = |targets: &[u32], stop: Option<u32>| -> Vec<bool> {
+            let mut want = vec![false; self.nodes.len()];
+            let mut stack: Vec<u32> = targets.to_vec();
+            let mut seen = vec![false; nv];
+            while let Some(v) = stack.pop() {
+                if seen[v as usize] || Some(v) == stop {
+                    continue;
+                }
+                seen[v as usize] = true;
+                let p = producer[v as usize];
+                if p != usize::MAX && !want[p] {
+                    want[p] = true;
+                    stack.extend(self.nodes[p].inputs.iter().flatten().copied());
+                }
+            }
+            want
+        };
+        let head_nodes = needed(&[split], None);
+        let outputs: Vec<u32> = self.outputs.iter().map(|o| o.value).collect();
+        let tail_nodes = needed(&outputs, Some(split));
+        for (i, n) in self
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| tail_nodes[*i])
+        {
+            for v in n.inputs.iter().flatten() {
+                let p = producer[*v as usize];
+                if *v != split && p != usize::MAX && !tail_nodes[p] {
+                    return Err(Error::Format(alloc::format!(
+                        "split point '{name}' does not separate the graph: node '{}' (#{i}) also reads '{}'",
+                        n.name,
+                        self.value_names[*v as usize]
+                    )));
+                }
+                if self.inputs.iter().any(|io| io.value == *v) {
+                    return Err(Error::Format(alloc::format!(
+                        "split point '{name}' does not separate the graph: node '{}' reads a graph input",
+                        n.name
+                    )));
+                }
+            }
+        }
+        let part = |keep: &[bool], inputs: Vec<IoSpec>, outputs: Vec<IoSpec>| Model {
+            metadata: self.metadata.clone(),
+            value_names: self.value_names.clone(),
+            inputs,
+            outputs,
+            constants: self.constants.clone(),
+            nodes: self
+                .nodes
+                .iter()
+                .zip(keep)
+                .filter(|(_, k)| **k)
+                .map(|(n, _)| n.clone())
+                .collect(),
+            split_points: Vec::new(),
+            kernels: self.kernels,
+            qconvs: self
+                .qconvs
+                .iter()
+                .zip(keep)
+                .filter(|(_, k)| **k)
+                .map(|(q, _)| q.clone())
+                .collect(),
+        };
+        let split_io = IoSpec {
+            name: self.value_names[split as usize].clone(),
+            value: split,
+            dims: (0..rank)
+                .map(|i| Dim::Symbol(alloc::format!("{name}.{i}")))
+                .collect(),
+        };
+        let head = part(&head_nodes, self.inputs.clone(), vec![split_io.clone()]);
+        let tail = part(&tail_nodes, vec![split_io], self.outputs.clone());
+        Ok((head, tail))
+    }
+
     /// Values that feed convolutions as their data input (what calibration observes).
     pub fn conv_data_inputs(&self) -> Vec<u32> {
         let mut v: Vec<u32> = self
