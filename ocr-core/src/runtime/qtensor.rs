@@ -40,7 +40,7 @@ impl QuantizedTensor {
 
     /// The tensor back in fp32; fails on inconsistent fields (a malformed request).
     pub fn dequantize(&self) -> Result<Tensor> {
-        if !(self.scale.is_finite() && self.scale > 0.0) || !(0..=255).contains(&self.zero_point) {
+        if !(self.scale.is_finite() && self.scale > 0.0 && (0..=255).contains(&self.zero_point)) {
             return Err(Error::Input(alloc::format!(
                 "bad quantisation: scale {}, zero point {}",
                 self.scale,
