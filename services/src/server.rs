@@ -39,12 +39,15 @@ impl Default for ServerConfig {
     }
 }
 
+/// Model tails for split computation, by (model, split point, input rank).
+type TailCache = std::collections::HashMap<(String, String, usize), Arc<Model>>;
+
 /// The `kestrel.v1.Ocr` implementation.
 #[derive(Clone)]
 pub struct OcrService {
     engine: Arc<Engine>,
     /// Model tails for split computation, by (model, split point, rank).
-    tails: Arc<std::sync::Mutex<std::collections::HashMap<(String, String, usize), Arc<Model>>>>,
+    tails: Arc<std::sync::Mutex<TailCache>>,
     permits: Arc<Semaphore>,
     admitted: Arc<AtomicUsize>,
     config: ServerConfig,
