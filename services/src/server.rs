@@ -28,6 +28,46 @@ pub struct ServerConfig {
     pub max_message_bytes: usize,
 }
 
+/// Checks `authorization: Bearer <token>` on every OCR call (health checking and reflection
+/// stay open), comparing in constant time.
+#[derive(Clone)]
+pub struct BearerAuth {
+    expected: Option<Arc<Vec<u8>>>,
+}
+
+impl BearerAuth {
+    /// Authentication with `token`, or none.
+    pub fn new(token: Option<String>) -> Self {
+        BearerAuth {
+            expected: token.map(|t| Arc::new(format!("Bearer {t}").into_bytes())),
+        }
+    }
+}
+
+impl tonic::service::Interceptor for BearerAuth {
+    fn call(&mut self, req: Request<()>) -> Result<Request<()>, Status> {
+        let Some(expected) = &self.expected else {
+            return Ok(req);
+        };
+        let given = req
+            .metadata()
+            .get("authorization")
+            .map(|v| v.as_bytes())
+            .unwrap_or(&[]);
+        let same = given.len() == expected.len()
+            && given
+                .iter()
+                .zip(expected.iter())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0;
+        if same {
+            Ok(req)
+        } else {
+            Err(Status::unauthenticated("missing or wrong bearer token"))
+        }
+    }
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -339,12 +379,13 @@ impl Ocr for OcrService {
     }
 }
 
-/// Serves the OCR service, health checking and reflection on `listener` until `shutdown`
-/// resolves; in-flight calls finish first.
+/// Serves the OCR service (behind `auth`), health checking and reflection on `listener` until
+/// `shutdown` resolves; in-flight calls finish first.
 pub async fn serve(
     engine: Arc<Engine>,
     listener: tokio::net::TcpListener,
     config: ServerConfig,
+    auth: BearerAuth,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let (health_reporter, health) = tonic_health::server::health_reporter();
@@ -354,6 +395,7 @@ pub async fn serve(
         .build_v1()?;
     let ocr = OcrServer::new(OcrService::new(engine, config))
         .max_decoding_message_size(config.max_message_bytes);
+    let ocr = tonic::service::interceptor::InterceptedService::new(ocr, auth);
     tonic::transport::Server::builder()
         .add_service(health)
         .add_service(reflection)

@@ -4,7 +4,7 @@
 use ocr_core::ocr::Engine;
 use ocr_proto::v1 as pb;
 use ocr_proto::v1::ocr_client::OcrClient;
-use ocr_services::server::{ServerConfig, serve};
+use ocr_services::server::{BearerAuth, ServerConfig, serve};
 use std::path::PathBuf;
 use std::sync::Arc;
 use tonic::Code;
@@ -24,11 +24,19 @@ fn dev(rel: &str) -> Vec<u8> {
 async fn start(
     config: ServerConfig,
 ) -> (OcrClient<Channel>, tokio::sync::oneshot::Sender<()>, String) {
+    start_with(config, BearerAuth::new(None)).await
+}
+
+/// [`start`] with bearer-token authentication.
+async fn start_with(
+    config: ServerConfig,
+    auth: BearerAuth,
+) -> (OcrClient<Channel>, tokio::sync::oneshot::Sender<()>, String) {
     let engine = Arc::new(Engine::new_default().unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(serve(engine, listener, config, async {
+    tokio::spawn(serve(engine, listener, config, auth, async {
         let _ = stopped.await;
     }));
     let client = loop {
@@ -373,4 +381,35 @@ async fn finish_continues_from_a_split_point() {
         .unwrap()
         .into_inner();
     assert_eq!(again.data.len(), local.data().len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bearer_token_is_required_when_set() {
+    let (mut c, _stop, _) = start_with(
+        ServerConfig::default(),
+        BearerAuth::new(Some("s3cret".into())),
+    )
+    .await;
+    let req = || pb::RecognizeRequest {
+        lines: vec![dev("paddleocr/doc/imgs_words/ch/word_1.jpg")],
+        options: None,
+    };
+    let e = c.recognize(req()).await.unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated);
+    let mut wrong = tonic::Request::new(req());
+    wrong
+        .metadata_mut()
+        .insert("authorization", "Bearer nope".parse().unwrap());
+    assert_eq!(
+        c.recognize(wrong).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+    let mut right = tonic::Request::new(req());
+    right
+        .metadata_mut()
+        .insert("authorization", "Bearer s3cret".parse().unwrap());
+    assert_eq!(
+        c.recognize(right).await.unwrap().into_inner().lines[0].text,
+        "韩国小馆"
+    );
 }

@@ -108,6 +108,9 @@ enum Command {
         /// Largest request, in MiB.
         #[arg(long, env = "KESTREL_MAX_MESSAGE_MB", default_value_t = 16)]
         max_message_mb: usize,
+        /// Require `authorization: Bearer TOKEN` on OCR calls (prefer the environment variable).
+        #[arg(long, env = "KESTREL_TOKEN", hide_env_values = true)]
+        token: Option<String>,
         #[command(flatten)]
         models: ModelArgs,
     },
@@ -295,6 +298,7 @@ fn run(cli: Cli) -> Result<()> {
             max_concurrency,
             queue,
             max_message_mb,
+            token,
             models,
         } => {
             let engine = std::sync::Arc::new(models.engine(threads)?);
@@ -330,7 +334,8 @@ fn run(cli: Cli) -> Result<()> {
                     }
                     eprintln!("kestrel: shutting down after in-flight calls");
                 };
-                ocr_services::server::serve(engine, listener, config, shutdown)
+                let auth = ocr_services::server::BearerAuth::new(token);
+                ocr_services::server::serve(engine, listener, config, auth, shutdown)
                     .await
                     .map_err(|e| anyhow::anyhow!(e))
             })?;
