@@ -4,4 +4,5 @@ pub mod calib;
 pub mod draw;
 pub mod eval;
 pub mod npy;
+pub mod offload;
 pub mod server;

@@ -88,6 +88,15 @@ enum Command {
         /// Only recognise these characters (e.g. "0123456789").
         #[arg(long, value_name = "CHARS")]
         allowed_chars: Option<String>,
+        /// A Kestrel server (host:port) to re-recognise the lines this device is unsure of.
+        #[arg(long, value_name = "HOST:PORT")]
+        remote: Option<String>,
+        /// With --remote: lines below this confidence go to the server.
+        #[arg(long, default_value_t = 0.9)]
+        offload_below: f32,
+        /// With --remote: bearer token for the server.
+        #[arg(long, env = "KESTREL_TOKEN", hide_env_values = true)]
+        token: Option<String>,
         #[command(flatten)]
         models: ModelArgs,
     },
@@ -223,12 +232,27 @@ fn run(cli: Cli) -> Result<()> {
             max_side,
             no_cls,
             allowed_chars,
+            remote,
+            offload_below,
+            token,
             models,
         } => {
             if draw.is_some() && images.len() != 1 {
                 bail!("--draw takes exactly one image");
             }
             let engine = models.engine(threads)?;
+            // Line-level split computation: a client for the server, when given.
+            let rt = tokio::runtime::Runtime::new()?;
+            let mut client = match &remote {
+                Some(addr) => Some(
+                    rt.block_on(ocr_proto::v1::ocr_client::OcrClient::connect(format!(
+                        "http://{addr}"
+                    )))
+                    .with_context(|| format!("cannot reach {addr}"))?,
+                ),
+                None => None,
+            };
+            let mut totals = ocr_services::offload::OffloadStats::default();
             let mut opts = ReadOptions {
                 classify: !no_cls,
                 allowed_chars,
@@ -249,6 +273,22 @@ fn run(cli: Cli) -> Result<()> {
                                 height: img.height(),
                                 lines: vec![l],
                             }
+                        } else if let Some(c) = client.as_mut() {
+                            let bytes = std::fs::read(path)?;
+                            let (page, stats) =
+                                rt.block_on(ocr_services::offload::read_with_offload(
+                                    &engine,
+                                    c,
+                                    token.as_deref(),
+                                    &bytes,
+                                    &opts,
+                                    offload_below,
+                                ))?;
+                            totals.lines += stats.lines;
+                            totals.offloaded += stats.offloaded;
+                            totals.bytes_sent += stats.bytes_sent;
+                            totals.image_bytes += stats.image_bytes;
+                            page
                         } else {
                             engine.read(&img, &opts)?
                         };
@@ -283,6 +323,16 @@ fn run(cli: Cli) -> Result<()> {
                         results.push(serde_json::json!({ "image": path.display().to_string(), "error": format!("{e:#}") }));
                     }
                 }
+            }
+            if remote.is_some() {
+                eprintln!(
+                    "kestrel: offloaded {} of {} lines ({:.0}% settled on this device); sent {} bytes of line images, the images themselves are {} bytes",
+                    totals.offloaded,
+                    totals.lines,
+                    100.0 * totals.kept_on_device(),
+                    totals.bytes_sent,
+                    totals.image_bytes
+                );
             }
             if json {
                 let doc = serde_json::json!({ "schema_version": ocr_core::ocr::result::SCHEMA_VERSION, "results": results });
