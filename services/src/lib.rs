@@ -3,6 +3,7 @@
 pub mod calib;
 pub mod draw;
 pub mod eval;
+pub mod metrics;
 pub mod npy;
 pub mod offload;
 pub mod server;

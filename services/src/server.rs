@@ -5,6 +5,7 @@
 //! `INVALID_ARGUMENT` with a message. Standard health checking and server reflection are served
 //! beside the OCR service.
 
+use crate::metrics::Metrics;
 use ocr_core::ocr::{self as ocr, Engine, OcrError, ReadOptions};
 use ocr_core::runtime::qtensor::QuantizedTensor;
 use ocr_core::runtime::{Model, Session};
@@ -86,6 +87,7 @@ type TailCache = std::collections::HashMap<(String, String, usize), Arc<Model>>;
 #[derive(Clone)]
 pub struct OcrService {
     engine: Arc<Engine>,
+    metrics: Arc<Metrics>,
     /// Model tails for split computation, by (model, split point, rank).
     tails: Arc<std::sync::Mutex<TailCache>>,
     permits: Arc<Semaphore>,
@@ -153,9 +155,10 @@ fn options(o: Option<&pb::ReadOptions>) -> ReadOptions {
 
 impl OcrService {
     /// A service over an engine.
-    pub fn new(engine: Arc<Engine>, config: ServerConfig) -> Self {
+    pub fn new(engine: Arc<Engine>, config: ServerConfig, metrics: Arc<Metrics>) -> Self {
         OcrService {
             engine,
+            metrics,
             tails: Default::default(),
             permits: Arc::new(Semaphore::new(config.max_concurrency.max(1))),
             admitted: Arc::new(AtomicUsize::new(0)),
@@ -175,7 +178,8 @@ impl OcrService {
                 "server busy: {limit} calls in flight"
             )));
         }
-        let _admission = Admission(self.admitted.clone());
+        let _admission = Admission(self.admitted.clone(), self.metrics.clone());
+        self.metrics.in_flight.inc();
         let permit = self
             .permits
             .clone()
@@ -193,11 +197,29 @@ impl OcrService {
 }
 
 /// Releases an admission slot when dropped (also when the caller's deadline cancels the call).
-struct Admission(Arc<AtomicUsize>);
+struct Admission(Arc<AtomicUsize>, Arc<Metrics>);
 
 impl Drop for Admission {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
+        self.1.in_flight.dec();
+    }
+}
+
+impl OcrService {
+    /// Runs a handler, recording its latency and status code and logging it.
+    async fn timed<T>(
+        &self,
+        rpc: &'static str,
+        f: impl std::future::Future<Output = Result<T, Status>>,
+    ) -> Result<T, Status> {
+        let t = std::time::Instant::now();
+        let r = f.await;
+        let code = r.as_ref().map_or_else(|s| s.code(), |_| tonic::Code::Ok);
+        let secs = t.elapsed().as_secs_f64();
+        self.metrics.observe(rpc, code, secs);
+        tracing::info!(rpc, code = ?code, ms = secs * 1e3, "call");
+        r
     }
 }
 
@@ -216,123 +238,136 @@ impl Ocr for OcrService {
         &self,
         request: Request<pb::ReadRequest>,
     ) -> Result<Response<pb::ReadResponse>, Status> {
-        let req = request.into_inner();
-        let id = req.id.clone();
-        let p = self.run(move |e| read_one(e, &req)).await?;
-        Ok(Response::new(pb::ReadResponse {
-            page: Some(p),
-            id,
-            error: String::new(),
-        }))
+        self.timed("Read", async {
+            let req = request.into_inner();
+            let id = req.id.clone();
+            let p = self.run(move |e| read_one(e, &req)).await?;
+            self.metrics.lines.inc_by(p.lines.len() as u64);
+            Ok(Response::new(pb::ReadResponse {
+                page: Some(p),
+                id,
+                error: String::new(),
+            }))
+        })
+        .await
     }
 
     async fn detect(
         &self,
         request: Request<pb::DetectRequest>,
     ) -> Result<Response<pb::DetectResponse>, Status> {
-        let req = request.into_inner();
-        let out = self
-            .run(move |e| {
-                let img = e.decode(&req.image).map_err(status)?;
-                let opts = options(req.options.as_ref());
-                let boxes = e.detect(&img, &opts.det).map_err(status)?;
-                Ok(pb::DetectResponse {
-                    boxes: boxes
-                        .iter()
-                        .map(|b| pb::TextBox {
-                            quad: Some(quad(&b.quad)),
-                            score: b.score,
-                        })
-                        .collect(),
-                    width: img.width(),
-                    height: img.height(),
+        self.timed("Detect", async {
+            let req = request.into_inner();
+            let out = self
+                .run(move |e| {
+                    let img = e.decode(&req.image).map_err(status)?;
+                    let opts = options(req.options.as_ref());
+                    let boxes = e.detect(&img, &opts.det).map_err(status)?;
+                    Ok(pb::DetectResponse {
+                        boxes: boxes
+                            .iter()
+                            .map(|b| pb::TextBox {
+                                quad: Some(quad(&b.quad)),
+                                score: b.score,
+                            })
+                            .collect(),
+                        width: img.width(),
+                        height: img.height(),
+                    })
                 })
-            })
-            .await?;
-        Ok(Response::new(out))
+                .await?;
+            Ok(Response::new(out))
+        })
+        .await
     }
 
     async fn recognize(
         &self,
         request: Request<pb::RecognizeRequest>,
     ) -> Result<Response<pb::RecognizeResponse>, Status> {
-        let req = request.into_inner();
-        if req.lines.is_empty() {
-            return Err(Status::invalid_argument("no line images"));
-        }
-        let out = self
-            .run(move |e| {
-                let opts = options(req.options.as_ref());
-                let mut lines = Vec::with_capacity(req.lines.len());
-                for (i, bytes) in req.lines.iter().enumerate() {
-                    let img = e
-                        .decode(bytes)
-                        .map_err(|err| Status::invalid_argument(format!("line {i}: {err}")))?;
-                    let l = e
-                        .recognize_line(&img, &opts)
-                        .map_err(|err| Status::invalid_argument(format!("line {i}: {err}")))?;
-                    lines.push(line(&l));
-                }
-                Ok(pb::RecognizeResponse { lines })
-            })
-            .await?;
-        Ok(Response::new(out))
+        self.timed("Recognize", async {
+            let req = request.into_inner();
+            if req.lines.is_empty() {
+                return Err(Status::invalid_argument("no line images"));
+            }
+            let out = self
+                .run(move |e| {
+                    let opts = options(req.options.as_ref());
+                    let mut lines = Vec::with_capacity(req.lines.len());
+                    for (i, bytes) in req.lines.iter().enumerate() {
+                        let img = e
+                            .decode(bytes)
+                            .map_err(|err| Status::invalid_argument(format!("line {i}: {err}")))?;
+                        let l = e
+                            .recognize_line(&img, &opts)
+                            .map_err(|err| Status::invalid_argument(format!("line {i}: {err}")))?;
+                        lines.push(line(&l));
+                    }
+                    Ok(pb::RecognizeResponse { lines })
+                })
+                .await?;
+            Ok(Response::new(out))
+        })
+        .await
     }
 
     async fn finish(
         &self,
         request: Request<pb::FinishRequest>,
     ) -> Result<Response<pb::FinishResponse>, Status> {
-        let req = request.into_inner();
-        let tails = self.tails.clone();
-        let out = self
-            .run(move |e| {
-                let t = req
-                    .tensor
-                    .ok_or_else(|| Status::invalid_argument("no tensor"))?;
-                let q = QuantizedTensor {
-                    shape: t.shape.iter().map(|&d| d as usize).collect(),
-                    scale: t.scale,
-                    zero_point: t.zero_point,
-                    data: t.data,
-                };
-                let x = q
-                    .dequantize()
-                    .map_err(|err| Status::invalid_argument(err.to_string()))?;
-                let key = (req.model.clone(), req.split_point.clone(), q.shape.len());
-                let tail = {
-                    let mut cache = tails
-                        .lock()
-                        .map_err(|_| Status::internal("tail cache poisoned"))?;
-                    match cache.get(&key) {
-                        Some(t) => t.clone(),
-                        None => {
-                            let model = e.model(&req.model).ok_or_else(|| {
-                                Status::invalid_argument(format!(
-                                    "unknown model '{}' (det, rec, cls)",
-                                    req.model
-                                ))
-                            })?;
-                            let (_, tail) = model
-                                .split(&req.split_point, q.shape.len())
-                                .map_err(|err| Status::invalid_argument(err.to_string()))?;
-                            let tail = Arc::new(tail);
-                            cache.insert(key, tail.clone());
-                            tail
+        self.timed("Finish", async {
+            let req = request.into_inner();
+            let tails = self.tails.clone();
+            let out = self
+                .run(move |e| {
+                    let t = req
+                        .tensor
+                        .ok_or_else(|| Status::invalid_argument("no tensor"))?;
+                    let q = QuantizedTensor {
+                        shape: t.shape.iter().map(|&d| d as usize).collect(),
+                        scale: t.scale,
+                        zero_point: t.zero_point,
+                        data: t.data,
+                    };
+                    let x = q
+                        .dequantize()
+                        .map_err(|err| Status::invalid_argument(err.to_string()))?;
+                    let key = (req.model.clone(), req.split_point.clone(), q.shape.len());
+                    let tail = {
+                        let mut cache = tails
+                            .lock()
+                            .map_err(|_| Status::internal("tail cache poisoned"))?;
+                        match cache.get(&key) {
+                            Some(t) => t.clone(),
+                            None => {
+                                let model = e.model(&req.model).ok_or_else(|| {
+                                    Status::invalid_argument(format!(
+                                        "unknown model '{}' (det, rec, cls)",
+                                        req.model
+                                    ))
+                                })?;
+                                let (_, tail) = model
+                                    .split(&req.split_point, q.shape.len())
+                                    .map_err(|err| Status::invalid_argument(err.to_string()))?;
+                                let tail = Arc::new(tail);
+                                cache.insert(key, tail.clone());
+                                tail
+                            }
                         }
-                    }
-                };
-                let y = Session::new(tail)
-                    .run(&[&x])
-                    .map_err(|err| Status::invalid_argument(err.to_string()))?
-                    .remove(0);
-                Ok(pb::FinishResponse {
-                    shape: y.shape().iter().map(|&d| d as u32).collect(),
-                    data: y.data().to_vec(),
+                    };
+                    let y = Session::new(tail)
+                        .run(&[&x])
+                        .map_err(|err| Status::invalid_argument(err.to_string()))?
+                        .remove(0);
+                    Ok(pb::FinishResponse {
+                        shape: y.shape().iter().map(|&d| d as u32).collect(),
+                        data: y.data().to_vec(),
+                    })
                 })
-            })
-            .await?;
-        Ok(Response::new(out))
+                .await?;
+            Ok(Response::new(out))
+        })
+        .await
     }
 
     type ReadStreamStream = ReadStreamOut;
@@ -386,6 +421,7 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     config: ServerConfig,
     auth: BearerAuth,
+    metrics: Arc<Metrics>,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let (health_reporter, health) = tonic_health::server::health_reporter();
@@ -393,7 +429,7 @@ pub async fn serve(
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(ocr_proto::FILE_DESCRIPTOR_SET)
         .build_v1()?;
-    let ocr = OcrServer::new(OcrService::new(engine, config))
+    let ocr = OcrServer::new(OcrService::new(engine, config, metrics))
         .max_decoding_message_size(config.max_message_bytes);
     let ocr = tonic::service::interceptor::InterceptedService::new(ocr, auth);
     tonic::transport::Server::builder()

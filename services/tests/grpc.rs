@@ -36,9 +36,16 @@ async fn start_with(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(serve(engine, listener, config, auth, async {
-        let _ = stopped.await;
-    }));
+    tokio::spawn(serve(
+        engine,
+        listener,
+        config,
+        auth,
+        ocr_services::metrics::Metrics::new(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
     let client = loop {
         match OcrClient::connect(addr.clone()).await {
             Ok(c) => break c,
@@ -464,4 +471,77 @@ fn read_remote_offloads_unsure_lines() {
     let same = a.lines().zip(l.lines()).filter(|(x, y)| x == y).count();
     assert!(same >= 15, "{same}/16 lines equal:\n{a}\n---\n{l}");
     assert_eq!(String::from_utf8(none.stdout).unwrap(), l);
+}
+
+/// `kestrel serve --metrics-addr` exposes Prometheus counters that move with the calls.
+#[test]
+fn metrics_count_calls() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let bin = env!("CARGO_BIN_EXE_kestrel");
+    let mut server = std::process::Command::new(bin)
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(server.stderr.take().unwrap());
+    let (mut grpc, mut metrics) = (String::new(), String::new());
+    for _ in 0..2 {
+        let mut l = String::new();
+        err.read_line(&mut l).unwrap();
+        if l.contains("/metrics") {
+            metrics = l
+                .trim()
+                .rsplit(' ')
+                .next()
+                .unwrap()
+                .trim_start_matches("http://")
+                .trim_end_matches("/metrics")
+                .to_string();
+        } else {
+            grpc = l.trim().rsplit(' ').next().unwrap().to_string();
+        }
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut c = OcrClient::connect(format!("http://{grpc}")).await.unwrap();
+        c.recognize(pb::RecognizeRequest {
+            lines: vec![dev("paddleocr/doc/imgs_words/ch/word_1.jpg")],
+            options: None,
+        })
+        .await
+        .unwrap();
+        let _ = c
+            .read(pb::ReadRequest {
+                image: b"junk".to_vec(),
+                options: None,
+                id: String::new(),
+            })
+            .await;
+    });
+    let mut s = std::net::TcpStream::connect(&metrics).unwrap();
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(
+        body.contains("kestrel_requests_total{code=\"Ok\",rpc=\"Recognize\"} 1"),
+        "{body}"
+    );
+    assert!(
+        body.contains("kestrel_requests_total{code=\"InvalidArgument\",rpc=\"Read\"} 1"),
+        "{body}"
+    );
+    assert!(body.contains("kestrel_request_seconds_bucket"), "{body}");
+    assert!(body.contains("kestrel_calls_in_flight 0"), "{body}");
 }

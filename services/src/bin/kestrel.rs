@@ -120,6 +120,9 @@ enum Command {
         /// Require `authorization: Bearer TOKEN` on OCR calls (prefer the environment variable).
         #[arg(long, env = "KESTREL_TOKEN", hide_env_values = true)]
         token: Option<String>,
+        /// Serve Prometheus metrics at http://ADDR/metrics.
+        #[arg(long, env = "KESTREL_METRICS_ADDR", value_name = "ADDR")]
+        metrics_addr: Option<String>,
         #[command(flatten)]
         models: ModelArgs,
     },
@@ -349,6 +352,7 @@ fn run(cli: Cli) -> Result<()> {
             queue,
             max_message_mb,
             token,
+            metrics_addr,
             models,
         } => {
             let engine = std::sync::Arc::new(models.engine(threads)?);
@@ -358,6 +362,13 @@ fn run(cli: Cli) -> Result<()> {
             }
             config.queue = queue;
             config.max_message_bytes = max_message_mb.saturating_mul(1 << 20);
+            tracing_subscriber::fmt()
+                .with_writer(std::io::stderr)
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_env("KESTREL_LOG")
+                        .unwrap_or_else(|_| "info".into()),
+                )
+                .init();
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::bind(&addr)
@@ -385,9 +396,26 @@ fn run(cli: Cli) -> Result<()> {
                     eprintln!("kestrel: shutting down after in-flight calls");
                 };
                 let auth = ocr_services::server::BearerAuth::new(token);
-                ocr_services::server::serve(engine, listener, config, auth, shutdown)
-                    .await
-                    .map_err(|e| anyhow::anyhow!(e))
+                let metrics = ocr_services::metrics::Metrics::new();
+                let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+                if let Some(maddr) = &metrics_addr {
+                    let ml = tokio::net::TcpListener::bind(maddr)
+                        .await
+                        .with_context(|| format!("cannot listen on {maddr}"))?;
+                    eprintln!("kestrel: metrics at http://{}/metrics", ml.local_addr()?);
+                    tokio::spawn(ocr_services::metrics::serve_metrics(
+                        metrics.clone(),
+                        ml,
+                        async {
+                            let _ = metrics_stopped.await;
+                        },
+                    ));
+                }
+                let served =
+                    ocr_services::server::serve(engine, listener, config, auth, metrics, shutdown)
+                        .await;
+                let _ = stop_metrics.send(());
+                served.map_err(|e| anyhow::anyhow!(e))
             })?;
         }
         Command::Eval {
