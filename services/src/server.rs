@@ -414,14 +414,15 @@ impl Ocr for OcrService {
     }
 }
 
-/// Serves the OCR service (behind `auth`), health checking and reflection on `listener` until
-/// `shutdown` resolves; in-flight calls finish first.
+/// Serves the OCR service (behind `auth`), health checking and reflection on `listener` (over
+/// TLS with `tls`) until `shutdown` resolves; in-flight calls finish first.
 pub async fn serve(
     engine: Arc<Engine>,
     listener: tokio::net::TcpListener,
     config: ServerConfig,
     auth: BearerAuth,
     metrics: Arc<Metrics>,
+    tls: Option<tonic::transport::Identity>,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let (health_reporter, health) = tonic_health::server::health_reporter();
@@ -432,7 +433,12 @@ pub async fn serve(
     let ocr = OcrServer::new(OcrService::new(engine, config, metrics))
         .max_decoding_message_size(config.max_message_bytes);
     let ocr = tonic::service::interceptor::InterceptedService::new(ocr, auth);
-    tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(identity) = tls {
+        builder =
+            builder.tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))?;
+    }
+    builder
         .add_service(health)
         .add_service(reflection)
         .add_service(ocr)

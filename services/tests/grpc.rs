@@ -42,6 +42,7 @@ async fn start_with(
         config,
         auth,
         ocr_services::metrics::Metrics::new(),
+        None,
         async {
             let _ = stopped.await;
         },
@@ -544,4 +545,58 @@ fn metrics_count_calls() {
     );
     assert!(body.contains("kestrel_request_seconds_bucket"), "{body}");
     assert!(body.contains("kestrel_calls_in_flight 0"), "{body}");
+}
+
+/// With a certificate the server speaks TLS only: a client trusting it reads, a plain-text
+/// client is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_serves_only_tls_clients() {
+    use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let (cert_pem, key_pem) = (cert.cert.pem(), cert.signing_key.serialize_pem());
+    let engine = Arc::new(Engine::new_default().unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let identity = Identity::from_pem(cert_pem.clone(), key_pem);
+    tokio::spawn(serve(
+        engine,
+        listener,
+        ServerConfig::default(),
+        BearerAuth::new(None),
+        ocr_services::metrics::Metrics::new(),
+        Some(identity),
+        std::future::pending(),
+    ));
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(cert_pem))
+        .domain_name("localhost");
+    let channel = loop {
+        match Channel::from_shared(format!("https://localhost:{port}"))
+            .unwrap()
+            .tls_config(tls.clone())
+            .unwrap()
+            .connect()
+            .await
+        {
+            Ok(c) => break c,
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+        }
+    };
+    let mut c = OcrClient::new(channel);
+    let req = || pb::RecognizeRequest {
+        lines: vec![dev("paddleocr/doc/imgs_words/ch/word_1.jpg")],
+        options: None,
+    };
+    assert_eq!(
+        c.recognize(req()).await.unwrap().into_inner().lines[0].text,
+        "韩国小馆"
+    );
+    let plain = OcrClient::connect(format!("http://127.0.0.1:{port}")).await;
+    match plain {
+        Err(_) => {}
+        Ok(mut p) => assert!(
+            p.recognize(req()).await.is_err(),
+            "a plain-text call was served"
+        ),
+    }
 }

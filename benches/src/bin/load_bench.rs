@@ -68,7 +68,7 @@ fn main() -> Result<()> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = format!("http://{}", listener.local_addr()?);
         let config = ServerConfig { queue: 4 * a.clients, ..Default::default() };
-        tokio::spawn(serve(engine, listener, config, BearerAuth::new(None), ocr_services::metrics::Metrics::new(), std::future::pending()));
+        tokio::spawn(serve(engine, listener, config, BearerAuth::new(None), ocr_services::metrics::Metrics::new(), None, std::future::pending()));
         tokio::time::sleep(Duration::from_millis(200)).await;
         let sent = Arc::new(AtomicUsize::new(0));
         let deadline = Instant::now() + Duration::from_secs(a.seconds);

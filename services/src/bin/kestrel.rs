@@ -123,6 +123,22 @@ enum Command {
         /// Serve Prometheus metrics at http://ADDR/metrics.
         #[arg(long, env = "KESTREL_METRICS_ADDR", value_name = "ADDR")]
         metrics_addr: Option<String>,
+        /// TLS certificate chain (PEM); with --tls-key the server speaks TLS only.
+        #[arg(
+            long,
+            env = "KESTREL_TLS_CERT",
+            value_name = "PEM",
+            requires = "tls_key"
+        )]
+        tls_cert: Option<PathBuf>,
+        /// TLS private key (PEM).
+        #[arg(
+            long,
+            env = "KESTREL_TLS_KEY",
+            value_name = "PEM",
+            requires = "tls_cert"
+        )]
+        tls_key: Option<PathBuf>,
         #[command(flatten)]
         models: ModelArgs,
     },
@@ -353,8 +369,17 @@ fn run(cli: Cli) -> Result<()> {
             max_message_mb,
             token,
             metrics_addr,
+            tls_cert,
+            tls_key,
             models,
         } => {
+            let tls = match (&tls_cert, &tls_key) {
+                (Some(c), Some(k)) => Some(tonic::transport::Identity::from_pem(
+                    std::fs::read(c).with_context(|| format!("cannot read {}", c.display()))?,
+                    std::fs::read(k).with_context(|| format!("cannot read {}", k.display()))?,
+                )),
+                _ => None,
+            };
             let engine = std::sync::Arc::new(models.engine(threads)?);
             let mut config = ocr_services::server::ServerConfig::default();
             if max_concurrency > 0 {
@@ -411,9 +436,10 @@ fn run(cli: Cli) -> Result<()> {
                         },
                     ));
                 }
-                let served =
-                    ocr_services::server::serve(engine, listener, config, auth, metrics, shutdown)
-                        .await;
+                let served = ocr_services::server::serve(
+                    engine, listener, config, auth, metrics, tls, shutdown,
+                )
+                .await;
                 let _ = stop_metrics.send(());
                 served.map_err(|e| anyhow::anyhow!(e))
             })?;
