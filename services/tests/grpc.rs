@@ -66,6 +66,43 @@ fn png_claiming(w: u32, h: u32) -> Vec<u8> {
     b
 }
 
+/// A `kestrel serve` process on an ephemeral loopback port, killed when dropped.
+struct ServerProcess {
+    child: std::process::Child,
+    /// `host:port` of the gRPC listener.
+    addr: String,
+    /// The rest of the server's stderr, after its "serving ... on ADDR" line.
+    stderr: std::io::BufReader<std::process::ChildStderr>,
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `kestrel serve --addr 127.0.0.1:0 EXTRA...` and waits for its address.
+fn spawn_server(extra: &[&str]) -> ServerProcess {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kestrel"))
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .args(extra)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    stderr.read_line(&mut first).unwrap();
+    assert!(first.contains("serving kestrel.v1.Ocr on"), "{first}");
+    let addr = first.trim().rsplit(' ').next().unwrap().to_string();
+    ServerProcess {
+        child,
+        addr,
+        stderr,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_rpc_and_bad_input() {
     let (mut c, _stop, addr) = start(ServerConfig::default()).await;
@@ -261,16 +298,8 @@ async fn a_full_server_answers_resource_exhausted() {
 /// installs) calls every RPC of a `kestrel serve` process.
 #[test]
 fn python_grpcio_client_calls_every_rpc() {
-    use std::io::{BufRead, BufReader};
-    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_kestrel"))
-        .args(["serve", "--addr", "127.0.0.1:0"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(server.stderr.take().unwrap());
-    let mut first = String::new();
-    err.read_line(&mut first).unwrap();
-    let addr = first.trim().rsplit(' ').next().unwrap().to_string();
+    let server = spawn_server(&[]);
+    let addr = server.addr.clone();
     let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let out = std::process::Command::new("python3")
         .arg(here.join("tests/grpc_python_client.py"))
@@ -278,8 +307,7 @@ fn python_grpcio_client_calls_every_rpc() {
         .arg(here.join("../../shared/eval/dev"))
         .output()
         .expect("python3");
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     assert!(
         out.status.success(),
         "{}{}",
@@ -426,17 +454,9 @@ async fn bearer_token_is_required_when_set() {
 /// lines under the confidence threshold and says how much went up.
 #[test]
 fn read_remote_offloads_unsure_lines() {
-    use std::io::{BufRead, BufReader};
     let bin = env!("CARGO_BIN_EXE_kestrel");
-    let mut server = std::process::Command::new(bin)
-        .args(["serve", "--addr", "127.0.0.1:0"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(server.stderr.take().unwrap());
-    let mut first = String::new();
-    err.read_line(&mut first).unwrap();
-    let addr = first.trim().rsplit(' ').next().unwrap().to_string();
+    let server = spawn_server(&[]);
+    let addr = server.addr.clone();
     let image = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../shared/eval/dev/paddleocr/doc/imgs/11.jpg");
     let run = |threshold: &str| {
@@ -453,8 +473,7 @@ fn read_remote_offloads_unsure_lines() {
         .unwrap();
     let all = run("1.01");
     let none = run("0");
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     assert!(all.status.success() && none.status.success());
     let all_err = String::from_utf8_lossy(&all.stderr);
     let none_err = String::from_utf8_lossy(&none.stderr);
@@ -477,37 +496,20 @@ fn read_remote_offloads_unsure_lines() {
 /// `kestrel serve --metrics-addr` exposes Prometheus counters that move with the calls.
 #[test]
 fn metrics_count_calls() {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let bin = env!("CARGO_BIN_EXE_kestrel");
-    let mut server = std::process::Command::new(bin)
-        .args([
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--metrics-addr",
-            "127.0.0.1:0",
-        ])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(server.stderr.take().unwrap());
-    let (mut grpc, mut metrics) = (String::new(), String::new());
-    for _ in 0..2 {
-        let mut l = String::new();
-        err.read_line(&mut l).unwrap();
-        if l.contains("/metrics") {
-            metrics = l
-                .trim()
-                .rsplit(' ')
-                .next()
-                .unwrap()
-                .trim_start_matches("http://")
-                .trim_end_matches("/metrics")
-                .to_string();
-        } else {
-            grpc = l.trim().rsplit(' ').next().unwrap().to_string();
-        }
-    }
+    use std::io::{BufRead, Read, Write};
+    let mut server = spawn_server(&["--metrics-addr", "127.0.0.1:0"]);
+    let mut line = String::new();
+    server.stderr.read_line(&mut line).unwrap();
+    assert!(line.contains("/metrics"), "{line}");
+    let metrics = line
+        .trim()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .trim_start_matches("http://")
+        .trim_end_matches("/metrics")
+        .to_string();
+    let grpc = server.addr.clone();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let mut c = OcrClient::connect(format!("http://{grpc}")).await.unwrap();
@@ -533,8 +535,7 @@ fn metrics_count_calls() {
     .unwrap();
     let mut body = String::new();
     s.read_to_string(&mut body).unwrap();
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     assert!(
         body.contains("kestrel_requests_total{code=\"Ok\",rpc=\"Recognize\"} 1"),
         "{body}"
