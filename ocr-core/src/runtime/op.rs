@@ -184,6 +184,19 @@ impl Epilogue {
         self.post_scale != 1.0 || self.post_bias != 0.0
     }
 
+    /// Applies activation and post affine to a slice in place (bias already added); does
+    /// nothing for the identity. The one place every kernel's epilogue goes through.
+    pub fn apply_slice(&self, xs: &mut [f32]) {
+        if *self == Self::identity() {
+            return;
+        }
+        self.act.apply_slice(xs);
+        if self.has_post() {
+            let (s, b) = (self.post_scale, self.post_bias);
+            xs.iter_mut().for_each(|v| *v = *v * s + b);
+        }
+    }
+
     /// Applies activation and post affine to one value (bias already added).
     #[inline(always)]
     pub fn apply(&self, x: f32) -> f32 {

@@ -93,8 +93,6 @@ pub fn depthwise(
                 }
             }
         }
-        if *epi != Epilogue::identity() {
-            o.iter_mut().for_each(|v| *v = epi.apply(*v));
-        }
+        epi.apply_slice(o);
     });
 }

@@ -240,9 +240,7 @@ fn write_row(crow: &mut [f32], acc: &[f32], bias: Bias, row: usize, n0: usize, e
             .zip(acc.iter().zip(&bv[n0..n0 + acc.len()]))
             .for_each(|(o, (&v, &bb))| *o = v + bb),
     }
-    if *epi != Epilogue::identity() {
-        crow.iter_mut().for_each(|v| *v = epi.apply(*v));
-    }
+    epi.apply_slice(crow);
 }
 
 /// A raw pointer to C that column tasks share.

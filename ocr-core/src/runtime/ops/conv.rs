@@ -232,8 +232,6 @@ pub fn conv_transpose(
                 }
             }
         }
-        if p.epilogue != identity {
-            o.iter_mut().for_each(|v| *v = p.epilogue.apply(*v));
-        }
+        p.epilogue.apply_slice(o);
     }
 }

@@ -10,7 +10,7 @@ use crate::runtime::kernels::KernelSet;
 use crate::runtime::kernels::gemm::CPtr;
 use crate::runtime::kernels::qgemm::{ACT_MAX, QMR, QNR, padded_k};
 use crate::runtime::model::QConv;
-use crate::runtime::op::{ActQuant, ConvParams, Epilogue};
+use crate::runtime::op::{ActQuant, ConvParams};
 use crate::runtime::parallel::Threads;
 
 /// Products below this many multiply-adds run on one thread.
@@ -134,7 +134,6 @@ pub fn qconv(
     let panels = n.div_ceil(QNR);
     let per_task = panels.div_ceil(t);
     let kernel = ks.qgemm;
-    let identity = Epilogue::identity();
     for i in 0..nb {
         for g in 0..p.group {
             let xin = &x[(i * c + g * cg) * h * wd..(i * c + (g + 1) * cg) * h * wd];
@@ -168,13 +167,9 @@ pub fn qconv(
                             // n0..n0+cols belong to this task alone.
                             let crow = unsafe { cp.slice(row * n + n0, cols) };
                             for (dst, &a) in crow.iter_mut().zip(&acc[r * QNR..r * QNR + cols]) {
-                                let y = (a - zp_corr) as f32 * s + b;
-                                *dst = if p.epilogue == identity {
-                                    y
-                                } else {
-                                    p.epilogue.apply(y)
-                                };
+                                *dst = (a - zp_corr) as f32 * s + b;
                             }
+                            p.epilogue.apply_slice(crow);
                         }
                     }
                 }
@@ -187,6 +182,7 @@ pub fn qconv(
 mod tests {
     use super::*;
     use crate::runtime::kernels::qgemm;
+    use crate::runtime::op::Epilogue;
     use alloc::vec;
     use alloc::vec::Vec;
 
