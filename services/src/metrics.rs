@@ -17,6 +17,8 @@ pub struct Metrics {
     pub in_flight: IntGauge,
     /// Text lines returned.
     pub lines: IntCounter,
+    /// Calls whose inference stopped early because the caller gave up (deadline, disconnect).
+    pub cancelled: IntCounter,
 }
 
 impl Metrics {
@@ -42,11 +44,17 @@ impl Metrics {
             IntGauge::new("kestrel_calls_in_flight", "calls running or queued").expect("metric");
         let lines = IntCounter::new("kestrel_lines_recognized_total", "text lines returned")
             .expect("metric");
+        let cancelled = IntCounter::new(
+            "kestrel_calls_cancelled_total",
+            "calls whose inference stopped early because the caller gave up",
+        )
+        .expect("metric");
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
             Box::new(in_flight.clone()),
             Box::new(lines.clone()),
+            Box::new(cancelled.clone()),
         ] {
             registry.register(c).expect("unique metric names");
         }
@@ -56,6 +64,7 @@ impl Metrics {
             latency,
             in_flight,
             lines,
+            cancelled,
         })
     }
 

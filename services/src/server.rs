@@ -2,11 +2,12 @@
 //!
 //! Inference runs on tokio's blocking pool, at most `max_concurrency` calls at once; up to
 //! `queue` more wait, and calls beyond that are refused with `RESOURCE_EXHAUSTED`. Bad input is
-//! `INVALID_ARGUMENT` with a message. Standard health checking and server reflection are served
-//! beside the OCR service.
+//! `INVALID_ARGUMENT` with a message (oversize messages too). A call whose client deadline passes
+//! or whose client goes away is dropped, and its inference stops at the next stage or recogniser
+//! batch. Standard health checking and server reflection are served beside the OCR service.
 
 use crate::metrics::Metrics;
-use ocr_core::ocr::{self as ocr, Engine, OcrError, ReadOptions};
+use ocr_core::ocr::{self as ocr, Cancel, Engine, OcrError, ReadOptions};
 use ocr_core::runtime::qtensor::QuantizedTensor;
 use ocr_core::runtime::{Model, Session};
 use ocr_proto::v1 as pb;
@@ -101,6 +102,7 @@ fn status(e: OcrError) -> Status {
             Status::invalid_argument(e.to_string())
         }
         OcrError::Model(_) | OcrError::Runtime(_) => Status::internal(e.to_string()),
+        OcrError::Cancelled => Status::cancelled("the caller's deadline passed or it went away"),
     }
 }
 
@@ -166,10 +168,11 @@ impl OcrService {
         }
     }
 
-    /// Runs `f` on the blocking pool under the concurrency limit.
+    /// Runs `f` on the blocking pool under the concurrency limit. When this future is dropped
+    /// (deadline passed, client gone) the flag given to `f` is set, so that `f` can stop early.
     async fn run<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Engine) -> Result<T, Status> + Send + 'static,
+        f: impl FnOnce(&Engine, &Cancel) -> Result<T, Status> + Send + 'static,
     ) -> Result<T, Status> {
         let limit = self.config.max_concurrency.max(1) + self.config.queue;
         if self.admitted.fetch_add(1, Ordering::SeqCst) >= limit {
@@ -187,9 +190,17 @@ impl OcrService {
             .await
             .map_err(|_| Status::unavailable("shutting down"))?;
         let engine = self.engine.clone();
+        let cancel = Cancel::new();
+        let _cancel_on_drop = CancelOnDrop(cancel.clone());
+        let metrics = self.metrics.clone();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            f(&engine)
+            let r = f(&engine, &cancel);
+            if matches!(&r, Err(s) if s.code() == tonic::Code::Cancelled) {
+                metrics.cancelled.inc();
+                tracing::info!("work stopped: its caller gave up");
+            }
+            r
         })
         .await
         .map_err(|e| Status::internal(format!("inference task failed: {e}")))?
@@ -198,6 +209,15 @@ impl OcrService {
 
 /// Releases an admission slot when dropped (also when the caller's deadline cancels the call).
 struct Admission(Arc<AtomicUsize>, Arc<Metrics>);
+
+/// Sets the work's cancellation flag when the call's future ends or is dropped.
+struct CancelOnDrop(Cancel);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
 
 impl Drop for Admission {
     fn drop(&mut self) {
@@ -223,10 +243,12 @@ impl OcrService {
     }
 }
 
-fn read_one(engine: &Engine, req: &pb::ReadRequest) -> Result<pb::Page, Status> {
-    let p = engine
-        .read_bytes(&req.image, &options(req.options.as_ref()))
-        .map_err(status)?;
+fn read_one(engine: &Engine, cancel: &Cancel, req: &pb::ReadRequest) -> Result<pb::Page, Status> {
+    let opts = ReadOptions {
+        cancel: Some(cancel.clone()),
+        ..options(req.options.as_ref())
+    };
+    let p = engine.read_bytes(&req.image, &opts).map_err(status)?;
     Ok(page(&p))
 }
 
@@ -241,7 +263,7 @@ impl Ocr for OcrService {
         self.timed("Read", async {
             let req = request.into_inner();
             let id = req.id.clone();
-            let p = self.run(move |e| read_one(e, &req)).await?;
+            let p = self.run(move |e, c| read_one(e, c, &req)).await?;
             self.metrics.lines.inc_by(p.lines.len() as u64);
             Ok(Response::new(pb::ReadResponse {
                 page: Some(p),
@@ -259,7 +281,7 @@ impl Ocr for OcrService {
         self.timed("Detect", async {
             let req = request.into_inner();
             let out = self
-                .run(move |e| {
+                .run(move |e, _| {
                     let img = e.decode(&req.image).map_err(status)?;
                     let opts = options(req.options.as_ref());
                     let boxes = e.detect(&img, &opts.det).map_err(status)?;
@@ -291,16 +313,23 @@ impl Ocr for OcrService {
                 return Err(Status::invalid_argument("no line images"));
             }
             let out = self
-                .run(move |e| {
-                    let opts = options(req.options.as_ref());
+                .run(move |e, cancel| {
+                    let opts = ReadOptions {
+                        cancel: Some(cancel.clone()),
+                        ..options(req.options.as_ref())
+                    };
                     let mut lines = Vec::with_capacity(req.lines.len());
                     for (i, bytes) in req.lines.iter().enumerate() {
+                        if cancel.is_cancelled() {
+                            return Err(status(OcrError::Cancelled));
+                        }
                         let img = e
                             .decode(bytes)
                             .map_err(|err| Status::invalid_argument(format!("line {i}: {err}")))?;
-                        let l = e
-                            .recognize_line(&img, &opts)
-                            .map_err(|err| Status::invalid_argument(format!("line {i}: {err}")))?;
+                        let l = e.recognize_line(&img, &opts).map_err(|err| match err {
+                            OcrError::Cancelled => status(err),
+                            _ => Status::invalid_argument(format!("line {i}: {err}")),
+                        })?;
                         lines.push(line(&l));
                     }
                     Ok(pb::RecognizeResponse { lines })
@@ -319,7 +348,7 @@ impl Ocr for OcrService {
             let req = request.into_inner();
             let tails = self.tails.clone();
             let out = self
-                .run(move |e| {
+                .run(move |e, _| {
                     let t = req
                         .tensor
                         .ok_or_else(|| Status::invalid_argument("no tensor"))?;
@@ -382,10 +411,10 @@ impl Ocr for OcrService {
         tokio::spawn(async move {
             while let Some(item) = input.next().await {
                 let answer = match item {
-                    Err(e) => Err(e),
+                    Err(e) => Err(oversize_is_invalid(e, svc.config.max_message_bytes)),
                     Ok(req) => {
                         let id = req.id.clone();
-                        match svc.run(move |e| read_one(e, &req)).await {
+                        match svc.run(move |e, c| read_one(e, c, &req)).await {
                             Ok(p) => Ok(pb::ReadResponse {
                                 page: Some(p),
                                 id,
@@ -432,7 +461,10 @@ pub async fn serve(
         .build_v1()?;
     let ocr = OcrServer::new(OcrService::new(engine, config, metrics))
         .max_decoding_message_size(config.max_message_bytes);
-    let ocr = tonic::service::interceptor::InterceptedService::new(ocr, auth);
+    let ocr = OversizeIsInvalid {
+        inner: tonic::service::interceptor::InterceptedService::new(ocr, auth),
+        limit: config.max_message_bytes,
+    };
     let mut builder = tonic::transport::Server::builder();
     if let Some(identity) = tls {
         builder =
@@ -448,4 +480,65 @@ pub async fn serve(
         )
         .await?;
     Ok(())
+}
+
+/// tonic refuses a request message over the size limit with `OUT_OF_RANGE`; for this service an
+/// oversize request is the client's bad input, so it is answered `INVALID_ARGUMENT`.
+fn oversize_is_invalid(s: Status, limit: usize) -> Status {
+    if s.code() == tonic::Code::OutOfRange && s.message().contains("too large") {
+        Status::invalid_argument(format!(
+            "request message too large: the limit is {limit} bytes ({})",
+            s.message()
+        ))
+    } else {
+        s
+    }
+}
+
+/// Wraps the OCR service so that unary calls refused for their size (a trailers-only response
+/// whose headers carry the status) answer [`oversize_is_invalid`].
+#[derive(Clone)]
+struct OversizeIsInvalid<S> {
+    inner: S,
+    limit: usize,
+}
+
+impl<S: tonic::server::NamedService> tonic::server::NamedService for OversizeIsInvalid<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+impl<S, B, RB> tonic::codegen::Service<tonic::codegen::http::Request<B>> for OversizeIsInvalid<S>
+where
+    S: tonic::codegen::Service<
+            tonic::codegen::http::Request<B>,
+            Response = tonic::codegen::http::Response<RB>,
+        >,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = tonic::codegen::BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: tonic::codegen::http::Request<B>) -> Self::Future {
+        let answer = self.inner.call(req);
+        let limit = self.limit;
+        Box::pin(async move {
+            let mut res = answer.await?;
+            if let Some(s) = Status::from_header_map(res.headers()) {
+                let relabelled = oversize_is_invalid(s, limit);
+                if relabelled.code() == tonic::Code::InvalidArgument {
+                    // Fails only for a message that cannot be a header value; ours always can.
+                    let _ = relabelled.add_header(res.headers_mut());
+                }
+            }
+            Ok(res)
+        })
+    }
 }

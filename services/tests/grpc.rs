@@ -32,6 +32,15 @@ async fn start_with(
     config: ServerConfig,
     auth: BearerAuth,
 ) -> (OcrClient<Channel>, tokio::sync::oneshot::Sender<()>, String) {
+    start_observed(config, auth, ocr_services::metrics::Metrics::new()).await
+}
+
+/// [`start_with`], recording into `metrics`.
+async fn start_observed(
+    config: ServerConfig,
+    auth: BearerAuth,
+    metrics: Arc<ocr_services::metrics::Metrics>,
+) -> (OcrClient<Channel>, tokio::sync::oneshot::Sender<()>, String) {
     let engine = Arc::new(Engine::new_default().unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = format!("http://{}", listener.local_addr().unwrap());
@@ -41,7 +50,7 @@ async fn start_with(
         listener,
         config,
         auth,
-        ocr_services::metrics::Metrics::new(),
+        metrics,
         None,
         async {
             let _ = stopped.await;
@@ -218,8 +227,7 @@ async fn every_rpc_and_bad_input() {
         .unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
 
-    // Oversize message: refused by the transport's size limit before it is decoded (tonic
-    // answers OUT_OF_RANGE for that), with a message.
+    // Oversize message: refused by the size limit before it is decoded, with a message.
     let huge = vec![0u8; 17 << 20];
     let e = c
         .read(pb::ReadRequest {
@@ -229,8 +237,8 @@ async fn every_rpc_and_bad_input() {
         })
         .await
         .unwrap_err();
-    assert_eq!(e.code(), Code::OutOfRange, "{e:?}");
-    assert!(e.message().contains("too large"));
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    assert!(e.message().contains("too large"), "{e:?}");
 
     // Still serving.
     let rec = c
@@ -298,16 +306,32 @@ async fn a_full_server_answers_resource_exhausted() {
 /// installs) calls every RPC of a `kestrel serve` process.
 #[test]
 fn python_grpcio_client_calls_every_rpc() {
+    use prost::Message;
     let server = spawn_server(&[]);
     let addr = server.addr.clone();
     let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    // The device side of a split (here, not in Python): the client sends these features to
+    // Finish and expects an output of the whole model's shape.
+    let (tensor, local) = split_features();
+    let finish = pb::FinishRequest {
+        model: "rec".into(),
+        split_point: "backbone".into(),
+        tensor: Some(tensor),
+    };
+    let finish_file =
+        std::env::temp_dir().join(format!("kestrel-finish-{}.pb", std::process::id()));
+    std::fs::write(&finish_file, finish.encode_to_vec()).unwrap();
+    let expected_shape: Vec<String> = local.shape().iter().map(|d| d.to_string()).collect();
     let out = std::process::Command::new("python3")
         .arg(here.join("tests/grpc_python_client.py"))
         .arg(&addr)
         .arg(here.join("../../shared/eval/dev"))
+        .arg(&finish_file)
+        .arg(expected_shape.join(","))
         .output()
         .expect("python3");
     drop(server);
+    let _ = std::fs::remove_file(&finish_file);
     assert!(
         out.status.success(),
         "{}{}",
@@ -316,14 +340,11 @@ fn python_grpcio_client_calls_every_rpc() {
     );
 }
 
-/// Feature-level split computation: the device runs the recogniser up to its `backbone` split
-/// point, sends the int8-quantised tensor, and the server's `Finish` runs the rest. The result
-/// equals a local run of the whole model within the quantisation's effect.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn finish_continues_from_a_split_point() {
+/// The recogniser's `backbone` features of one dev line, int8-quantised as a device sends them,
+/// and the whole model's output on the same line run locally.
+fn split_features() -> (pb::QuantizedTensor, ocr_core::runtime::Tensor) {
     use ocr_core::runtime::qtensor::QuantizedTensor;
     use ocr_core::runtime::{Model, Session};
-    let (mut c, _stop, _) = start(ServerConfig::default()).await;
     let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../shared/eval/dev/synthetic_renders/images/line1_sans.png");
     let x = ocr_services::calib::inputs(ocr_models::ModelKind::Rec, &[file])
@@ -334,13 +355,23 @@ async fn finish_continues_from_a_split_point() {
     let local = Session::new(full).run(&[&x]).unwrap().remove(0);
     let features = Session::new(head).run(&[&x]).unwrap().remove(0);
     let q = QuantizedTensor::quantize(&features);
-    let sent = q.data.len();
     let tensor = pb::QuantizedTensor {
         shape: q.shape.iter().map(|&d| d as u32).collect(),
         scale: q.scale,
         zero_point: q.zero_point,
-        data: q.data.clone(),
+        data: q.data,
     };
+    (tensor, local)
+}
+
+/// Feature-level split computation: the device runs the recogniser up to its `backbone` split
+/// point, sends the int8-quantised tensor, and the server's `Finish` runs the rest. The result
+/// equals a local run of the whole model within the quantisation's effect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finish_continues_from_a_split_point() {
+    let (mut c, _stop, _) = start(ServerConfig::default()).await;
+    let (tensor, local) = split_features();
+    let sent = tensor.data.len();
     let remote = c
         .finish(pb::FinishRequest {
             model: "rec".into(),
@@ -600,4 +631,49 @@ async fn tls_serves_only_tls_clients() {
             "a plain-text call was served"
         ),
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_passed_deadline_stops_the_work() {
+    let metrics = ocr_services::metrics::Metrics::new();
+    let config = ServerConfig {
+        max_concurrency: 1,
+        queue: 4,
+        ..ServerConfig::default()
+    };
+    let (mut c, _stop, _) = start_observed(config, BearerAuth::new(None), metrics.clone()).await;
+    // A full page (decode, detection of a 960-pixel map, dozens of lines) takes far longer than
+    // 30 ms; the call is dropped at its deadline and the work stops at its next check.
+    let mut req = tonic::Request::new(pb::ReadRequest {
+        image: dev("paddleocr/doc/imgs/11.jpg"),
+        options: None,
+        id: String::new(),
+    });
+    req.set_timeout(std::time::Duration::from_millis(30));
+    let e = c.read(req).await.unwrap_err();
+    assert!(
+        matches!(e.code(), Code::DeadlineExceeded | Code::Cancelled),
+        "{e:?}"
+    );
+    let waited = std::time::Instant::now();
+    while metrics.cancelled.get() == 0 {
+        assert!(
+            waited.elapsed() < std::time::Duration::from_secs(60),
+            "the work did not stop"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(metrics.cancelled.get(), 1);
+    assert_eq!(metrics.lines.get(), 0, "no page was returned");
+    // The single worker is free again and serves the next call in full.
+    let p = c
+        .read(pb::ReadRequest {
+            image: dev("paddleocr/doc/imgs/11.jpg"),
+            options: None,
+            id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(p.page.unwrap().lines.len() > 10);
 }

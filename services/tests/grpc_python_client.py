@@ -2,7 +2,10 @@
 """A client nobody here wrote: Python grpcio stubs generated from proto/ with grpcio-tools,
 calling every kestrel.v1.Ocr RPC on a running server. Exits non-zero on any failure.
 
-Usage: python3 grpc_python_client.py HOST:PORT DEV_DIR
+Usage: python3 grpc_python_client.py HOST:PORT DEV_DIR FINISH_REQUEST.pb EXPECTED_SHAPE
+
+FINISH_REQUEST.pb is an encoded FinishRequest (features a device computed up to a split point);
+EXPECTED_SHAPE (comma-separated) is the shape of the whole model's output.
 """
 import os
 import subprocess
@@ -13,7 +16,8 @@ import grpc
 
 
 def main():
-    addr, dev = sys.argv[1], sys.argv[2]
+    addr, dev, finish_file = sys.argv[1], sys.argv[2], sys.argv[3]
+    expected_shape = [int(d) for d in sys.argv[4].split(",")]
     root = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
     out = tempfile.mkdtemp(prefix="kestrel-stubs-")
     subprocess.run(
@@ -37,12 +41,26 @@ def main():
                 ocr_pb2.ReadRequest(image=b"junk", id="b")]
         answers = list(stub.ReadStream(iter(reqs), timeout=60))
         assert [a.id for a in answers] == ["a", "b"] and answers[1].error, answers
-        try:
-            stub.Read(ocr_pb2.ReadRequest(image=b"not an image"), timeout=60)
-            raise AssertionError("a corrupt image was accepted")
-        except grpc.RpcError as e:
-            assert e.code() == grpc.StatusCode.INVALID_ARGUMENT and e.details(), e
-    print("python grpcio client: all RPCs ok")
+        finish = ocr_pb2.FinishRequest.FromString(open(finish_file, "rb").read())
+        f = stub.Finish(finish, timeout=60)
+        assert list(f.shape) == expected_shape, f.shape
+        n = 1
+        for d in f.shape:
+            n *= d
+        assert len(f.data) == n and all(0.0 <= p <= 1.0 for p in f.data[:1000]), len(f.data)
+        bad_split = ocr_pb2.FinishRequest(model="rec", split_point="nope", tensor=finish.tensor)
+        too_big = ocr_pb2.ReadRequest(image=bytes(17 << 20))
+        for what, call, req in [
+            ("corrupt image", stub.Read, ocr_pb2.ReadRequest(image=b"not an image")),
+            ("unknown split point", stub.Finish, bad_split),
+            ("oversize message", stub.Read, too_big),
+        ]:
+            try:
+                call(req, timeout=60)
+                raise AssertionError(f"{what} was accepted")
+            except grpc.RpcError as e:
+                assert e.code() == grpc.StatusCode.INVALID_ARGUMENT and e.details(), (what, e)
+    print("python grpcio client: all RPCs ok (Read, Detect, Recognize, ReadStream, Finish)")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 //! The engine: the models, loaded once, and the pipeline that reads an image.
 
 use super::boxes::{self, TextBox};
+use super::cancel::{self, Cancel};
 use super::ctc;
 use super::decode::{self, DecodeLimits};
 use super::detect::{self, DetOptions};
@@ -36,6 +37,8 @@ pub struct ReadOptions {
     pub rec_batch: usize,
     /// Restrict recognition to these characters (constrained decoding).
     pub allowed_chars: Option<String>,
+    /// Stop early, with [`OcrError::Cancelled`], once this flag is set.
+    pub cancel: Option<Cancel>,
 }
 
 impl Default for ReadOptions {
@@ -46,6 +49,7 @@ impl Default for ReadOptions {
             cls_thresh: classify::DEFAULT_THRESH,
             rec_batch: 6,
             allowed_chars: None,
+            cancel: None,
         }
     }
 }
@@ -193,6 +197,7 @@ impl Engine {
         let t = Instant::now();
         let img = self.decode(bytes)?;
         let decode_ms = ms(t);
+        cancel::check(opts.cancel.as_ref())?;
         let (page, mut timings) = self.read_timed(&img, opts)?;
         timings.decode = decode_ms;
         Ok((page, timings))
@@ -239,6 +244,7 @@ impl Engine {
     ) -> Result<(Page, StageTimings), OcrError> {
         let mut timings = StageTimings::default();
         let (found, det_ms, post_ms) = self.detect_timed(img, &opts.det)?;
+        cancel::check(opts.cancel.as_ref())?;
         timings.detect = det_ms;
         timings.postprocess = post_ms;
         let t = Instant::now();
@@ -297,11 +303,18 @@ impl Engine {
             _ => vec![0; crops.len()],
         };
         timings.classify = ms(t);
+        cancel::check(opts.cancel.as_ref())?;
         let t = Instant::now();
         let images: Vec<&RgbImage> = crops.iter().map(|c| &c.image).collect();
-        let outputs = self
-            .rec
-            .with_session(|s| recognize::recognize(s, &self.rec.norm, &images, opts.rec_batch))?;
+        let outputs = self.rec.with_session(|s| {
+            recognize::recognize(
+                s,
+                &self.rec.norm,
+                &images,
+                opts.rec_batch,
+                opts.cancel.as_ref(),
+            )
+        })?;
         let mask = opts
             .allowed_chars
             .as_deref()

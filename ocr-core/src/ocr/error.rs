@@ -16,6 +16,8 @@ pub enum OcrError {
     Model(String),
     /// The runtime failed.
     Runtime(runtime::Error),
+    /// The caller cancelled the work (see [`super::Cancel`]).
+    Cancelled,
 }
 
 impl fmt::Display for OcrError {
@@ -26,6 +28,7 @@ impl fmt::Display for OcrError {
             OcrError::Empty(m) => write!(f, "empty image: {m}"),
             OcrError::Model(m) => write!(f, "model error: {m}"),
             OcrError::Runtime(e) => write!(f, "{e}"),
+            OcrError::Cancelled => write!(f, "cancelled"),
         }
     }
 }

@@ -9,6 +9,7 @@
 //! [`Engine`] ties the stages together; it is `Send + Sync`, loaded once and shared by threads.
 
 pub mod boxes;
+pub mod cancel;
 pub mod classify;
 pub mod ctc;
 pub mod decode;
@@ -24,6 +25,7 @@ pub mod result;
 #[cfg(feature = "default-models")]
 pub mod zoo;
 
+pub use cancel::Cancel;
 pub use engine::{Engine, EngineConfig, ReadOptions, StageTimings};
 pub use error::OcrError;
 pub use result::{Char, Line, Page, Point, Quad};

@@ -45,17 +45,20 @@ fn line_width(img: &RgbImage) -> u32 {
 }
 
 /// Recognises crops in batches of lines of similar aspect ratio; outputs are in input order.
+/// Checks `cancel` before each batch.
 pub fn recognize(
     session: &mut Session,
     norm: &Normalize,
     crops: &[&RgbImage],
     batch: usize,
+    cancel: Option<&super::Cancel>,
 ) -> Result<Vec<RecOutput>, OcrError> {
     let ratio = |i: usize| crops[i].width() as f64 / crops[i].height().max(1) as f64;
     let mut order: Vec<usize> = (0..crops.len()).collect();
     order.sort_by(|&a, &b| ratio(a).total_cmp(&ratio(b)));
     let mut out: Vec<Option<RecOutput>> = vec![None; crops.len()];
     for group in order.chunks(batch.max(1)) {
+        super::cancel::check(cancel)?;
         // The batch is as wide as its widest line (at least 320), exactly: the recogniser's
         // attention spans the padding too, so other widths change its output slightly.
         let widest = group
