@@ -337,9 +337,10 @@ fn scratch_for(
     };
     let out_shape = out.shape.as_slice();
     match &node.op {
-        Op::Conv(p) if p.act_quant.is_some() => {
-            (0, qconv::qconv_scratch_len(p, shape(1), out_shape, threads))
-        }
+        Op::Conv(p) if p.act_quant.is_some() => (
+            0,
+            qconv::qconv_scratch_len(p, shape(0), shape(1), out_shape, threads),
+        ),
         Op::Conv(p) => (
             conv::conv_scratch_len(p, shape(0), shape(1), out_shape, threads),
             0,

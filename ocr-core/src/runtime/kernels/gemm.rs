@@ -135,7 +135,7 @@ fn pack_b(src: &BSource, k0: usize, kc: usize, n: usize, n0: usize, dst: &mut [f
                 let d = &mut dst[kk * NR..(kk + 1) * NR];
                 let base = (k0 + kk) * b.rs + n0 * b.cs;
                 if b.cs == 1 {
-                    d[..cols].copy_from_slice(&b.data[base..base + cols]);
+                    copy_run(&mut d[..cols], &b.data[base..base + cols]);
                 } else {
                     for (j, v) in d[..cols].iter_mut().enumerate() {
                         *v = b.data[base + j * b.cs];
@@ -154,6 +154,20 @@ fn pack_b(src: &BSource, k0: usize, kc: usize, n: usize, n0: usize, dst: &mut [f
                 pack_im2col_general(g, k0, kc, n0, cols, dst);
             }
         }
+    }
+}
+
+/// Copies a run of at most [`NR`] floats. A whole panel width is a fixed-size copy the
+/// compiler turns into vector moves; `copy_from_slice` of a run whose length is only known at
+/// run time calls `memcpy`, which costs more than the copy itself at this size.
+#[inline(always)]
+fn copy_run(dst: &mut [f32], src: &[f32]) {
+    match (
+        <&mut [f32; NR]>::try_from(&mut *dst),
+        <&[f32; NR]>::try_from(src),
+    ) {
+        (Ok(d), Ok(s)) => *d = *s,
+        _ => dst.iter_mut().zip(src).for_each(|(d, &s)| *d = s),
     }
 }
 
@@ -177,7 +191,7 @@ fn pack_im2col_row(
         }
         let row = &g.input[ci * g.h * g.w + (y * w) as usize..][..g.w];
         if x0 >= 0 && x0 + cols as isize <= w {
-            d[..cols].copy_from_slice(&row[x0 as usize..x0 as usize + cols]);
+            copy_run(&mut d[..cols], &row[x0 as usize..x0 as usize + cols]);
         } else {
             for (j, v) in d[..cols].iter_mut().enumerate() {
                 let x = x0 + j as isize;

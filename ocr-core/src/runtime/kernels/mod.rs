@@ -20,8 +20,8 @@ pub const NR: usize = 16;
 /// (`a.len() >= k * MR`, `b.len() >= k * NR`).
 pub type MicroKernel = fn(k: usize, a: &[f32], b: &[f32], acc: &mut [f32; MR * NR]);
 
-/// A depthwise convolution row kernel, see [`depthwise::RowKernel`].
-pub use depthwise::RowKernel;
+/// A depthwise convolution plane kernel, see [`depthwise::DwPlaneKernel`].
+pub use depthwise::DwPlaneKernel;
 
 /// The kernels used by one loaded model.
 #[derive(Clone, Copy)]
@@ -30,10 +30,12 @@ pub struct KernelSet {
     pub name: &'static str,
     /// fp32 GEMM micro-kernel.
     pub gemm: MicroKernel,
-    /// Depthwise stride-1 row accumulation.
-    pub dw_row: RowKernel,
+    /// Depthwise convolution of one padded plane.
+    pub dw_plane: DwPlaneKernel,
     /// int8 GEMM micro-kernel.
     pub qgemm: qgemm::QMicroKernel,
+    /// fp32 to u8 activation quantisation.
+    pub quantize: qgemm::QuantizeKernel,
 }
 
 impl core::fmt::Debug for KernelSet {
@@ -48,8 +50,9 @@ impl KernelSet {
         KernelSet {
             name: "scalar",
             gemm: scalar::gemm_microkernel,
-            dw_row: scalar::dw_row,
+            dw_plane: depthwise::dw_plane_scalar,
             qgemm: qgemm::qgemm_scalar,
+            quantize: qgemm::quantize_scalar,
         }
     }
 

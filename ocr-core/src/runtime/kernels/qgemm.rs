@@ -54,6 +54,25 @@ pub fn qgemm_scalar(k4: usize, a: &[i8], b: &[u8], acc: &mut [i32; QMR * QNR]) {
     }
 }
 
+/// Quantises fp32 activations to u8: `out[i] = round_half_up(clamp(x[i] * inv_scale +
+/// zero_point, 0, 255))` (multiply, then add: no fused multiply-add, so every kernel set gives
+/// the same bytes; NaN becomes 0).
+pub type QuantizeKernel = fn(x: &[f32], inv_scale: f32, zero_point: f32, out: &mut [u8]);
+
+/// Scalar reference [`QuantizeKernel`].
+pub fn quantize_scalar(x: &[f32], inv_scale: f32, zero_point: f32, out: &mut [u8]) {
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = quantize_one(v, inv_scale, zero_point);
+    }
+}
+
+/// One value, as [`QuantizeKernel`] defines it.
+#[inline(always)]
+pub fn quantize_one(v: f32, inv_scale: f32, zero_point: f32) -> u8 {
+    // Clamp first, so the truncating cast rounds a non-negative number half up.
+    ((v * inv_scale + zero_point).clamp(0.0, ACT_MAX as f32) + 0.5) as u8
+}
+
 /// Padded depth: `k` rounded up to a multiple of 4.
 pub fn padded_k(k: usize) -> usize {
     k.div_ceil(4) * 4
@@ -141,6 +160,39 @@ mod tests {
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         (*seed >> 33) as u32
+    }
+
+    /// Every quantisation kernel gives the reference's bytes: random values over and beyond
+    /// the range, the clamps, half-way points, infinities and NaN, lengths around the vector
+    /// width.
+    #[test]
+    fn quantize_kernels_are_bit_exact() {
+        let mut seed = 3;
+        let (inv, zp) = (1.0 / 0.0371, 97.0);
+        let mut x: Vec<f32> = (0..1000)
+            .map(|_| (lcg(&mut seed) as f32 / u32::MAX as f32 - 0.5) * 30.0)
+            .collect();
+        x.extend([
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            1e30,
+            -1e30,
+            -97.0 * 0.0371,
+            158.0 * 0.0371,
+            0.0,
+            -0.0,
+        ]);
+        x.extend((0..64).map(|i| ((i as f32 + 0.5) - zp) / inv));
+        for ks in crate::runtime::kernels::KernelSet::available() {
+            for len in [0, 1, 31, 32, 33, 95, x.len()] {
+                let mut want = vec![0u8; len];
+                quantize_scalar(&x[..len], inv, zp, &mut want);
+                let mut got = vec![1u8; len];
+                (ks.quantize)(&x[..len], inv, zp, &mut got);
+                assert_eq!(got, want, "{} len {len}", ks.name);
+            }
+        }
     }
 
     fn naive(m: usize, n: usize, k: usize, a: &[i8], b: &[u8]) -> Vec<i32> {

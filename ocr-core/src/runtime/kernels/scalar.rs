@@ -15,10 +15,3 @@ pub fn gemm_microkernel(k: usize, a: &[f32], b: &[f32], acc: &mut [f32; MR * NR]
         }
     }
 }
-
-/// Reference depthwise row kernel (see [`super::RowKernel`]).
-pub fn dw_row(out: &mut [f32], input: &[f32], w: f32) {
-    for (o, &x) in out.iter_mut().zip(input) {
-        *o += w * x;
-    }
-}

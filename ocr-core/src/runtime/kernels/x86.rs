@@ -5,7 +5,8 @@
 //! [`avx2`] and [`avx512_vnni`] return after confirming the CPU features, which is what makes
 //! the calls sound.
 
-use super::qgemm::{QMR, QNR};
+use super::depthwise::{DW_TILE, DwGeom, PaddedPlane};
+use super::qgemm::{QMR, QNR, quantize_one};
 use super::{KernelSet, MR, NR};
 use core::arch::x86_64::*;
 
@@ -18,8 +19,9 @@ pub fn avx2() -> Option<KernelSet> {
     ok.then_some(KernelSet {
         name: "avx2-fma",
         gemm: gemm_avx2,
-        dw_row: dw_row_avx2,
+        dw_plane: dw_plane_avx2,
         qgemm: qgemm_avx2,
+        quantize: quantize_avx2,
     })
 }
 
@@ -172,15 +174,106 @@ unsafe fn gemm_6x16(k: usize, a: *const f32, b: *const f32, acc: *mut f32) {
     }
 }
 
-fn dw_row_avx2(out: &mut [f32], input: &[f32], w: f32) {
-    // SAFETY: reachable only through the set built by `avx2()` (features checked); the body is
-    // safe slice code compiled with AVX2/FMA enabled.
-    unsafe { dw_row_avx2_impl(out, input, w) }
+fn dw_plane_avx2(g: &DwGeom, x: PaddedPlane, weights: &[f32], bias: f32, out: &mut [f32]) {
+    assert!(x.data.len() >= g.padded_len() && x.phase_len * g.sw * g.oh > 0);
+    assert!(weights.len() >= g.kh * g.kw && out.len() >= g.oh * g.ow);
+    let offsets: alloc::vec::Vec<usize> = g.tap_offsets(x.phase_len).collect();
+    // SAFETY: reachable only through the set built by `avx2()` (features checked); the sizes
+    // the body relies on are asserted above.
+    unsafe { dw_plane_avx2_impl(g, x, &offsets, weights, bias, out) }
 }
 
 #[target_feature(enable = "avx2,fma")]
-unsafe fn dw_row_avx2_impl(out: &mut [f32], input: &[f32], w: f32) {
-    for (o, &x) in out.iter_mut().zip(input) {
-        *o += w * x;
+unsafe fn dw_plane_avx2_impl(
+    g: &DwGeom,
+    x: PaddedPlane,
+    offsets: &[usize],
+    weights: &[f32],
+    bias: f32,
+    out: &mut [f32],
+) {
+    // SAFETY (whole body): a tile reads DW_TILE floats from `row + offset + ox0`, which ends
+    // within the padded plane (`DwGeom::padded_len` rounds each phase up to whole tiles); the
+    // output goes through a stack tile copied by slice. Multiplies and adds are separate
+    // instructions in the reference's order (even taps, odd taps, then their sum), so the
+    // results are bit-identical to it.
+    let pl = x.phase_len;
+    let xp = x.data.as_ptr();
+    unsafe {
+        for oy in 0..g.oh {
+            let row = oy * g.sh * g.sw * pl;
+            for ox0 in (0..g.ow).step_by(DW_TILE) {
+                let mut e = [_mm256_set1_ps(bias); 4];
+                let mut o = [_mm256_setzero_ps(); 4];
+                let base = xp.add(row + ox0);
+                let mut t = 0;
+                while t < offsets.len() {
+                    let w = _mm256_set1_ps(*weights.get_unchecked(t));
+                    let p = base.add(*offsets.get_unchecked(t));
+                    for (v, acc) in e.iter_mut().enumerate() {
+                        *acc = _mm256_add_ps(*acc, _mm256_mul_ps(w, _mm256_loadu_ps(p.add(8 * v))));
+                    }
+                    if t + 1 < offsets.len() {
+                        let w = _mm256_set1_ps(*weights.get_unchecked(t + 1));
+                        let p = base.add(*offsets.get_unchecked(t + 1));
+                        for (v, acc) in o.iter_mut().enumerate() {
+                            *acc = _mm256_add_ps(
+                                *acc,
+                                _mm256_mul_ps(w, _mm256_loadu_ps(p.add(8 * v))),
+                            );
+                        }
+                    }
+                    t += 2;
+                }
+                let mut tile = [0f32; DW_TILE];
+                for v in 0..4 {
+                    _mm256_storeu_ps(tile.as_mut_ptr().add(8 * v), _mm256_add_ps(e[v], o[v]));
+                }
+                let cols = DW_TILE.min(g.ow - ox0);
+                out[oy * g.ow + ox0..oy * g.ow + ox0 + cols].copy_from_slice(&tile[..cols]);
+            }
+        }
+    }
+}
+
+fn quantize_avx2(x: &[f32], inv_scale: f32, zero_point: f32, out: &mut [u8]) {
+    let n = x.len().min(out.len());
+    let body = n / 32 * 32;
+    // SAFETY: reachable only through the sets built by `avx2()`/`avx512_vnni()` (AVX2
+    // checked); the body reads and writes the first `body <= n` elements of both slices.
+    unsafe { quantize_avx2_impl(x.as_ptr(), inv_scale, zero_point, out.as_mut_ptr(), body) }
+    for (o, &v) in out[body..n].iter_mut().zip(&x[body..n]) {
+        *o = quantize_one(v, inv_scale, zero_point);
+    }
+}
+
+#[target_feature(enable = "avx2")]
+unsafe fn quantize_avx2_impl(x: *const f32, inv: f32, zp: f32, out: *mut u8, n: usize) {
+    // SAFETY (whole body): the caller guarantees `n` (a multiple of 32) floats at `x` and bytes
+    // at `out`. Same operations as `quantize_one`: multiply, add, max with 0 (NaN becomes 0,
+    // as the reference's cast makes it), min with 255, add 0.5, truncate.
+    unsafe {
+        let (vinv, vzp) = (_mm256_set1_ps(inv), _mm256_set1_ps(zp));
+        let (lo, hi, half) = (
+            _mm256_setzero_ps(),
+            _mm256_set1_ps(255.0),
+            _mm256_set1_ps(0.5),
+        );
+        let q = |p: *const f32| {
+            let v = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(p), vinv), vzp);
+            let v = _mm256_min_ps(_mm256_max_ps(v, lo), hi);
+            _mm256_cvttps_epi32(_mm256_add_ps(v, half))
+        };
+        // packs interleave 128-bit lanes; this permutation puts the dwords back in order.
+        let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+        let mut i = 0;
+        while i < n {
+            let p = x.add(i);
+            let a = _mm256_packus_epi32(q(p), q(p.add(8)));
+            let b = _mm256_packus_epi32(q(p.add(16)), q(p.add(24)));
+            let bytes = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(a, b), order);
+            _mm256_storeu_si256(out.add(i) as *mut __m256i, bytes);
+            i += 32;
+        }
     }
 }

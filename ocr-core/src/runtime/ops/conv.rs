@@ -76,7 +76,7 @@ pub fn conv(
             ow,
         };
         // Every plane of every image at once: more independent work for the threads.
-        depthwise(ks.dw_row, threads, &g, x, w, bias, &p.epilogue, out);
+        depthwise(ks.dw_plane, threads, &g, x, w, bias, &p.epilogue, out);
         return;
     }
     let mg = m / p.group;

@@ -1,14 +1,14 @@
 //! int8 convolution: fp32 in, fp32 out, int8 inside.
 //!
-//! The fp32 input is quantised to 8 bits while it is packed into B panels (so there is no
-//! separate quantisation pass and no quantised copy of the input), multiplied with the int8
-//! weights packed at load, and the i32 sums are turned back into fp32 in the epilogue:
+//! Each image's fp32 input is quantised to 8 bits once, in one vectorised pass, into scratch;
+//! B panels are packed from those bytes, multiplied with the int8 weights packed at load, and
+//! the i32 sums are turned back into fp32 in the epilogue:
 //! `y = act((acc - zp * row_sum) * x_scale * w_scale[m] + bias[m])`. Real zero padding maps to
 //! the zero point, so padded taps cost nothing extra and stay exact.
 
 use crate::runtime::kernels::KernelSet;
 use crate::runtime::kernels::gemm::CPtr;
-use crate::runtime::kernels::qgemm::{ACT_MAX, QMR, QNR, padded_k};
+use crate::runtime::kernels::qgemm::{QMR, QNR, padded_k};
 use crate::runtime::model::QConv;
 use crate::runtime::op::{ActQuant, ConvParams};
 use crate::runtime::parallel::Threads;
@@ -25,9 +25,10 @@ fn tasks(m: usize, n: usize, k: usize, threads: &Threads) -> usize {
     }
 }
 
-/// Bytes of u8 scratch [`qconv`] needs.
+/// Bytes of u8 scratch [`qconv`] needs: one quantised image, then one B panel per task.
 pub fn qconv_scratch_len(
     p: &ConvParams,
+    x_shape: &[usize],
     w_shape: &[usize],
     out_shape: &[usize],
     threads: &Threads,
@@ -35,12 +36,13 @@ pub fn qconv_scratch_len(
     let mg = w_shape[0] / p.group;
     let k = w_shape[1] * w_shape[2] * w_shape[3];
     let n = out_shape[2] * out_shape[3];
-    tasks(mg, n, k, threads) * padded_k(k) * QNR
+    let image: usize = x_shape.iter().skip(1).product();
+    image + tasks(mg, n, k, threads) * padded_k(k) * QNR
 }
 
-/// Where B's columns come from: one image's input channels of one group, `[c, h, w]`.
+/// Where B's columns come from: one image's quantised input channels of one group, `[c, h, w]`.
 struct Source<'a> {
-    x: &'a [f32],
+    x: &'a [u8],
 
     h: usize,
     w: usize,
@@ -50,48 +52,50 @@ struct Source<'a> {
     ow: usize,
 }
 
-#[inline(always)]
-fn quantise(v: f32, inv: f32, zp: f32) -> u8 {
-    // Clamp first, so the truncating cast rounds a non-negative number half up.
-    ((v * inv + zp).clamp(0.0, ACT_MAX as f32) + 0.5) as u8
-}
-
-/// Packs columns `n0..n0 + QNR` of the implicit im2col matrix, quantised, into `dst`
+/// Packs columns `n0..n0 + QNR` of the implicit im2col matrix of quantised input into `dst`
 /// (`[k/4][QNR][4]`, the layout of `qgemm::pack_b`).
 fn pack_b(src: &Source, q: &ActQuant, k: usize, n: usize, n0: usize, dst: &mut [u8]) {
     let cols = QNR.min(n - n0);
     let kp = padded_k(k);
-    dst[..kp * QNR].fill(0);
-    let (inv, zp) = (1.0 / q.scale, q.zero_point as f32);
     let zp_u8 = q.zero_point as u8;
     let p = src.p;
     let (h, w) = (src.h as isize, src.w as isize);
     let per_c = src.kh * src.kw;
     if src.kh == 1 && src.kw == 1 && p.strides == [1, 1] && p.pads == [0; 4] {
-        // Pointwise: row k of B is input channel k, contiguous. Quantise four rows into
-        // contiguous lanes (vectorises), then interleave them into the [column][4] layout.
+        // Pointwise: row k of B is input channel k, contiguous: interleave four rows into the
+        // [column][4] layout.
         let hw = src.h * src.w;
-        let mut rows = [[0u8; QNR]; 4];
-        for k4 in 0..k.div_ceil(4) {
-            for (j, r) in rows.iter_mut().enumerate() {
-                let kk = k4 * 4 + j;
-                if kk < k {
-                    let x = &src.x[kk * hw + n0..kk * hw + n0 + cols];
-                    for (q, &v) in r.iter_mut().zip(x) {
-                        *q = quantise(v, inv, zp);
-                    }
-                } else {
-                    *r = [0; QNR];
+        if cols == QNR {
+            for k4 in 0..k / 4 {
+                let r: [&[u8; QNR]; 4] = core::array::from_fn(|j| {
+                    let at = (k4 * 4 + j) * hw + n0;
+                    src.x[at..at + QNR].try_into().expect("panel width")
+                });
+                let d: &mut [u8; QNR * 4] = (&mut dst[k4 * QNR * 4..(k4 + 1) * QNR * 4])
+                    .try_into()
+                    .expect("panel size");
+                for c in 0..QNR {
+                    d[c * 4] = r[0][c];
+                    d[c * 4 + 1] = r[1][c];
+                    d[c * 4 + 2] = r[2][c];
+                    d[c * 4 + 3] = r[3][c];
                 }
             }
-            let d = &mut dst[k4 * QNR * 4..(k4 + 1) * QNR * 4];
+            if k.is_multiple_of(4) {
+                return;
+            }
+        }
+        let k_done = if cols == QNR { k / 4 * 4 } else { 0 };
+        dst[k_done / 4 * QNR * 4..kp * QNR].fill(0);
+        for kk in k_done..k {
+            let (k4, j) = (kk / 4, kk % 4);
             for c in 0..cols {
-                d[c * 4..c * 4 + 4]
-                    .copy_from_slice(&[rows[0][c], rows[1][c], rows[2][c], rows[3][c]]);
+                dst[(k4 * QNR + c) * 4 + j] = src.x[kk * hw + n0 + c];
             }
         }
         return;
     }
+    dst[..kp * QNR].fill(0);
     for kk in 0..k {
         let (ci, ky, kx) = (kk / per_c, (kk % per_c) / src.kw, kk % src.kw);
         let plane = &src.x[ci * src.h * src.w..(ci + 1) * src.h * src.w];
@@ -101,7 +105,7 @@ fn pack_b(src: &Source, q: &ActQuant, k: usize, n: usize, n0: usize, dst: &mut [
             let y = (oy * p.strides[0] + ky * p.dilations[0]) as isize - p.pads[0] as isize;
             let x = (ox * p.strides[1] + kx * p.dilations[1]) as isize - p.pads[1] as isize;
             dst[(k4 * QNR + c) * 4 + j] = if y >= 0 && y < h && x >= 0 && x < w {
-                quantise(plane[(y * w + x) as usize], inv, zp)
+                plane[(y * w + x) as usize]
             } else {
                 zp_u8
             };
@@ -134,9 +138,16 @@ pub fn qconv(
     let panels = n.div_ceil(QNR);
     let per_task = panels.div_ceil(t);
     let kernel = ks.qgemm;
+    let (xq, scratch) = scratch.split_at_mut(c * h * wd);
     for i in 0..nb {
+        (ks.quantize)(
+            &x[i * c * h * wd..(i + 1) * c * h * wd],
+            1.0 / q.scale,
+            q.zero_point as f32,
+            xq,
+        );
         for g in 0..p.group {
-            let xin = &x[(i * c + g * cg) * h * wd..(i * c + (g + 1) * cg) * h * wd];
+            let xin = &xq[g * cg * h * wd..(g + 1) * cg * h * wd];
             let src = Source {
                 x: xin,
                 h,
@@ -151,7 +162,8 @@ pub fn qconv(
             let a = &qw.packed[g];
             threads.for_each_chunk_mut(&mut scratch[..t * kp * QNR], kp * QNR, |ti, bpanel| {
                 let mut acc = [0i32; QMR * QNR];
-                for panel in ti * per_task..((ti + 1) * per_task).min(panels) {
+                let (first, end) = (ti * per_task, ((ti + 1) * per_task).min(panels));
+                for panel in first..end {
                     let n0 = panel * QNR;
                     let cols = QNR.min(n - n0);
                     pack_b(&src, &q, k, n, n0, bpanel);
@@ -169,8 +181,17 @@ pub fn qconv(
                             for (dst, &a) in crow.iter_mut().zip(&acc[r * QNR..r * QNR + cols]) {
                                 *dst = (a - zp_corr) as f32 * s + b;
                             }
-                            p.epilogue.apply_slice(crow);
                         }
+                    }
+                }
+                // The activation over each row's whole run of this task's columns at once:
+                // long slices vectorise, per-tile calls would not.
+                if first < end {
+                    let (c0, c1) = (first * QNR, (end * QNR).min(n));
+                    for row in 0..mg {
+                        // SAFETY: as above; these columns are this task's.
+                        p.epilogue
+                            .apply_slice(unsafe { cp.slice(row * n + c0, c1 - c0) });
                     }
                 }
             });
@@ -202,6 +223,8 @@ mod tests {
         // (c, h, w, m, k, stride, pad, group)
         for &(c, h, w, m, k, s, pad, group) in &[
             (8, 5, 19, 6, 1, 1, 0, 1),
+            (7, 4, 16, 5, 1, 1, 0, 1),
+            (9, 1, 1, 3, 1, 1, 0, 1),
             (3, 7, 9, 5, 3, 2, 1, 1),
             (4, 6, 6, 4, 3, 1, 1, 2),
         ] {
@@ -221,7 +244,12 @@ mod tests {
                 pads: [pad; 4],
                 dilations: [1, 1],
                 group,
-                epilogue: Epilogue::identity(),
+                // A ReLU with a post affine: the epilogue runs over every output.
+                epilogue: Epilogue {
+                    act: crate::runtime::op::Activation::Relu,
+                    post_scale: 0.5,
+                    post_bias: -0.25,
+                },
                 act_quant: Some(q),
             };
             let oh = (h + 2 * pad - k) / s + 1;
@@ -263,8 +291,8 @@ mod tests {
                                 }
                             }
                         }
-                        want[(o * oh + oy) * ow + ox] =
-                            acc as f64 * q.scale as f64 * w_scales[o] as f64 + bias[o] as f64;
+                        let y = acc as f64 * q.scale as f64 * w_scales[o] as f64 + bias[o] as f64;
+                        want[(o * oh + oy) * ow + ox] = y.max(0.0) * 0.5 - 0.25;
                     }
                 }
             }
@@ -272,7 +300,8 @@ mod tests {
                 for th in [Threads::single(), Threads::new(2).unwrap()] {
                     let w_shape = [m, cg, k, k];
                     let out_shape = [1, m, oh, ow];
-                    let mut scratch = vec![0u8; qconv_scratch_len(&p, &w_shape, &out_shape, &th)];
+                    let mut scratch =
+                        vec![0u8; qconv_scratch_len(&p, &[1, c, h, w], &w_shape, &out_shape, &th)];
                     let mut out = vec![f32::NAN; m * oh * ow];
                     qconv(
                         &ks,
