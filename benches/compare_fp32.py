@@ -6,7 +6,11 @@ the golden fixtures are), times onnxruntime in-process and Kestrel's `runtime_be
 alternating rounds so machine noise hits both, and prints medians and ratios (ours / ort).
 
 Usage: ./models/build_zoo.sh && cargo build --release -p ocr-benches &&
-       python3 benches/compare_fp32.py [--rounds 3] [--iters 10]
+       python3 benches/compare_fp32.py [--rounds 3] [--iters 10] [--model rec=PATH.kmod]
+
+`--model KIND=PATH` times another Kestrel model of that kind (e.g. an int8 conversion from
+`kestrel convert --int8`) against the same onnxruntime fp32 model; `--cases` picks cases by
+name prefix.
 """
 import argparse
 import json
@@ -50,7 +54,7 @@ def time_ort(model, x, threads, iters):
 
 
 def time_ours(kmod, path, threads, iters):
-    out = subprocess.run([BENCH, os.path.join(ZOO, kmod), path, "--threads", str(threads), "--iters", str(iters)], check=True, capture_output=True, text=True)
+    out = subprocess.run([BENCH, kmod, path, "--threads", str(threads), "--iters", str(iters)], check=True, capture_output=True, text=True)
     return json.loads(out.stdout)["median_ms"]
 
 
@@ -59,10 +63,17 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--iters", type=int, default=10)
     ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--model", action="append", default=[], help="KIND=PATH: a Kestrel model to time instead of the zoo's fp32 one")
+    ap.add_argument("--cases", default="", help="comma-separated case name prefixes (default: all)")
     a = ap.parse_args()
+    override = dict(m.split("=", 1) for m in a.model)
+    prefixes = [c for c in a.cases.split(",") if c]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, model, kmod, images, spec in CASES:
+            if prefixes and not any(name.startswith(p) for p in prefixes):
+                continue
+            kmod = override.get(model, os.path.join(ZOO, kmod))
             x, _ = mf.build_input(model, images, spec)
             path = os.path.join(tmp, "x.npy")
             np.save(path, x)
