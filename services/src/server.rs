@@ -210,19 +210,19 @@ impl OcrService {
 /// Releases an admission slot when dropped (also when the caller's deadline cancels the call).
 struct Admission(Arc<AtomicUsize>, Arc<Metrics>);
 
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+        self.1.in_flight.dec();
+    }
+}
+
 /// Sets the work's cancellation flag when the call's future ends or is dropped.
 struct CancelOnDrop(Cancel);
 
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
         self.0.cancel();
-    }
-}
-
-impl Drop for Admission {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-        self.1.in_flight.dec();
     }
 }
 
