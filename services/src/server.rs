@@ -320,9 +320,6 @@ impl Ocr for OcrService {
                     };
                     let mut lines = Vec::with_capacity(req.lines.len());
                     for (i, bytes) in req.lines.iter().enumerate() {
-                        if cancel.is_cancelled() {
-                            return Err(status(OcrError::Cancelled));
-                        }
                         let img = e
                             .decode(bytes)
                             .map_err(|err| Status::invalid_argument(format!("line {i}: {err}")))?;

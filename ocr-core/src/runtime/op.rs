@@ -48,7 +48,19 @@ pub enum Activation {
 /// would be several times slower).
 #[inline(always)]
 fn hard_swish(x: f32) -> f32 {
-    x * (x * (1.0 / 6.0) + 0.5).clamp(0.0, 1.0)
+    x * hard_sigmoid(x, 1.0 / 6.0, 0.5)
+}
+
+/// `clamp(alpha * x + beta, 0, 1)`.
+#[inline(always)]
+fn hard_sigmoid(x: f32, alpha: f32, beta: f32) -> f32 {
+    (alpha * x + beta).clamp(0.0, 1.0)
+}
+
+/// `x` limited to `min..=max`.
+#[inline(always)]
+fn clip(x: f32, min: f32, max: f32) -> f32 {
+    x.max(min).min(max)
 }
 
 impl Activation {
@@ -58,9 +70,9 @@ impl Activation {
         match self {
             Activation::None => x,
             Activation::Relu => x.max(0.0),
-            Activation::Clip { min, max } => x.max(min).min(max),
+            Activation::Clip { min, max } => clip(x, min, max),
             Activation::Sigmoid => sigmoid(x),
-            Activation::HardSigmoid { alpha, beta } => (alpha * x + beta).clamp(0.0, 1.0),
+            Activation::HardSigmoid { alpha, beta } => hard_sigmoid(x, alpha, beta),
             Activation::HardSwish => hard_swish(x),
             Activation::Swish => x * sigmoid(x),
         }
@@ -72,11 +84,11 @@ impl Activation {
         match self {
             Activation::None => {}
             Activation::Relu => xs.iter_mut().for_each(|x| *x = x.max(0.0)),
-            Activation::Clip { min, max } => xs.iter_mut().for_each(|x| *x = x.max(min).min(max)),
+            Activation::Clip { min, max } => xs.iter_mut().for_each(|x| *x = clip(*x, min, max)),
             Activation::Sigmoid => xs.iter_mut().for_each(|x| *x = sigmoid(*x)),
             Activation::HardSigmoid { alpha, beta } => xs
                 .iter_mut()
-                .for_each(|x| *x = (alpha * *x + beta).clamp(0.0, 1.0)),
+                .for_each(|x| *x = hard_sigmoid(*x, alpha, beta)),
             Activation::HardSwish => xs.iter_mut().for_each(|x| *x = hard_swish(*x)),
             Activation::Swish => xs.iter_mut().for_each(|x| *x *= sigmoid(*x)),
         }

@@ -54,6 +54,9 @@ pub struct PaddedPlane<'a> {
     pub data: &'a [f32],
     /// Floats per phase of one row.
     pub phase_len: usize,
+    /// Offset of each tap from the start of its output row's tile ([`DwGeom::tap_offsets`]),
+    /// the same for every plane of a convolution.
+    pub taps: &'a [usize],
 }
 
 impl DwGeom {
@@ -64,7 +67,7 @@ impl DwGeom {
 
     /// Floats per phase of a padded row: the columns the taps reach, rounded up to whole
     /// tiles so the last tile's loads stay inside the buffer.
-    fn phase_len(&self) -> usize {
+    pub fn phase_len(&self) -> usize {
         self.ow.div_ceil(DW_TILE) * DW_TILE + (self.kw - 1) * self.dw / self.sw
     }
 
@@ -74,14 +77,22 @@ impl DwGeom {
     }
 
     /// Offset of each tap `(ky, kx)` (row-major) from the start of its output row's tile in a
-    /// padded plane whose phases hold `phase_len` floats.
-    pub fn tap_offsets(&self, phase_len: usize) -> impl Iterator<Item = usize> + '_ {
-        (0..self.kh).flat_map(move |ky| {
-            (0..self.kw).map(move |kx| {
-                let c = kx * self.dw;
-                (ky * self.dh * self.sw + c % self.sw) * phase_len + c / self.sw
+    /// padded plane.
+    pub fn tap_offsets(&self) -> alloc::vec::Vec<usize> {
+        let pl = self.phase_len();
+        (0..self.kh)
+            .flat_map(|ky| {
+                (0..self.kw).map(move |kx| {
+                    let c = kx * self.dw;
+                    (ky * self.dh * self.sw + c % self.sw) * pl + c / self.sw
+                })
             })
-        })
+            .collect()
+    }
+
+    /// Start of output row `oy`'s first tile in a padded plane.
+    pub fn row_start(&self, oy: usize) -> usize {
+        oy * self.sh * self.sw * self.phase_len()
     }
 }
 
@@ -92,7 +103,7 @@ pub type DwPlaneKernel =
 
 /// Copies plane `x` (`h * w`) into `dst` (at least [`DwGeom::padded_len`]) with zero padding,
 /// split by column phase.
-fn pad_plane(g: &DwGeom, x: &[f32], dst: &mut [f32]) -> usize {
+fn pad_plane(g: &DwGeom, x: &[f32], dst: &mut [f32]) {
     let (rows, pl) = (g.rows(), g.phase_len());
     let dst = &mut dst[..rows * g.sw * pl];
     dst.fill(0.0);
@@ -122,21 +133,17 @@ fn pad_plane(g: &DwGeom, x: &[f32], dst: &mut [f32]) -> usize {
             }
         }
     }
-    pl
 }
 
-/// The plane kernel's body, shared by every kernel set (each compiles it for its own
-/// instruction set).
-#[inline(always)]
-pub fn dw_plane_body(g: &DwGeom, x: PaddedPlane, weights: &[f32], bias: f32, out: &mut [f32]) {
-    let pl = x.phase_len;
+/// Scalar reference plane kernel (see [`DwPlaneKernel`]).
+pub fn dw_plane_scalar(g: &DwGeom, x: PaddedPlane, weights: &[f32], bias: f32, out: &mut [f32]) {
     for oy in 0..g.oh {
         let orow = &mut out[oy * g.ow..(oy + 1) * g.ow];
-        let row = oy * g.sh * g.sw * pl;
+        let row = g.row_start(oy);
         for ox0 in (0..g.ow).step_by(DW_TILE) {
             let mut even = [bias; DW_TILE];
             let mut odd = [0f32; DW_TILE];
-            for (t, (off, &wv)) in g.tap_offsets(pl).zip(weights).enumerate() {
+            for (t, (&off, &wv)) in x.taps.iter().zip(weights).enumerate() {
                 let start = row + off + ox0;
                 let acc = if t % 2 == 0 { &mut even } else { &mut odd };
                 for (a, &v) in acc.iter_mut().zip(&x.data[start..start + DW_TILE]) {
@@ -149,11 +156,6 @@ pub fn dw_plane_body(g: &DwGeom, x: PaddedPlane, weights: &[f32], bias: f32, out
             }
         }
     }
-}
-
-/// Scalar reference plane kernel (see [`DwPlaneKernel`]).
-pub fn dw_plane_scalar(g: &DwGeom, x: PaddedPlane, weights: &[f32], bias: f32, out: &mut [f32]) {
-    dw_plane_body(g, x, weights, bias, out)
 }
 
 /// Runs a depthwise convolution over a batch: `input` is `[n, c, h, w]`, `weights`
@@ -176,17 +178,19 @@ pub fn depthwise(
     }
     // Planes per task: enough to amortise the padded buffer, few enough to balance threads.
     let per_task = (out.len() / plane_out).div_ceil(8 * threads.count()).max(1);
+    let (taps, phase_len) = (g.tap_offsets(), g.phase_len());
     threads.for_each_chunk_mut(out, per_task * plane_out, |task, o| {
         let mut padded = vec![0f32; g.padded_len()];
         for (j, op) in o.chunks_exact_mut(plane_out).enumerate() {
             let plane = task * per_task + j;
             let ch = plane % g.c;
             let x = &input[plane * plane_in..(plane + 1) * plane_in];
-            let phase_len = pad_plane(g, x, &mut padded);
+            pad_plane(g, x, &mut padded);
             let wk = &weights[ch * g.kh * g.kw..(ch + 1) * g.kh * g.kw];
             let data = PaddedPlane {
                 data: &padded,
                 phase_len,
+                taps: &taps,
             };
             kernel(g, data, wk, bias.map_or(0.0, |b| b[ch]), op);
             epi.apply_slice(op);

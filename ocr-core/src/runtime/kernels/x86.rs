@@ -175,33 +175,35 @@ unsafe fn gemm_6x16(k: usize, a: *const f32, b: *const f32, acc: *mut f32) {
 }
 
 fn dw_plane_avx2(g: &DwGeom, x: PaddedPlane, weights: &[f32], bias: f32, out: &mut [f32]) {
-    assert!(x.data.len() >= g.padded_len() && x.phase_len * g.sw * g.oh > 0);
-    assert!(weights.len() >= g.kh * g.kw && out.len() >= g.oh * g.ow);
-    let offsets: alloc::vec::Vec<usize> = g.tap_offsets(x.phase_len).collect();
+    // The last tile of the last row at the farthest tap must end inside the plane.
+    let reach = x.taps.iter().max().map_or(0, |&t| {
+        g.row_start(g.oh.saturating_sub(1)) + t + g.ow.div_ceil(DW_TILE) * DW_TILE
+    });
+    assert!(x.phase_len == g.phase_len() && reach <= x.data.len());
+    assert!(weights.len() >= x.taps.len() && out.len() >= g.oh * g.ow);
     // SAFETY: reachable only through the set built by `avx2()` (features checked); the sizes
     // the body relies on are asserted above.
-    unsafe { dw_plane_avx2_impl(g, x, &offsets, weights, bias, out) }
+    unsafe { dw_plane_avx2_impl(g, x, weights, bias, out) }
 }
 
 #[target_feature(enable = "avx2,fma")]
 unsafe fn dw_plane_avx2_impl(
     g: &DwGeom,
     x: PaddedPlane,
-    offsets: &[usize],
     weights: &[f32],
     bias: f32,
     out: &mut [f32],
 ) {
-    // SAFETY (whole body): a tile reads DW_TILE floats from `row + offset + ox0`, which ends
-    // within the padded plane (`DwGeom::padded_len` rounds each phase up to whole tiles); the
-    // output goes through a stack tile copied by slice. Multiplies and adds are separate
-    // instructions in the reference's order (even taps, odd taps, then their sum), so the
-    // results are bit-identical to it.
-    let pl = x.phase_len;
+    // SAFETY (whole body): a tile reads DW_TILE floats from `row + tap + ox0`, which ends at or
+    // before the reach the caller asserted to be inside the plane; the output goes through a
+    // stack tile copied by slice. Multiplies and adds are separate instructions in the
+    // reference's order (even taps, odd taps, then their sum), so the results are
+    // bit-identical to it.
+    let offsets = x.taps;
     let xp = x.data.as_ptr();
     unsafe {
         for oy in 0..g.oh {
-            let row = oy * g.sh * g.sw * pl;
+            let row = g.row_start(oy);
             for ox0 in (0..g.ow).step_by(DW_TILE) {
                 let mut e = [_mm256_set1_ps(bias); 4];
                 let mut o = [_mm256_setzero_ps(); 4];
