@@ -88,10 +88,13 @@ pub struct Int8Options {
     pub method: crate::quantize::CalibMethod,
     /// Convolutions (node names) to keep in fp32.
     pub keep_fp32: Vec<String>,
-    /// Mixed precision: keep the most sensitive layers in fp32 until the share of output rows
-    /// whose argmax changes on the calibration inputs is at most this (`None`: all int8 but
-    /// `keep_fp32`).
-    pub max_argmax_changes: Option<f32>,
+    /// Mixed precision: keep the most sensitive layers in fp32 until the share of decoded
+    /// outputs (recognised lines, classifier decisions, detector pixels) that change on the
+    /// calibration inputs is at most this (`None`: all int8 but `keep_fp32`).
+    pub max_changed: Option<f32>,
+    /// The sensitivity analysis runs on at most this many calibration inputs, evenly spread
+    /// (`None`: all).
+    pub sensitivity_inputs: Option<usize>,
 }
 
 /// Options for [`convert`].
@@ -161,33 +164,33 @@ pub fn convert(onnx: &[u8], opts: &ConvertOptions) -> Result<(Vec<u8>, Report), 
         }
         let stats = crate::quantize::calibrate(&bytes, &q.calibration)?;
         let mut keep = q.keep_fp32.clone();
-        if let Some(target) = q.max_argmax_changes {
-            let ranked = crate::quantize::sensitivity(&g, &stats, q.method, &q.calibration)?;
-            eprintln!("per-layer sensitivity (each layer int8 alone; calibration inputs):");
+        if let Some(target) = q.max_changed {
+            // The analysis runs each layer alone over these inputs: a spread-out subset keeps
+            // it affordable on large detector inputs.
+            let n = q.calibration.len();
+            let subset: Vec<_> = match q.sensitivity_inputs {
+                Some(m) if m > 0 && m < n => {
+                    (0..m).map(|i| q.calibration[i * n / m].clone()).collect()
+                }
+                _ => q.calibration.clone(),
+            };
+            let ranked = crate::quantize::sensitivity(&g, &stats, q.method, &subset)?;
+            let table = crate::quantize::sensitivity_table(&ranked);
             eprintln!(
-                "{:<40} {:>12} {:>16}",
-                "layer", "mean |diff|", "argmax changed"
+                "per-layer sensitivity (each layer int8 alone, the rest fp32; {} calibration inputs):\n{table}",
+                subset.len()
             );
-            for s in &ranked {
-                eprintln!(
-                    "{:<40} {:>12.2e} {:>15.2}%",
-                    s.node,
-                    s.mean_abs,
-                    100.0 * s.argmax_changes
-                );
-            }
-            let (chosen, changes) = crate::quantize::choose_fp32(
-                &g,
-                &stats,
-                q.method,
-                &q.calibration,
-                &ranked,
-                target,
-            )?;
+            let (chosen, changed) =
+                crate::quantize::choose_fp32(&g, &stats, q.method, &subset, &ranked, target)?;
             eprintln!(
-                "kept in fp32: {chosen:?} -> argmax changed on {:.2}% of calibration rows",
-                100.0 * changes
+                "kept in fp32: {chosen:?} -> {:.3}% of decoded outputs change",
+                100.0 * changed
             );
+            g.metadata.push(("kestrel.sensitivity".into(), table));
+            g.metadata.push((
+                "kestrel.int8_changed".into(),
+                format!("{changed:.5} (target {target})"),
+            ));
             keep.extend(chosen);
         }
         let qr = crate::quantize::quantize(&mut g, &stats, q.method, &keep)?;
@@ -197,10 +200,11 @@ pub fn convert(onnx: &[u8], opts: &ConvertOptions) -> Result<(Vec<u8>, Report), 
         g.metadata.push((
             "kestrel.quantisation".into(),
             format!(
-                "{} int8 convolutions, {} fp32; activations {:?} over {} calibration inputs",
+                "{} int8 convolutions, {} fp32 ({}); activation ranges by {} over {} calibration inputs",
                 qr.int8.len(),
                 qr.fp32.len(),
-                q.method,
+                qr.fp32.iter().map(|(n, why)| format!("{n}: {why}")).filter(|s| !s.ends_with("depthwise")).collect::<Vec<_>>().join(", "),
+                q.method.name(),
                 q.calibration.len()
             ),
         ));

@@ -20,17 +20,119 @@ pub enum CalibMethod {
     MinMax,
     /// The given lower and upper percentiles of the values seen (outliers clipped).
     Percentile(f32),
+    /// The clipping range that minimises the mean squared error between the values seen and
+    /// their 8-bit quantised form (rounding error traded against clipping error).
+    Mse,
+    /// The upper clip that minimises the KL divergence between the histogram of the values
+    /// seen and its 8-bit quantised form (TensorRT's entropy calibration); the lower end is the
+    /// minimum seen.
+    Entropy,
 }
 
 impl CalibMethod {
-    /// Parses `minmax` or `percentile` (99.99th).
+    /// Parses `minmax`, `percentile` (99.99th), `mse` or `entropy`.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "minmax" => Some(CalibMethod::MinMax),
             "percentile" => Some(CalibMethod::Percentile(99.99)),
+            "mse" => Some(CalibMethod::Mse),
+            "entropy" | "kl" => Some(CalibMethod::Entropy),
             _ => None,
         }
     }
+
+    /// The name `parse` accepts.
+    pub fn name(self) -> &'static str {
+        match self {
+            CalibMethod::MinMax => "minmax",
+            CalibMethod::Percentile(_) => "percentile",
+            CalibMethod::Mse => "mse",
+            CalibMethod::Entropy => "entropy",
+        }
+    }
+}
+
+/// Mean squared error of `samples` quantised to 8 bits over `[lo, hi]` (clipped outside).
+fn quant_mse(samples: &[f32], lo: f32, hi: f32) -> f64 {
+    let levels = ACT_MAX as f32;
+    let scale = ((hi - lo) / levels).max(f32::MIN_POSITIVE);
+    let zp = (-lo / scale).round();
+    let mut sum = 0f64;
+    for &v in samples {
+        let q = ((v / scale).round() + zp).clamp(0.0, levels);
+        let d = (q - zp) * scale - v;
+        sum += (d * d) as f64;
+    }
+    sum / samples.len().max(1) as f64
+}
+
+/// The range minimising [`quant_mse`]: the upper end shrunk first, then the lower end.
+fn mse_range(samples: &[f32], min: f32, max: f32) -> (f32, f32) {
+    let sub: Vec<f32> = samples
+        .iter()
+        .step_by(samples.len().div_ceil(1 << 16).max(1))
+        .copied()
+        .collect();
+    let factors: Vec<f32> = (0..=70).map(|i| 1.0 - i as f32 * 0.01).collect();
+    let best = |pairs: &mut dyn Iterator<Item = (f32, f32)>| {
+        pairs
+            .map(|(lo, hi)| (quant_mse(&sub, lo, hi), lo, hi))
+            .fold((f64::MAX, min, max), |b, c| if c.0 < b.0 { c } else { b })
+    };
+    let (_, _, hi) = best(&mut factors.iter().map(|f| (min, max * f)));
+    let (_, lo, hi) = best(&mut factors.iter().map(|f| (min * f, hi)));
+    (lo, hi)
+}
+
+/// The upper clip minimising the KL divergence between the histogram of `samples` (2048 bins
+/// over `[min, max]`) and its 256-level quantisation.
+fn entropy_range(samples: &[f32], min: f32, max: f32) -> (f32, f32) {
+    const BINS: usize = 2048;
+    const LEVELS: usize = ACT_MAX as usize + 1;
+    if max <= min || samples.is_empty() {
+        return (min, max);
+    }
+    let width = (max - min) / BINS as f32;
+    // Exact zeros (ReLU's spike, zero padding) quantise exactly whatever the range: leave them
+    // out, or spreading the spike over its level's bins dominates the divergence.
+    let mut hist = vec![0f64; BINS];
+    for &v in samples.iter().filter(|&&v| v != 0.0) {
+        hist[(((v - min) / width) as usize).min(BINS - 1)] += 1.0;
+    }
+    let mut best = (f64::MAX, BINS);
+    for cut in (LEVELS..=BINS).step_by(16) {
+        // Reference: the clipped distribution, outliers folded into the last kept bin.
+        let mut p = hist[..cut].to_vec();
+        p[cut - 1] += hist[cut..].iter().sum::<f64>();
+        // Candidate: the clipped bins (without the folded outliers, which is what penalises
+        // clipping) merged into 256 levels, each spread back evenly over the bins of its level
+        // that were non-empty.
+        let mut q = vec![0f64; cut];
+        for level in 0..LEVELS {
+            let (a, b) = (level * cut / LEVELS, (level + 1) * cut / LEVELS);
+            let mass: f64 = hist[a..b].iter().sum();
+            let nonzero = hist[a..b].iter().filter(|&&v| v > 0.0).count();
+            for (qi, hi) in q[a..b].iter_mut().zip(&hist[a..b]) {
+                if *hi > 0.0 {
+                    *qi = mass / nonzero as f64;
+                }
+            }
+        }
+        let (ps, qs): (f64, f64) = (p.iter().sum(), q.iter().sum());
+        let kl: f64 = p
+            .iter()
+            .zip(&q)
+            .filter(|(pv, _)| **pv > 0.0)
+            .map(|(pv, qv)| {
+                let (pn, qn) = (pv / ps, (qv / qs).max(1e-12));
+                pn * (pn / qn).ln()
+            })
+            .sum();
+        if kl < best.0 {
+            best = (kl, cut);
+        }
+    }
+    (min, min + best.1 as f32 * width)
 }
 
 /// Values sampled per activation (every value of small tensors, a stride of large ones).
@@ -68,6 +170,8 @@ impl Observed {
     pub fn range(&self, method: CalibMethod) -> (f32, f32) {
         let (lo, hi) = match method {
             CalibMethod::MinMax => (self.min, self.max),
+            CalibMethod::Mse => mse_range(&self.samples, self.min, self.max),
+            CalibMethod::Entropy => entropy_range(&self.samples, self.min, self.max),
             CalibMethod::Percentile(p) => {
                 let mut s = self.samples.clone();
                 s.sort_by(f32::total_cmp);
@@ -203,10 +307,11 @@ pub fn quantize(
 pub struct Sensitivity {
     /// Convolution (node name).
     pub node: String,
-    /// Mean absolute output difference from fp32.
-    pub mean_abs: f32,
+    /// Output error against fp32: for class scores (`[.., C]`) the mean change of the fp32
+    /// winner's score, for a detector's probability map the mean absolute change.
+    pub error: f32,
     /// Share of decoded outputs (CTC lines, or argmax rows) that change.
-    pub argmax_changes: f32,
+    pub changed: f32,
 }
 
 /// Runs a model on every calibration input and returns its (first) outputs.
@@ -236,10 +341,21 @@ fn argmaxes(t: &Tensor) -> Vec<usize> {
         .collect()
 }
 
-/// What a row sequence decodes to: for a `[N, T, C]` CTC output the collapsed, blank-free class
-/// sequence of each line (near-tie time steps that do not change the text do not count);
+/// DB detectors binarise their probability map at this threshold (the engine's default).
+const DET_THRESHOLD: f32 = 0.3;
+
+/// What an output decodes to, item by item: for a `[N, T, C]` CTC output the collapsed,
+/// blank-free class sequence of each line (near-tie time steps that do not change the text do
+/// not count); for a `[N, 1, H, W]` probability map each pixel's text/background decision;
 /// otherwise the argmax of every row.
 fn decoded(t: &Tensor) -> Vec<Vec<usize>> {
+    if t.shape().len() == 4 && t.shape()[1] == 1 {
+        return t
+            .data()
+            .iter()
+            .map(|&p| vec![usize::from(p > DET_THRESHOLD)])
+            .collect();
+    }
     let am = argmaxes(t);
     if t.shape().len() == 3 {
         am.chunks(t.shape()[1].max(1))
@@ -260,13 +376,28 @@ fn decoded(t: &Tensor) -> Vec<Vec<usize>> {
     }
 }
 
-/// (mean |a - b|, share of decoded items (CTC lines, or argmax rows) that differ).
+/// (output error, share of decoded items (CTC lines, classes, detector pixels) that differ)
+/// of `b` against the reference `a`; the error is defined at [`Sensitivity::error`].
 fn compare(a: &[Tensor], b: &[Tensor]) -> (f32, f32) {
     let (mut sum, mut n, mut changed, mut items) = (0f64, 0usize, 0usize, 0usize);
     for (x, y) in a.iter().zip(b) {
-        for (p, q) in x.data().iter().zip(y.data()) {
-            sum += (p - q).abs() as f64;
-            n += 1;
+        if x.shape().len() == 4 {
+            for (p, q) in x.data().iter().zip(y.data()) {
+                sum += (p - q).abs() as f64;
+                n += 1;
+            }
+        } else {
+            // Class scores: how far the winning class's score moved.
+            let c = (*x.shape().last().unwrap_or(&1)).max(1);
+            for ((rx, ry), best) in x
+                .data()
+                .chunks_exact(c)
+                .zip(y.data().chunks_exact(c))
+                .zip(argmaxes(x))
+            {
+                sum += (rx[best] - ry[best]).abs() as f64;
+                n += 1;
+            }
         }
         for (dx, dy) in decoded(x).iter().zip(decoded(y).iter()) {
             changed += usize::from(dx != dy);
@@ -299,19 +430,35 @@ pub fn sensitivity(
         let others: Vec<String> = names.iter().filter(|n| *n != name).cloned().collect();
         quantize(&mut one, stats, method, &others)?;
         let got = outputs(&ocr_core::runtime::format::encode(&one.to_def()?), inputs)?;
-        let (mean_abs, argmax_changes) = compare(&reference, &got);
+        let (error, changed) = compare(&reference, &got);
         out.push(Sensitivity {
             node: name.clone(),
-            mean_abs,
-            argmax_changes,
+            error,
+            changed,
         });
     }
-    out.sort_by(|a, b| b.mean_abs.total_cmp(&a.mean_abs));
+    // By output error: smooth, where the share of changed lines from one layer alone is
+    // a count of near-ties over few inputs.
+    out.sort_by(|a, b| b.error.total_cmp(&a.error));
     Ok(out)
 }
 
+/// The sensitivity ranking as a text table (printed by the converter, stored in the model).
+pub fn sensitivity_table(ranked: &[Sensitivity]) -> String {
+    let mut t = format!("{:<32} {:>12} {:>10}\n", "layer", "error", "changed");
+    for s in ranked {
+        t += &format!(
+            "{:<32} {:>12.3e} {:>9.3}%\n",
+            s.node,
+            s.error,
+            100.0 * s.changed
+        );
+    }
+    t
+}
+
 /// Chooses the layers to keep in fp32: the most sensitive first, doubling their number until
-/// the whole model's argmax changes on the calibration inputs fall to `max_argmax_changes`
+/// the whole model's argmax changes on the calibration inputs fall to `max_changed`
 /// (or every layer is fp32). Returns the kept layers and the achieved change rate.
 pub fn choose_fp32(
     g: &Graph,
@@ -319,7 +466,7 @@ pub fn choose_fp32(
     method: CalibMethod,
     inputs: &[Tensor],
     ranked: &[Sensitivity],
-    max_argmax_changes: f32,
+    max_changed: f32,
 ) -> Result<(Vec<String>, f32), String> {
     let reference = outputs(&ocr_core::runtime::format::encode(&g.to_def()?), inputs)?;
     let mut keep_n = 0usize;
@@ -328,8 +475,12 @@ pub fn choose_fp32(
         let mut q = g.clone();
         quantize(&mut q, stats, method, &keep)?;
         let got = outputs(&ocr_core::runtime::format::encode(&q.to_def()?), inputs)?;
-        let (_, changes) = compare(&reference, &got);
-        if changes <= max_argmax_changes || keep_n >= ranked.len() {
+        let (error, changes) = compare(&reference, &got);
+        eprintln!(
+            "  {keep_n:>3} most sensitive kept fp32: error {error:.3e}, {:.2}% changed",
+            100.0 * changes
+        );
+        if changes <= max_changed || keep_n >= ranked.len() {
             return Ok((keep, changes));
         }
         keep_n = if keep_n == 0 {
@@ -337,5 +488,68 @@ pub fn choose_fp32(
         } else {
             (keep_n * 2).min(ranked.len())
         };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn observed(values: &[f32]) -> Observed {
+        let mut o = Observed::default();
+        o.add(values);
+        o
+    }
+
+    /// Deterministic uniform numbers in [0, 1).
+    fn uniform(n: usize) -> Vec<f32> {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        (0..n)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 40) as f32 / (1u64 << 24) as f32
+            })
+            .collect()
+    }
+
+    const METHODS: [CalibMethod; 4] = [
+        CalibMethod::MinMax,
+        CalibMethod::Percentile(99.99),
+        CalibMethod::Mse,
+        CalibMethod::Entropy,
+    ];
+
+    #[test]
+    fn a_uniform_activation_keeps_its_whole_range() {
+        let values: Vec<f32> = uniform(100_000).iter().map(|u| u * 2.0 - 0.5).collect();
+        let o = observed(&values);
+        for m in METHODS {
+            let (lo, hi) = o.range(m);
+            assert!(lo <= -0.49 && hi >= 1.47, "{m:?}: {lo}..{hi}");
+        }
+    }
+
+    #[test]
+    fn a_long_tail_is_clipped_and_mse_is_never_worse_than_minmax() {
+        // Half exact zeros (a ReLU) and an exponential tail.
+        let u = uniform(200_000);
+        let values: Vec<f32> = u
+            .chunks_exact(2)
+            .map(|p| if p[0] < 0.5 { 0.0 } else { -(1.0 - p[1]).ln() })
+            .collect();
+        let o = observed(&values);
+        let (_, max) = o.range(CalibMethod::MinMax);
+        for m in METHODS {
+            let (lo, hi) = o.range(m);
+            assert_eq!(lo, 0.0, "{m:?}");
+            if m != CalibMethod::MinMax {
+                assert!(hi < max && hi > 0.4 * max, "{m:?}: {hi} of {max}");
+            }
+        }
+        let (lo, hi) = o.range(CalibMethod::Mse);
+        // Chosen on a subsample of what was observed: allow for the sampling.
+        assert!(quant_mse(&o.samples, lo, hi) <= 1.01 * quant_mse(&o.samples, 0.0, max));
     }
 }

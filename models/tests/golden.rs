@@ -268,7 +268,8 @@ fn int8_classifier_stays_close_to_fp32() {
             calibration,
             method: ocr_models::quantize::CalibMethod::Percentile(99.99),
             keep_fp32: vec![],
-            max_argmax_changes: None,
+            max_changed: None,
+            sensitivity_inputs: None,
         }),
         ..Default::default()
     };

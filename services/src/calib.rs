@@ -69,9 +69,14 @@ pub fn inputs(kind: ModelKind, files: &[PathBuf]) -> Result<Vec<Tensor>> {
                 192,
             ),
         };
-        let mut data = vec![0f32; 3 * h as usize * plane_w as usize];
-        norm.write(&resize(&img, w, h), &mut data, plane_w as usize);
-        out.push(Tensor::new(vec![1, 3, h as usize, plane_w as usize], data)?);
+        let resized = resize(&img, w, h);
+        // The classifier sees lines both ways up: calibrate it on both.
+        let turned = (kind == ModelKind::Cls).then(|| image::imageops::rotate180(&resized));
+        for view in std::iter::once(&resized).chain(turned.as_ref()) {
+            let mut data = vec![0f32; 3 * h as usize * plane_w as usize];
+            norm.write(view, &mut data, plane_w as usize);
+            out.push(Tensor::new(vec![1, 3, h as usize, plane_w as usize], data)?);
+        }
     }
     Ok(out)
 }

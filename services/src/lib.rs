@@ -7,3 +7,4 @@ pub mod metrics;
 pub mod npy;
 pub mod offload;
 pub mod server;
+pub mod synth;

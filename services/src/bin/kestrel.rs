@@ -172,6 +172,10 @@ enum Command {
         /// Hide the progress bar.
         #[arg(long)]
         quiet: bool,
+        /// Also score the development images that calibrated the int8 models (left out by
+        /// default: models/calib/dev-calibration.txt).
+        #[arg(long)]
+        include_calibration: bool,
         #[command(flatten)]
         models: ModelArgs,
     },
@@ -197,19 +201,25 @@ enum Command {
         /// Quantise convolutions to int8 (needs --kind and --calib).
         #[arg(long)]
         int8: bool,
-        /// Calibration images or folders (never images you score on).
-        #[arg(long, value_name = "PATH")]
+        /// Calibration images or folders (never images you score on); several may follow one
+        /// `--calib`.
+        #[arg(long, value_name = "PATH", num_args = 1..)]
         calib: Vec<PathBuf>,
-        /// Activation range method: minmax or percentile.
+        /// Activation range method: minmax, percentile, mse or entropy.
         #[arg(long, default_value = "percentile")]
         calib_method: String,
         /// A convolution (node name) to keep in fp32 (repeatable).
         #[arg(long, value_name = "NODE")]
         keep_fp32: Vec<String>,
         /// Mixed precision: keep the most sensitive layers fp32 until at most this share of
-        /// output rows change their argmax on the calibration inputs (e.g. 0.005).
+        /// decoded outputs changes on the calibration inputs (recognised lines, classifier
+        /// decisions, detector pixels), e.g. 0.01. Prints the per-layer sensitivity table.
         #[arg(long, value_name = "SHARE")]
-        max_argmax_changes: Option<f32>,
+        max_changed: Option<f32>,
+        /// Run the sensitivity analysis on at most this many calibration inputs (spread over
+        /// the set); ranges still use all of them.
+        #[arg(long, value_name = "N")]
+        sensitivity_inputs: Option<usize>,
     },
     /// Run a model on raw tensors: .npy in, .npy out.
     Infer {
@@ -224,6 +234,23 @@ enum Command {
         /// Worker threads (0 = one per core).
         #[arg(long, default_value_t = 1)]
         threads: usize,
+    },
+    /// Render synthetic text images with a manifest (the dev-set format).
+    Synth {
+        /// What to render: `lines` (line crops) or `pages`.
+        kind: String,
+        /// Output folder (images and manifest.jsonl).
+        #[arg(short, long)]
+        output: PathBuf,
+        /// How many images.
+        #[arg(long, default_value_t = 100)]
+        count: usize,
+        /// Random seed (the same seed and font give the same images).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Font file (default: `$KESTREL_FONT` or the first CJK system font found).
+        #[arg(long)]
+        font: Option<PathBuf>,
     },
     /// Describe a model file: inputs, outputs, metadata, size.
     Info {
@@ -454,6 +481,7 @@ fn run(cli: Cli) -> Result<()> {
             save_predictions,
             max_side,
             quiet,
+            include_calibration,
             models,
         } => {
             use ocr_services::eval::{self, EvalOptions, Predictor, report};
@@ -470,7 +498,15 @@ fn run(cli: Cli) -> Result<()> {
                     Some((i, n))
                 }
             };
-            let records = eval::load_manifests(&paths)?;
+            let mut records = eval::load_manifests(&paths)?;
+            if !include_calibration {
+                let n = eval::manifest::hold_out_calibration(&mut records);
+                if n > 0 && !quiet {
+                    eprintln!(
+                        "{n} records left out: int8 calibration images (--include-calibration scores them)"
+                    );
+                }
+            }
             let mut opts = EvalOptions {
                 shard,
                 progress: !quiet && !json,
@@ -534,7 +570,8 @@ fn run(cli: Cli) -> Result<()> {
             calib,
             calib_method,
             keep_fp32,
-            max_argmax_changes,
+            max_changed,
+            sensitivity_inputs,
         } => {
             let onnx = std::fs::read(&input)
                 .with_context(|| format!("cannot read {}", input.display()))?;
@@ -558,7 +595,7 @@ fn run(cli: Cli) -> Result<()> {
                 )?;
                 let method =
                     ocr_models::quantize::CalibMethod::parse(&calib_method).with_context(|| {
-                        format!("unknown --calib-method '{calib_method}' (minmax, percentile)")
+                        format!("unknown --calib-method '{calib_method}' (minmax, percentile, mse, entropy)")
                     })?;
                 let files = ocr_services::calib::image_files(&calib)?;
                 eprintln!("calibrating on {} images", files.len());
@@ -566,7 +603,8 @@ fn run(cli: Cli) -> Result<()> {
                     calibration: ocr_services::calib::inputs(k, &files)?,
                     method,
                     keep_fp32,
-                    max_argmax_changes,
+                    max_changed,
+                    sensitivity_inputs,
                 })
             } else {
                 None
@@ -615,6 +653,36 @@ fn run(cli: Cli) -> Result<()> {
             for (t, p) in outs.iter().zip(&output) {
                 npy::write(p, t)?;
             }
+        }
+        Command::Synth {
+            kind,
+            output,
+            count,
+            seed,
+            font,
+        } => {
+            use ocr_services::synth::{self, SynthKind, TextSource};
+            let kind = match kind.as_str() {
+                "lines" => SynthKind::Lines,
+                "pages" => SynthKind::Pages,
+                k => bail!("unknown synth kind '{k}' (lines, pages)"),
+            };
+            let font = ocr_services::draw::load_font(font.as_deref())
+                .context("no usable font: pass --font or install fonts-wqy-zenhei")?;
+            let rec = Model::from_bytes(ocr_core::ocr::zoo::REC)?;
+            let charset = ocr_charset::Charset::from_dictionary(
+                rec.meta("charset")
+                    .context("the recogniser has no charset")?,
+            )?;
+            synth::write_set(
+                &output,
+                kind,
+                count,
+                seed,
+                &font,
+                &TextSource::new(&charset),
+            )?;
+            eprintln!("{count} images written to {}", output.display());
         }
         Command::Info { model } => {
             let bytes = std::fs::read(&model)

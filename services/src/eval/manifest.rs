@@ -109,3 +109,23 @@ pub fn load_manifests(paths: &[PathBuf]) -> Result<Vec<Record>> {
     }
     Ok(records)
 }
+
+/// The development-set images used to calibrate the committed int8 models
+/// (`models/calib/dev-calibration.txt`): `(model kind, source/image)`.
+pub fn calibration_split() -> Vec<(&'static str, &'static str)> {
+    include_str!("../../../models/calib/dev-calibration.txt")
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| l.split_once(' '))
+        .collect()
+}
+
+/// Drops the records whose images calibrated the int8 models, so no score is measured on a
+/// calibration image. Returns how many were dropped.
+pub fn hold_out_calibration(records: &mut Vec<Record>) -> usize {
+    let split: std::collections::HashSet<&str> =
+        calibration_split().into_iter().map(|(_, k)| k).collect();
+    let before = records.len();
+    records.retain(|r| !split.contains(r.key.as_str()));
+    before - records.len()
+}
