@@ -96,19 +96,51 @@ fn pack_b(src: &Source, q: &ActQuant, k: usize, n: usize, n0: usize, dst: &mut [
         return;
     }
     dst[..kp * QNR].fill(0);
-    for kk in 0..k {
-        let (ci, ky, kx) = (kk / per_c, (kk % per_c) / src.kw, kk % src.kw);
+    // Where each column's window starts in the input (top-left tap, padding included).
+    let mut y0 = [0isize; QNR];
+    let mut x0 = [0isize; QNR];
+    for c in 0..cols {
+        let (oy, ox) = ((n0 + c) / src.ow, (n0 + c) % src.ow);
+        y0[c] = (oy * p.strides[0]) as isize - p.pads[0] as isize;
+        x0[c] = (ox * p.strides[1]) as isize - p.pads[1] as isize;
+    }
+    // A full panel on one output row with unit stride reads 16 adjacent input bytes per tap.
+    let one_row = cols == QNR && y0[0] == y0[QNR - 1] && p.strides[1] == 1;
+    let (dy, dx) = (p.dilations[0] as isize, p.dilations[1] as isize);
+    for ci in 0..k / per_c {
         let plane = &src.x[ci * src.h * src.w..(ci + 1) * src.h * src.w];
-        let (k4, j) = (kk / 4, kk % 4);
-        for c in 0..cols {
-            let (oy, ox) = ((n0 + c) / src.ow, (n0 + c) % src.ow);
-            let y = (oy * p.strides[0] + ky * p.dilations[0]) as isize - p.pads[0] as isize;
-            let x = (ox * p.strides[1] + kx * p.dilations[1]) as isize - p.pads[1] as isize;
-            dst[(k4 * QNR + c) * 4 + j] = if y >= 0 && y < h && x >= 0 && x < w {
-                plane[(y * w + x) as usize]
-            } else {
-                zp_u8
-            };
+        for ky in 0..src.kh {
+            for kx in 0..src.kw {
+                let kk = ci * per_c + ky * src.kw + kx;
+                let (k4, j) = (kk / 4, kk % 4);
+                let (ty, tx) = (ky as isize * dy, kx as isize * dx);
+                if one_row {
+                    let y = y0[0] + ty;
+                    let x = x0[0] + tx;
+                    if y < 0 || y >= h {
+                        for c in 0..QNR {
+                            dst[(k4 * QNR + c) * 4 + j] = zp_u8;
+                        }
+                        continue;
+                    }
+                    if x >= 0 && x + QNR as isize <= w {
+                        let at = (y * w + x) as usize;
+                        let run: &[u8; QNR] = plane[at..at + QNR].try_into().expect("panel width");
+                        for c in 0..QNR {
+                            dst[(k4 * QNR + c) * 4 + j] = run[c];
+                        }
+                        continue;
+                    }
+                }
+                for c in 0..cols {
+                    let (y, x) = (y0[c] + ty, x0[c] + tx);
+                    dst[(k4 * QNR + c) * 4 + j] = if y >= 0 && y < h && x >= 0 && x < w {
+                        plane[(y * w + x) as usize]
+                    } else {
+                        zp_u8
+                    };
+                }
+            }
         }
     }
 }
@@ -227,6 +259,9 @@ mod tests {
             (9, 1, 1, 3, 1, 1, 0, 1),
             (3, 7, 9, 5, 3, 2, 1, 1),
             (4, 6, 6, 4, 3, 1, 1, 2),
+            // Output rows wider than a panel: whole-row panels, inside and at the edges.
+            (5, 3, 40, 4, 3, 1, 1, 1),
+            (2, 2, 37, 3, 3, 1, 0, 1),
         ] {
             let cg = c / group;
             let x: Vec<f32> = (0..c * h * w).map(|_| 4.0 * lcg(&mut seed)).collect();
