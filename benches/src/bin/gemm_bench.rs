@@ -4,7 +4,7 @@
 use ocr_benches::{median, time_ms};
 use ocr_core::runtime::Threads;
 use ocr_core::runtime::kernels::KernelSet;
-use ocr_core::runtime::kernels::gemm::{self, BSource, Bias, MatRef};
+use ocr_core::runtime::kernels::gemm::{self, ASource, BSource, Bias, MatRef};
 use ocr_core::runtime::op::Epilogue;
 
 fn main() {
@@ -31,11 +31,11 @@ fn main() {
                     &ks,
                     &threads,
                     (m, n, k),
-                    MatRef {
+                    ASource::Mat(MatRef {
                         data: &a,
                         rs: k,
                         cs: 1,
-                    },
+                    }),
                     &BSource::Mat(MatRef {
                         data: &b,
                         rs: n,

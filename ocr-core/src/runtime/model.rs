@@ -3,6 +3,7 @@
 
 use super::format::{self, ConstData, Dim, ModelDef, QuantParams};
 use super::kernels::KernelSet;
+use super::kernels::gemm::{self, MatRef};
 use super::kernels::qgemm;
 use super::op::{Node, Op};
 use super::static_eval::{Data, Info};
@@ -33,6 +34,17 @@ pub struct QConv {
     pub w_scales: Vec<f32>,
 }
 
+/// fp32 weights packed once at load into the layout the GEMM reads, so no call repacks them.
+#[derive(Debug, Clone)]
+pub enum Prepacked {
+    /// A convolution's weights (the GEMM's A), one block per group.
+    Conv(Vec<Vec<f32>>),
+    /// A transposed convolution's weights (the GEMM's A, transposed view).
+    ConvTranspose(Vec<f32>),
+    /// A matrix product's constant right-hand matrix (the GEMM's B).
+    MatMulB(Vec<f32>),
+}
+
 /// A model ready to run.
 #[derive(Debug)]
 pub struct Model {
@@ -48,6 +60,8 @@ pub struct Model {
     kernels: KernelSet,
     /// Prepared int8 weights by node index.
     pub(crate) qconvs: Vec<Option<QConv>>,
+    /// Prepacked fp32 weights by node index.
+    pub(crate) prepacked: Vec<Option<Prepacked>>,
 }
 
 impl Model {
@@ -146,6 +160,7 @@ impl Model {
             });
         }
         let qconvs = prepare_int8(&nodes, &constants, &int8)?;
+        let prepacked = prepack_fp32(&nodes, &constants);
         for io in &def.outputs {
             if !defined[io.value as usize] {
                 return Err(Error::Format(alloc::format!(
@@ -176,6 +191,7 @@ impl Model {
                 .collect(),
             kernels,
             qconvs,
+            prepacked,
         })
     }
 
@@ -264,6 +280,13 @@ impl Model {
                 .filter(|(_, k)| **k)
                 .map(|(q, _)| q.clone())
                 .collect(),
+            prepacked: self
+                .prepacked
+                .iter()
+                .zip(keep)
+                .filter(|(_, k)| **k)
+                .map(|(q, _)| q.clone())
+                .collect(),
         };
         let split_io = IoSpec {
             name: self.value_names[split as usize].clone(),
@@ -342,6 +365,74 @@ impl Model {
     pub fn kernels(&self) -> &KernelSet {
         &self.kernels
     }
+}
+
+/// Packs the constant fp32 GEMM operands: weights of grouped-GEMM convolutions (not
+/// depthwise, not int8), of transposed convolutions, and constant single-matrix right-hand
+/// sides of matrix products.
+fn prepack_fp32(nodes: &[Node], constants: &[Option<Info>]) -> Vec<Option<Prepacked>> {
+    let constant = |v: Option<u32>| -> Option<(&[usize], &[f32])> {
+        let info = constants.get(v? as usize)?.as_ref()?;
+        match &info.data {
+            Some(Data::F32(d)) if d.len() == info.shape.iter().product::<usize>() => {
+                Some((&info.shape, d))
+            }
+            _ => None,
+        }
+    };
+    nodes
+        .iter()
+        .map(|n| match &n.op {
+            Op::Conv(p) if p.act_quant.is_none() => {
+                let (shape, w) = constant(n.inputs.get(1).copied().flatten())?;
+                let depthwise = p.group > 1 && shape.get(1) == Some(&1);
+                if shape.len() != 4 || depthwise || !shape[0].is_multiple_of(p.group) {
+                    return None;
+                }
+                let (mg, k) = (shape[0] / p.group, shape[1] * shape[2] * shape[3]);
+                Some(Prepacked::Conv(
+                    (0..p.group)
+                        .map(|g| {
+                            let a = MatRef {
+                                data: &w[g * mg * k..(g + 1) * mg * k],
+                                rs: k,
+                                cs: 1,
+                            };
+                            gemm::pack_a_all(a, mg, k)
+                        })
+                        .collect(),
+                ))
+            }
+            Op::ConvTranspose(_) => {
+                let (shape, w) = constant(n.inputs.get(1).copied().flatten())?;
+                if shape.len() != 4 {
+                    return None;
+                }
+                let (ci, rows) = (shape[0], shape[1] * shape[2] * shape[3]);
+                let a = MatRef {
+                    data: w,
+                    rs: 1,
+                    cs: rows,
+                };
+                Some(Prepacked::ConvTranspose(gemm::pack_a_all(a, rows, ci)))
+            }
+            Op::MatMul(_) => {
+                let (shape, b) = constant(n.inputs.get(1).copied().flatten())?;
+                let r = shape.len();
+                if r < 2 || shape[..r - 2].iter().any(|&d| d != 1) {
+                    return None;
+                }
+                let (k, nn) = (shape[r - 2], shape[r - 1]);
+                let bm = MatRef {
+                    data: b,
+                    rs: nn,
+                    cs: 1,
+                };
+                Some(Prepacked::MatMulB(gemm::pack_b_all(bm, k, nn)))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// Checks every int8 tensor feeds an int8 convolution's weights (and nothing else), and packs

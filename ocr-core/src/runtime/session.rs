@@ -1,6 +1,6 @@
 //! Running a model: a [`Session`] caches plans by input shape and owns the arena they run in.
 
-use super::model::Model;
+use super::model::{Model, Prepacked};
 use super::op::Op;
 use super::ops::{conv, elementwise, matmul, movement, pool, qconv, reduce};
 use super::parallel::Threads;
@@ -268,6 +268,10 @@ fn execute(
             }
             (Op::Conv(p), _) => {
                 let (x, w, b) = (input(0)?, input(1)?, opt_input(2)?);
+                let packed = match &model.prepacked[step.node] {
+                    Some(Prepacked::Conv(pw)) => Some(&pw[..]),
+                    _ => None,
+                };
                 conv::conv(
                     ks,
                     threads,
@@ -276,6 +280,7 @@ fn execute(
                     x.shape,
                     w.data,
                     w.shape,
+                    packed,
                     b.map(|b| b.data),
                     out,
                     out_shape,
@@ -284,6 +289,10 @@ fn execute(
             }
             (Op::ConvTranspose(p), _) => {
                 let (x, w, b) = (input(0)?, input(1)?, opt_input(2)?);
+                let packed = match &model.prepacked[step.node] {
+                    Some(Prepacked::ConvTranspose(pw)) => Some(&pw[..]),
+                    _ => None,
+                };
                 conv::conv_transpose(
                     ks,
                     threads,
@@ -292,6 +301,7 @@ fn execute(
                     x.shape,
                     w.data,
                     w.shape,
+                    packed,
                     b.map(|b| b.data),
                     out,
                     out_shape,
@@ -326,6 +336,10 @@ fn execute(
             }
             (Op::MatMul(epi), _) => {
                 let (a, b, bias) = (input(0)?, input(1)?, opt_input(2)?);
+                let packed = match &model.prepacked[step.node] {
+                    Some(Prepacked::MatMulB(pb)) => Some(&pb[..]),
+                    _ => None,
+                };
                 matmul::matmul(
                     ks,
                     threads,
@@ -333,6 +347,7 @@ fn execute(
                     a.shape,
                     b.data,
                     b.shape,
+                    packed,
                     bias.map(|b| b.data),
                     epi,
                     out,
@@ -345,6 +360,7 @@ fn execute(
                 if *legacy_2d {
                     let outer: usize = x.shape[..*a].iter().product();
                     reduce::softmax(
+                        ks,
                         threads,
                         x.data,
                         &[outer, x.data.len() / outer.max(1)],
@@ -352,7 +368,7 @@ fn execute(
                         out,
                     );
                 } else {
-                    reduce::softmax(threads, x.data, x.shape, *a, out);
+                    reduce::softmax(ks, threads, x.data, x.shape, *a, out);
                 }
             }
             (Op::ReduceMean { .. }, Aux::Axes(axes)) => {

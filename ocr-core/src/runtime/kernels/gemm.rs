@@ -60,6 +60,41 @@ pub enum BSource<'a> {
     Mat(MatRef<'a>),
     /// An implicit im2col view.
     Im2col(Im2col<'a>),
+    /// A constant matrix packed once by [`pack_b_all`] (its `k` and `n` must match the call).
+    Packed(&'a [f32]),
+}
+
+/// Where A's elements come from.
+#[derive(Debug, Clone, Copy)]
+pub enum ASource<'a> {
+    /// A plain matrix, packed on every call.
+    Mat(MatRef<'a>),
+    /// Weights packed once by [`pack_a_all`] (its `m` and `k` must match the call).
+    Packed(&'a [f32]),
+}
+
+/// Packs an `m x k` A into the panel layout [`gemm`] reads (done once for constant weights).
+pub fn pack_a_all(a: MatRef, m: usize, k: usize) -> alloc::vec::Vec<f32> {
+    let mut out = alloc::vec![0f32; m.div_ceil(MR) * MR * k];
+    pack_a(a, m, k, &mut out);
+    out
+}
+
+/// Packs a `k x n` B into the panel layout [`gemm`] reads: every `NR`-column panel, each of its
+/// `KC`-deep blocks in turn (done once for constant matrices).
+pub fn pack_b_all(b: MatRef, k: usize, n: usize) -> alloc::vec::Vec<f32> {
+    let mut out = alloc::vec![0f32; n.div_ceil(NR) * NR * k];
+    let src = BSource::Mat(b);
+    for p in 0..n.div_ceil(NR) {
+        let mut k0 = 0;
+        while k0 < k {
+            let kc = KC.min(k - k0);
+            let at = p * k * NR + k0 * NR;
+            pack_b(&src, k0, kc, n, p * NR, &mut out[at..at + kc * NR]);
+            k0 += kc;
+        }
+    }
+    out
 }
 
 /// A bias added before the epilogue.
@@ -153,6 +188,11 @@ fn pack_b(src: &BSource, k0: usize, kc: usize, n: usize, n0: usize, dst: &mut [f
             } else {
                 pack_im2col_general(g, k0, kc, n0, cols, dst);
             }
+        }
+        BSource::Packed(pb) => {
+            let k = pb.len() / (n.div_ceil(NR) * NR);
+            let at = (n0 / NR) * k * NR + k0 * NR;
+            dst[..kc * NR].copy_from_slice(&pb[at..at + kc * NR]);
         }
     }
 }
@@ -282,7 +322,7 @@ pub fn gemm(
     ks: &KernelSet,
     threads: &Threads,
     (m, n, k): (usize, usize, usize),
-    a: MatRef,
+    a: ASource,
     b: &BSource,
     c: &mut [f32],
     ldc: usize,
@@ -297,8 +337,13 @@ pub fn gemm(
         c.len() >= (m - 1) * ldc + n && ldc >= n,
         "gemm: C too small"
     );
-    if let BSource::Im2col(g) = b {
-        assert_eq!(g.c * g.kh * g.kw, k, "gemm: im2col depth");
+    match b {
+        BSource::Im2col(g) => assert_eq!(g.c * g.kh * g.kw, k, "gemm: im2col depth"),
+        BSource::Packed(pb) => assert_eq!(pb.len(), n.div_ceil(NR) * NR * k, "gemm: packed B"),
+        BSource::Mat(_) => {}
+    }
+    if let ASource::Packed(pa) = a {
+        assert_eq!(pa.len(), m.div_ceil(MR) * MR * k, "gemm: packed A");
     }
     if k == 0 {
         // An empty sum: C is the bias under the epilogue.
@@ -317,9 +362,14 @@ pub fn gemm(
     let (tm, tn) = task_grid(m, n, k, threads);
     let tasks = tm * tn;
     let mp = m.div_ceil(MR) * MR;
-    let (a_packed, task_scratch) = scratch.split_at_mut(mp * k);
-    pack_a(a, m, k, a_packed);
-    let a_packed = &*a_packed;
+    let (a_scratch, task_scratch) = scratch.split_at_mut(mp * k);
+    let a_packed: &[f32] = match a {
+        ASource::Packed(pa) => pa,
+        ASource::Mat(a) => {
+            pack_a(a, m, k, a_scratch);
+            a_scratch
+        }
+    };
     let panels = n.div_ceil(NR);
     let per_tn = panels.div_ceil(tn);
     let m_panels = mp / MR;
@@ -340,7 +390,17 @@ pub fn gemm(
             while k0 < k {
                 let kc = KC.min(k - k0);
                 let (first, last) = (k0 == 0, k0 + kc == k);
-                pack_b(b, k0, kc, n, n0, bblock);
+                let bblock: &[f32] = match b {
+                    // Packed once: read in place.
+                    BSource::Packed(pb) => {
+                        let at = p * k * NR + k0 * NR;
+                        &pb[at..at + kc * NR]
+                    }
+                    _ => {
+                        pack_b(b, k0, kc, n, n0, bblock);
+                        bblock
+                    }
+                };
                 for (mpi, tile) in tiles
                     .chunks_exact_mut(MR * NR)
                     .enumerate()
@@ -414,6 +474,7 @@ mod tests {
                 (7, 1, 64),
                 (1, 100, 5),
                 (24, 48, 130),
+                (9, 35, 2 * KC + 3),
             ] {
                 let a: Vec<f32> = (0..m * k).map(|_| lcg(&mut seed)).collect();
                 let b: Vec<f32> = (0..k * n).map(|_| lcg(&mut seed)).collect();
@@ -425,11 +486,11 @@ mod tests {
                         &ks,
                         th,
                         (m, n, k),
-                        MatRef {
+                        ASource::Mat(MatRef {
                             data: &a,
                             rs: k,
                             cs: 1,
-                        },
+                        }),
                         &BSource::Mat(MatRef {
                             data: &b,
                             rs: n,
@@ -448,6 +509,32 @@ mod tests {
                             ks.name
                         );
                     }
+                    // Operands packed once give the very same result.
+                    let am = MatRef {
+                        data: &a,
+                        rs: k,
+                        cs: 1,
+                    };
+                    let bm = MatRef {
+                        data: &b,
+                        rs: n,
+                        cs: 1,
+                    };
+                    let (pa, pb) = (pack_a_all(am, m, k), pack_b_all(bm, k, n));
+                    let mut c2 = vec![f32::NAN; m * n];
+                    gemm(
+                        &ks,
+                        th,
+                        (m, n, k),
+                        ASource::Packed(&pa),
+                        &BSource::Packed(&pb),
+                        &mut c2,
+                        n,
+                        Bias::None,
+                        &Epilogue::identity(),
+                        &mut scratch,
+                    );
+                    assert_eq!(c, c2, "{} m{m} n{n} k{k}: prepacked operands", ks.name);
                 }
             }
         }
@@ -511,11 +598,11 @@ mod tests {
                 &ks,
                 &th,
                 (m, n, k),
-                MatRef {
+                ASource::Mat(MatRef {
                     data: &a,
                     rs: k,
                     cs: 1,
-                },
+                }),
                 &src,
                 &mut got,
                 n,

@@ -20,6 +20,9 @@ pub const NR: usize = 16;
 /// (`a.len() >= k * MR`, `b.len() >= k * NR`).
 pub type MicroKernel = fn(k: usize, a: &[f32], b: &[f32], acc: &mut [f32; MR * NR]);
 
+/// `out[i] = exp(x[i] - shift)` (softmax's exponentials), with [`crate::runtime::op::exp`].
+pub type ExpKernel = fn(x: &[f32], shift: f32, out: &mut [f32]);
+
 /// A depthwise convolution plane kernel, see [`depthwise::DwPlaneKernel`].
 pub use depthwise::DwPlaneKernel;
 
@@ -36,6 +39,8 @@ pub struct KernelSet {
     pub qgemm: qgemm::QMicroKernel,
     /// fp32 to u8 activation quantisation.
     pub quantize: qgemm::QuantizeKernel,
+    /// Shifted exponentials (softmax).
+    pub exp_shifted: ExpKernel,
 }
 
 impl core::fmt::Debug for KernelSet {
@@ -53,6 +58,7 @@ impl KernelSet {
             dw_plane: depthwise::dw_plane_scalar,
             qgemm: qgemm::qgemm_scalar,
             quantize: qgemm::quantize_scalar,
+            exp_shifted: scalar::exp_shifted,
         }
     }
 

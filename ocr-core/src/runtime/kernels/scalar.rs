@@ -15,3 +15,39 @@ pub fn gemm_microkernel(k: usize, a: &[f32], b: &[f32], acc: &mut [f32; MR * NR]
         }
     }
 }
+
+/// `out[i] = exp(x[i] - shift)`: the reference, and the body the SIMD builds compile with
+/// wider vectors (the same IEEE operations in the same order, so the results are identical).
+#[inline(always)]
+pub fn exp_shifted(x: &[f32], shift: f32, out: &mut [f32]) {
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = crate::runtime::op::exp(v - shift);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::KernelSet;
+    use alloc::vec;
+    use alloc::vec::Vec;
+
+    /// Every set's softmax exponentials equal the scalar reference bit for bit, over ordinary
+    /// values, the clamps (beyond -87 and 88), ±inf and lengths that are not a vector multiple.
+    #[test]
+    fn exp_kernels_are_bit_exact() {
+        let mut x: Vec<f32> = (0..1003).map(|i| (i as f32 - 500.0) * 0.37).collect();
+        x.extend([f32::INFINITY, f32::NEG_INFINITY, -87.5, 88.5, 0.0, -0.0, 1e-30]);
+        let reference = KernelSet::scalar();
+        for ks in KernelSet::available() {
+            for shift in [0.0f32, 3.5, -20.0] {
+                for len in [0, 1, 7, 8, 9, 31, x.len()] {
+                    let (mut want, mut got) = (vec![0f32; len], vec![1f32; len]);
+                    (reference.exp_shifted)(&x[..len], shift, &mut want);
+                    (ks.exp_shifted)(&x[..len], shift, &mut got);
+                    let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&got), bits(&want), "{} shift {shift} len {len}", ks.name);
+                }
+            }
+        }
+    }
+}

@@ -22,6 +22,7 @@ pub fn avx2() -> Option<KernelSet> {
         dw_plane: dw_plane_avx2,
         qgemm: qgemm_avx2,
         quantize: quantize_avx2,
+        exp_shifted: exp_shifted_avx2,
     })
 }
 
@@ -278,4 +279,17 @@ unsafe fn quantize_avx2_impl(x: *const f32, inv: f32, zp: f32, out: *mut u8, n: 
             i += 32;
         }
     }
+}
+
+fn exp_shifted_avx2(x: &[f32], shift: f32, out: &mut [f32]) {
+    // SAFETY: reachable only through the sets built by `avx2()`/`avx512_vnni()`, which checked
+    // AVX2 and FMA; the body is safe code.
+    unsafe { exp_shifted_avx2_impl(x, shift, out) }
+}
+
+/// The scalar body compiled for AVX2: the compiler vectorises it 8 wide. No fast-math and no
+/// FMA contraction in Rust, so every lane computes exactly what the scalar code computes.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn exp_shifted_avx2_impl(x: &[f32], shift: f32, out: &mut [f32]) {
+    super::scalar::exp_shifted(x, shift, out)
 }

@@ -3,7 +3,7 @@
 
 use crate::runtime::kernels::KernelSet;
 use crate::runtime::kernels::depthwise::{DwGeom, depthwise};
-use crate::runtime::kernels::gemm::{self, BSource, Bias, Im2col, MatRef};
+use crate::runtime::kernels::gemm::{self, ASource, BSource, Bias, Im2col, MatRef};
 use crate::runtime::op::{ConvParams, ConvTransposeParams};
 use crate::runtime::parallel::Threads;
 
@@ -49,6 +49,7 @@ pub fn conv(
     x_shape: &[usize],
     w: &[f32],
     w_shape: &[usize],
+    packed_w: Option<&[Vec<f32>]>,
     bias: Option<&[f32]>,
     out: &mut [f32],
     out_shape: &[usize],
@@ -109,10 +110,13 @@ pub fn conv(
                     ow,
                 })
             };
-            let a = MatRef {
-                data: &w[g * mg * k..(g + 1) * mg * k],
-                rs: k,
-                cs: 1,
+            let a = match packed_w {
+                Some(pw) => ASource::Packed(&pw[g]),
+                None => ASource::Mat(MatRef {
+                    data: &w[g * mg * k..(g + 1) * mg * k],
+                    rs: k,
+                    cs: 1,
+                }),
             };
             let o = &mut out_i[g * mg * n..(g + 1) * mg * n];
             let b = bias.map_or(Bias::None, |b| Bias::Row(&b[g * mg..(g + 1) * mg]));
@@ -170,6 +174,7 @@ pub fn conv_transpose(
     x_shape: &[usize],
     w: &[f32],
     w_shape: &[usize],
+    packed_w: Option<&[f32]>,
     bias: Option<&[f32]>,
     out: &mut [f32],
     out_shape: &[usize],
@@ -185,11 +190,14 @@ pub fn conv_transpose(
     for i in 0..nb {
         let xin = &x[i * ci * n..(i + 1) * ci * n];
         // cols[(co, ky, kx), (iy, ix)] = sum_ci w[ci, (co, ky, kx)] * x[ci, (iy, ix)]
-        let a = MatRef {
-            data: w,
-            rs: 1,
-            cs: rows,
-        };
+        let a = packed_w.map_or(
+            ASource::Mat(MatRef {
+                data: w,
+                rs: 1,
+                cs: rows,
+            }),
+            ASource::Packed,
+        );
         let src = BSource::Mat(MatRef {
             data: xin,
             rs: n,

@@ -1,7 +1,7 @@
 //! Batched matrix products with numpy broadcasting of the batch dimensions.
 
 use crate::runtime::kernels::KernelSet;
-use crate::runtime::kernels::gemm::{self, BSource, Bias, MatRef};
+use crate::runtime::kernels::gemm::{self, ASource, BSource, Bias, MatRef};
 use crate::runtime::op::Epilogue;
 use crate::runtime::parallel::Threads;
 
@@ -22,7 +22,8 @@ pub fn matmul_scratch_len(a_shape: &[usize], b_shape: &[usize], threads: &Thread
     gemm::scratch_len(rows, k, gemm::task_count(rows, n, k, threads))
 }
 
-/// Computes `out = epilogue(a x b + bias)` for `[.., M, K] x [.., K, N]`.
+/// Computes `out = epilogue(a x b + bias)` for `[.., M, K] x [.., K, N]`. `packed_b` is B
+/// packed once by [`gemm::pack_b_all`], for a constant single-matrix B.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul(
     ks: &KernelSet,
@@ -31,6 +32,7 @@ pub fn matmul(
     a_shape: &[usize],
     b: &[f32],
     b_shape: &[usize],
+    packed_b: Option<&[f32]>,
     bias: Option<&[f32]>,
     epi: &Epilogue,
     out: &mut [f32],
@@ -48,12 +50,12 @@ pub fn matmul(
             ks,
             threads,
             (rows, n, k),
-            MatRef {
+            ASource::Mat(MatRef {
                 data: a,
                 rs: k,
                 cs: 1,
-            },
-            &bsrc(b),
+            }),
+            &packed_b.map_or_else(|| bsrc(b), BSource::Packed),
             out,
             n,
             bias,
@@ -92,7 +94,7 @@ pub fn matmul(
             ks,
             threads,
             (m, n, k),
-            am,
+            ASource::Mat(am),
             &bm,
             &mut out[bi * m * n..(bi + 1) * m * n],
             n,

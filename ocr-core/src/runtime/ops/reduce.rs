@@ -2,11 +2,19 @@
 
 use super::movement::strides;
 use super::pool::sum8;
+use crate::runtime::kernels::KernelSet;
 use crate::runtime::op::exp;
 use crate::runtime::parallel::Threads;
 
 /// Softmax along `axis` of `shape`; rows along the last axis run in parallel.
-pub fn softmax(threads: &Threads, x: &[f32], shape: &[usize], axis: usize, out: &mut [f32]) {
+pub fn softmax(
+    ks: &KernelSet,
+    threads: &Threads,
+    x: &[f32],
+    shape: &[usize],
+    axis: usize,
+    out: &mut [f32],
+) {
     let d = shape[axis];
     let inner: usize = shape[axis + 1..].iter().product();
     let outer: usize = shape[..axis].iter().product();
@@ -22,7 +30,7 @@ pub fn softmax(threads: &Threads, x: &[f32], shape: &[usize], axis: usize, out: 
                 .chunks_exact(d)
                 .zip(o.chunks_exact_mut(d))
             {
-                softmax_row(row, orow);
+                softmax_row(ks, row, orow);
             }
         });
         return;
@@ -49,11 +57,9 @@ pub fn softmax(threads: &Threads, x: &[f32], shape: &[usize], axis: usize, out: 
 }
 
 /// Softmax of one contiguous row.
-fn softmax_row(row: &[f32], out: &mut [f32]) {
+fn softmax_row(ks: &KernelSet, row: &[f32], out: &mut [f32]) {
     let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-    for (o, &v) in out.iter_mut().zip(row) {
-        *o = exp(v - max);
-    }
+    (ks.exp_shifted)(row, max, out);
     let inv = 1.0 / sum8(out);
     out.iter_mut().for_each(|o| *o *= inv);
 }
@@ -143,7 +149,7 @@ mod tests {
     fn softmax_sums_to_one() {
         let x = [1.0, 2.0, 3.0, -1.0, 0.0, 1000.0];
         let mut out = [0.0; 6];
-        softmax(&Threads::single(), &x, &[2, 3], 1, &mut out);
+        softmax(&KernelSet::scalar(), &Threads::single(), &x, &[2, 3], 1, &mut out);
         assert!((out[..3].iter().sum::<f32>() - 1.0).abs() < 1e-6);
         assert!((out[5] - 1.0).abs() < 1e-6);
     }
