@@ -39,10 +39,15 @@ CASES = [
 
 
 def time_ort(model, x, threads, iters):
+    return time_onnx(os.path.join(mf.MODELS, mf.MODEL_FILES[model]), x, threads, iters)
+
+
+def time_onnx(path, x, threads, iters):
+    """Median ms of onnxruntime running the ONNX file at `path` on `x`."""
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
-    s = ort.InferenceSession(os.path.join(mf.MODELS, mf.MODEL_FILES[model]), opts, providers=["CPUExecutionProvider"])
+    s = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
     for _ in range(2):
         s.run(None, {"x": x})
     ts = []

@@ -2,7 +2,7 @@
 //! choices, written independently in Python with OpenCV; outputs committed in
 //! `testdata/reference`) on every page image of the dev set.
 
-use ocr_core::ocr::{Engine, ReadOptions};
+use ocr_core::ocr::{Engine, EngineConfig, Precision, ReadOptions};
 use ocr_services::eval::Prediction;
 use ocr_services::eval::metrics::{edit_distance, normalize};
 use std::path::PathBuf;
@@ -18,7 +18,12 @@ fn pages_match_the_reference_pipeline() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(refs.len(), 19, "one reference per dev page record");
-    let engine = Engine::new_default().unwrap();
+    // The reference runs the fp32 models: compare like with like.
+    let engine = Engine::with_config(EngineConfig {
+        precision: Precision::Fp32,
+        ..Default::default()
+    })
+    .unwrap();
     let dev = root.join("../shared/eval/dev");
     let (mut within, mut total_cer) = (0, 0.0);
     for r in &refs {

@@ -5,7 +5,7 @@
 use anyhow::{Context, Result};
 use clap::Parser;
 use ocr_benches::median;
-use ocr_core::ocr::{Engine, EngineConfig, ReadOptions, StageTimings};
+use ocr_core::ocr::{Engine, EngineConfig, Precision, ReadOptions, StageTimings};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -19,12 +19,17 @@ struct Args {
     /// Timed passes over all images.
     #[arg(long, default_value_t = 5)]
     iters: usize,
+    /// Committed models to use: int8 (the default) or fp32.
+    #[arg(long, default_value = "int8")]
+    precision: String,
 }
 
 fn main() -> Result<()> {
     let a = Args::parse();
+    let precision = Precision::parse(&a.precision).context("--precision: int8 or fp32")?;
     let engine = Engine::with_config(EngineConfig {
         threads: a.threads,
+        precision,
         ..Default::default()
     })?;
     let opts = ReadOptions::default();

@@ -15,11 +15,34 @@ use ocr_charset::Charset;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+/// Which of the committed models an engine built without model files uses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Precision {
+    /// The calibrated int8 models (mixed precision where the converter kept layers fp32).
+    #[default]
+    Int8,
+    /// The fp32 models the int8 ones were quantised from.
+    Fp32,
+}
+
+impl Precision {
+    /// Parses `int8` or `fp32`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "int8" => Some(Precision::Int8),
+            "fp32" => Some(Precision::Fp32),
+            _ => None,
+        }
+    }
+}
+
 /// How an engine is built.
 #[derive(Debug, Clone, Default)]
 pub struct EngineConfig {
     /// Worker threads for the kernels (0 = one per core, 1 = the calling thread only).
     pub threads: usize,
+    /// Which committed models [`Engine::with_config`] loads (int8 by default).
+    pub precision: Precision,
     /// Image decoding limits.
     pub limits: DecodeLimits,
 }
@@ -117,7 +140,7 @@ fn ms(t: Instant) -> f64 {
 }
 
 impl Engine {
-    /// The engine on the committed models, embedded in the binary.
+    /// The engine on the committed int8 models, embedded in the binary.
     #[cfg(feature = "default-models")]
     pub fn new_default() -> Result<Self, OcrError> {
         Self::with_config(EngineConfig::default())
@@ -126,11 +149,11 @@ impl Engine {
     /// The engine on the committed models with a configuration.
     #[cfg(feature = "default-models")]
     pub fn with_config(config: EngineConfig) -> Result<Self, OcrError> {
-        use super::zoo;
+        let [det, rec, cls] = super::zoo::models(config.precision);
         Self::from_models(
-            Model::from_bytes(zoo::DET)?,
-            Model::from_bytes(zoo::REC)?,
-            Some(Model::from_bytes(zoo::CLS)?),
+            Model::from_bytes(det)?,
+            Model::from_bytes(rec)?,
+            Some(Model::from_bytes(cls)?),
             config,
         )
     }

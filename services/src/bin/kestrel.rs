@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use ocr_core::ocr::{Engine, EngineConfig, Page, ReadOptions};
+use ocr_core::ocr::{Engine, EngineConfig, Page, Precision, ReadOptions};
 use ocr_core::runtime::{Model, Session, Threads};
 use ocr_models::{ConvertOptions, ModelKind};
 use ocr_services::npy;
@@ -20,10 +20,13 @@ struct Cli {
     command: Command,
 }
 
-/// Model files to use instead of the committed ones.
+/// Which models to use: the committed ones (int8 by default), or files.
 #[derive(clap::Args, Clone, Default)]
 struct ModelArgs {
-    /// Detector model file (default: the committed fp32 detector).
+    /// Precision of the committed models: int8 (calibrated, the default) or fp32.
+    #[arg(long, default_value = "int8", value_parser = ["int8", "fp32"])]
+    precision: String,
+    /// Detector model file (instead of the committed detector).
     #[arg(long, value_name = "FILE")]
     det_model: Option<PathBuf>,
     /// Recogniser model file.
@@ -36,7 +39,9 @@ struct ModelArgs {
 
 impl ModelArgs {
     fn engine(&self, threads: usize) -> Result<Engine> {
-        use ocr_core::ocr::zoo;
+        let precision = Precision::parse(&self.precision)
+            .with_context(|| format!("unknown --precision '{}'", self.precision))?;
+        let [det, rec, cls] = ocr_core::ocr::zoo::models(precision);
         let load = |p: &Option<PathBuf>, default: &[u8]| -> Result<Model> {
             Ok(match p {
                 Some(p) => {
@@ -46,11 +51,12 @@ impl ModelArgs {
             })
         };
         Ok(Engine::from_models(
-            load(&self.det_model, zoo::DET)?,
-            load(&self.rec_model, zoo::REC)?,
-            Some(load(&self.cls_model, zoo::CLS)?),
+            load(&self.det_model, det)?,
+            load(&self.rec_model, rec)?,
+            Some(load(&self.cls_model, cls)?),
             EngineConfig {
                 threads,
+                precision,
                 ..Default::default()
             },
         )?)

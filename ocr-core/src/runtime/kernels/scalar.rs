@@ -36,7 +36,15 @@ mod tests {
     #[test]
     fn exp_kernels_are_bit_exact() {
         let mut x: Vec<f32> = (0..1003).map(|i| (i as f32 - 500.0) * 0.37).collect();
-        x.extend([f32::INFINITY, f32::NEG_INFINITY, -87.5, 88.5, 0.0, -0.0, 1e-30]);
+        x.extend([
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            -87.5,
+            88.5,
+            0.0,
+            -0.0,
+            1e-30,
+        ]);
         let reference = KernelSet::scalar();
         for ks in KernelSet::available() {
             for shift in [0.0f32, 3.5, -20.0] {
@@ -45,7 +53,12 @@ mod tests {
                     (reference.exp_shifted)(&x[..len], shift, &mut want);
                     (ks.exp_shifted)(&x[..len], shift, &mut got);
                     let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
-                    assert_eq!(bits(&got), bits(&want), "{} shift {shift} len {len}", ks.name);
+                    assert_eq!(
+                        bits(&got),
+                        bits(&want),
+                        "{} shift {shift} len {len}",
+                        ks.name
+                    );
                 }
             }
         }

@@ -149,7 +149,14 @@ mod tests {
     fn softmax_sums_to_one() {
         let x = [1.0, 2.0, 3.0, -1.0, 0.0, 1000.0];
         let mut out = [0.0; 6];
-        softmax(&KernelSet::scalar(), &Threads::single(), &x, &[2, 3], 1, &mut out);
+        softmax(
+            &KernelSet::scalar(),
+            &Threads::single(),
+            &x,
+            &[2, 3],
+            1,
+            &mut out,
+        );
         assert!((out[..3].iter().sum::<f32>() - 1.0).abs() < 1e-6);
         assert!((out[5] - 1.0).abs() < 1e-6);
     }

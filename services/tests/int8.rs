@@ -1,0 +1,92 @@
+//! The committed int8 models against the fp32 models they were quantised from, on real dev
+//! images that were not used for calibration: the same metrics `kestrel eval` reports.
+
+use ocr_core::ocr::{Engine, EngineConfig, Precision};
+use ocr_services::eval::report::{Summary, summaries};
+use ocr_services::eval::{self, EvalOptions, Predictor, Record};
+use std::path::PathBuf;
+
+fn dev(source: &str) -> Vec<Record> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/eval/dev");
+    let mut records = eval::load_manifests(&[root.join(source)]).unwrap();
+    eval::manifest::hold_out_calibration(&mut records);
+    records
+}
+
+fn score(precision: Precision, records: &[Record]) -> Summary {
+    let engine = Engine::with_config(EngineConfig {
+        precision,
+        ..Default::default()
+    })
+    .unwrap();
+    let (results, _) = eval::evaluate(
+        records,
+        &Predictor::Engine(&engine),
+        &EvalOptions::default(),
+    );
+    let sums = summaries(&results);
+    let task = &records[0].entry.task;
+    sums.into_iter()
+        .find(|s| s.source == "all" && &s.task == task)
+        .unwrap()
+}
+
+#[test]
+fn calibration_images_are_never_scored() {
+    let split = eval::manifest::calibration_split();
+    assert!(split.len() >= 60, "{} calibration images", split.len());
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/eval/dev");
+    let mut all = eval::load_manifests(&[root]).unwrap();
+    let keys: Vec<String> = all.iter().map(|r| r.key.clone()).collect();
+    for (_, key) in &split {
+        assert!(keys.iter().any(|k| k == key), "{key} is not a dev record");
+    }
+    let dropped = eval::manifest::hold_out_calibration(&mut all);
+    assert_eq!(dropped, split.len());
+    assert!(all.iter().all(|r| split.iter().all(|(_, k)| *k != r.key)));
+}
+
+#[test]
+fn int8_plates_read_as_well_as_fp32() {
+    // Every plate crop not used for calibration (480): the bounds, line accuracy
+    // within 0.5 point and CER within 0.3 point (measured: 95.00 both, CER +0.09).
+    let records = dev("plates_LPRNet_Pytorch");
+    let (q, f) = (
+        score(Precision::Int8, &records),
+        score(Precision::Fp32, &records),
+    );
+    eprintln!("plates: int8 {q:?}\nfp32 {f:?}");
+    let (qa, fa) = (q.line_accuracy.unwrap(), f.line_accuracy.unwrap());
+    let (qc, fc) = (q.cer.unwrap(), f.cer.unwrap());
+    assert!(fa > 0.9, "fp32 plate accuracy {fa}");
+    assert!(qa >= fa - 0.005, "int8 {qa} vs fp32 {fa}");
+    assert!(qc <= fc + 0.003, "int8 CER {qc} vs fp32 {fc}");
+}
+
+#[test]
+fn int8_detector_finds_the_words_fp32_finds() {
+    let records: Vec<Record> = dev("icdar2015").into_iter().take(40).collect();
+    let (q, f) = (
+        score(Precision::Int8, &records),
+        score(Precision::Fp32, &records),
+    );
+    eprintln!("icdar2015: int8 {q:?}\nfp32 {f:?}");
+    let (qh, fh) = (q.hmean.unwrap(), f.hmean.unwrap());
+    assert!(fh > 0.3, "fp32 hmean {fh}");
+    assert!(qh >= fh - 0.02, "int8 hmean {qh} vs fp32 {fh}");
+}
+
+#[test]
+fn int8_pages_read_as_well_as_fp32() {
+    let mut records = dev("synthetic_renders");
+    records.extend(dev("paddleocr"));
+    records.retain(|r| r.entry.task == "page");
+    let (q, f) = (
+        score(Precision::Int8, &records),
+        score(Precision::Fp32, &records),
+    );
+    eprintln!("pages: int8 {q:?}\nfp32 {f:?}");
+    let (qc, fc) = (q.cer.unwrap(), f.cer.unwrap());
+    assert!(fc < 0.05, "fp32 page CER {fc}");
+    assert!(qc <= fc + 0.01, "int8 CER {qc} vs fp32 {fc}");
+}
