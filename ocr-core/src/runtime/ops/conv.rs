@@ -6,6 +6,7 @@ use crate::runtime::kernels::depthwise::{DwGeom, depthwise};
 use crate::runtime::kernels::gemm::{self, ASource, BSource, Bias, Im2col, MatRef};
 use crate::runtime::op::{ConvParams, ConvTransposeParams};
 use crate::runtime::parallel::Threads;
+use alloc::vec::Vec;
 
 /// True when the convolution is depthwise with one filter per input channel.
 fn is_depthwise(p: &ConvParams, x_shape: &[usize], w_shape: &[usize]) -> bool {

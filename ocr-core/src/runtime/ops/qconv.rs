@@ -12,6 +12,7 @@ use crate::runtime::kernels::qgemm::{QMR, QNR, padded_k};
 use crate::runtime::model::QConv;
 use crate::runtime::op::{ActQuant, ConvParams};
 use crate::runtime::parallel::Threads;
+use alloc::vec::Vec;
 
 /// Products below this many multiply-adds run on one thread.
 const SMALL_MACS: usize = 1 << 21;
@@ -43,6 +44,9 @@ pub fn qconv_scratch_len(
 /// Where B's columns come from: one image's quantised input channels of one group, `[c, h, w]`.
 struct Source<'a> {
     x: &'a [u8],
+    /// Row `k` of the im2col matrix: (offset of its channel plane in `x`, tap's y and x offset
+    /// from the window origin). Computed once per convolution.
+    taps: &'a [(usize, isize, isize)],
 
     h: usize,
     w: usize,
@@ -60,26 +64,17 @@ fn pack_b(src: &Source, q: &ActQuant, k: usize, n: usize, n0: usize, dst: &mut [
     let zp_u8 = q.zero_point as u8;
     let p = src.p;
     let (h, w) = (src.h as isize, src.w as isize);
-    let per_c = src.kh * src.kw;
     if src.kh == 1 && src.kw == 1 && p.strides == [1, 1] && p.pads == [0; 4] {
         // Pointwise: row k of B is input channel k, contiguous: interleave four rows into the
         // [column][4] layout.
         let hw = src.h * src.w;
         if cols == QNR {
             for k4 in 0..k / 4 {
-                let r: [&[u8; QNR]; 4] = core::array::from_fn(|j| {
+                let rows: [[u8; QNR]; 4] = core::array::from_fn(|j| {
                     let at = (k4 * 4 + j) * hw + n0;
                     src.x[at..at + QNR].try_into().expect("panel width")
                 });
-                let d: &mut [u8; QNR * 4] = (&mut dst[k4 * QNR * 4..(k4 + 1) * QNR * 4])
-                    .try_into()
-                    .expect("panel size");
-                for c in 0..QNR {
-                    d[c * 4] = r[0][c];
-                    d[c * 4 + 1] = r[1][c];
-                    d[c * 4 + 2] = r[2][c];
-                    d[c * 4 + 3] = r[3][c];
-                }
+                interleave4(&rows, &mut dst[k4 * QNR * 4..(k4 + 1) * QNR * 4]);
             }
             if k.is_multiple_of(4) {
                 return;
@@ -95,7 +90,6 @@ fn pack_b(src: &Source, q: &ActQuant, k: usize, n: usize, n0: usize, dst: &mut [
         }
         return;
     }
-    dst[..kp * QNR].fill(0);
     // Where each column's window starts in the input (top-left tap, padding included).
     let mut y0 = [0isize; QNR];
     let mut x0 = [0isize; QNR];
@@ -106,42 +100,48 @@ fn pack_b(src: &Source, q: &ActQuant, k: usize, n: usize, n0: usize, dst: &mut [
     }
     // A full panel on one output row with unit stride reads 16 adjacent input bytes per tap.
     let one_row = cols == QNR && y0[0] == y0[QNR - 1] && p.strides[1] == 1;
-    let (dy, dx) = (p.dilations[0] as isize, p.dilations[1] as isize);
-    for ci in 0..k / per_c {
-        let plane = &src.x[ci * src.h * src.w..(ci + 1) * src.h * src.w];
-        for ky in 0..src.kh {
-            for kx in 0..src.kw {
-                let kk = ci * per_c + ky * src.kw + kx;
-                let (k4, j) = (kk / 4, kk % 4);
-                let (ty, tx) = (ky as isize * dy, kx as isize * dx);
-                if one_row {
-                    let y = y0[0] + ty;
-                    let x = x0[0] + tx;
-                    if y < 0 || y >= h {
-                        for c in 0..QNR {
-                            dst[(k4 * QNR + c) * 4 + j] = zp_u8;
-                        }
-                        continue;
-                    }
-                    if x >= 0 && x + QNR as isize <= w {
-                        let at = (y * w + x) as usize;
-                        let run: &[u8; QNR] = plane[at..at + QNR].try_into().expect("panel width");
-                        for c in 0..QNR {
-                            dst[(k4 * QNR + c) * 4 + j] = run[c];
-                        }
-                        continue;
-                    }
+    let w_u = src.w;
+    for k4 in 0..kp / 4 {
+        // Four rows of B (zero past K or past the last column), then interleaved.
+        let mut rows = [[0u8; QNR]; 4];
+        for (j, row) in rows.iter_mut().enumerate() {
+            let kk = k4 * 4 + j;
+            if kk >= k {
+                break;
+            }
+            let (base, ty, tx) = src.taps[kk];
+            let plane = &src.x[base..base + src.h * w_u];
+            if one_row {
+                let (y, x) = (y0[0] + ty, x0[0] + tx);
+                if y < 0 || y >= h {
+                    *row = [zp_u8; QNR];
+                    continue;
                 }
-                for c in 0..cols {
-                    let (y, x) = (y0[c] + ty, x0[c] + tx);
-                    dst[(k4 * QNR + c) * 4 + j] = if y >= 0 && y < h && x >= 0 && x < w {
-                        plane[(y * w + x) as usize]
-                    } else {
-                        zp_u8
-                    };
+                if x >= 0 && x + QNR as isize <= w {
+                    let at = y as usize * w_u + x as usize;
+                    row.copy_from_slice(&plane[at..at + QNR]);
+                    continue;
                 }
             }
+            for c in 0..cols {
+                let (y, x) = (y0[c] + ty, x0[c] + tx);
+                row[c] = if y >= 0 && y < h && x >= 0 && x < w {
+                    plane[y as usize * w_u + x as usize]
+                } else {
+                    zp_u8
+                };
+            }
         }
+        interleave4(&rows, &mut dst[k4 * QNR * 4..(k4 + 1) * QNR * 4]);
+    }
+}
+
+/// Writes four rows of 16 bytes as 16 columns of 4 (the int8 micro-kernel's B layout).
+#[inline(always)]
+fn interleave4(rows: &[[u8; QNR]; 4], dst: &mut [u8]) {
+    let d: &mut [u8; QNR * 4] = dst.try_into().expect("panel block");
+    for c in 0..QNR {
+        d[c * 4..c * 4 + 4].copy_from_slice(&[rows[0][c], rows[1][c], rows[2][c], rows[3][c]]);
     }
 }
 
@@ -171,6 +171,16 @@ pub fn qconv(
     let per_task = panels.div_ceil(t);
     let kernel = ks.qgemm;
     let (xq, scratch) = scratch.split_at_mut(c * h * wd);
+    let taps: Vec<(usize, isize, isize)> = (0..k)
+        .map(|kk| {
+            let (ci, ky, kx) = (kk / (kh * kw), (kk / kw) % kh, kk % kw);
+            (
+                ci * h * wd,
+                (ky * p.dilations[0]) as isize,
+                (kx * p.dilations[1]) as isize,
+            )
+        })
+        .collect();
     for i in 0..nb {
         (ks.quantize)(
             &x[i * c * h * wd..(i + 1) * c * h * wd],
@@ -182,6 +192,7 @@ pub fn qconv(
             let xin = &xq[g * cg * h * wd..(g + 1) * cg * h * wd];
             let src = Source {
                 x: xin,
+                taps: &taps,
                 h,
                 w: wd,
                 kh,
