@@ -272,7 +272,7 @@ mod tests {
             (4, 6, 6, 4, 3, 1, 1, 2),
             // Output rows wider than a panel: whole-row panels, inside and at the edges.
             (5, 3, 40, 4, 3, 1, 1, 1),
-            (2, 2, 37, 3, 3, 1, 0, 1),
+            (2, 3, 37, 3, 3, 1, 0, 1),
         ] {
             let cg = c / group;
             let x: Vec<f32> = (0..c * h * w).map(|_| 4.0 * lcg(&mut seed)).collect();
