@@ -1,6 +1,7 @@
 //! Kestrel OCR services: the pieces behind the `kestrel` command-line tool.
 
 pub mod calib;
+pub mod doc;
 pub mod draw;
 pub mod eval;
 pub mod metrics;
