@@ -25,6 +25,9 @@ fn the_one_real_check_digit_in_the_dev_id_cards_passes() {
     // one is well formed, and a one-digit change breaks it.
     let good = "511421197503202509";
     let got = check::id_number(good).expect("valid");
-    assert_eq!((got.birth.as_str(), got.sex, got.province), ("1975-03-20", "女", "四川省"));
+    assert_eq!(
+        (got.birth.as_str(), got.sex, got.province),
+        ("1975-03-20", "女", "四川省")
+    );
     assert!(check::id_number("511421197503202519").is_none());
 }

@@ -36,7 +36,7 @@ pub fn conv_scratch_len(
 
 /// With several images and threads, convolutions run whole images in parallel (each product on
 /// one thread) instead of splitting each small product: `Some(number of image groups)`.
-fn image_groups(batch: usize, threads: &Threads) -> Option<usize> {
+pub(crate) fn image_groups(batch: usize, threads: &Threads) -> Option<usize> {
     (batch > 1 && threads.count() > 1).then(|| batch.min(threads.count()))
 }
 

@@ -11,6 +11,7 @@ use crate::runtime::kernels::gemm::CPtr;
 use crate::runtime::kernels::qgemm::{QMR, QNR, padded_k};
 use crate::runtime::model::QConv;
 use crate::runtime::op::{ActQuant, ConvParams};
+use crate::runtime::ops::conv::image_groups;
 use crate::runtime::parallel::Threads;
 use alloc::vec::Vec;
 
@@ -26,7 +27,8 @@ fn tasks(m: usize, n: usize, k: usize, threads: &Threads) -> usize {
     }
 }
 
-/// Bytes of u8 scratch [`qconv`] needs: one quantised image, then one B panel per task.
+/// Bytes of u8 scratch [`qconv`] needs: one quantised image, then one B panel per task (per
+/// image group when a batch runs whole images in parallel).
 pub fn qconv_scratch_len(
     p: &ConvParams,
     x_shape: &[usize],
@@ -38,7 +40,11 @@ pub fn qconv_scratch_len(
     let k = w_shape[1] * w_shape[2] * w_shape[3];
     let n = out_shape[2] * out_shape[3];
     let image: usize = x_shape.iter().skip(1).product();
-    image + tasks(mg, n, k, threads) * padded_k(k) * QNR
+    match image_groups(x_shape[0], threads) {
+        // Each image group runs on one thread: one image and one panel each.
+        Some(groups) => groups * (image + padded_k(k) * QNR),
+        None => image + tasks(mg, n, k, threads) * padded_k(k) * QNR,
+    }
 }
 
 /// Where B's columns come from: one image's quantised input channels of one group, `[c, h, w]`.
@@ -166,11 +172,8 @@ pub fn qconv(
     let (oh, ow) = (out_shape[2], out_shape[3]);
     let (mg, k, n) = (m / p.group, cg * kh * kw, oh * ow);
     let kp = padded_k(k);
-    let t = tasks(mg, n, k, threads);
     let panels = n.div_ceil(QNR);
-    let per_task = panels.div_ceil(t);
     let kernel = ks.qgemm;
-    let (xq, scratch) = scratch.split_at_mut(c * h * wd);
     let taps: Vec<(usize, isize, isize)> = (0..k)
         .map(|kk| {
             let (ci, ky, kx) = (kk / (kh * kw), (kk / kw) % kh, kk % kw);
@@ -181,64 +184,97 @@ pub fn qconv(
             )
         })
         .collect();
-    for i in 0..nb {
-        (ks.quantize)(
-            &x[i * c * h * wd..(i + 1) * c * h * wd],
-            1.0 / q.scale,
-            q.zero_point as f32,
-            xq,
-        );
-        for g in 0..p.group {
-            let xin = &xq[g * cg * h * wd..(g + 1) * cg * h * wd];
-            let src = Source {
-                x: xin,
-                taps: &taps,
-                h,
-                w: wd,
-                kh,
-                kw,
-                p,
-                ow,
-            };
-            let o = &mut out[(i * m + g * mg) * n..(i * m + (g + 1) * mg) * n];
-            let cp = CPtr(o.as_mut_ptr());
-            let a = &qw.packed[g];
-            threads.for_each_chunk_mut(&mut scratch[..t * kp * QNR], kp * QNR, |ti, bpanel| {
-                let mut acc = [0i32; QMR * QNR];
-                let (first, end) = (ti * per_task, ((ti + 1) * per_task).min(panels));
-                for panel in first..end {
-                    let n0 = panel * QNR;
-                    let cols = QNR.min(n - n0);
-                    pack_b(&src, &q, k, n, n0, bpanel);
-                    for (mp, apanel) in a.chunks_exact(QMR * kp).enumerate() {
-                        kernel(kp / 4, apanel, bpanel, &mut acc);
-                        for r in 0..QMR.min(mg - mp * QMR) {
-                            let row = mp * QMR + r;
-                            let mc = g * mg + row;
-                            let (zp_corr, s) =
-                                (q.zero_point * qw.row_sums[mc], q.scale * qw.w_scales[mc]);
-                            let b = bias.map_or(0.0, |b| b[mc]);
-                            // SAFETY: `row * n + n0 + cols <= mg * n = o.len()`, and columns
-                            // n0..n0+cols belong to this task alone.
-                            let crow = unsafe { cp.slice(row * n + n0, cols) };
-                            for (dst, &a) in crow.iter_mut().zip(&acc[r * QNR..r * QNR + cols]) {
-                                *dst = (a - zp_corr) as f32 * s + b;
+    // Runs `nb` images one after another, splitting each product over `threads`.
+    let run = |threads: &Threads, x: &[f32], nb: usize, out: &mut [f32], scratch: &mut [u8]| {
+        let t = tasks(mg, n, k, threads);
+        let per_task = panels.div_ceil(t);
+        let (xq, scratch) = scratch.split_at_mut(c * h * wd);
+        for i in 0..nb {
+            (ks.quantize)(
+                &x[i * c * h * wd..(i + 1) * c * h * wd],
+                1.0 / q.scale,
+                q.zero_point as f32,
+                xq,
+            );
+            for g in 0..p.group {
+                let xin = &xq[g * cg * h * wd..(g + 1) * cg * h * wd];
+                let src = Source {
+                    x: xin,
+                    taps: &taps,
+                    h,
+                    w: wd,
+                    kh,
+                    kw,
+                    p,
+                    ow,
+                };
+                let o = &mut out[(i * m + g * mg) * n..(i * m + (g + 1) * mg) * n];
+                let cp = CPtr(o.as_mut_ptr());
+                let a = &qw.packed[g];
+                threads.for_each_chunk_mut(&mut scratch[..t * kp * QNR], kp * QNR, |ti, bpanel| {
+                    let mut acc = [0i32; QMR * QNR];
+                    let (first, end) = (ti * per_task, ((ti + 1) * per_task).min(panels));
+                    for panel in first..end {
+                        let n0 = panel * QNR;
+                        let cols = QNR.min(n - n0);
+                        pack_b(&src, &q, k, n, n0, bpanel);
+                        for (mp, apanel) in a.chunks_exact(QMR * kp).enumerate() {
+                            kernel(kp / 4, apanel, bpanel, &mut acc);
+                            for r in 0..QMR.min(mg - mp * QMR) {
+                                let row = mp * QMR + r;
+                                let mc = g * mg + row;
+                                let (zp_corr, s) =
+                                    (q.zero_point * qw.row_sums[mc], q.scale * qw.w_scales[mc]);
+                                let b = bias.map_or(0.0, |b| b[mc]);
+                                // SAFETY: `row * n + n0 + cols <= mg * n = o.len()`, and columns
+                                // n0..n0+cols belong to this task alone.
+                                let crow = unsafe { cp.slice(row * n + n0, cols) };
+                                for (dst, &a) in crow.iter_mut().zip(&acc[r * QNR..r * QNR + cols])
+                                {
+                                    *dst = (a - zp_corr) as f32 * s + b;
+                                }
                             }
                         }
                     }
-                }
-                // The activation over each row's whole run of this task's columns at once:
-                // long slices vectorise, per-tile calls would not.
-                if first < end {
-                    let (c0, c1) = (first * QNR, (end * QNR).min(n));
-                    for row in 0..mg {
-                        // SAFETY: as above; these columns are this task's.
-                        p.epilogue
-                            .apply_slice(unsafe { cp.slice(row * n + c0, c1 - c0) });
+                    // The activation over each row's whole run of this task's columns at once:
+                    // long slices vectorise, per-tile calls would not.
+                    if first < end {
+                        let (c0, c1) = (first * QNR, (end * QNR).min(n));
+                        for row in 0..mg {
+                            // SAFETY: as above; these columns are this task's.
+                            p.epilogue
+                                .apply_slice(unsafe { cp.slice(row * n + c0, c1 - c0) });
+                        }
                     }
-                }
-            });
+                });
+            }
         }
+    };
+    let (img_in, img_out) = (c * h * wd, m * n);
+    match image_groups(nb, threads) {
+        // Several images and threads: whole images in parallel, each on one thread.
+        Some(groups) => {
+            let per_group = nb.div_ceil(groups);
+            let per_scratch = scratch.len() / groups;
+            let single = Threads::single();
+            threads.for_each_pair_mut(
+                out,
+                per_group * img_out,
+                scratch,
+                per_scratch,
+                |gi, o, s| {
+                    let (first, count) = (gi * per_group, o.len() / img_out);
+                    run(
+                        &single,
+                        &x[first * img_in..(first + count) * img_in],
+                        count,
+                        o,
+                        s,
+                    );
+                },
+            );
+        }
+        None => run(threads, x, nb, out, scratch),
     }
 }
 
@@ -366,6 +402,34 @@ mod tests {
                         assert!(
                             (*a as f64 - b).abs() <= 1e-4 * (1.0 + b.abs()),
                             "{}: {a} vs {b}",
+                            ks.name
+                        );
+                    }
+                    // A batch of three copies (whole images in parallel with two threads)
+                    // gives each image the single-image result, bit for bit.
+                    let x3: Vec<f32> = x.iter().chain(&x).chain(&x).copied().collect();
+                    let (x3_shape, out3_shape) = ([3, c, h, w], [3, m, oh, ow]);
+                    let mut scratch3 =
+                        vec![0u8; qconv_scratch_len(&p, &x3_shape, &w_shape, &out3_shape, &th)];
+                    let mut out3 = vec![f32::NAN; 3 * m * oh * ow];
+                    qconv(
+                        &ks,
+                        &th,
+                        &p,
+                        &qw,
+                        &x3,
+                        &x3_shape,
+                        &w_shape,
+                        Some(&bias),
+                        &mut out3,
+                        &out3_shape,
+                        &mut scratch3,
+                    );
+                    for img in out3.chunks_exact(m * oh * ow) {
+                        assert_eq!(
+                            img.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                            out.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                            "{}: batched image differs",
                             ks.name
                         );
                     }
