@@ -80,6 +80,7 @@ impl Activation {
 
     /// Applies the activation to a slice in place. One loop per kind, so that each
     /// vectorises (a `match` inside the loop would not).
+    #[inline(always)]
     pub fn apply_slice(self, xs: &mut [f32]) {
         match self {
             Activation::None => {}
@@ -211,7 +212,9 @@ impl Epilogue {
     }
 
     /// Applies activation and post affine to a slice in place (bias already added); does
-    /// nothing for the identity. The one place every kernel's epilogue goes through.
+    /// nothing for the identity. The one place every kernel's epilogue goes through (via
+    /// `KernelSet::epilogue`, which builds it for the CPU's vector width).
+    #[inline(always)]
     pub fn apply_slice(&self, xs: &mut [f32]) {
         if *self == Self::identity() {
             return;

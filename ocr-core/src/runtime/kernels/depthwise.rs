@@ -163,6 +163,7 @@ pub fn dw_plane_scalar(g: &DwGeom, x: PaddedPlane, weights: &[f32], bias: f32, o
 #[allow(clippy::too_many_arguments)]
 pub fn depthwise(
     kernel: DwPlaneKernel,
+    apply: super::EpilogueKernel,
     threads: &Threads,
     g: &DwGeom,
     input: &[f32],
@@ -193,7 +194,7 @@ pub fn depthwise(
                 taps: &taps,
             };
             kernel(g, data, wk, bias.map_or(0.0, |b| b[ch]), op);
-            epi.apply_slice(op);
+            apply(epi, op);
         }
     });
 }
@@ -276,6 +277,7 @@ mod tests {
                     let mut out = vec![f32::NAN; n * c * oh * ow];
                     depthwise(
                         ks.dw_plane,
+                        ks.epilogue,
                         &th,
                         &g,
                         &x,

@@ -282,7 +282,15 @@ impl Im2col<'_> {
 
 /// Writes one finished row of a tile: bias, then the epilogue.
 #[inline(always)]
-fn write_row(crow: &mut [f32], acc: &[f32], bias: Bias, row: usize, n0: usize, epi: &Epilogue) {
+fn write_row(
+    ks: &KernelSet,
+    crow: &mut [f32],
+    acc: &[f32],
+    bias: Bias,
+    row: usize,
+    n0: usize,
+    epi: &Epilogue,
+) {
     match bias {
         Bias::None => crow.copy_from_slice(acc),
         Bias::Row(bv) => {
@@ -294,7 +302,7 @@ fn write_row(crow: &mut [f32], acc: &[f32], bias: Bias, row: usize, n0: usize, e
             .zip(acc.iter().zip(&bv[n0..n0 + acc.len()]))
             .for_each(|(o, (&v, &bb))| *o = v + bb),
     }
-    epi.apply_slice(crow);
+    (ks.epilogue)(epi, crow);
 }
 
 /// A raw pointer to C that column tasks share.
@@ -424,7 +432,7 @@ pub fn gemm(
                         // and rows of panels mp0..mp1 x columns n0..n0+cols belong to this task
                         // alone, so no other thread touches these elements meanwhile.
                         let crow = unsafe { cp.slice(off, cols) };
-                        write_row(crow, &acc[r * NR..r * NR + cols], bias, m0 + r, n0, epi);
+                        write_row(ks, crow, &acc[r * NR..r * NR + cols], bias, m0 + r, n0, epi);
                     }
                 }
                 k0 += kc;

@@ -20,6 +20,9 @@ pub const NR: usize = 16;
 /// (`a.len() >= k * MR`, `b.len() >= k * NR`).
 pub type MicroKernel = fn(k: usize, a: &[f32], b: &[f32], acc: &mut [f32; MR * NR]);
 
+/// Activation and post affine of an epilogue over a slice, in place.
+pub type EpilogueKernel = fn(epi: &crate::runtime::op::Epilogue, xs: &mut [f32]);
+
 /// `out[i] = exp(x[i] - shift)` (softmax's exponentials), with [`crate::runtime::op::exp`].
 pub type ExpKernel = fn(x: &[f32], shift: f32, out: &mut [f32]);
 
@@ -41,6 +44,8 @@ pub struct KernelSet {
     pub quantize: qgemm::QuantizeKernel,
     /// Shifted exponentials (softmax).
     pub exp_shifted: ExpKernel,
+    /// Epilogue activations over output rows.
+    pub epilogue: EpilogueKernel,
 }
 
 impl core::fmt::Debug for KernelSet {
@@ -59,6 +64,7 @@ impl KernelSet {
             qgemm: qgemm::qgemm_scalar,
             quantize: qgemm::quantize_scalar,
             exp_shifted: scalar::exp_shifted,
+            epilogue: scalar::epilogue,
         }
     }
 

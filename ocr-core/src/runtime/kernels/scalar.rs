@@ -16,6 +16,13 @@ pub fn gemm_microkernel(k: usize, a: &[f32], b: &[f32], acc: &mut [f32; MR * NR]
     }
 }
 
+/// An epilogue's activation and post affine over a slice: the reference, and the body the SIMD
+/// builds compile with wider vectors (identical results, as for [`exp_shifted`]).
+#[inline(always)]
+pub fn epilogue(epi: &crate::runtime::op::Epilogue, xs: &mut [f32]) {
+    epi.apply_slice(xs)
+}
+
 /// `out[i] = exp(x[i] - shift)`: the reference, and the body the SIMD builds compile with
 /// wider vectors (the same IEEE operations in the same order, so the results are identical).
 #[inline(always)]
@@ -30,6 +37,56 @@ mod tests {
     use super::super::KernelSet;
     use alloc::vec;
     use alloc::vec::Vec;
+
+    /// Every set's epilogue (each activation kind, with and without a post affine) equals
+    /// the scalar reference bit for bit (any NaN as NaN), over ±inf and lengths off the vector
+    /// width.
+    #[test]
+    fn epilogue_kernels_are_bit_exact() {
+        use crate::runtime::op::{Activation, Epilogue};
+        let mut x: Vec<f32> = (0..517).map(|i| (i as f32 - 250.0) * 0.043).collect();
+        x.extend([f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -0.0, 1e-40]);
+        let acts = [
+            Activation::None,
+            Activation::Relu,
+            Activation::Clip {
+                min: -1.5,
+                max: 6.0,
+            },
+            Activation::Sigmoid,
+            Activation::HardSigmoid {
+                alpha: 0.2,
+                beta: 0.5,
+            },
+            Activation::HardSwish,
+            Activation::Swish,
+        ];
+        let reference = KernelSet::scalar();
+        for ks in KernelSet::available() {
+            for act in acts {
+                for (post_scale, post_bias) in [(1.0, 0.0), (0.5, -0.25)] {
+                    let epi = Epilogue {
+                        act,
+                        post_scale,
+                        post_bias,
+                    };
+                    for len in [0, 1, 7, 8, 9, 33, x.len()] {
+                        let (mut want, mut got) = (x[..len].to_vec(), x[..len].to_vec());
+                        (reference.epilogue)(&epi, &mut want);
+                        (ks.epilogue)(&epi, &mut got);
+                        // NaN stays NaN; its sign bit may differ between scalar and vector
+                        // min/max, so NaNs compare as one value.
+                        let bits = |v: &[f32]| {
+                            v.iter()
+                                .map(|f| if f.is_nan() { u32::MAX } else { f.to_bits() })
+                                .collect::<Vec<_>>()
+                        };
+                        assert_eq!(bits(&got), bits(&want), "{} {epi:?} len {len}", ks.name);
+                    }
+                }
+            }
+        }
+    }
 
     /// Every set's softmax exponentials equal the scalar reference bit for bit, over ordinary
     /// values, the clamps (beyond -87 and 88), ±inf and lengths that are not a vector multiple.

@@ -23,6 +23,7 @@ pub fn avx2() -> Option<KernelSet> {
         qgemm: qgemm_avx2,
         quantize: quantize_avx2,
         exp_shifted: exp_shifted_avx2,
+        epilogue: epilogue_avx2,
     })
 }
 
@@ -292,4 +293,16 @@ fn exp_shifted_avx2(x: &[f32], shift: f32, out: &mut [f32]) {
 #[target_feature(enable = "avx2,fma")]
 unsafe fn exp_shifted_avx2_impl(x: &[f32], shift: f32, out: &mut [f32]) {
     super::scalar::exp_shifted(x, shift, out)
+}
+
+fn epilogue_avx2(epi: &crate::runtime::op::Epilogue, xs: &mut [f32]) {
+    // SAFETY: reachable only through the sets built by `avx2()`/`avx512_vnni()`, which checked
+    // AVX2 and FMA; the body is safe code.
+    unsafe { epilogue_avx2_impl(epi, xs) }
+}
+
+/// The scalar epilogue compiled for AVX2 (same operations, so the same results).
+#[target_feature(enable = "avx2,fma")]
+unsafe fn epilogue_avx2_impl(epi: &crate::runtime::op::Epilogue, xs: &mut [f32]) {
+    super::scalar::epilogue(epi, xs)
 }

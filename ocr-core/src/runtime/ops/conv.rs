@@ -78,7 +78,17 @@ pub fn conv(
             ow,
         };
         // Every plane of every image at once: more independent work for the threads.
-        depthwise(ks.dw_plane, threads, &g, x, w, bias, &p.epilogue, out);
+        depthwise(
+            ks.dw_plane,
+            ks.epilogue,
+            threads,
+            &g,
+            x,
+            w,
+            bias,
+            &p.epilogue,
+            out,
+        );
         return;
     }
     let mg = m / p.group;
@@ -241,6 +251,6 @@ pub fn conv_transpose(
                 }
             }
         }
-        p.epilogue.apply_slice(o);
+        (ks.epilogue)(&p.epilogue, o);
     }
 }

@@ -242,8 +242,7 @@ pub fn qconv(
                         let (c0, c1) = (first * QNR, (end * QNR).min(n));
                         for row in 0..mg {
                             // SAFETY: as above; these columns are this task's.
-                            p.epilogue
-                                .apply_slice(unsafe { cp.slice(row * n + c0, c1 - c0) });
+                            (ks.epilogue)(&p.epilogue, unsafe { cp.slice(row * n + c0, c1 - c0) });
                         }
                     }
                 });
