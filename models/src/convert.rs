@@ -197,13 +197,25 @@ pub fn convert(onnx: &[u8], opts: &ConvertOptions) -> Result<(Vec<u8>, Report), 
         g.metadata
             .push(("kestrel.fp32_layers".into(), keep.join(",")));
         g.metadata.push(("kestrel.precision".into(), "int8".into()));
+        let depthwise = qr
+            .fp32
+            .iter()
+            .filter(|(_, why)| *why == "depthwise")
+            .count();
+        let others: Vec<String> = qr
+            .fp32
+            .iter()
+            .filter(|(_, why)| *why != "depthwise")
+            .map(|(n, why)| format!("{n} ({why})"))
+            .collect();
         g.metadata.push((
             "kestrel.quantisation".into(),
             format!(
-                "{} int8 convolutions, {} fp32 ({}); activation ranges by {} over {} calibration inputs",
+                "{} convolutions int8; fp32: {depthwise} depthwise{}{}; activation ranges by {} \
+                 over {} calibration inputs",
                 qr.int8.len(),
-                qr.fp32.len(),
-                qr.fp32.iter().map(|(n, why)| format!("{n}: {why}")).filter(|s| !s.ends_with("depthwise")).collect::<Vec<_>>().join(", "),
+                if others.is_empty() { "" } else { ", " },
+                others.join(", "),
                 q.method.name(),
                 q.calibration.len()
             ),

@@ -323,7 +323,7 @@ pub struct Sensitivity {
     /// Output error against fp32: for class scores (`[.., C]`) the mean change of the fp32
     /// winner's score, for a detector's probability map the mean absolute change.
     pub error: f32,
-    /// Share of decoded outputs (CTC lines, or argmax rows) that change.
+    /// Share of decoded outputs (CTC lines, class decisions, detector pixels) that change.
     pub changed: f32,
 }
 
@@ -471,7 +471,7 @@ pub fn sensitivity_table(ranked: &[Sensitivity]) -> String {
 }
 
 /// Chooses the layers to keep in fp32: the most sensitive first, doubling their number until
-/// the whole model's argmax changes on the calibration inputs fall to `max_changed`
+/// the share of decoded outputs that change on the calibration inputs falls to `max_changed`
 /// (or every layer is fp32). Returns the kept layers and the achieved change rate.
 pub fn choose_fp32(
     g: &Graph,

@@ -673,8 +673,20 @@ fn run(cli: Cli) -> Result<()> {
                 "pages" => SynthKind::Pages,
                 k => bail!("unknown synth kind '{k}' (lines, pages)"),
             };
-            let font = ocr_services::draw::load_font(font.as_deref())
-                .context("no usable font: pass --font or install fonts-wqy-zenhei")?;
+            let font = match &font {
+                Some(p) => ab_glyph::FontVec::try_from_vec(
+                    std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?,
+                )
+                .with_context(|| format!("{} is not a font", p.display()))?,
+                None => ocr_services::draw::load_font(None)
+                    .context("no usable font: pass --font or install fonts-wqy-zenhei")?,
+            };
+            // Labels must match the pixels: a font without Chinese glyphs would draw boxes.
+            if ab_glyph::Font::glyph_id(&font, '中').0 == 0 {
+                bail!(
+                    "the font has no Chinese glyphs: pass a CJK font with --font (e.g. fonts-wqy-zenhei)"
+                );
+            }
             let rec = Model::from_bytes(ocr_core::ocr::zoo::REC)?;
             let charset = ocr_charset::Charset::from_dictionary(
                 rec.meta("charset")
