@@ -9,7 +9,7 @@ int8 weights, uint8 activations, the same calibration images Kestrel's converter
 models are timed too, for reference.
 
 Usage: ./models/build_zoo.sh && cargo build --release -p ocr-benches &&
-       python3 benches/compare_int8.py [--rounds 3] [--iters 10] [--threads 1,2]
+       python3 benches/compare_int8.py [--rounds 3] [--iters 10] [--threads 1,2] [--cases det,rec]
 """
 import argparse
 import os
@@ -63,13 +63,17 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--iters", type=int, default=10)
     ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--cases", default="", help="comma-separated case name prefixes (default: all)")
     a = ap.parse_args()
+    prefixes = [c for c in a.cases.split(",") if c]
     if not os.path.isdir(SYNTH):
         sys.exit("target/calib is missing: run models/build_zoo.sh first")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         qdq = {}
         for name, kind, fp32_kmod, images, spec in CASES:
+            if prefixes and not any(name.startswith(p) for p in prefixes):
+                continue
             if kind not in qdq:
                 print(f"quantising {kind} with onnxruntime (QDQ)...", file=sys.stderr)
                 qdq[kind] = qdq_model(kind, spec, tmp)

@@ -18,7 +18,8 @@ pub fn unary_par(threads: &Threads, op: UnaryOp, src: &[f32], dst: &mut [f32]) {
     });
 }
 
-/// [`binary`] spread over threads for large tensors of equal shapes or with a scalar operand;
+/// [`binary`] spread over threads for large tensors of equal shapes, with a scalar operand, or
+/// with one value per channel (`[N, C, H, W]` by `[C, 1, 1]`, squeeze-excitation scales);
 /// other broadcasts run on the calling thread.
 #[allow(clippy::too_many_arguments)]
 pub fn binary_par(
@@ -32,6 +33,22 @@ pub fn binary_par(
     out_shape: &[usize],
 ) {
     let n = out.len();
+    if threads.count() > 1
+        && n >= 2 * PAR_CHUNK
+        && a.len() == n
+        && let Some((c, hw)) = per_channel(b_shape, out_shape)
+        && hw > 0
+    {
+        // Whole channel planes per task, each with its one value of `b`.
+        let planes = (PAR_CHUNK / hw).max(1);
+        threads.for_each_chunk_mut(out, planes * hw, |i, o| {
+            for (j, plane) in o.chunks_exact_mut(hw).enumerate() {
+                let p = i * planes + j;
+                apply_scalar_b(op, plane, &a[p * hw..(p + 1) * hw], b[p % c]);
+            }
+        });
+        return;
+    }
     let splittable = a.len() == n && (b.len() == n || b.len() == 1);
     if threads.count() == 1 || n < 2 * PAR_CHUNK || !splittable {
         return binary(op, a, a_shape, b, b_shape, out, out_shape);
@@ -244,6 +261,26 @@ mod tests {
                     op.apply(x, y)
                 });
                 assert_eq!(fast, slow, "{sa:?} {sb:?} {op:?}");
+            }
+        }
+    }
+
+    #[cfg(feature = "std")]
+    #[test]
+    fn parallel_paths_match_serial() {
+        // Large enough to split: equal shapes, a scalar, one value per channel.
+        let full = [2usize, 5, 97, 131];
+        let n: usize = full.iter().product();
+        let a: Vec<f32> = (0..n).map(|i| (i % 1013) as f32 * 0.25 - 7.0).collect();
+        let threads = Threads::new(2).unwrap();
+        for sb in [&full[..], &[1][..], &[5, 1, 1][..], &[1, 5, 1, 1][..]] {
+            let nb: usize = sb.iter().product();
+            let b: Vec<f32> = (0..nb).map(|i| (i % 17) as f32 + 0.5).collect();
+            for op in [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div] {
+                let (mut par, mut ser) = (vec![0.0; n], vec![0.0; n]);
+                binary_par(&threads, op, &a, &full, &b, sb, &mut par, &full);
+                binary(op, &a, &full, &b, sb, &mut ser, &full);
+                assert_eq!(par, ser, "{sb:?} {op:?}");
             }
         }
     }

@@ -15,6 +15,9 @@ use crate::runtime::ops::conv::image_groups;
 use crate::runtime::parallel::Threads;
 use alloc::vec::Vec;
 
+/// Activation values quantised per task when an image is spread over threads.
+const QUANT_CHUNK: usize = 1 << 16;
+
 /// Products below this many multiply-adds run on one thread.
 const SMALL_MACS: usize = 1 << 21;
 
@@ -190,12 +193,12 @@ pub fn qconv(
         let per_task = panels.div_ceil(t);
         let (xq, scratch) = scratch.split_at_mut(c * h * wd);
         for i in 0..nb {
-            (ks.quantize)(
-                &x[i * c * h * wd..(i + 1) * c * h * wd],
-                1.0 / q.scale,
-                q.zero_point as f32,
-                xq,
-            );
+            // Element-wise: large images are quantised in chunks on all threads.
+            let xi = &x[i * c * h * wd..(i + 1) * c * h * wd];
+            threads.for_each_chunk_mut(xq, QUANT_CHUNK, |ci, o| {
+                let at = ci * QUANT_CHUNK;
+                (ks.quantize)(&xi[at..at + o.len()], 1.0 / q.scale, q.zero_point as f32, o);
+            });
             for g in 0..p.group {
                 let xin = &xq[g * cg * h * wd..(g + 1) * cg * h * wd];
                 let src = Source {
