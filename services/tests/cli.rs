@@ -268,3 +268,38 @@ fn synth_renders_readable_lines_deterministically() {
     assert!(all["cer"].as_f64().unwrap() < 0.15, "{all}");
     let _ = std::fs::remove_dir_all(&base);
 }
+
+#[test]
+fn info_prints_the_stored_int8_plan() {
+    let zoo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/zoo");
+    let meta = |file: &str, key: &str| {
+        let out = kestrel()
+            .args(["info", "--meta", key])
+            .arg(zoo.join(file))
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    // The recogniser's table ranks its 24 int8 convolutions; the plan keeps none fp32.
+    let (ok, table) = meta("ppocrv4-rec-int8.kmod", "kestrel.sensitivity");
+    assert!(ok);
+    assert_eq!(
+        table.lines().filter(|l| l.starts_with("p2o.Conv")).count(),
+        24,
+        "{table}"
+    );
+    assert_eq!(
+        meta("ppocrv4-rec-int8.kmod", "kestrel.fp32_layers")
+            .1
+            .trim(),
+        ""
+    );
+    let (ok, q) = meta("ppocrv4-det-int8.kmod", "kestrel.quantisation");
+    assert!(ok && q.starts_with("48 convolutions int8"), "{q}");
+    // The fp32 files carry no plan; asking for it is a clear error.
+    let (ok, _) = meta("ppocrv4-det-fp32.kmod", "kestrel.sensitivity");
+    assert!(!ok);
+}

@@ -262,6 +262,10 @@ enum Command {
     Info {
         /// The Kestrel model file.
         model: PathBuf,
+        /// Print this metadata value in full and nothing else (e.g. `kestrel.sensitivity`, the
+        /// int8 plan's per-layer table).
+        #[arg(long, value_name = "KEY")]
+        meta: Option<String>,
     },
 }
 
@@ -702,10 +706,17 @@ fn run(cli: Cli) -> Result<()> {
             )?;
             eprintln!("{count} images written to {}", output.display());
         }
-        Command::Info { model } => {
+        Command::Info { model, meta } => {
             let bytes = std::fs::read(&model)
                 .with_context(|| format!("cannot read {}", model.display()))?;
             let m = Model::from_bytes(&bytes)?;
+            if let Some(key) = meta {
+                let v = m
+                    .meta(&key)
+                    .with_context(|| format!("{} has no metadata '{key}'", model.display()))?;
+                println!("{}", v.trim_end());
+                return Ok(());
+            }
             println!(
                 "{}: {} bytes, {} nodes, kernels {}",
                 model.display(),
