@@ -174,14 +174,21 @@ pub fn convert(onnx: &[u8], opts: &ConvertOptions) -> Result<(Vec<u8>, Report), 
                 }
                 _ => q.calibration.clone(),
             };
-            let ranked = crate::quantize::sensitivity(&g, &stats, q.method, &subset)?;
+            let reference = crate::quantize::fp32_outputs(&g, &subset)?;
+            let ranked = crate::quantize::sensitivity(&g, &stats, q.method, &subset, &reference)?;
             let table = crate::quantize::sensitivity_table(&ranked);
             eprintln!(
                 "per-layer sensitivity (each layer int8 alone, the rest fp32; {} calibration inputs):\n{table}",
                 subset.len()
             );
-            let (chosen, changed) =
-                crate::quantize::choose_fp32(&g, &stats, q.method, &subset, &ranked, target)?;
+            let (chosen, changed) = crate::quantize::choose_fp32(
+                &g,
+                &stats,
+                q.method,
+                (&subset, &reference),
+                &ranked,
+                target,
+            )?;
             eprintln!(
                 "kept in fp32: {chosen:?} -> {:.3}% of decoded outputs change",
                 100.0 * changed

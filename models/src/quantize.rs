@@ -423,14 +423,21 @@ fn compare(a: &[Tensor], b: &[Tensor]) -> (f32, f32) {
     )
 }
 
-/// Quantises each eligible convolution alone and measures the effect on the outputs.
+/// The fp32 graph's (first) outputs on the inputs: what [`sensitivity`] and [`choose_fp32`]
+/// compare against.
+pub fn fp32_outputs(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>, String> {
+    outputs(&ocr_core::runtime::format::encode(&g.to_def()?), inputs)
+}
+
+/// Quantises each eligible convolution alone and measures the effect on the outputs
+/// (`reference`: [`fp32_outputs`] on the same inputs).
 pub fn sensitivity(
     g: &Graph,
     stats: &HashMap<String, Observed>,
     method: CalibMethod,
     inputs: &[Tensor],
+    reference: &[Tensor],
 ) -> Result<Vec<Sensitivity>, String> {
-    let reference = outputs(&ocr_core::runtime::format::encode(&g.to_def()?), inputs)?;
     let mut all = g.clone();
     let names: Vec<String> = quantize(&mut all, stats, method, &[])?
         .int8
@@ -443,7 +450,7 @@ pub fn sensitivity(
         let others: Vec<String> = names.iter().filter(|n| *n != name).cloned().collect();
         quantize(&mut one, stats, method, &others)?;
         let got = outputs(&ocr_core::runtime::format::encode(&one.to_def()?), inputs)?;
-        let (error, changed) = compare(&reference, &got);
+        let (error, changed) = compare(reference, &got);
         out.push(Sensitivity {
             node: name.clone(),
             error,
@@ -477,18 +484,17 @@ pub fn choose_fp32(
     g: &Graph,
     stats: &HashMap<String, Observed>,
     method: CalibMethod,
-    inputs: &[Tensor],
+    (inputs, reference): (&[Tensor], &[Tensor]),
     ranked: &[Sensitivity],
     max_changed: f32,
 ) -> Result<(Vec<String>, f32), String> {
-    let reference = outputs(&ocr_core::runtime::format::encode(&g.to_def()?), inputs)?;
     let mut keep_n = 0usize;
     loop {
         let keep: Vec<String> = ranked.iter().take(keep_n).map(|s| s.node.clone()).collect();
         let mut q = g.clone();
         quantize(&mut q, stats, method, &keep)?;
         let got = outputs(&ocr_core::runtime::format::encode(&q.to_def()?), inputs)?;
-        let (error, changes) = compare(&reference, &got);
+        let (error, changes) = compare(reference, &got);
         eprintln!(
             "  {keep_n:>3} most sensitive kept fp32: error {error:.3e}, {:.2}% changed",
             100.0 * changes

@@ -1,6 +1,8 @@
 //! Field normalisers for the document pipelines: amounts written in Chinese numerals (or
 //! Arabic digits with 万/亿), and the 56 ethnic groups with nearest-match correction.
 
+use crate::eval::metrics::edit_distance;
+
 /// The value of a Chinese digit (financial forms included).
 fn digit(c: char) -> Option<u64> {
     Some(match c {
@@ -155,20 +157,6 @@ pub const ETHNIC_GROUPS: [&str; 56] = [
     "珞巴",
     "基诺",
 ];
-
-fn edit_distance(a: &[char], b: &[char]) -> usize {
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != cb))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
 
 /// The ethnic group a read field names: `(group, corrected)`. An exact name (with or without
 /// 族) is returned as is; otherwise the unique group within one edit (a misread, missing or
