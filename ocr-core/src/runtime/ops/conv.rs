@@ -134,6 +134,25 @@ pub fn conv(
             gemm::gemm(ks, th, (mg, n, k), a, &src, o, n, b, &p.epilogue, scratch);
         }
     };
+    over_image_groups(nb, out_img, threads, out, scratch, |th, first, o, s| {
+        for (j, out_i) in o.chunks_exact_mut(out_img).enumerate() {
+            one_image(first + j, th, out_i, s);
+        }
+    });
+}
+
+/// Runs `f(threads, first image, their outputs, scratch)` over a batch of `nb` images whose
+/// outputs are `img_out` long: with several images and threads ([`image_groups`]), image
+/// groups in parallel, each on one thread with an equal share of `scratch`; otherwise once
+/// over the whole batch with all threads.
+pub(crate) fn over_image_groups<T: Send>(
+    nb: usize,
+    img_out: usize,
+    threads: &Threads,
+    out: &mut [f32],
+    scratch: &mut [T],
+    f: impl Fn(&Threads, usize, &mut [f32], &mut [T]) + Sync + Send,
+) {
     match image_groups(nb, threads) {
         Some(groups) => {
             let per_group = nb.div_ceil(groups);
@@ -141,21 +160,13 @@ pub fn conv(
             let single = Threads::single();
             threads.for_each_pair_mut(
                 out,
-                per_group * out_img,
+                per_group * img_out,
                 scratch,
                 per_scratch,
-                |gi, o, s| {
-                    for (j, out_i) in o.chunks_exact_mut(out_img).enumerate() {
-                        one_image(gi * per_group + j, &single, out_i, s);
-                    }
-                },
+                |gi, o, s| f(&single, gi * per_group, o, s),
             );
         }
-        None => {
-            for (i, out_i) in out.chunks_exact_mut(out_img).enumerate() {
-                one_image(i, threads, out_i, scratch);
-            }
-        }
+        None => f(threads, 0, out, scratch),
     }
 }
 

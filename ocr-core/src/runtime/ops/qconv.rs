@@ -11,7 +11,7 @@ use crate::runtime::kernels::gemm::CPtr;
 use crate::runtime::kernels::qgemm::{QMR, QNR, padded_k};
 use crate::runtime::model::QConv;
 use crate::runtime::op::{ActQuant, ConvParams};
-use crate::runtime::ops::conv::image_groups;
+use crate::runtime::ops::conv::{image_groups, over_image_groups};
 use crate::runtime::parallel::Threads;
 use alloc::vec::Vec;
 
@@ -253,31 +253,17 @@ pub fn qconv(
         }
     };
     let (img_in, img_out) = (c * h * wd, m * n);
-    match image_groups(nb, threads) {
-        // Several images and threads: whole images in parallel, each on one thread.
-        Some(groups) => {
-            let per_group = nb.div_ceil(groups);
-            let per_scratch = scratch.len() / groups;
-            let single = Threads::single();
-            threads.for_each_pair_mut(
-                out,
-                per_group * img_out,
-                scratch,
-                per_scratch,
-                |gi, o, s| {
-                    let (first, count) = (gi * per_group, o.len() / img_out);
-                    run(
-                        &single,
-                        &x[first * img_in..(first + count) * img_in],
-                        count,
-                        o,
-                        s,
-                    );
-                },
-            );
-        }
-        None => run(threads, x, nb, out, scratch),
-    }
+    // Several images and threads: whole images in parallel, each on one thread.
+    over_image_groups(nb, img_out, threads, out, scratch, |th, first, o, s| {
+        let count = o.len() / img_out;
+        run(
+            th,
+            &x[first * img_in..(first + count) * img_in],
+            count,
+            o,
+            s,
+        );
+    });
 }
 
 #[cfg(test)]
