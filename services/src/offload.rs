@@ -110,6 +110,7 @@ pub async fn read_with_offload(
                     text: c.text,
                     confidence: c.confidence,
                     quad: crop.span_quad(x0.min(x1), x1),
+                    alternative: None,
                 }
             })
             .collect();

@@ -13,6 +13,8 @@ pub struct DecodedChar {
     pub first: usize,
     /// Last time step (inclusive).
     pub last: usize,
+    /// The best other allowed non-blank class at its first time step, with its probability.
+    pub runner_up: Option<(usize, f32)>,
 }
 
 /// Decodes `steps x classes` probabilities. `allowed`, if given, restricts the classes that can
@@ -39,11 +41,21 @@ pub fn greedy(
                     last.last = t;
                 }
             } else {
+                let runner_up = row
+                    .iter()
+                    .enumerate()
+                    .skip(1)
+                    .filter(|&(c, _)| {
+                        c != best && allowed.is_none_or(|a| a.get(c).copied().unwrap_or(false))
+                    })
+                    .max_by(|a, b| a.1.total_cmp(b.1))
+                    .map(|(c, &p)| (c, p));
                 out.push(DecodedChar {
                     class: best,
                     confidence: row[best],
                     first: t,
                     last: t,
+                    runner_up,
                 });
             }
         }

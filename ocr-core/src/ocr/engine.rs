@@ -7,7 +7,7 @@ use super::decode::{self, DecodeLimits};
 use super::detect::{self, DetOptions};
 use super::preprocess::Normalize;
 use super::rectify::{self, Crop};
-use super::result::{Char, Line, Page};
+use super::result::{Alternative, Char, Line, Page};
 use super::{OcrError, classify, order, recognize};
 use crate::runtime::{Model, Session, Threads};
 use image::RgbImage;
@@ -129,10 +129,144 @@ impl Stage {
 /// once and share it (`Send + Sync`); each call uses its own sessions.
 pub struct Engine {
     det: Stage,
-    rec: Stage,
+    rec: LineRecognizer,
     cls: Option<Stage>,
-    charset: Charset,
+    threads: Threads,
     limits: DecodeLimits,
+}
+
+/// A CTC line recogniser with its own dictionary: the engine's general one, or a specialised
+/// model (the bank-card number recogniser) loaded beside it with [`Engine::load_recognizer`].
+/// `Send + Sync`; each call uses its own session.
+pub struct LineRecognizer {
+    stage: Stage,
+    charset: Charset,
+    /// Narrowest input width: lines are padded to it (`preprocess.min_width`, default 320,
+    /// PP-OCR's 48x320).
+    min_width: u32,
+}
+
+impl LineRecognizer {
+    fn new(model: Model, threads: &Threads) -> Result<Self, OcrError> {
+        let charset_text = model
+            .meta("charset")
+            .ok_or_else(|| OcrError::Model("the recogniser has no charset".into()))?;
+        let charset =
+            Charset::from_dictionary(charset_text).map_err(|e| OcrError::Model(e.to_string()))?;
+        let min_width = match model.meta("preprocess.min_width") {
+            None => recognize::MIN_W,
+            Some(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|w| (1..=recognize::MAX_W).contains(w))
+                .ok_or_else(|| OcrError::Model(format!("bad preprocess.min_width '{v}'")))?,
+        };
+        Ok(LineRecognizer {
+            stage: Stage::new(model, threads)?,
+            charset,
+            min_width,
+        })
+    }
+
+    /// The recogniser's class map.
+    pub fn charset(&self) -> &Charset {
+        &self.charset
+    }
+
+    /// The model.
+    pub fn model(&self) -> &Arc<Model> {
+        &self.stage.model
+    }
+
+    /// Recognises upright line crops (no 0/180 classification), in input order.
+    pub fn recognize(
+        &self,
+        crops: &[Crop],
+        allowed_chars: Option<&str>,
+        batch: usize,
+        cancel: Option<&Cancel>,
+    ) -> Result<Vec<Line>, OcrError> {
+        let images: Vec<&RgbImage> = crops.iter().map(|c| &c.image).collect();
+        let outputs = self.stage.with_session(|s| {
+            recognize::recognize(s, &self.stage.norm, &images, batch, self.min_width, cancel)
+        })?;
+        let mask = allowed_chars.map(|a| ctc::allowed_mask(&self.charset, a));
+        let mut lines = Vec::with_capacity(crops.len());
+        for (crop, out) in crops.iter().zip(&outputs) {
+            if out.classes != self.charset.num_classes() {
+                return Err(OcrError::Model(format!(
+                    "recogniser has {} classes, charset {}",
+                    out.classes,
+                    self.charset.num_classes()
+                )));
+            }
+            let decoded = ctc::greedy(&out.probs, out.steps, out.classes, mask.as_deref());
+            let chars: Vec<Char> = decoded
+                .iter()
+                .map(|d| {
+                    let (x0, x1) = out.span_in_crop(d.first, d.last, crop.image.width());
+                    Char {
+                        text: self.charset.symbol(d.class).unwrap_or("").to_string(),
+                        confidence: d.confidence,
+                        quad: crop.span_quad(x0, x1),
+                        alternative: d.runner_up.and_then(|(c, p)| {
+                            Some(Alternative {
+                                text: self.charset.symbol(c)?.to_string(),
+                                confidence: p,
+                            })
+                        }),
+                    }
+                })
+                .collect();
+            let confidence = if chars.is_empty() {
+                0.0
+            } else {
+                chars.iter().map(|c| c.confidence).sum::<f32>() / chars.len() as f32
+            };
+            lines.push(Line {
+                text: chars.iter().map(|c| c.text.as_str()).collect(),
+                confidence,
+                quad: crop.quad,
+                angle: 0,
+                chars,
+            });
+        }
+        Ok(lines)
+    }
+
+    /// Recognises an image that is one text line (a scanning app's crop), upright.
+    pub fn recognize_line(
+        &self,
+        img: &RgbImage,
+        allowed_chars: Option<&str>,
+    ) -> Result<Line, OcrError> {
+        let crop = line_crop(img)?;
+        Ok(self.recognize(&[crop], allowed_chars, 1, None)?.remove(0))
+    }
+}
+
+/// An image that is one text line as a crop; a tall one (vertical text) is turned.
+fn line_crop(img: &RgbImage) -> Result<Crop, OcrError> {
+    if img.width() == 0 || img.height() == 0 {
+        return Err(OcrError::Empty(format!("{}x{}", img.width(), img.height())));
+    }
+    Ok(
+        if img.height() as f32 >= rectify::VERTICAL_RATIO * img.width() as f32 {
+            let (w, h) = (img.width() as f32, img.height() as f32);
+            use super::result::Point;
+            rectify::crop(
+                img,
+                &[
+                    Point::new(0.0, 0.0),
+                    Point::new(w, 0.0),
+                    Point::new(w, h),
+                    Point::new(0.0, h),
+                ],
+            )
+        } else {
+            rectify::whole(img)
+        },
+    )
 }
 
 fn ms(t: Instant) -> f64 {
@@ -166,26 +300,32 @@ impl Engine {
         cls: Option<Model>,
         config: EngineConfig,
     ) -> Result<Self, OcrError> {
-        let charset_text = rec
-            .meta("charset")
-            .ok_or_else(|| OcrError::Model("the recogniser has no charset".into()))?;
-        let charset =
-            Charset::from_dictionary(charset_text).map_err(|e| OcrError::Model(e.to_string()))?;
         let threads = Threads::new(config.threads)?;
         Ok(Engine {
             det: Stage::new(det, &threads)?,
-            rec: Stage::new(rec, &threads)?,
+            rec: LineRecognizer::new(rec, &threads)?,
             cls: cls.map(|c| Stage::new(c, &threads)).transpose()?,
-            charset,
+            threads,
             limits: config.limits,
         })
+    }
+
+    /// Loads another recogniser (e.g. the bank-card number model) that runs on this engine's
+    /// threads. It must carry its dictionary (`charset`) and preprocessing metadata.
+    pub fn load_recognizer(&self, model: Model) -> Result<LineRecognizer, OcrError> {
+        LineRecognizer::new(model, &self.threads)
+    }
+
+    /// The engine's general recogniser.
+    pub fn recognizer(&self) -> &LineRecognizer {
+        &self.rec
     }
 
     /// The detector, recogniser or classifier model, by kind (`det`, `rec`, `cls`).
     pub fn model(&self, kind: &str) -> Option<&Arc<Model>> {
         match kind {
             "det" => Some(&self.det.model),
-            "rec" => Some(&self.rec.model),
+            "rec" => Some(self.rec.model()),
             "cls" => self.cls.as_ref().map(|c| &c.model),
             _ => None,
         }
@@ -193,7 +333,7 @@ impl Engine {
 
     /// The recogniser's class map.
     pub fn charset(&self) -> &Charset {
-        &self.charset
+        self.rec.charset()
     }
 
     /// The name of the kernel set the models run with.
@@ -286,24 +426,7 @@ impl Engine {
 
     /// Recognises an image that is already one text line (a scanning app's crop).
     pub fn recognize_line(&self, img: &RgbImage, opts: &ReadOptions) -> Result<Line, OcrError> {
-        if img.width() == 0 || img.height() == 0 {
-            return Err(OcrError::Empty(format!("{}x{}", img.width(), img.height())));
-        }
-        let crop = if img.height() as f32 >= rectify::VERTICAL_RATIO * img.width() as f32 {
-            let (w, h) = (img.width() as f32, img.height() as f32);
-            use super::result::Point;
-            rectify::crop(
-                img,
-                &[
-                    Point::new(0.0, 0.0),
-                    Point::new(w, 0.0),
-                    Point::new(w, h),
-                    Point::new(0.0, h),
-                ],
-            )
-        } else {
-            rectify::whole(img)
-        };
+        let crop = line_crop(img)?;
         let mut lines = self.recognize_crops(vec![crop], opts, &mut StageTimings::default())?;
         Ok(lines.remove(0))
     }
@@ -328,53 +451,14 @@ impl Engine {
         timings.classify = ms(t);
         cancel::check(opts.cancel.as_ref())?;
         let t = Instant::now();
-        let images: Vec<&RgbImage> = crops.iter().map(|c| &c.image).collect();
-        let outputs = self.rec.with_session(|s| {
-            recognize::recognize(
-                s,
-                &self.rec.norm,
-                &images,
-                opts.rec_batch,
-                opts.cancel.as_ref(),
-            )
-        })?;
-        let mask = opts
-            .allowed_chars
-            .as_deref()
-            .map(|a| ctc::allowed_mask(&self.charset, a));
-        let mut lines = Vec::with_capacity(crops.len());
-        for ((crop, out), angle) in crops.iter().zip(&outputs).zip(angles) {
-            if out.classes != self.charset.num_classes() {
-                return Err(OcrError::Model(format!(
-                    "recogniser has {} classes, charset {}",
-                    out.classes,
-                    self.charset.num_classes()
-                )));
-            }
-            let decoded = ctc::greedy(&out.probs, out.steps, out.classes, mask.as_deref());
-            let chars: Vec<Char> = decoded
-                .iter()
-                .map(|d| {
-                    let (x0, x1) = out.span_in_crop(d.first, d.last, crop.image.width());
-                    Char {
-                        text: self.charset.symbol(d.class).unwrap_or("").to_string(),
-                        confidence: d.confidence,
-                        quad: crop.span_quad(x0, x1),
-                    }
-                })
-                .collect();
-            let confidence = if chars.is_empty() {
-                0.0
-            } else {
-                chars.iter().map(|c| c.confidence).sum::<f32>() / chars.len() as f32
-            };
-            lines.push(Line {
-                text: chars.iter().map(|c| c.text.as_str()).collect(),
-                confidence,
-                quad: crop.quad,
-                angle,
-                chars,
-            });
+        let mut lines = self.rec.recognize(
+            &crops,
+            opts.allowed_chars.as_deref(),
+            opts.rec_batch,
+            opts.cancel.as_ref(),
+        )?;
+        for (line, angle) in lines.iter_mut().zip(angles) {
+            line.angle = angle;
         }
         timings.recognize = ms(t);
         Ok(lines)

@@ -26,6 +26,6 @@ pub mod result;
 pub mod zoo;
 
 pub use cancel::Cancel;
-pub use engine::{Engine, EngineConfig, Precision, ReadOptions, StageTimings};
+pub use engine::{Engine, EngineConfig, LineRecognizer, Precision, ReadOptions, StageTimings};
 pub use error::OcrError;
-pub use result::{Char, Line, Page, Point, Quad};
+pub use result::{Alternative, Char, Line, Page, Point, Quad};

@@ -7,8 +7,9 @@ use image::RgbImage;
 
 /// The recogniser's input height.
 pub const REC_H: u32 = 48;
-/// The narrowest batch width (PP-OCR's 48x320).
-const MIN_W: u32 = 320;
+/// The narrowest batch width by default (PP-OCR's 48x320); a model may set its own
+/// (`preprocess.min_width`).
+pub const MIN_W: u32 = 320;
 /// The widest input; longer lines are squeezed to it.
 pub const MAX_W: u32 = 3200;
 
@@ -51,6 +52,7 @@ pub fn recognize(
     norm: &Normalize,
     crops: &[&RgbImage],
     batch: usize,
+    min_width: u32,
     cancel: Option<&super::Cancel>,
 ) -> Result<Vec<RecOutput>, OcrError> {
     let ratio = |i: usize| crops[i].width() as f64 / crops[i].height().max(1) as f64;
@@ -59,13 +61,14 @@ pub fn recognize(
     let mut out: Vec<Option<RecOutput>> = vec![None; crops.len()];
     for group in order.chunks(batch.max(1)) {
         super::cancel::check(cancel)?;
-        // The batch is as wide as its widest line (at least 320), exactly: the recogniser's
-        // attention spans the padding too, so other widths change its output slightly.
+        // The batch is as wide as its widest line (at least `min_width`), exactly: the
+        // recogniser's attention spans the padding too, so other widths change its output
+        // slightly.
         let widest = group
             .iter()
             .map(|&i| ratio(i))
-            .fold(MIN_W as f64 / REC_H as f64, f64::max);
-        let input_w = ((REC_H as f64 * widest) as u32).clamp(MIN_W, MAX_W);
+            .fold(min_width as f64 / REC_H as f64, f64::max);
+        let input_w = ((REC_H as f64 * widest) as u32).clamp(min_width, MAX_W);
         let (h, w) = (REC_H as usize, input_w as usize);
         let mut data = vec![0f32; group.len() * 3 * h * w];
         let mut widths = Vec::with_capacity(group.len());

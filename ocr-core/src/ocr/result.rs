@@ -48,6 +48,19 @@ pub struct Char {
     pub confidence: f32,
     /// Its box in image coordinates, from the CTC time steps it spans.
     pub quad: Quad,
+    /// The recogniser's second choice at the same time step, if any: what a check-digit
+    /// repair tries first where this character is unsure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alternative: Option<Alternative>,
+}
+
+/// A character the recogniser ranked second.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alternative {
+    /// The character.
+    pub text: String,
+    /// Its probability at that time step.
+    pub confidence: f32,
 }
 
 /// One recognised text line.

@@ -178,8 +178,19 @@ enum Command {
         /// Hide the progress bar.
         #[arg(long)]
         quiet: bool,
-        /// Also score the development images that calibrated the int8 models (left out by
-        /// default: models/calib/dev-calibration.txt).
+        /// Restrict recognition to these characters (constrained decoding), e.g. "0123456789 ".
+        #[arg(long, value_name = "CHARS")]
+        allowed_chars: Option<String>,
+        /// Do not run the 0/180 classifier.
+        #[arg(long)]
+        no_cls: bool,
+        /// Read line crops as bank-card numbers: the specialised bank-card recogniser, with
+        /// the general one (digits only) as fallback when it is unsure.
+        #[arg(long)]
+        bank_card_numbers: bool,
+        /// Also score the development images that calibrated the int8 models or trained the
+        /// bank-card recogniser (left out by default: models/calib/dev-calibration.txt,
+        /// models/train/bankcard/dev-train-split.txt).
         #[arg(long)]
         include_calibration: bool,
         #[command(flatten)]
@@ -243,7 +254,9 @@ enum Command {
     },
     /// Render synthetic text images with a manifest (the dev-set format).
     Synth {
-        /// What to render: `lines` (line crops) or `pages`.
+        /// What to render: `lines` (line crops), `pages`, `card-numbers` (bank-card number
+        /// crops: one group or a whole number; embossed, printed, flat-metal and foil),
+        /// `id-cards` (ID card photos, fronts and backs) or `bank-cards` (bank card photos).
         kind: String,
         /// Output folder (images and manifest.jsonl).
         #[arg(short, long)]
@@ -254,9 +267,33 @@ enum Command {
         /// Random seed (the same seed and font give the same images).
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        /// Font file (default: `$KESTREL_FONT` or the first CJK system font found).
+        /// Font file (default: `$KESTREL_FONT` or the first CJK system font found); for
+        /// `card-numbers`, repeat it to give several (default: the installed DejaVu and
+        /// WenQuanYi fonts, beside the built-in embossing typeface).
         #[arg(long)]
-        font: Option<PathBuf>,
+        font: Vec<PathBuf>,
+    },
+    /// Extract a document's fields, one JSON object per image on stdout (schema: each field
+    /// has text, confidence, box, valid, corrected, recognizer).
+    Doc {
+        /// Document type: `bank-card`, `id-card`, or `quality` (the capture-quality check of
+        /// a card photo: hint codes for blur, exposure, glare, too small, cut off).
+        kind: String,
+        /// Image files.
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+        /// Each image is already the field's own crop (a bank card's number line or one digit
+        /// group): skip localisation.
+        #[arg(long)]
+        crop: bool,
+        /// Bank-card number recogniser file (default: the committed one).
+        #[arg(long, value_name = "FILE")]
+        number_model: Option<PathBuf>,
+        /// Worker threads (0 = one per core).
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        #[command(flatten)]
+        models: ModelArgs,
     },
     /// Describe a model file: inputs, outputs, metadata, size.
     Info {
@@ -491,6 +528,9 @@ fn run(cli: Cli) -> Result<()> {
             save_predictions,
             max_side,
             quiet,
+            allowed_chars,
+            no_cls,
+            bank_card_numbers,
             include_calibration,
             models,
         } => {
@@ -513,7 +553,7 @@ fn run(cli: Cli) -> Result<()> {
                 let n = eval::manifest::hold_out_calibration(&mut records);
                 if n > 0 && !quiet {
                     eprintln!(
-                        "{n} records left out: int8 calibration images (--include-calibration scores them)"
+                        "{n} records left out: int8 calibration and model training images (--include-calibration scores them)"
                     );
                 }
             }
@@ -523,7 +563,10 @@ fn run(cli: Cli) -> Result<()> {
                 ..Default::default()
             };
             opts.read.det.max_side = max_side;
+            opts.read.allowed_chars = allowed_chars;
+            opts.read.classify = !no_cls;
             let engine;
+            let reader;
             let predictor = match &predictions {
                 Some(p) => {
                     let text = std::fs::read_to_string(p)
@@ -542,7 +585,12 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 None => {
                     engine = models.engine(threads)?;
-                    Predictor::Engine(&engine)
+                    reader = ocr_services::doc::bank_card::BankCardReader::new(&engine)?;
+                    Predictor::Documents {
+                        engine: &engine,
+                        bank_card: &reader,
+                        card_number_lines: bank_card_numbers,
+                    }
                 }
             };
             let (results, preds) = eval::evaluate(&records, &predictor, &opts);
@@ -675,9 +723,34 @@ fn run(cli: Cli) -> Result<()> {
             let kind = match kind.as_str() {
                 "lines" => SynthKind::Lines,
                 "pages" => SynthKind::Pages,
-                k => bail!("unknown synth kind '{k}' (lines, pages)"),
+                "card-numbers" => {
+                    let fonts = synth::card_number::CardFonts::load(&font)?;
+                    synth::write_card_numbers(&output, count, seed, &fonts)?;
+                    eprintln!(
+                        "{count} card-number crops ({} fonts) written to {}",
+                        fonts.len(),
+                        output.display()
+                    );
+                    return Ok(());
+                }
+                "id-cards" | "bank-cards" => {
+                    let doc_kind = if kind == "id-cards" {
+                        synth::DocumentKind::IdCards
+                    } else {
+                        synth::DocumentKind::BankCards
+                    };
+                    let cjk = ocr_services::draw::load_font(None)
+                        .context("no usable CJK font: install fonts-wqy-zenhei")?;
+                    let fonts = synth::card_number::CardFonts::load(&font)?;
+                    synth::write_documents(&output, doc_kind, count, seed, &cjk, &fonts)?;
+                    eprintln!("{count} documents written to {}", output.display());
+                    return Ok(());
+                }
+                k => bail!(
+                    "unknown synth kind '{k}' (lines, pages, card-numbers, id-cards, bank-cards)"
+                ),
             };
-            let font = match &font {
+            let font = match font.first() {
                 Some(p) => ab_glyph::FontVec::try_from_vec(
                     std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?,
                 )
@@ -705,6 +778,68 @@ fn run(cli: Cli) -> Result<()> {
                 &TextSource::new(&charset),
             )?;
             eprintln!("{count} images written to {}", output.display());
+        }
+        Command::Doc {
+            kind,
+            images,
+            crop,
+            number_model,
+            threads,
+            models,
+        } => {
+            use ocr_services::doc::bank_card::BankCardReader;
+            use ocr_services::doc::{id_card, locate, quality};
+            if !["bank-card", "id-card", "quality"].contains(&kind.as_str()) {
+                bail!("unknown document type '{kind}' (bank-card, id-card, quality)");
+            }
+            let engine = models.engine(threads)?;
+            let reader = match &number_model {
+                Some(p) => BankCardReader::with_model(
+                    &engine,
+                    Model::load(p).with_context(|| format!("cannot load {}", p.display()))?,
+                )?,
+                None => BankCardReader::new(&engine)?,
+            };
+            let mut failed = 0;
+            for path in &images {
+                let result = std::fs::read(path)
+                    .with_context(|| format!("cannot read {}", path.display()))
+                    .and_then(|bytes| Ok(engine.decode(&bytes)?))
+                    .and_then(|img| {
+                        Ok(match (kind.as_str(), crop) {
+                            ("bank-card", true) => serde_json::json!({
+                                "card_number": reader.read_number(&engine, &img)?
+                            }),
+                            ("bank-card", false) => {
+                                serde_json::to_value(reader.read_card(&engine, &img)?)?
+                            }
+                            ("id-card", _) => {
+                                serde_json::to_value(id_card::read(&engine, &img, crop)?)?
+                            }
+                            _ => serde_json::to_value(quality::check(
+                                &img,
+                                Some(locate::ID1_ASPECT),
+                            ))?,
+                        })
+                    });
+                match result {
+                    Ok(fields) => println!(
+                        "{}",
+                        serde_json::json!({
+                            "image": path.display().to_string(),
+                            "document": kind.replace('-', "_"),
+                            "result": fields,
+                        })
+                    ),
+                    Err(e) => {
+                        failed += 1;
+                        eprintln!("{}: {e:#}", path.display());
+                    }
+                }
+            }
+            if failed > 0 {
+                bail!("{failed} of {} images failed", images.len());
+            }
         }
         Command::Info { model, meta } => {
             let bytes = std::fs::read(&model)

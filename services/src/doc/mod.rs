@@ -1,6 +1,85 @@
 //! Document pipelines (bank card, ID card, waybill, business license, plate, VIN): shared
-//! parts. So far the field validators and normalisers; localisation, field extraction and the
-//! pipelines themselves build on them.
+//! parts (field validators, normalisers, the field result type) and one module per document.
 
+pub mod bank_card;
 pub mod check;
+pub mod id_card;
+pub mod locate;
 pub mod normalize;
+pub mod quality;
+
+use ocr_core::ocr::{Char, Line, Quad};
+use serde::Serialize;
+
+/// One extracted field: what a caller can trust, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Field {
+    /// The value, normalised to the field's format (e.g. card number digits with the printed
+    /// grouping kept).
+    pub text: String,
+    /// Mean character confidence of the reading (0..1).
+    pub confidence: f32,
+    /// Where the field is in the image, if it was read from a region of it.
+    #[serde(rename = "box")]
+    pub quad: Option<Quad>,
+    /// Whether the value passes the field's checks (check digit, format); `None` where the
+    /// field has no check.
+    pub valid: Option<bool>,
+    /// Whether a failed check digit was repaired from the recogniser's second choices.
+    pub corrected: bool,
+    /// Which recogniser read it: `bankcard` (the specialised model) or `general`.
+    pub recognizer: &'static str,
+}
+
+impl Field {
+    /// A field from a recognised line, with a validity verdict.
+    pub fn from_line(line: &Line, valid: Option<bool>, recognizer: &'static str) -> Self {
+        Field {
+            text: line.text.clone(),
+            confidence: line.confidence,
+            quad: Some(line.quad),
+            valid,
+            corrected: false,
+            recognizer,
+        }
+    }
+}
+
+/// Check-digit repair: the unique reading that passes `valid` when one of the `k` least
+/// confident characters takes the recogniser's second choice (second choices outside
+/// `alphabet` are not tried). `None` when no single change passes, or more than one does.
+pub fn repair_with_alternatives(
+    chars: &[Char],
+    alphabet: &str,
+    k: usize,
+    valid: impl Fn(&str) -> bool,
+) -> Option<String> {
+    let mut order: Vec<usize> = (0..chars.len())
+        .filter(|&i| chars[i].text.trim() != "")
+        .collect();
+    order.sort_by(|&a, &b| chars[a].confidence.total_cmp(&chars[b].confidence));
+    let mut found: Vec<String> = Vec::new();
+    for &i in order.iter().take(k) {
+        let Some(alt) = &chars[i].alternative else {
+            continue;
+        };
+        if alt.text.is_empty() || !alt.text.chars().all(|c| alphabet.contains(c)) {
+            continue;
+        }
+        let candidate: String = chars
+            .iter()
+            .enumerate()
+            .map(|(j, c)| {
+                if j == i {
+                    alt.text.as_str()
+                } else {
+                    c.text.as_str()
+                }
+            })
+            .collect();
+        if valid(&candidate) && !found.contains(&candidate) {
+            found.push(candidate);
+        }
+    }
+    (found.len() == 1).then(|| found.remove(0))
+}

@@ -35,6 +35,8 @@ pub struct Entry {
     pub partial: bool,
     /// Document fields.
     pub fields: Option<BTreeMap<String, String>>,
+    /// Which side of an ID card the fields belong to (`front` / `back`).
+    pub side: Option<String>,
     /// Free-text note.
     pub note: Option<String>,
 }
@@ -113,18 +115,32 @@ pub fn load_manifests(paths: &[PathBuf]) -> Result<Vec<Record>> {
 /// The development-set images used to calibrate the committed int8 models
 /// (`models/calib/dev-calibration.txt`): `(model kind, source/image)`.
 pub fn calibration_split() -> Vec<(&'static str, &'static str)> {
-    include_str!("../../../models/calib/dev-calibration.txt")
-        .lines()
+    parse_split(include_str!("../../../models/calib/dev-calibration.txt"))
+}
+
+/// The development-set images the committed bank-card recogniser trained on
+/// (`models/train/bankcard/dev-train-split.txt`): `(model kind, source/image)`.
+pub fn training_split() -> Vec<(&'static str, &'static str)> {
+    parse_split(include_str!(
+        "../../../models/train/bankcard/dev-train-split.txt"
+    ))
+}
+
+fn parse_split(text: &'static str) -> Vec<(&'static str, &'static str)> {
+    text.lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
         .filter_map(|l| l.split_once(' '))
         .collect()
 }
 
-/// Drops the records whose images calibrated the int8 models, so no score is measured on a
-/// calibration image. Returns how many were dropped.
+/// Drops the records whose images calibrated the int8 models or trained a committed model, so
+/// no score is measured on an image a model was fitted to. Returns how many were dropped.
 pub fn hold_out_calibration(records: &mut Vec<Record>) -> usize {
-    let split: std::collections::HashSet<&str> =
-        calibration_split().into_iter().map(|(_, k)| k).collect();
+    let split: std::collections::HashSet<&str> = calibration_split()
+        .into_iter()
+        .chain(training_split())
+        .map(|(_, k)| k)
+        .collect();
     let before = records.len();
     records.retain(|r| !split.contains(r.key.as_str()));
     before - records.len()

@@ -33,6 +33,12 @@ pub struct Summary {
     pub recall: Option<f64>,
     /// Detection hmean (detect).
     pub hmean: Option<f64>,
+    /// Document fields right after normalisation / labelled fields (document tasks).
+    pub field_accuracy: Option<f64>,
+    /// Documents with every labelled field right / documents (document tasks).
+    pub document_accuracy: Option<f64>,
+    /// Accuracy of each field by standard name (document tasks).
+    pub by_field: BTreeMap<String, f64>,
     /// Median milliseconds per record.
     pub median_ms: f64,
 }
@@ -75,6 +81,32 @@ fn summarise(source: &str, task: &str, rs: &[&RecordResult]) -> Summary {
         let (p, r, h) = det.prh();
         (s.precision, s.recall, s.hmean) = (Some(p), Some(r), Some(h));
     }
+    let docs: Vec<&&RecordResult> = scored
+        .iter()
+        .copied()
+        .filter(|r| !r.fields.is_empty())
+        .collect();
+    if !docs.is_empty() {
+        let mut counts: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+        for r in &docs {
+            for (name, right) in &r.fields {
+                let c = counts.entry(name.clone()).or_default();
+                c.0 += usize::from(*right);
+                c.1 += 1;
+            }
+        }
+        let (right, total) = counts.values().fold((0, 0), |a, c| (a.0 + c.0, a.1 + c.1));
+        s.field_accuracy = Some(right as f64 / total as f64);
+        s.by_field = counts
+            .into_iter()
+            .map(|(k, (r, t))| (k, r as f64 / t as f64))
+            .collect();
+        let all_right = docs
+            .iter()
+            .filter(|r| r.fields.iter().all(|(_, ok)| *ok))
+            .count();
+        s.document_accuracy = Some(all_right as f64 / docs.len() as f64);
+    }
     let mut ms: Vec<f64> = scored.iter().map(|r| r.ms).collect();
     ms.sort_by(f64::total_cmp);
     s.median_ms = ms.get(ms.len() / 2).copied().unwrap_or(0.0);
@@ -107,12 +139,12 @@ fn pct(v: Option<f64>) -> String {
 /// A Markdown table of the summaries (percentages).
 pub fn table(sums: &[Summary]) -> String {
     let mut t = String::from(
-        "| source | task | records | errors | skipped | line acc % | CER % | line recall % | P % | R % | hmean % | median ms |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| source | task | records | errors | skipped | line acc % | CER % | line recall % | P % | R % | hmean % | field acc % | doc acc % | median ms |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for s in sums {
         let _ = writeln!(
             t,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} |",
             s.source,
             s.task,
             s.records,
@@ -124,8 +156,26 @@ pub fn table(sums: &[Summary]) -> String {
             pct(s.precision),
             pct(s.recall),
             pct(s.hmean),
+            pct(s.field_accuracy),
+            pct(s.document_accuracy),
             s.median_ms
         );
+    }
+    let docs: Vec<&Summary> = sums.iter().filter(|s| !s.by_field.is_empty()).collect();
+    if !docs.is_empty() {
+        t.push_str("\n| source | task | field | accuracy % |\n|---|---|---|---|\n");
+        for s in docs {
+            for (field, acc) in &s.by_field {
+                let _ = writeln!(
+                    t,
+                    "| {} | {} | {} | {} |",
+                    s.source,
+                    s.task,
+                    field,
+                    pct(Some(*acc))
+                );
+            }
+        }
     }
     t
 }

@@ -2,12 +2,13 @@
 
 use super::manifest::Record;
 use super::metrics::{self, DetCounts};
+use crate::doc::bank_card::BankCardReader;
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
 use ocr_core::ocr::result::Point;
 use ocr_core::ocr::{Engine, ReadOptions};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
 /// What one engine said about one record: the interchange format of `--predictions` and
@@ -22,6 +23,9 @@ pub struct Prediction {
     /// Detected boxes, four `[x, y]` corners each.
     #[serde(default)]
     pub boxes: Vec<[[f32; 2]; 4]>,
+    /// Extracted document fields by standard name (document records).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fields: BTreeMap<String, String>,
     /// Why the record failed, if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -57,6 +61,8 @@ pub struct RecordResult {
     pub lines_labelled: usize,
     /// Detection counts (detect tasks).
     pub det: Option<DetCounts>,
+    /// Per labelled field: (name, right after normalisation) (document tasks).
+    pub fields: Vec<(String, bool)>,
     /// Not scored: a task the engine does not handle yet.
     pub skipped: bool,
     /// The engine failed on this record.
@@ -154,6 +160,72 @@ pub fn predict(engine: &Engine, r: &Record, opts: &ReadOptions) -> Prediction {
     p
 }
 
+/// Runs a document pipeline on a document record.
+fn predict_document(engine: &Engine, bank_card: &BankCardReader, r: &Record) -> Prediction {
+    let t = Instant::now();
+    let outcome: Result<BTreeMap<String, String>> = (|| {
+        let img = engine.decode(&std::fs::read(&r.path)?)?;
+        let mut fields = BTreeMap::new();
+        match r.entry.task.as_str() {
+            "id_card" => {
+                let cards = crate::doc::id_card::read(engine, &img, false)?;
+                let want = r.entry.side.as_deref();
+                let card = cards
+                    .iter()
+                    .find(|c| want.is_none_or(|s| c.side.name() == s))
+                    .or(cards.first());
+                for (k, v) in card.map(|c| c.field_texts()).unwrap_or_default() {
+                    fields.insert(k.to_string(), v);
+                }
+            }
+            _ => {
+                let card = bank_card.read_card(engine, &img)?;
+                let mut put = |k: &str, f: &Option<crate::doc::Field>| {
+                    if let Some(f) = f {
+                        fields.insert(k.to_string(), f.text.clone());
+                    }
+                };
+                put("card_number", &card.card_number);
+                put("expiry", &card.expiry);
+                put("holder_name", &card.holder_name);
+                put("bank_name", &card.bank_name);
+            }
+        }
+        Ok(fields)
+    })();
+    let (fields, error) = match outcome {
+        Ok(f) => (f, None),
+        Err(e) => (BTreeMap::new(), Some(format!("{e:#}"))),
+    };
+    Prediction {
+        key: r.key.clone(),
+        fields,
+        error,
+        ms: t.elapsed().as_secs_f64() * 1e3,
+        ..Default::default()
+    }
+}
+
+/// Reads a line record as a bank-card number crop.
+fn predict_card_number(engine: &Engine, reader: &BankCardReader, r: &Record) -> Prediction {
+    let t = Instant::now();
+    let outcome: Result<String> = (|| {
+        let img = engine.decode(&std::fs::read(&r.path)?)?;
+        Ok(reader.read_number(engine, &img)?.text)
+    })();
+    let (lines, error) = match outcome {
+        Ok(text) => (vec![text], None),
+        Err(e) => (Vec::new(), Some(format!("{e:#}"))),
+    };
+    Prediction {
+        key: r.key.clone(),
+        lines,
+        error,
+        ms: t.elapsed().as_secs_f64() * 1e3,
+        ..Default::default()
+    }
+}
+
 /// Scores a prediction against its record.
 pub fn score(r: &Record, p: &Prediction) -> RecordResult {
     let e = &r.entry;
@@ -170,6 +242,7 @@ pub fn score(r: &Record, p: &Prediction) -> RecordResult {
         lines_found: 0,
         lines_labelled: 0,
         det: None,
+        fields: Vec::new(),
         skipped: false,
         error: p.error.clone(),
         ms: p.ms,
@@ -207,6 +280,31 @@ pub fn score(r: &Record, p: &Prediction) -> RecordResult {
             }
             res.expected = want.join("\n");
         }
+        "id_card" | "bank_card" => {
+            let want = e.fields.clone().unwrap_or_default();
+            for (name, value) in &want {
+                let got = p.fields.get(name).map(String::as_str).unwrap_or("");
+                let norm = |s: &str| -> Vec<char> {
+                    let n = metrics::normalize(s);
+                    if name == "card_number" {
+                        n.into_iter().filter(char::is_ascii_digit).collect()
+                    } else {
+                        n
+                    }
+                };
+                res.fields.push((name.clone(), norm(value) == norm(got)));
+            }
+            res.expected = want
+                .iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            res.got = want
+                .keys()
+                .map(|k| format!("{k}: {}", p.fields.get(k).map_or("", String::as_str)))
+                .collect::<Vec<_>>()
+                .join("\n");
+        }
         "detect" => {
             let to_quad = |pts: &[[f32; 2]]| -> Option<[Point; 4]> {
                 (pts.len() == 4).then(|| [0, 1, 2, 3].map(|i| Point::new(pts[i][0], pts[i][1])))
@@ -240,6 +338,16 @@ pub enum Predictor<'a> {
     Engine(&'a Engine),
     /// Look predictions up by key (another engine's output).
     Saved(HashMap<String, Prediction>),
+    /// Run the engine, and the document pipelines on document records.
+    Documents {
+        /// The engine.
+        engine: &'a Engine,
+        /// The bank-card reader (its specialised number recogniser).
+        bank_card: &'a BankCardReader,
+        /// Read `line` records as bank-card number crops (the specialised recogniser with
+        /// the general one as fallback) instead of general lines.
+        card_number_lines: bool,
+    },
 }
 
 /// Scores every record (in the shard); returns results and the predictions made.
@@ -278,6 +386,20 @@ pub fn evaluate(
                     }
                 }
             }
+            Predictor::Documents {
+                engine,
+                bank_card,
+                card_number_lines,
+            } => match r.entry.task.as_str() {
+                "line" if *card_number_lines => predict_card_number(engine, bank_card, r),
+                "id_card" | "bank_card" => predict_document(engine, bank_card, r),
+                "line" | "plate" | "page" | "detect" => predict(engine, r, &opts.read),
+                // No pipeline yet: the record is reported as skipped.
+                _ => Prediction {
+                    key: r.key.clone(),
+                    ..Default::default()
+                },
+            },
             Predictor::Saved(map) => map.get(&r.key).cloned().unwrap_or_else(|| Prediction {
                 key: r.key.clone(),
                 error: Some("no prediction for this record".into()),

@@ -13,6 +13,9 @@ use ocr_charset::Charset;
 use std::io::Write;
 use std::path::Path;
 
+pub mod card_number;
+pub mod documents;
+
 /// Random text in the styles documents carry: Chinese phrases, mixed Chinese and ASCII,
 /// numbers (dates, amounts, phone and card numbers) and Latin words.
 pub struct TextSource {
@@ -124,7 +127,7 @@ fn pick_colours(rng: &mut fastrand::Rng) -> (Rgb<u8>, Rgb<u8>) {
 }
 
 /// Blur, sensor noise and JPEG artefacts, each with some probability.
-fn degrade(img: RgbImage, rng: &mut fastrand::Rng) -> RgbImage {
+pub(crate) fn degrade(img: RgbImage, rng: &mut fastrand::Rng) -> RgbImage {
     let mut img = img;
     if rng.u8(0..3) == 0 {
         img = imageproc::filter::gaussian_blur_f32(&img, 0.4 + rng.f32() * 0.8);
@@ -215,6 +218,87 @@ pub fn write_set(
     font: &FontVec,
     texts: &TextSource,
 ) -> Result<()> {
+    write_records(dir, count, seed, |rng, name| {
+        Ok(match kind {
+            SynthKind::Lines => {
+                let text = texts.line(rng);
+                render_line(font, &text, rng).save(dir.join(name))?;
+                serde_json::json!({"image": name, "task": "line", "text": text})
+            }
+            SynthKind::Pages => {
+                let page = render_page(font, texts, rng);
+                page.image.save(dir.join(name))?;
+                let lines: Vec<&str> = page.lines.iter().map(|(t, _)| t.as_str()).collect();
+                serde_json::json!({"image": name, "task": "page", "lines": lines})
+            }
+        })
+    })
+}
+
+/// Writes `count` bank-card number crops (`line` records whose `note` names the style) and a
+/// `manifest.jsonl` into `dir`.
+pub fn write_card_numbers(
+    dir: &Path,
+    count: usize,
+    seed: u64,
+    fonts: &card_number::CardFonts,
+) -> Result<()> {
+    write_records(dir, count, seed, |rng, name| {
+        let (text, style, img) = card_number::random_crop(fonts, rng);
+        img.save(dir.join(name))?;
+        Ok(
+            serde_json::json!({"image": name, "task": "line", "text": text,
+            "note": format!("card number, {}", style.name())}),
+        )
+    })
+}
+
+/// Which synthetic documents [`write_documents`] renders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocumentKind {
+    /// ID card photos, fronts and backs alternating (`id_card` records).
+    IdCards,
+    /// Bank card photos (`bank_card` records).
+    BankCards,
+}
+
+/// Writes `count` document photos and a `manifest.jsonl` into `dir`.
+pub fn write_documents(
+    dir: &Path,
+    kind: DocumentKind,
+    count: usize,
+    seed: u64,
+    font: &FontVec,
+    fonts: &card_number::CardFonts,
+) -> Result<()> {
+    let mut index = 0;
+    write_records(dir, count, seed, |rng, name| {
+        index += 1;
+        Ok(match kind {
+            DocumentKind::IdCards => {
+                let front = index % 2 == 1;
+                let (img, fields) = documents::id_card_record(font, rng, front);
+                img.save(dir.join(name))?;
+                serde_json::json!({"image": name, "task": "id_card", "fields": fields,
+                    "side": if front { "front" } else { "back" }})
+            }
+            DocumentKind::BankCards => {
+                let (img, fields) = documents::bank_card_record(font, fonts, rng);
+                img.save(dir.join(name))?;
+                serde_json::json!({"image": name, "task": "bank_card", "fields": fields})
+            }
+        })
+    })
+}
+
+/// Creates `dir`, then writes `count` records: `render` saves image `name` and returns its
+/// manifest record, to which the provenance fields are added.
+fn write_records(
+    dir: &Path,
+    count: usize,
+    seed: u64,
+    mut render: impl FnMut(&mut fastrand::Rng, &str) -> Result<serde_json::Value>,
+) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut rng = fastrand::Rng::with_seed(seed);
     let manifest_path = dir.join("manifest.jsonl");
@@ -224,20 +308,7 @@ pub fn write_set(
     );
     for i in 0..count {
         let name = format!("{i:05}.png");
-        let record = match kind {
-            SynthKind::Lines => {
-                let text = texts.line(&mut rng);
-                render_line(font, &text, &mut rng).save(dir.join(&name))?;
-                serde_json::json!({"image": name, "task": "line", "text": text})
-            }
-            SynthKind::Pages => {
-                let page = render_page(font, texts, &mut rng);
-                page.image.save(dir.join(&name))?;
-                let lines: Vec<&str> = page.lines.iter().map(|(t, _)| t.as_str()).collect();
-                serde_json::json!({"image": name, "task": "page", "lines": lines})
-            }
-        };
-        let mut record = record;
+        let mut record = render(&mut rng, &name)?;
         record["provenance"] = "official".into();
         record["source"] = format!("kestrel synth seed {seed}").into();
         record["license"] = "Apache-2.0".into();

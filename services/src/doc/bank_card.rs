@@ -1,0 +1,538 @@
+//! Bank cards: the card number, read by the specialised bank-card recogniser (with the general
+//! recogniser, restricted to digits, as the fallback when it is unsure), the expiry, the holder
+//! name, and the issuing bank, network and card type from the BIN table.
+//!
+//! Two entry points: [`BankCardReader::read_number`] for a crop that is already the number (a
+//! scanning app's number line, or one 4-digit group) and [`BankCardReader::read_card`] for a
+//! photo of the card.
+
+use super::{Field, check};
+use image::RgbImage;
+use ocr_core::ocr::rectify;
+use ocr_core::ocr::{Engine, Line, LineRecognizer, OcrError, ReadOptions};
+use ocr_core::runtime::Model;
+use serde::Serialize;
+
+/// The committed bank-card number recogniser (int8; `models/train/bankcard` trains it).
+pub static NUMBER_MODEL: &[u8] = include_bytes!("../../../models/zoo/bankcard-rec-int8.kmod");
+
+/// A specialised reading whose least confident digit is below this counts as unsure: the
+/// general recogniser reads the crop too (digits only) and the more confident reading wins.
+/// Chosen on the training split and synthetic crops, never on scored crops.
+pub const UNSURE: f32 = 0.6;
+
+/// Characters a card number line may hold.
+const NUMBER_CHARS: &str = "0123456789 ";
+
+/// What the BIN table knows about a card number's prefix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BinInfo {
+    /// Issuing bank (Chinese name), where the table knows it.
+    pub bank: Option<&'static str>,
+    /// Card network by the ISO/IEC 7812 prefix ranges.
+    pub network: &'static str,
+    /// `debit` or `credit`, where the table knows it.
+    pub card_type: Option<&'static str>,
+}
+
+/// Issuer prefixes of major Chinese banks (public BIN lists): (prefix, bank, card type).
+/// Longest prefix wins.
+const BINS: &[(&str, &str, Option<&str>)] = &[
+    ("622202", "中国工商银行", Some("debit")),
+    ("622208", "中国工商银行", Some("debit")),
+    ("621226", "中国工商银行", Some("debit")),
+    ("621225", "中国工商银行", Some("debit")),
+    ("620200", "中国工商银行", Some("debit")),
+    ("622230", "中国工商银行", Some("credit")),
+    ("622235", "中国工商银行", Some("credit")),
+    ("955880", "中国工商银行", Some("debit")),
+    ("622848", "中国农业银行", Some("debit")),
+    ("622845", "中国农业银行", Some("debit")),
+    ("622846", "中国农业银行", Some("debit")),
+    ("622821", "中国农业银行", Some("debit")),
+    ("622836", "中国农业银行", Some("credit")),
+    ("95599", "中国农业银行", Some("debit")),
+    ("621661", "中国银行", Some("debit")),
+    ("621663", "中国银行", Some("debit")),
+    ("621785", "中国银行", Some("debit")),
+    ("621786", "中国银行", Some("debit")),
+    ("621787", "中国银行", Some("debit")),
+    ("621788", "中国银行", Some("debit")),
+    ("621790", "中国银行", Some("debit")),
+    ("601382", "中国银行", Some("debit")),
+    ("456351", "中国银行", Some("debit")),
+    ("622760", "中国银行", Some("credit")),
+    ("621700", "中国建设银行", Some("debit")),
+    ("622700", "中国建设银行", Some("debit")),
+    ("622280", "中国建设银行", Some("debit")),
+    ("436742", "中国建设银行", Some("debit")),
+    ("436745", "中国建设银行", Some("credit")),
+    ("622166", "中国建设银行", Some("credit")),
+    ("622260", "交通银行", Some("debit")),
+    ("622262", "交通银行", Some("debit")),
+    ("601428", "交通银行", Some("debit")),
+    ("405512", "交通银行", Some("debit")),
+    ("622588", "招商银行", Some("debit")),
+    ("622580", "招商银行", Some("debit")),
+    ("621286", "招商银行", Some("debit")),
+    ("621483", "招商银行", Some("debit")),
+    ("621485", "招商银行", Some("debit")),
+    ("621486", "招商银行", Some("debit")),
+    ("622575", "招商银行", Some("credit")),
+    ("410062", "招商银行", Some("credit")),
+    ("622188", "中国邮政储蓄银行", Some("debit")),
+    ("622150", "中国邮政储蓄银行", Some("debit")),
+    ("622151", "中国邮政储蓄银行", Some("debit")),
+    ("621098", "中国邮政储蓄银行", Some("debit")),
+    ("621799", "中国邮政储蓄银行", Some("debit")),
+    ("622690", "中信银行", Some("debit")),
+    ("622691", "中信银行", Some("debit")),
+    ("621771", "中信银行", Some("debit")),
+    ("433670", "中信银行", Some("credit")),
+    ("622660", "中国光大银行", Some("debit")),
+    ("622661", "中国光大银行", Some("debit")),
+    ("622662", "中国光大银行", Some("debit")),
+    ("622622", "中国民生银行", Some("debit")),
+    ("622615", "中国民生银行", Some("debit")),
+    ("415599", "中国民生银行", Some("debit")),
+    ("622909", "兴业银行", Some("debit")),
+    ("622908", "兴业银行", Some("debit")),
+    ("438588", "兴业银行", Some("debit")),
+    ("622521", "上海浦东发展银行", Some("debit")),
+    ("622522", "上海浦东发展银行", Some("debit")),
+    ("622523", "上海浦东发展银行", Some("debit")),
+    ("621792", "上海浦东发展银行", Some("debit")),
+    ("622155", "平安银行", Some("debit")),
+    ("622156", "平安银行", Some("debit")),
+    ("622157", "平安银行", Some("debit")),
+    ("621626", "平安银行", Some("debit")),
+    ("622630", "华夏银行", Some("debit")),
+    ("622631", "华夏银行", Some("debit")),
+    ("622632", "华夏银行", Some("debit")),
+    ("622568", "广发银行", Some("debit")),
+    ("621462", "广发银行", Some("debit")),
+];
+
+/// Looks a card number (digits, spaces ignored) up in the BIN table.
+pub fn bin_info(number: &str) -> Option<BinInfo> {
+    let digits: String = number.chars().filter(char::is_ascii_digit).collect();
+    if digits.len() < 6 {
+        return None;
+    }
+    let two: u32 = digits[..2].parse().ok()?;
+    let four: u32 = digits[..4].parse().ok()?;
+    let network = match two {
+        62 | 81 => "UnionPay",
+        34 | 37 => "American Express",
+        35 => "JCB",
+        30 | 36 | 38 => "Diners Club",
+        51..=55 => "Mastercard",
+        _ if (2221..=2720).contains(&four) => "Mastercard",
+        _ if digits.starts_with("6011") || digits.starts_with("65") => "Discover",
+        _ if digits.starts_with('4') => "Visa",
+        _ if digits.starts_with("95") || digits.starts_with("60") => "UnionPay",
+        _ => return None,
+    };
+    let issuer = BINS
+        .iter()
+        .filter(|(p, _, _)| digits.starts_with(p))
+        .max_by_key(|(p, _, _)| p.len());
+    Some(BinInfo {
+        bank: issuer.map(|i| i.1),
+        network,
+        card_type: issuer.and_then(|i| i.2),
+    })
+}
+
+/// The fields of a bank card (`None`: not found on the image).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BankCard {
+    /// Card number, printed grouping kept (`6222 0212 3456 7890`).
+    pub card_number: Option<Field>,
+    /// Expiry, `MM/YY`.
+    pub expiry: Option<Field>,
+    /// Holder name as printed (Latin capitals).
+    pub holder_name: Option<Field>,
+    /// Issuing bank: from the BIN table, or a bank name printed on the card.
+    pub bank_name: Option<Field>,
+    /// What the BIN table says about the number.
+    pub bin: Option<BinInfo>,
+}
+
+/// Reads bank cards: the specialised number recogniser beside a general engine.
+pub struct BankCardReader {
+    number: LineRecognizer,
+}
+
+impl BankCardReader {
+    /// The reader with the committed bank-card recogniser, on `engine`'s threads.
+    pub fn new(engine: &Engine) -> Result<Self, OcrError> {
+        Self::with_model(engine, Model::from_bytes(NUMBER_MODEL)?)
+    }
+
+    /// The reader with another number recogniser (digits and space dictionary).
+    pub fn with_model(engine: &Engine, model: Model) -> Result<Self, OcrError> {
+        Ok(BankCardReader {
+            number: engine.load_recognizer(model)?,
+        })
+    }
+
+    /// The specialised number recogniser.
+    pub fn recognizer(&self) -> &LineRecognizer {
+        &self.number
+    }
+
+    /// Reads an image that is the card number (a whole number line or one group).
+    pub fn read_number(&self, engine: &Engine, img: &RgbImage) -> Result<Field, OcrError> {
+        let special = self.number.recognize_line(img, None)?;
+        let general = if unsure(&special) {
+            Some(engine.recognize_line(img, &digits_only())?)
+        } else {
+            None
+        };
+        Ok(number_field(special, general))
+    }
+
+    /// Reads a photo of a card: the general engine finds the lines; the number line is re-read
+    /// with the specialised recogniser.
+    pub fn read_card(&self, engine: &Engine, img: &RgbImage) -> Result<BankCard, OcrError> {
+        let page = engine.read(img, &ReadOptions::default())?;
+        let number_line = number_row(&page.lines);
+        let card_number = match &number_line {
+            Some(line) => {
+                let crop = rectify::crop(img, &line.quad);
+                let special = self
+                    .number
+                    .recognize(std::slice::from_ref(&crop), None, 1, None)?
+                    .remove(0);
+                let general = engine
+                    .recognize_crops(
+                        vec![crop],
+                        &digits_only(),
+                        &mut ocr_core::ocr::StageTimings::default(),
+                    )?
+                    .remove(0);
+                let mut field = number_field(special, Some(general));
+                field.quad = Some(line.quad);
+                Some(field)
+            }
+            None => None,
+        };
+        let number_y = number_line.as_ref().map(centre_y);
+        let expiry = page.lines.iter().rev().find_map(|l| {
+            find_expiry(&l.text).map(|text| Field {
+                valid: Some(check::card_expiry(&text)),
+                text,
+                ..Field::from_line(l, None, "general")
+            })
+        });
+        let holder_name = page
+            .lines
+            .iter()
+            .filter(|l| looks_like_name(&l.text))
+            .filter(|l| number_y.is_none_or(|y| centre_y(l) > y))
+            .min_by(|a, b| {
+                let d = |l: &Line| (centre_y(l) - number_y.unwrap_or(0.0)).abs();
+                d(a).total_cmp(&d(b))
+            })
+            .map(|l| Field {
+                text: l.text.trim().to_string(),
+                ..Field::from_line(l, None, "general")
+            });
+        let bin = card_number.as_ref().and_then(|f| bin_info(&f.text));
+        let bank_name = match bin.as_ref().and_then(|b| b.bank) {
+            Some(bank) => Some(Field {
+                text: bank.to_string(),
+                confidence: card_number.as_ref().map_or(0.0, |f| f.confidence),
+                quad: None,
+                valid: None,
+                corrected: false,
+                recognizer: "bin-table",
+            }),
+            None => page
+                .lines
+                .iter()
+                .find(|l| l.text.contains("银行") || l.text.to_ascii_uppercase().contains("BANK"))
+                .map(|l| Field::from_line(l, None, "general")),
+        };
+        Ok(BankCard {
+            card_number,
+            expiry,
+            holder_name,
+            bank_name,
+            bin,
+        })
+    }
+}
+
+/// The card-number row: digit-heavy lines on one row (the detector often boxes each group
+/// apart) joined left to right into one line spanning them; the row with the most digits, if
+/// it has at least 12.
+fn number_row(lines: &[Line]) -> Option<Line> {
+    let digity: Vec<&Line> = lines
+        .iter()
+        .filter(|l| {
+            let n = digit_count(&l.text);
+            let len = l.text.chars().filter(|c| !c.is_whitespace()).count();
+            n >= 3 && n * 10 >= len * 6
+        })
+        .collect();
+    let height =
+        |l: &Line| ((l.quad[3].y - l.quad[0].y).abs() + (l.quad[2].y - l.quad[1].y).abs()) / 2.0;
+    let mut best: Option<(usize, Line)> = None;
+    for seed in &digity {
+        let mut row: Vec<&Line> = digity
+            .iter()
+            .copied()
+            .filter(|l| (centre_y(l) - centre_y(seed)).abs() < 0.5 * height(seed).max(height(l)))
+            .collect();
+        row.sort_by(|a, b| a.quad[0].x.total_cmp(&b.quad[0].x));
+        let digits: usize = row.iter().map(|l| digit_count(&l.text)).sum();
+        if digits >= 12 && best.as_ref().is_none_or(|b| digits > b.0) {
+            let (first, last) = (row[0], row[row.len() - 1]);
+            let joined = Line {
+                text: row
+                    .iter()
+                    .map(|l| l.text.trim())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                confidence: row.iter().map(|l| l.confidence).sum::<f32>() / row.len() as f32,
+                quad: [first.quad[0], last.quad[1], last.quad[2], first.quad[3]],
+                angle: first.angle,
+                chars: Vec::new(),
+            };
+            best = Some((digits, joined));
+        }
+    }
+    best.map(|b| b.1)
+}
+
+fn digits_only() -> ReadOptions {
+    ReadOptions {
+        classify: false,
+        allowed_chars: Some(NUMBER_CHARS.into()),
+        ..ReadOptions::default()
+    }
+}
+
+fn unsure(line: &Line) -> bool {
+    line.chars.is_empty() || line.chars.iter().any(|c| c.confidence < UNSURE)
+}
+
+fn digit_count(s: &str) -> usize {
+    s.chars().filter(char::is_ascii_digit).count()
+}
+
+fn centre_y(l: &Line) -> f32 {
+    l.quad.iter().map(|p| p.y).sum::<f32>() / 4.0
+}
+
+/// Single spaces between groups, none at the ends.
+fn tidy_number(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The number field from the specialised reading and, when it was unsure, the general one:
+/// a reading that passes the Luhn check beats one that does not, then the more confident
+/// wins; a whole number that fails its check is repaired from second choices when exactly one
+/// single-digit change makes it pass.
+fn number_field(special: Line, general: Option<Line>) -> Field {
+    let valid = |l: &Line| check::bank_card_number(&l.text);
+    let use_general = match &general {
+        Some(g) if !g.text.trim().is_empty() => {
+            (valid(g) && !valid(&special))
+                || (valid(g) == valid(&special) && g.confidence > special.confidence)
+        }
+        _ => false,
+    };
+    let (line, recognizer) = if use_general {
+        (general.expect("checked above"), "general")
+    } else {
+        (special, "bankcard")
+    };
+    let text = tidy_number(&line.text);
+    let digits = digit_count(&text);
+    let whole = (13..=19).contains(&digits);
+    let mut field = Field {
+        valid: whole.then(|| check::bank_card_number(&text)),
+        text,
+        ..Field::from_line(&line, None, recognizer)
+    };
+    if field.valid == Some(false)
+        && let Some(fixed) = repair_luhn(&line)
+    {
+        field.text = tidy_number(&fixed);
+        field.valid = Some(true);
+        field.corrected = true;
+    }
+    field
+}
+
+/// The unique reading that passes the Luhn check when one of the four least confident digits
+/// takes the recogniser's second choice, if there is exactly one.
+fn repair_luhn(line: &Line) -> Option<String> {
+    super::repair_with_alternatives(&line.chars, "0123456789", 4, check::bank_card_number)
+}
+
+/// `MM/YY` from a line such as `VALID THRU 09/17` or `有效期 09/17`.
+fn find_expiry(text: &str) -> Option<String> {
+    let compact: Vec<char> = text.chars().filter(|c| !c.is_whitespace()).collect();
+    (0..compact.len().saturating_sub(4)).rev().find_map(|i| {
+        let w = &compact[i..i + 5];
+        let digit = |c: char| c.is_ascii_digit();
+        let month_ok = w[0]
+            .to_digit(10)
+            .zip(w[1].to_digit(10))
+            .map(|(a, b)| a * 10 + b);
+        (digit(w[0])
+            && digit(w[1])
+            && w[2] == '/'
+            && digit(w[3])
+            && digit(w[4])
+            && matches!(month_ok, Some(1..=12))
+            && !compact.get(i + 5).is_some_and(|c| c.is_ascii_digit())
+            && !(i > 0 && compact[i - 1].is_ascii_digit()))
+        .then(|| w.iter().collect())
+    })
+}
+
+/// Words printed on cards that are not names.
+const NOT_NAMES: &[&str] = &[
+    "VALID",
+    "THRU",
+    "GOOD",
+    "FROM",
+    "MONTH",
+    "YEAR",
+    "BANK",
+    "VISA",
+    "MASTERCARD",
+    "DEBIT",
+    "CREDIT",
+    "PLATINUM",
+    "GOLD",
+    "CLASSIC",
+    "CARD",
+    "UNIONPAY",
+    "ELECTRON",
+    "MEMBER SINCE",
+    "EXPIRES",
+    "SIGNATURE",
+    "WORLD",
+    "BUSINESS",
+    "REWARDS",
+    "INTERNATIONAL",
+    "EXPRESS",
+];
+
+/// A holder name: two or more words of Latin capitals.
+fn looks_like_name(text: &str) -> bool {
+    let t = text.trim();
+    let words: Vec<&str> = t.split_whitespace().collect();
+    words.len() >= 2
+        && t.len() >= 4
+        && t.chars()
+            .all(|c| c.is_ascii_uppercase() || c == ' ' || c == '.' || c == '-' || c == '\'')
+        && !NOT_NAMES.iter().any(|w| t.contains(w))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ocr_core::ocr::{Alternative, Char, Point};
+
+    fn line(digits: &[(char, f32, Option<char>)]) -> Line {
+        let q = [Point::new(0.0, 0.0); 4];
+        let chars: Vec<Char> = digits
+            .iter()
+            .map(|&(c, p, alt)| Char {
+                text: c.to_string(),
+                confidence: p,
+                quad: q,
+                alternative: alt.map(|a| Alternative {
+                    text: a.to_string(),
+                    confidence: 1.0 - p,
+                }),
+            })
+            .collect();
+        Line {
+            text: chars.iter().map(|c| c.text.as_str()).collect(),
+            confidence: chars.iter().map(|c| c.confidence).sum::<f32>() / chars.len() as f32,
+            quad: q,
+            angle: 0,
+            chars,
+        }
+    }
+
+    #[test]
+    fn luhn_repair_takes_the_unique_passing_second_choice() {
+        // 4111 1111 1111 1111 read with its 6th digit as 7 (second choice 1, unsure).
+        let read = "4111 1711 1111 1111";
+        let chars: Vec<(char, f32, Option<char>)> = read
+            .chars()
+            .enumerate()
+            .map(|(i, c)| match (i, c) {
+                (6, _) => (c, 0.4, Some('1')),
+                (_, ' ') => (c, 0.99, None),
+                _ => (c, 0.99, Some('7')),
+            })
+            .collect();
+        let f = number_field(line(&chars), None);
+        assert_eq!(f.text, "4111 1111 1111 1111");
+        assert_eq!((f.valid, f.corrected), (Some(true), true));
+        // A valid number is left alone; a 4-digit group has no check.
+        let ok: Vec<_> = "4111 1111 1111 1111"
+            .chars()
+            .map(|c| (c, 0.9, None))
+            .collect();
+        let f = number_field(line(&ok), None);
+        assert_eq!((f.valid, f.corrected), (Some(true), false));
+        let group: Vec<_> = "0123".chars().map(|c| (c, 0.9, None)).collect();
+        assert_eq!(number_field(line(&group), None).valid, None);
+    }
+
+    #[test]
+    fn a_valid_general_reading_beats_an_invalid_specialised_one() {
+        let bad: Vec<_> = "4111 1111 1111 1112"
+            .chars()
+            .map(|c| (c, 0.95, None))
+            .collect();
+        let good: Vec<_> = "4111 1111 1111 1111"
+            .chars()
+            .map(|c| (c, 0.7, None))
+            .collect();
+        let f = number_field(line(&bad), Some(line(&good)));
+        assert_eq!(
+            (f.text.as_str(), f.recognizer),
+            ("4111 1111 1111 1111", "general")
+        );
+    }
+
+    #[test]
+    fn bin_table_and_networks() {
+        let icbc = bin_info("6222 0212 3456 7890 123").unwrap();
+        assert_eq!(
+            (icbc.bank, icbc.network, icbc.card_type),
+            (Some("中国工商银行"), "UnionPay", Some("debit"))
+        );
+        assert_eq!(bin_info("4000123456789010").unwrap().network, "Visa");
+        assert_eq!(bin_info("5412751234567890").unwrap().network, "Mastercard");
+        assert_eq!(bin_info("2221001234567890").unwrap().network, "Mastercard");
+        assert_eq!(
+            bin_info("378282246310005").unwrap().network,
+            "American Express"
+        );
+        assert_eq!(bin_info("0123"), None);
+    }
+
+    #[test]
+    fn expiry_and_name_patterns() {
+        assert_eq!(find_expiry("VALID THRU 09/17").as_deref(), Some("09/17"));
+        assert_eq!(find_expiry("GOOD THRU 10 / 21").as_deref(), Some("10/21"));
+        assert_eq!(find_expiry("13/20"), None);
+        assert_eq!(find_expiry("2019/01/01"), None);
+        assert!(looks_like_name("M STEPHENS"));
+        assert!(!looks_like_name("VALID THRU"));
+        assert!(!looks_like_name("4000 1234"));
+    }
+}

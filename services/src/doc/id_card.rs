@@ -1,0 +1,840 @@
+//! Chinese resident ID cards (GB 11643-1999 numbers), front and back.
+//!
+//! Stages: locate the card(s) in the photo (a BDCI-style scan may hold both sides) -> rectify
+//! each to 856x540 -> read it, turning it over when most lines read upside down -> tell the
+//! side by its labels -> extract fields by key anchors (the value right of its label, or the
+//! next line on the same row), with the standard layout as the fallback for lines whose label
+//! was not read -> re-read the ID number with the ID alphabet only -> check and cross-check
+//! (check character, birth date and sex against the number, ethnicity among the 56 groups,
+//! validity period).
+
+use super::locate::{self, ID1_ASPECT, ID1_SIZE};
+use super::{Field, check, normalize};
+use image::RgbImage;
+use ocr_core::ocr::rectify;
+use ocr_core::ocr::{Engine, Line, OcrError, Page, Point, Quad, ReadOptions, StageTimings};
+use serde::Serialize;
+
+/// Which side of the card.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    /// Photo, name, sex, ethnicity, birth date, address, ID number.
+    Front,
+    /// National emblem, issuing authority, validity period.
+    Back,
+}
+
+/// The front's fields.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Front {
+    /// 姓名.
+    pub name: Option<Field>,
+    /// 性别: 男 or 女.
+    pub sex: Option<Field>,
+    /// 民族: one of the 56 groups.
+    pub ethnicity: Option<Field>,
+    /// 出生, as `YYYY-MM-DD`.
+    pub birth_date: Option<Field>,
+    /// 住址, lines joined.
+    pub address: Option<Field>,
+    /// 公民身份号码, 18 characters, `X` upper case.
+    pub id_number: Option<Field>,
+    /// Province of the number's region code.
+    pub province: Option<&'static str>,
+}
+
+/// The back's fields.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Back {
+    /// 签发机关.
+    pub authority: Option<Field>,
+    /// Start of the validity period, `YYYY.MM.DD`.
+    pub valid_from: Option<Field>,
+    /// End of the validity period, `YYYY.MM.DD` or `长期`.
+    pub valid_to: Option<Field>,
+}
+
+/// One card side found in the image.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IdCard {
+    /// Which side.
+    pub side: Side,
+    /// The card's corners in the image.
+    #[serde(rename = "box")]
+    pub quad: Quad,
+    /// Whether the card was read upside down and turned.
+    pub turned: bool,
+    /// Front fields (front side only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub front: Option<Front>,
+    /// Back fields (back side only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub back: Option<Back>,
+}
+
+impl Side {
+    /// `front` or `back`, as manifests name the side.
+    pub fn name(self) -> &'static str {
+        match self {
+            Side::Front => "front",
+            Side::Back => "back",
+        }
+    }
+}
+
+impl IdCard {
+    /// The fields as `name -> text` (the dev manifests' standard names).
+    pub fn field_texts(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        let mut put = |k: &'static str, f: &Option<Field>| {
+            if let Some(f) = f {
+                out.push((k, f.text.clone()));
+            }
+        };
+        if let Some(f) = &self.front {
+            put("name", &f.name);
+            put("sex", &f.sex);
+            put("ethnicity", &f.ethnicity);
+            put("birth_date", &f.birth_date);
+            put("address", &f.address);
+            put("id_number", &f.id_number);
+        }
+        if let Some(b) = &self.back {
+            put("authority", &b.authority);
+            put("valid_from", &b.valid_from);
+            put("valid_to", &b.valid_to);
+        }
+        out
+    }
+}
+
+/// Label spellings (and partial readings) of each front field.
+const FRONT_LABELS: &[(&str, &[&str])] = &[
+    ("name", &["姓名"]),
+    ("sex", &["性别"]),
+    ("ethnicity", &["民族"]),
+    ("birth_date", &["出生"]),
+    ("address", &["住址"]),
+    ("id_number", &["公民身份号码", "身份号码", "公民身份"]),
+];
+
+/// Label spellings of each back field.
+const BACK_LABELS: &[(&str, &[&str])] = &[
+    ("authority", &["签发机关", "签发机"]),
+    ("validity", &["有效期限", "有效期"]),
+];
+
+/// Words on the back that are not fields.
+const BACK_TITLES: &[&str] = &["中华人民共和国", "居民身份证"];
+
+/// Standard front layout on the 856x540 card: (field, x0, y0, x1, y1) as fractions, for lines
+/// whose label was not read.
+const FRONT_LAYOUT: &[(&str, f32, f32, f32, f32)] = &[
+    ("name", 0.16, 0.06, 0.62, 0.22),
+    ("sex", 0.16, 0.22, 0.34, 0.34),
+    ("ethnicity", 0.34, 0.22, 0.62, 0.34),
+    ("birth_date", 0.16, 0.34, 0.62, 0.47),
+    ("address", 0.16, 0.47, 0.64, 0.78),
+    ("id_number", 0.30, 0.78, 0.98, 0.95),
+];
+
+/// Reads the ID card sides in a photo (or, with `crop`, an image that is one card).
+pub fn read(engine: &Engine, img: &RgbImage, crop: bool) -> Result<Vec<IdCard>, OcrError> {
+    let (w, h) = (img.width() as f32, img.height() as f32);
+    let whole = [
+        Point::new(0.0, 0.0),
+        Point::new(w, 0.0),
+        Point::new(w, h),
+        Point::new(0.0, h),
+    ];
+    // (quad, whether it is the card's outline: only an outline is warped to the card's shape).
+    let quads: Vec<(Quad, bool)> = if crop {
+        vec![(whole, false)]
+    } else {
+        let found = locate::find_documents(img, Some(ID1_ASPECT));
+        let best = found.first().map_or(0.0, |l| l.score);
+        if found.iter().any(|l| l.outlined) {
+            found
+                .into_iter()
+                .filter(|l| l.outlined && l.score >= 0.5 * best)
+                .take(2)
+                .map(|l| (l.quad, true))
+                .collect()
+        } else {
+            // No outline: the text layout says where the card(s) are.
+            let boxes: Vec<Quad> = engine
+                .detect(img, &Default::default())?
+                .into_iter()
+                .map(|b| b.quad)
+                .collect();
+            let groups = locate::from_text_layout(&boxes, 2.5, 4, 0.06);
+            if std::env::var_os("KESTREL_DEBUG").is_some() {
+                eprintln!(
+                    "{} boxes, groups {:?}",
+                    boxes.len(),
+                    groups.iter().map(|g| g.score).collect::<Vec<_>>()
+                );
+            }
+            let biggest = groups.first().map_or(0.0, |g| g.score);
+            let mut q: Vec<(Quad, bool)> = groups
+                .into_iter()
+                .filter(|g| g.score >= 0.15 * biggest)
+                .take(2)
+                .map(|g| (g.quad, false))
+                .collect();
+            if q.is_empty() {
+                q.push((whole, false));
+            }
+            q
+        }
+    };
+    let mut cards = Vec::new();
+    for (quad, outlined) in quads {
+        let card = if outlined {
+            locate::rectify_to(img, &quad, ID1_SIZE)
+        } else {
+            // Keep the region's own shape, scaled to the canonical width.
+            let region = rectify::crop(img, &quad).image;
+            let h = (region.height() as f32 * ID1_SIZE.0 as f32 / region.width().max(1) as f32)
+                .round()
+                .clamp(1.0, 4.0 * ID1_SIZE.1 as f32) as u32;
+            image::imageops::resize(
+                &region,
+                ID1_SIZE.0,
+                h,
+                image::imageops::FilterType::CatmullRom,
+            )
+        };
+        let (card, page, turned) = read_upright(engine, card)?;
+        if std::env::var_os("KESTREL_DEBUG").is_some() {
+            eprintln!(
+                "quad {:?} turned {turned}",
+                quad.map(|p| (p.x as i32, p.y as i32))
+            );
+            for l in &page.lines {
+                eprintln!("  {:?} {} {:.2}", centre(&l.quad), l.text, l.confidence);
+            }
+            let _ = card.save(format!("/tmp/card_{}.png", quad[0].x as i32));
+        }
+        let Some(side) = side_of(&page.lines) else {
+            continue;
+        };
+        let mut out = IdCard {
+            side,
+            quad,
+            turned,
+            front: None,
+            back: None,
+        };
+        match side {
+            Side::Front => out.front = Some(parse_front(engine, &card, &page.lines)?),
+            Side::Back => out.back = Some(parse_back(&page.lines, card.width() as f32)),
+        }
+        cards.push(out);
+    }
+    Ok(cards)
+}
+
+/// Reads the card; when most of its characters read upside down, turns it and reads again.
+fn read_upright(engine: &Engine, card: RgbImage) -> Result<(RgbImage, Page, bool), OcrError> {
+    let page = engine.read(&card, &ReadOptions::default())?;
+    let weight = |l: &Line| l.chars.len().max(1);
+    let flipped: usize = page
+        .lines
+        .iter()
+        .filter(|l| l.angle == 180)
+        .map(weight)
+        .sum();
+    let total: usize = page.lines.iter().map(weight).sum();
+    if total > 0 && flipped * 2 > total {
+        let mut turned = card;
+        image::imageops::rotate180_in_place(&mut turned);
+        let page = engine.read(&turned, &ReadOptions::default())?;
+        return Ok((turned, page, true));
+    }
+    Ok((card, page, false))
+}
+
+fn compact(s: &str) -> String {
+    s.chars().filter(|c| !c.is_whitespace()).collect()
+}
+
+fn side_of(lines: &[Line]) -> Option<Side> {
+    let count = |labels: &[(&str, &[&str])], extra: &[&str]| {
+        lines
+            .iter()
+            .map(|l| compact(&l.text))
+            .filter(|t| {
+                labels.iter().any(|(_, v)| v.iter().any(|s| t.contains(s)))
+                    || extra.iter().any(|s| t.contains(s))
+            })
+            .count()
+    };
+    let digits18 = lines.iter().any(|l| id_run(&l.text).len() >= 15);
+    let front = count(FRONT_LABELS, &[]) + usize::from(digits18);
+    let back = count(BACK_LABELS, BACK_TITLES);
+    match (front, back) {
+        (0, 0) => None,
+        (f, b) if f >= b => Some(Side::Front),
+        _ => Some(Side::Back),
+    }
+}
+
+/// A labelled value: its text, confidence, box and the lines it came from.
+#[derive(Debug, Clone)]
+struct Value {
+    text: String,
+    confidence: f32,
+    quad: Quad,
+    lines: Vec<usize>,
+}
+
+fn centre(q: &Quad) -> (f32, f32) {
+    (
+        q.iter().map(|p| p.x).sum::<f32>() / 4.0,
+        q.iter().map(|p| p.y).sum::<f32>() / 4.0,
+    )
+}
+
+fn height(q: &Quad) -> f32 {
+    ((q[3].y - q[0].y).abs() + (q[2].y - q[1].y).abs()) / 2.0
+}
+
+/// Where a label starts in a line's compact text (byte offsets `(start, end)`): an exact
+/// spelling anywhere, or, for a line starting in the label column (`label_column`), a misread
+/// label at its start: half of the characters of a 4+ character label in place, or one of the
+/// two characters of a short one (`性照` for 性别).
+fn find_label(t: &str, spellings: &[&str], label_column: bool) -> Option<(usize, usize)> {
+    if let Some((p, s)) = spellings
+        .iter()
+        .filter_map(|s| t.find(s).map(|p| (p, *s)))
+        .min_by_key(|(p, _)| *p)
+    {
+        return Some((p, p + s.len()));
+    }
+    if !label_column {
+        return None;
+    }
+    let tc: Vec<char> = t.chars().collect();
+    let label: Vec<char> = spellings.first()?.chars().collect();
+    if tc.len() < label.len() {
+        return None;
+    }
+    let same = label.iter().zip(&tc).filter(|(a, b)| a == b).count();
+    let enough = if label.len() <= 2 {
+        same >= 1
+    } else {
+        2 * same >= label.len()
+    };
+    enough.then(|| (0, tc[..label.len()].iter().map(|c| c.len_utf8()).sum()))
+}
+
+/// Values by key anchors: for each label found, the text after it on its line (up to the next
+/// label), or else the nearest line to its right on the same row (an unlabelled line, or the
+/// text before the first label of a labelled one: `女民族汉` holds the sex before 民族).
+fn anchored(
+    lines: &[Line],
+    labels: &[(&'static str, &[&str])],
+    card_w: f32,
+) -> Vec<(&'static str, Value)> {
+    let texts: Vec<String> = lines.iter().map(|l| compact(&l.text)).collect();
+    // (line, label start, label end, key) of every label occurrence.
+    let mut marks: Vec<(usize, usize, usize, &'static str)> = Vec::new();
+    for (i, t) in texts.iter().enumerate() {
+        let label_column = lines[i].quad[0].x < 0.2 * card_w;
+        for (key, spellings) in labels {
+            if let Some((a, b)) = find_label(t, spellings, label_column)
+                && !marks.iter().any(|m| m.0 == i && a < m.2 && m.1 < b)
+            {
+                marks.push((i, a, b, key));
+            }
+        }
+    }
+    marks.sort_by_key(|m| (m.0, m.1));
+    // Text before the first label of each labelled line.
+    let prefix = |i: usize| -> &str {
+        let first = marks
+            .iter()
+            .filter(|m| m.0 == i)
+            .map(|m| m.1)
+            .min()
+            .unwrap_or(0);
+        &texts[i][..first]
+    };
+    let labelled: Vec<usize> = marks.iter().map(|m| m.0).collect();
+    let mut out = Vec::new();
+    for (k, &(i, _, end, key)) in marks.iter().enumerate() {
+        let next = marks
+            .get(k + 1)
+            .filter(|m| m.0 == i)
+            .map_or(texts[i].len(), |m| m.1);
+        let rest = texts[i].get(end..next.max(end)).unwrap_or("").to_string();
+        if !rest.is_empty() {
+            out.push((
+                key,
+                Value {
+                    text: rest,
+                    confidence: lines[i].confidence,
+                    quad: value_quad(&lines[i], texts[i][..end].chars().count()),
+                    lines: vec![i],
+                },
+            ));
+            continue;
+        }
+        let (cx, cy) = centre(&lines[i].quad);
+        let h = height(&lines[i].quad).max(8.0);
+        let right = lines
+            .iter()
+            .enumerate()
+            .filter(|(j, l)| {
+                (!labelled.contains(j) || !prefix(*j).is_empty()) && {
+                    let (x, y) = centre(&l.quad);
+                    x > cx && (y - cy).abs() < 0.6 * h.max(height(&l.quad))
+                }
+            })
+            .min_by(|a, b| centre(&a.1.quad).0.total_cmp(&centre(&b.1.quad).0));
+        if let Some((j, l)) = right {
+            let text = if labelled.contains(&j) {
+                prefix(j).to_string()
+            } else {
+                texts[j].clone()
+            };
+            out.push((
+                key,
+                Value {
+                    text,
+                    confidence: l.confidence,
+                    quad: l.quad,
+                    lines: vec![j],
+                },
+            ));
+        }
+    }
+    out
+}
+
+/// The part of a line's box from its `skip`-th non-space character on (the value after a
+/// label), from the characters' boxes; the whole box when they are not available.
+fn value_quad(line: &Line, skip: usize) -> Quad {
+    let chars: Vec<&ocr_core::ocr::Char> =
+        line.chars.iter().filter(|c| c.text.trim() != "").collect();
+    match (chars.get(skip), chars.last()) {
+        (Some(first), Some(last)) if skip > 0 => [
+            Point::new(first.quad[0].x, line.quad[0].y),
+            Point::new(last.quad[1].x.max(first.quad[1].x), line.quad[1].y),
+            Point::new(last.quad[2].x.max(first.quad[2].x), line.quad[2].y),
+            Point::new(first.quad[3].x, line.quad[3].y),
+        ],
+        _ => line.quad,
+    }
+}
+
+/// Unlabelled lines in a layout region (fractions of the card) that no field has taken.
+fn in_layout(
+    lines: &[Line],
+    used: &[usize],
+    region: (f32, f32, f32, f32),
+    size: (f32, f32),
+) -> Option<Value> {
+    let picked: Vec<usize> = (0..lines.len())
+        .filter(|i| !used.contains(i))
+        .filter(|&i| {
+            let (x, y) = centre(&lines[i].quad);
+            let (fx, fy) = (x / size.0, y / size.1);
+            fx >= region.0 && fx <= region.2 && fy >= region.1 && fy <= region.3
+        })
+        .collect();
+    let first = *picked.first()?;
+    Some(Value {
+        text: picked.iter().map(|&i| compact(&lines[i].text)).collect(),
+        confidence: picked.iter().map(|&i| lines[i].confidence).sum::<f32>() / picked.len() as f32,
+        quad: lines[first].quad,
+        lines: picked,
+    })
+}
+
+fn field(v: &Value, text: String, valid: Option<bool>, corrected: bool) -> Field {
+    Field {
+        text,
+        confidence: v.confidence,
+        quad: Some(v.quad),
+        valid,
+        corrected,
+        recognizer: "general",
+    }
+}
+
+/// The longest run of ID-number characters (digits, X) in a text.
+fn id_run(text: &str) -> String {
+    let mut best = String::new();
+    let mut cur = String::new();
+    for c in text.chars() {
+        let c = if c == 'x' { 'X' } else { c };
+        if c.is_ascii_digit() || c == 'X' {
+            cur.push(c);
+        } else {
+            if cur.len() > best.len() {
+                best = std::mem::take(&mut cur);
+            }
+            cur.clear();
+        }
+    }
+    if cur.len() > best.len() { cur } else { best }
+}
+
+/// `YYYY-MM-DD` from a birth line such as `1974年4月11日` or `1974 4 11`.
+fn birth_date(text: &str) -> Option<String> {
+    let nums: Vec<u32> = text
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    match nums.as_slice() {
+        [y, m, d, ..] if *y >= 1000 => Some(format!("{y:04}-{m:02}-{d:02}")),
+        [ymd] if *ymd >= 10_000_000 => Some(format!(
+            "{:04}-{:02}-{:02}",
+            ymd / 10_000,
+            ymd / 100 % 100,
+            ymd % 100
+        )),
+        _ => None,
+    }
+}
+
+fn parse_front(engine: &Engine, card: &RgbImage, lines: &[Line]) -> Result<Front, OcrError> {
+    let size = (card.width() as f32, card.height() as f32);
+    let mut values: Vec<(&'static str, Value)> = anchored(lines, FRONT_LABELS, size.0);
+    let mut used: Vec<usize> = values.iter().flat_map(|(_, v)| v.lines.clone()).collect();
+    // Labels themselves are not values.
+    for (i, l) in lines.iter().enumerate() {
+        let t = compact(&l.text);
+        if FRONT_LABELS.iter().any(|(_, s)| s.iter().any(|s| t == *s)) {
+            used.push(i);
+        }
+    }
+    for &(key, x0, y0, x1, y1) in FRONT_LAYOUT {
+        if values.iter().all(|(k, _)| *k != key)
+            && let Some(v) = in_layout(lines, &used, (x0, y0, x1, y1), size)
+        {
+            used.extend(v.lines.iter().copied());
+            values.push((key, v));
+        }
+    }
+    let get = |key: &str| {
+        values
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.clone())
+    };
+    let mut front = Front::default();
+
+    // Address: the value line plus the unlabelled lines below it, left-aligned with it, above
+    // the number.
+    if let Some(mut v) = get("address") {
+        let number_y = get("id_number").map_or(size.1, |n| centre(&n.quad).1);
+        let left = v.quad[0].x;
+        let label_x = lines[v.lines[0]].quad[0].x;
+        let mut bottom = v.quad[3].y;
+        let mut extra: Vec<usize> = (0..lines.len())
+            .filter(|i| !used.contains(i) && !v.lines.contains(i))
+            .filter(|&i| {
+                let q = &lines[i].quad;
+                let (_, cy) = centre(q);
+                cy > bottom
+                    && cy < number_y - 0.5 * height(q)
+                    && q[0].x > label_x.min(left) - 0.04 * size.0
+                    && q[0].x < left + 0.08 * size.0
+            })
+            .collect();
+        extra.sort_by(|&a, &b| {
+            centre(&lines[a].quad)
+                .1
+                .total_cmp(&centre(&lines[b].quad).1)
+        });
+        for i in extra {
+            let q = &lines[i].quad;
+            if q[0].y - bottom > 1.5 * height(q) {
+                break;
+            }
+            v.text.push_str(&compact(&lines[i].text));
+            bottom = q[3].y;
+            v.lines.push(i);
+        }
+        front.address = Some(field(&v, v.text.clone(), None, false));
+    }
+    if let Some(v) = get("name") {
+        let name: String = v
+            .text
+            .chars()
+            .filter(|c| !c.is_ascii() && !"：:".contains(*c))
+            .collect();
+        front.name = Some(field(&v, name, None, false));
+    }
+    if let Some(v) = get("ethnicity") {
+        let text: String = v.text.chars().filter(|c| !"：:".contains(*c)).collect();
+        front.ethnicity = Some(match normalize::ethnicity(&text) {
+            Some((g, corrected)) => field(&v, g.to_string(), Some(true), corrected),
+            None => field(&v, text, Some(false), false),
+        });
+    }
+    let sex_value = get("sex");
+    if let Some(v) = &sex_value {
+        let sex = v.text.chars().find(|c| *c == '男' || *c == '女');
+        front.sex = Some(match sex {
+            Some(s) => field(v, s.to_string(), Some(true), false),
+            None => field(v, v.text.clone(), Some(false), false),
+        });
+    }
+    if let Some(v) = get("birth_date") {
+        front.birth_date = Some(match birth_date(&v.text) {
+            Some(d) => {
+                let ok = d
+                    .split('-')
+                    .filter_map(|p| p.parse::<u32>().ok())
+                    .collect::<Vec<_>>();
+                let real = ok.len() == 3 && check::real_date(ok[0], ok[1], ok[2]);
+                field(&v, d, Some(real), false)
+            }
+            None => field(&v, v.text.clone(), Some(false), false),
+        });
+    }
+    // The number: the line holding the longest run of ID characters, re-read over that run
+    // with the ID alphabet only.
+    let number_line = (0..lines.len())
+        .map(|i| (i, id_run(&lines[i].text).len()))
+        .filter(|&(_, n)| n >= 15)
+        .max_by_key(|&(_, n)| n)
+        .map(|(i, _)| i);
+    if let Some(i) = number_line {
+        front.id_number = Some(read_id_number(engine, card, &lines[i])?);
+    }
+    // Cross-checks against the number.
+    if let Some(num) = front
+        .id_number
+        .as_ref()
+        .filter(|f| f.valid == Some(true))
+        .and_then(|f| check::id_number(&f.text))
+    {
+        front.province = Some(num.province);
+        match &mut front.birth_date {
+            Some(b) if b.text == num.birth => b.valid = Some(true),
+            Some(b) if b.valid != Some(true) => {
+                // The printed date did not read as a date: the number's is the same field.
+                b.text = num.birth.clone();
+                b.valid = Some(true);
+                b.corrected = true;
+            }
+            Some(b) => b.valid = Some(false),
+            None => {}
+        }
+        match &mut front.sex {
+            Some(s) if s.text == num.sex => s.valid = Some(true),
+            Some(s) if s.valid != Some(true) => {
+                s.text = num.sex.to_string();
+                s.valid = Some(true);
+                s.corrected = true;
+            }
+            Some(s) => s.valid = Some(false),
+            None => {}
+        }
+    }
+    Ok(front)
+}
+
+/// Re-reads the number over the span of its characters with the ID alphabet, then checks it
+/// (repairing one unsure character from second choices when the check character fails).
+fn read_id_number(engine: &Engine, card: &RgbImage, line: &Line) -> Result<Field, OcrError> {
+    let run = id_run(&line.text);
+    // Characters of the run in the line (the first occurrence).
+    let chars: Vec<char> = line
+        .text
+        .chars()
+        .map(|c| if c == 'x' { 'X' } else { c })
+        .collect();
+    let run_chars: Vec<char> = run.chars().collect();
+    let start = (0..chars.len())
+        .find(|&i| chars[i..].starts_with(&run_chars))
+        .unwrap_or(0);
+    let quad = if line.chars.len() == chars.len() && !run_chars.is_empty() {
+        let (a, b) = (
+            &line.chars[start].quad,
+            &line.chars[start + run_chars.len() - 1].quad,
+        );
+        let pad = (b[1].x - a[0].x) / run_chars.len() as f32 * 0.6;
+        [
+            Point::new(a[0].x - pad, line.quad[0].y.min(a[0].y)),
+            Point::new(b[1].x + pad, line.quad[1].y.min(b[1].y)),
+            Point::new(b[2].x + pad, line.quad[2].y.max(b[2].y)),
+            Point::new(a[3].x - pad, line.quad[3].y.max(a[3].y)),
+        ]
+    } else {
+        line.quad
+    };
+    let crop = rectify::crop(card, &quad);
+    let opts = ReadOptions {
+        classify: false,
+        allowed_chars: Some("0123456789X".into()),
+        ..ReadOptions::default()
+    };
+    let reread = engine
+        .recognize_crops(vec![crop], &opts, &mut StageTimings::default())?
+        .remove(0);
+    let (text, from) = if reread.text.len() == 18 || run.len() != 18 {
+        (reread.text.clone(), &reread)
+    } else {
+        (run.clone(), line)
+    };
+    let mut f = Field {
+        valid: Some(check::id_number(&text).is_some()),
+        text,
+        confidence: from.confidence,
+        quad: Some(quad),
+        corrected: false,
+        recognizer: "general",
+    };
+    if f.valid == Some(false)
+        && f.text.len() == 18
+        && let Some(fixed) = super::repair_with_alternatives(&from.chars, "0123456789X", 4, |s| {
+            check::id_number(s).is_some()
+        })
+    {
+        f.text = fixed;
+        f.valid = Some(true);
+        f.corrected = true;
+    }
+    Ok(f)
+}
+
+/// `YYYY.MM.DD` dates and `长期` in a validity line, in order: the digits are taken eight at
+/// a time, whatever separators were read between them (`2004.0325-2024:0325`).
+fn validity(text: &str) -> Vec<String> {
+    let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+    let mut out: Vec<String> = digits
+        .as_bytes()
+        .chunks(8)
+        .filter(|c| c.len() == 8)
+        .take(2)
+        .map(|c| {
+            let c = std::str::from_utf8(c).unwrap_or("00000000");
+            format!("{}.{}.{}", &c[0..4], &c[4..6], &c[6..8])
+        })
+        .collect();
+    if out.len() < 2 && text.contains("长期") {
+        out.push("长期".to_string());
+    }
+    out
+}
+
+fn date_parts(d: &str) -> Option<(u32, u32, u32)> {
+    let p: Vec<u32> = d.split('.').filter_map(|s| s.parse().ok()).collect();
+    (p.len() == 3 && check::real_date(p[0], p[1], p[2])).then(|| (p[0], p[1], p[2]))
+}
+
+fn parse_back(lines: &[Line], card_w: f32) -> Back {
+    let values = anchored(lines, BACK_LABELS, card_w);
+    let mut back = Back::default();
+    let get = |key: &str| {
+        values
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.clone())
+    };
+    if let Some(v) = get("authority") {
+        back.authority = Some(field(&v, v.text.clone(), None, false));
+    }
+    // The validity line: the labelled value, or any line with two dates.
+    let v = get("validity").or_else(|| {
+        lines
+            .iter()
+            .enumerate()
+            .find(|(_, l)| validity(&l.text).len() == 2)
+            .map(|(i, l)| Value {
+                text: compact(&l.text),
+                confidence: l.confidence,
+                quad: l.quad,
+                lines: vec![i],
+            })
+    });
+    if let Some(v) = v {
+        let dates = validity(&v.text);
+        let from = dates.first().cloned();
+        let to = dates.get(1).cloned();
+        let from_parts = from.as_deref().and_then(date_parts);
+        if let Some(f) = &from {
+            back.valid_from = Some(field(&v, f.clone(), Some(from_parts.is_some()), false));
+        }
+        if let Some(t) = &to {
+            // Valid periods run 5, 10 or 20 years to the same day, or are 长期.
+            let ok = t == "长期"
+                || match (from_parts, date_parts(t)) {
+                    (Some((y0, m0, d0)), Some((y1, m1, d1))) => {
+                        [5, 10, 20].contains(&(y1.saturating_sub(y0))) && (m0, d0) == (m1, d1)
+                    }
+                    _ => false,
+                };
+            back.valid_to = Some(field(&v, t.clone(), Some(ok), false));
+        }
+    }
+    back
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(text: &str, x: f32, y: f32, w: f32) -> Line {
+        let q = [
+            Point::new(x, y),
+            Point::new(x + w, y),
+            Point::new(x + w, y + 30.0),
+            Point::new(x, y + 30.0),
+        ];
+        Line {
+            text: text.into(),
+            confidence: 0.95,
+            quad: q,
+            angle: 0,
+            chars: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn anchors_split_labels_and_values() {
+        let lines = vec![
+            line("姓名 韦小宝", 60.0, 40.0, 200.0),
+            line("性别", 60.0, 120.0, 60.0),
+            line("男", 150.0, 122.0, 30.0),
+            line("民族汉", 250.0, 120.0, 90.0),
+        ];
+        let v = anchored(&lines, FRONT_LABELS, 856.0);
+        let get = |k: &str| v.iter().find(|(key, _)| *key == k).unwrap().1.text.clone();
+        assert_eq!(get("name"), "韦小宝");
+        assert_eq!(get("sex"), "男");
+        assert_eq!(get("ethnicity"), "汉");
+    }
+
+    #[test]
+    fn dates_and_validity() {
+        assert_eq!(birth_date("1974年4月11日").as_deref(), Some("1974-04-11"));
+        assert_eq!(birth_date("19740411").as_deref(), Some("1974-04-11"));
+        assert_eq!(
+            validity("2012.10.17-2032.10.17"),
+            ["2012.10.17", "2032.10.17"]
+        );
+        assert_eq!(validity("有效期限2017.03.28-长期"), ["2017.03.28", "长期"]);
+        let back = parse_back(
+            &[
+                line("签发机关 德州市乐陵市公安局", 100.0, 380.0, 500.0),
+                line("有效期限 2012.10.17-2032.10.17", 100.0, 450.0, 500.0),
+            ],
+            856.0,
+        );
+        assert_eq!(back.authority.unwrap().text, "德州市乐陵市公安局");
+        assert_eq!(back.valid_to.as_ref().unwrap().valid, Some(true));
+        assert_eq!(
+            id_run("公民身份号码11204416541220243x"),
+            "11204416541220243X"
+        );
+    }
+}

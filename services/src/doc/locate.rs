@@ -1,0 +1,356 @@
+//! Document localisation and rectification: the quadrilaterals of cards and documents in a
+//! photo (edges, then contours: convex hulls approximated by four corners), and the warp of
+//! one of them to its canonical shape (ID-1 cards are 85.60 x 53.98 mm).
+
+use image::{GrayImage, RgbImage};
+use imageproc::geometry::{approximate_polygon_dp, arc_length, contour_area, convex_hull};
+use imageproc::point::Point as IPoint;
+use ocr_core::ocr::rectify;
+use ocr_core::ocr::{Point, Quad};
+
+/// Width / height of an ID-1 card (bank cards, ID cards): 85.60 / 53.98.
+pub const ID1_ASPECT: f32 = 85.60 / 53.98;
+
+/// The canonical size ID-1 cards are rectified to (10 pixels per mm).
+pub const ID1_SIZE: (u32, u32) = (856, 540);
+
+/// The side the analysis runs at: photos are scaled down to it first.
+const WORK_SIDE: f32 = 640.0;
+
+/// A document found in a photo.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Located {
+    /// Corners in image pixels: top-left, top-right, bottom-right, bottom-left, with the long
+    /// side on top (the card may still be upside down: reading decides).
+    pub quad: Quad,
+    /// How much it looks like the document: area share x rectangularity x aspect fit, 0..1.
+    pub score: f32,
+    /// False when no outline was found and the quad is the whole image.
+    pub outlined: bool,
+}
+
+fn gray_small(img: &RgbImage) -> (GrayImage, f32) {
+    let (w, h) = img.dimensions();
+    let scale = (WORK_SIDE / w.max(h) as f32).min(1.0);
+    let (sw, sh) = (
+        ((w as f32 * scale).round() as u32).max(1),
+        ((h as f32 * scale).round() as u32).max(1),
+    );
+    let gray = image::imageops::grayscale(img);
+    let small = if scale < 1.0 {
+        image::imageops::resize(&gray, sw, sh, image::imageops::FilterType::Triangle)
+    } else {
+        gray
+    };
+    (small, scale)
+}
+
+fn dist(a: Point, b: Point) -> f32 {
+    ((a.x - b.x).powi(2) + (a.y - b.y).powi(2)).sqrt()
+}
+
+/// Orders four corners clockwise from the top-left, long side on top.
+fn order_corners(pts: [Point; 4]) -> Quad {
+    let cx = pts.iter().map(|p| p.x).sum::<f32>() / 4.0;
+    let cy = pts.iter().map(|p| p.y).sum::<f32>() / 4.0;
+    let mut v = pts.to_vec();
+    // Clockwise in image coordinates (y down) is increasing atan2.
+    v.sort_by(|a, b| {
+        (a.y - cy)
+            .atan2(a.x - cx)
+            .total_cmp(&(b.y - cy).atan2(b.x - cx))
+    });
+    // Start at the corner nearest the top-left.
+    let start = (0..4)
+        .min_by(|&i, &j| (v[i].x + v[i].y).total_cmp(&(v[j].x + v[j].y)))
+        .unwrap_or(0);
+    let mut q = [
+        v[start],
+        v[(start + 1) % 4],
+        v[(start + 2) % 4],
+        v[(start + 3) % 4],
+    ];
+    // Long side on top: a portrait quad turns a quarter (its left side becomes the top).
+    if dist(q[0], q[1]) + dist(q[2], q[3]) < dist(q[1], q[2]) + dist(q[3], q[0]) {
+        q = [q[3], q[0], q[1], q[2]];
+    }
+    q
+}
+
+fn quad_area(q: &Quad) -> f32 {
+    let mut a = 0.0;
+    for i in 0..4 {
+        let (p, n) = (q[i], q[(i + 1) % 4]);
+        a += p.x * n.y - n.x * p.y;
+    }
+    a.abs() / 2.0
+}
+
+/// Width / height of a quad from its mean opposite sides.
+pub fn quad_aspect(q: &Quad) -> f32 {
+    let w = (dist(q[0], q[1]) + dist(q[3], q[2])) / 2.0;
+    let h = (dist(q[1], q[2]) + dist(q[0], q[3])) / 2.0;
+    w / h.max(1e-3)
+}
+
+/// Finds document outlines, best first. `aspect` (width / height of the document, e.g.
+/// [`ID1_ASPECT`]) favours outlines of that shape. When nothing is found the whole image is
+/// returned (`outlined: false`): the photo is taken to be the document itself.
+pub fn find_documents(img: &RgbImage, aspect: Option<f32>) -> Vec<Located> {
+    let (w, h) = img.dimensions();
+    let whole = Located {
+        quad: [
+            Point::new(0.0, 0.0),
+            Point::new(w as f32, 0.0),
+            Point::new(w as f32, h as f32),
+            Point::new(0.0, h as f32),
+        ],
+        score: 0.0,
+        outlined: false,
+    };
+    if w < 16 || h < 16 {
+        return vec![whole];
+    }
+    let (gray, scale) = gray_small(img);
+    let blurred = imageproc::filter::gaussian_blur_f32(&gray, 1.5);
+    let edges = imageproc::edges::canny(&blurred, 12.0, 36.0);
+    let edges = imageproc::morphology::dilate(&edges, imageproc::distance_transform::Norm::LInf, 2);
+    let (sw, sh) = gray.dimensions();
+    let image_area = (sw * sh) as f64;
+    let mut found: Vec<Located> = Vec::new();
+    for contour in imageproc::contours::find_contours::<i32>(&edges) {
+        if contour.points.len() < 20 {
+            continue;
+        }
+        let hull = convex_hull(contour.points.clone());
+        let hull_area = contour_area(&hull);
+        if hull_area < 0.04 * image_area || hull_area > 0.985 * image_area {
+            continue;
+        }
+        let eps = 0.02 * arc_length(&hull, true);
+        let approx: Vec<IPoint<i32>> = approximate_polygon_dp(&hull, eps, true);
+        let corners: [IPoint<i32>; 4] = if approx.len() == 4 {
+            [approx[0], approx[1], approx[2], approx[3]]
+        } else {
+            imageproc::geometry::min_area_rect(&hull)
+        };
+        let quad = order_corners(corners.map(|p| Point::new(p.x as f32, p.y as f32)));
+        let qa = quad_area(&quad) as f64;
+        if qa <= 0.0 {
+            continue;
+        }
+        let rectangular = (hull_area / qa).min(qa / hull_area) as f32;
+        let fit = aspect.map_or(1.0, |a| (-(quad_aspect(&quad) / a).ln().abs() * 3.0).exp());
+        let score = (qa / image_area).sqrt() as f32 * rectangular * fit;
+        found.push(Located {
+            quad: quad.map(|p| Point::new(p.x / scale, p.y / scale)),
+            score,
+            outlined: true,
+        });
+    }
+    found.sort_by(|a, b| b.score.total_cmp(&a.score));
+    // Keep outlines whose centre is outside every better one (nested edges of one card).
+    let mut kept: Vec<Located> = Vec::new();
+    for cand in found {
+        let c = centre(&cand.quad);
+        if kept.iter().all(|k| !inside(&k.quad, c)) && cand.score > 0.15 {
+            kept.push(cand);
+        }
+    }
+    if kept.is_empty() {
+        kept.push(whole);
+    }
+    kept
+}
+
+fn centre(q: &Quad) -> Point {
+    Point::new(
+        q.iter().map(|p| p.x).sum::<f32>() / 4.0,
+        q.iter().map(|p| p.y).sum::<f32>() / 4.0,
+    )
+}
+
+fn inside(q: &Quad, p: Point) -> bool {
+    let mut sign = 0.0f32;
+    for i in 0..4 {
+        let (a, b) = (q[i], q[(i + 1) % 4]);
+        let cross = (b.x - a.x) * (p.y - a.y) - (b.y - a.y) * (p.x - a.x);
+        if cross != 0.0 {
+            if sign != 0.0 && cross.signum() != sign {
+                return false;
+            }
+            sign = cross.signum();
+        }
+    }
+    true
+}
+
+/// Documents by their text layout, for photos whose outlines do not show (a pale card on a
+/// pale background): text boxes are grouped by single linkage (gaps under `link` times the
+/// median box height), and each group of at least `min_boxes` boxes gives the minimum-area
+/// rectangle around it, grown by `margin` of its size on every side. Largest first.
+pub fn from_text_layout(boxes: &[Quad], link: f32, min_boxes: usize, margin: f32) -> Vec<Located> {
+    if boxes.is_empty() {
+        return Vec::new();
+    }
+    let mut heights: Vec<f32> = boxes
+        .iter()
+        .map(|q| ((q[3].y - q[0].y).abs() + (q[2].y - q[1].y).abs()) / 2.0)
+        .collect();
+    heights.sort_by(f32::total_cmp);
+    let reach = heights[heights.len() / 2].max(4.0) * link;
+    // Union-find over boxes whose corners come within `reach` of each other.
+    let mut parent: Vec<usize> = (0..boxes.len()).collect();
+    fn root(p: &mut [usize], i: usize) -> usize {
+        let mut i = i;
+        while p[i] != i {
+            p[i] = p[p[i]];
+            i = p[i];
+        }
+        i
+    }
+    let gap = |a: &Quad, b: &Quad| {
+        let (ax0, ax1) = min_max(a.iter().map(|p| p.x));
+        let (ay0, ay1) = min_max(a.iter().map(|p| p.y));
+        let (bx0, bx1) = min_max(b.iter().map(|p| p.x));
+        let (by0, by1) = min_max(b.iter().map(|p| p.y));
+        let dx = (bx0 - ax1).max(ax0 - bx1).max(0.0);
+        let dy = (by0 - ay1).max(ay0 - by1).max(0.0);
+        dx.max(dy)
+    };
+    for i in 0..boxes.len() {
+        for j in i + 1..boxes.len() {
+            if gap(&boxes[i], &boxes[j]) < reach {
+                let (a, b) = (root(&mut parent, i), root(&mut parent, j));
+                parent[a] = b;
+            }
+        }
+    }
+    let mut groups: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+    for i in 0..boxes.len() {
+        let r = root(&mut parent, i);
+        groups.entry(r).or_default().push(i);
+    }
+    let mut out: Vec<Located> = groups
+        .values()
+        .filter(|g| g.len() >= min_boxes)
+        .map(|g| {
+            let pts: Vec<IPoint<f32>> = g
+                .iter()
+                .flat_map(|&i| boxes[i].iter().map(|p| IPoint::new(p.x, p.y)))
+                .collect();
+            let rect = imageproc::geometry::min_area_rect(&pts);
+            let quad = order_corners(rect.map(|p| Point::new(p.x, p.y)));
+            let c = centre(&quad);
+            let grown = quad.map(|p| {
+                Point::new(
+                    c.x + (p.x - c.x) * (1.0 + 2.0 * margin),
+                    c.y + (p.y - c.y) * (1.0 + 2.0 * margin),
+                )
+            });
+            Located {
+                score: quad_area(&grown),
+                quad: grown,
+                outlined: false,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| b.score.total_cmp(&a.score));
+    out
+}
+
+fn min_max(v: impl Iterator<Item = f32>) -> (f32, f32) {
+    v.fold((f32::MAX, f32::MIN), |(lo, hi), x| (lo.min(x), hi.max(x)))
+}
+
+/// Warps the quad to an upright `size` image (perspective, then a resize to the canonical
+/// size).
+pub fn rectify_to(img: &RgbImage, quad: &Quad, size: (u32, u32)) -> RgbImage {
+    let crop = rectify::crop(img, quad);
+    image::imageops::resize(
+        &crop.image,
+        size.0,
+        size.1,
+        image::imageops::FilterType::CatmullRom,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::Rgb;
+    use imageproc::geometric_transformations::{Border, Interpolation, Projection, warp};
+
+    /// A light card with some text-like bars on a dark desk, warped by a perspective.
+    fn scene(rot: f32) -> (RgbImage, [(f32, f32); 4]) {
+        let mut img = RgbImage::from_pixel(900, 700, Rgb([60, 70, 80]));
+        let (x0, y0, cw, ch) = (200u32, 180u32, 428u32, 270u32);
+        for y in y0..y0 + ch {
+            for x in x0..x0 + cw {
+                let bar = (y - y0) % 40 < 12 && (x - x0) > 30 && (x - x0) < 300;
+                img.put_pixel(
+                    x,
+                    y,
+                    if bar {
+                        Rgb([30, 30, 30])
+                    } else {
+                        Rgb([235, 230, 220])
+                    },
+                );
+            }
+        }
+        let proj = Projection::translate(450.0, 350.0)
+            * Projection::rotate(rot)
+            * Projection::translate(-450.0, -350.0);
+        let out = warp(
+            &img,
+            proj,
+            Interpolation::Bilinear,
+            Border::Constant(Rgb([60, 70, 80])),
+        );
+        let corners = [
+            (x0 as f32, y0 as f32),
+            ((x0 + cw) as f32, y0 as f32),
+            ((x0 + cw) as f32, (y0 + ch) as f32),
+            (x0 as f32, (y0 + ch) as f32),
+        ]
+        .map(|p| proj * p);
+        (out, corners)
+    }
+
+    #[test]
+    fn finds_a_rotated_card_and_its_corners() {
+        for rot in [0.0f32, 0.2, -0.35] {
+            let (img, want) = scene(rot);
+            let found = find_documents(&img, Some(ID1_ASPECT));
+            let best = &found[0];
+            assert!(best.outlined, "rot {rot}: no outline");
+            for (got, want) in best.quad.iter().zip(want) {
+                let d = ((got.x - want.0).powi(2) + (got.y - want.1).powi(2)).sqrt();
+                assert!(d < 12.0, "rot {rot}: corner {got:?} vs {want:?}");
+            }
+            assert!((quad_aspect(&best.quad) - ID1_ASPECT).abs() < 0.1);
+        }
+    }
+
+    #[test]
+    fn a_plain_image_is_its_own_document() {
+        let img = RgbImage::from_pixel(300, 190, Rgb([200, 200, 200]));
+        let found = find_documents(&img, Some(ID1_ASPECT));
+        assert_eq!(found.len(), 1);
+        assert!(!found[0].outlined);
+    }
+
+    #[test]
+    fn corners_come_clockwise_with_the_long_side_on_top() {
+        // A portrait rectangle given in scrambled order.
+        let q = order_corners([
+            Point::new(10.0, 200.0),
+            Point::new(110.0, 0.0),
+            Point::new(10.0, 0.0),
+            Point::new(110.0, 200.0),
+        ]);
+        assert!(dist(q[0], q[1]) > dist(q[1], q[2]));
+        assert!(quad_area(&q) > 19000.0);
+    }
+}
