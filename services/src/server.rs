@@ -6,6 +6,8 @@
 //! or whose client goes away is dropped, and its inference stops at the next stage or recogniser
 //! batch. Standard health checking and server reflection are served beside the OCR service.
 
+use crate::doc::bank_card::BankCardReader;
+use crate::doc::{Field, id_card, locate, quality, vehicle};
 use crate::metrics::Metrics;
 use ocr_core::ocr::{self as ocr, Cancel, Engine, OcrError, ReadOptions};
 use ocr_core::runtime::qtensor::QuantizedTensor;
@@ -88,6 +90,8 @@ type TailCache = std::collections::HashMap<(String, String, usize), Arc<Model>>;
 #[derive(Clone)]
 pub struct OcrService {
     engine: Arc<Engine>,
+    /// The bank-card pipeline's specialised number recogniser (on the engine's threads).
+    bank_card: Option<Arc<BankCardReader>>,
     metrics: Arc<Metrics>,
     /// Model tails for split computation, by (model, split point, rank).
     tails: Arc<std::sync::Mutex<TailCache>>,
@@ -133,6 +137,90 @@ fn line(l: &ocr::Line) -> pb::Line {
     }
 }
 
+fn document_field(name: &str, f: &Field) -> pb::DocumentField {
+    pb::DocumentField {
+        name: name.to_string(),
+        text: f.text.clone(),
+        confidence: f.confidence,
+        quad: f.quad.as_ref().map(quad),
+        check: match f.valid {
+            None => pb::FieldCheck::None,
+            Some(true) => pb::FieldCheck::Valid,
+            Some(false) => pb::FieldCheck::Invalid,
+        } as i32,
+        corrected: f.corrected,
+        recognizer: f.recognizer.to_string(),
+    }
+}
+
+/// Runs a document pipeline on one request.
+fn read_document(
+    engine: &Engine,
+    bank_card: Option<&BankCardReader>,
+    req: &pb::DocumentRequest,
+) -> Result<Vec<pb::Document>, Status> {
+    let img = engine.decode(&req.image).map_err(status)?;
+    match req.document.as_str() {
+        "bank_card" => {
+            let reader = bank_card
+                .ok_or_else(|| Status::failed_precondition("the bank-card model did not load"))?;
+            if req.crop {
+                let f = reader.read_number(engine, &img).map_err(status)?;
+                return Ok(vec![pb::Document {
+                    side: String::new(),
+                    quad: None,
+                    fields: vec![document_field("card_number", &f)],
+                }]);
+            }
+            let card = reader.read_card(engine, &img).map_err(status)?;
+            Ok(vec![pb::Document {
+                side: String::new(),
+                quad: card
+                    .card_number
+                    .as_ref()
+                    .and_then(|f| f.quad.as_ref())
+                    .map(quad),
+                fields: card
+                    .fields()
+                    .into_iter()
+                    .map(|(k, f)| document_field(k, f))
+                    .collect(),
+            }])
+        }
+        "id_card" => {
+            let cards = id_card::read(engine, &img, req.crop).map_err(status)?;
+            Ok(cards
+                .iter()
+                .map(|c| pb::Document {
+                    side: c.side.name().to_string(),
+                    quad: (!req.crop).then(|| quad(&c.quad)),
+                    fields: c
+                        .fields()
+                        .into_iter()
+                        .map(|(k, f)| document_field(k, f))
+                        .collect(),
+                })
+                .collect())
+        }
+        kind @ ("plate" | "vin") => {
+            let field = if kind == "plate" {
+                vehicle::read_plate(engine, &img, req.crop)
+            } else {
+                vehicle::read_vin(engine, &img, req.crop)
+            }
+            .map_err(status)?;
+            Ok(vec![pb::Document {
+                side: String::new(),
+                quad: None,
+                fields: field.iter().map(|f| document_field(kind, f)).collect(),
+            }])
+        }
+        other => Err(Status::invalid_argument(format!(
+            "unknown document '{other}' (bank_card, id_card, plate, vin)"
+        ))),
+    }
+}
+
 fn page(p: &ocr::Page) -> pb::Page {
     pb::Page {
         lines: p.lines.iter().map(line).collect(),
@@ -159,6 +247,7 @@ impl OcrService {
     /// A service over an engine.
     pub fn new(engine: Arc<Engine>, config: ServerConfig, metrics: Arc<Metrics>) -> Self {
         OcrService {
+            bank_card: BankCardReader::new(&engine).ok().map(Arc::new),
             engine,
             metrics,
             tails: Default::default(),
@@ -330,6 +419,56 @@ impl Ocr for OcrService {
                         lines.push(line(&l));
                     }
                     Ok(pb::RecognizeResponse { lines })
+                })
+                .await?;
+            Ok(Response::new(out))
+        })
+        .await
+    }
+
+    async fn read_document(
+        &self,
+        request: Request<pb::DocumentRequest>,
+    ) -> Result<Response<pb::DocumentResponse>, Status> {
+        self.timed("ReadDocument", async {
+            let req = request.into_inner();
+            let id = req.id.clone();
+            let bank_card = self.bank_card.clone();
+            let documents = self
+                .run(move |e, _| read_document(e, bank_card.as_deref(), &req))
+                .await?;
+            Ok(Response::new(pb::DocumentResponse { documents, id }))
+        })
+        .await
+    }
+
+    async fn check_quality(
+        &self,
+        request: Request<pb::QualityRequest>,
+    ) -> Result<Response<pb::QualityResponse>, Status> {
+        self.timed("CheckQuality", async {
+            let req = request.into_inner();
+            let out = self
+                .run(move |e, _| {
+                    let img = e.decode(&req.image).map_err(status)?;
+                    let q = quality::check(&img, Some(locate::ID1_ASPECT));
+                    Ok(pb::QualityResponse {
+                        hints: q
+                            .hints
+                            .iter()
+                            .map(|h| {
+                                serde_json::to_value(h)
+                                    .ok()
+                                    .and_then(|v| v.as_str().map(str::to_string))
+                                    .unwrap_or_default()
+                            })
+                            .collect(),
+                        sharpness: q.sharpness,
+                        brightness: q.brightness,
+                        glare: q.glare,
+                        coverage: q.coverage,
+                        quad: q.quad.as_ref().map(quad),
+                    })
                 })
                 .await?;
             Ok(Response::new(out))

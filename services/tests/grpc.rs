@@ -677,3 +677,98 @@ async fn a_passed_deadline_stops_the_work() {
         .into_inner();
     assert!(p.page.unwrap().lines.len() > 10);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documents_and_capture_quality() {
+    let (mut c, _stop, _addr) = start(ServerConfig::default()).await;
+    let testdata = |name: &str| {
+        std::fs::read(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../testdata/documents")
+                .join(name),
+        )
+        .unwrap()
+    };
+    // An ID card photo: one front, its number checked.
+    let resp = c
+        .read_document(pb::DocumentRequest {
+            image: testdata("id-card-00000.jpg"),
+            document: "id_card".into(),
+            crop: false,
+            id: "d1".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(resp.id, "d1");
+    assert_eq!(resp.documents.len(), 1);
+    let doc = &resp.documents[0];
+    assert_eq!(doc.side, "front");
+    let number = doc.fields.iter().find(|f| f.name == "id_number").unwrap();
+    assert_eq!(number.text, "617271195503168876");
+    assert_eq!(number.check, pb::FieldCheck::Valid as i32);
+    assert!(number.quad.is_some());
+
+    // A bank-card number crop from the dev set (held out of training).
+    let resp = c
+        .read_document(pb::DocumentRequest {
+            image: dev("bankcard_DevilExileSu/train/train_img/0001h_0.png"),
+            document: "bank_card".into(),
+            crop: true,
+            id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let f = &resp.documents[0].fields[0];
+    assert_eq!((f.name.as_str(), f.text.as_str()), ("card_number", "0001"));
+
+    // Bad requests.
+    let err = c
+        .read_document(pb::DocumentRequest {
+            image: testdata("id-card-00000.jpg"),
+            document: "passport".into(),
+            crop: false,
+            id: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    let err = c
+        .read_document(pb::DocumentRequest {
+            image: b"not an image".to_vec(),
+            document: "id_card".into(),
+            crop: false,
+            id: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+
+    // Capture quality: the synthetic photo is good; a dark copy is not.
+    let q = c
+        .check_quality(pb::QualityRequest {
+            image: testdata("id-card-00000.jpg"),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(q.hints.is_empty(), "{q:?}");
+    assert!(q.quad.is_some());
+    let img = image::load_from_memory(&testdata("id-card-00000.jpg"))
+        .unwrap()
+        .to_rgb8();
+    let dark = image::RgbImage::from_fn(img.width(), img.height(), |x, y| {
+        image::Rgb(img.get_pixel(x, y).0.map(|c| c / 5))
+    });
+    let mut png = std::io::Cursor::new(Vec::new());
+    dark.write_to(&mut png, image::ImageFormat::Png).unwrap();
+    let q = c
+        .check_quality(pb::QualityRequest {
+            image: png.into_inner(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(q.hints.iter().any(|h| h == "TOO_DARK"), "{q:?}");
+}

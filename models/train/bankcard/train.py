@@ -135,6 +135,21 @@ def augment(img, rng):
     return img
 
 
+def scribble(img, rng):
+    """Dark pen-like curves across the digits, as some real crops carry: 1-3 smooth random
+    curves, 1-3 pixels wide."""
+    h, w = img.shape[:2]
+    img = img.copy()
+    for _ in range(rng.randint(1, 3)):
+        p = [(rng.uniform(-0.2, 1.2) * w, rng.uniform(-0.2, 1.2) * h) for _ in range(4)]
+        t = np.linspace(0, 1, 40)[:, None]
+        # Cubic Bezier through four random control points.
+        pts = ((1 - t) ** 3 * p[0] + 3 * (1 - t) ** 2 * t * p[1] + 3 * (1 - t) * t**2 * p[2] + t**3 * p[3])
+        colour = rng.choice([(20, 20, 20), (40, 30, 30), (60, 60, 60), (15, 15, 40)])
+        cv2.polylines(img, [pts.astype(np.int32)], False, colour, rng.randint(1, 3), cv2.LINE_AA)
+    return img
+
+
 def occlude(img, rng):
     """Small dark or light marks over the digits, as many real crops carry (scratches, print
     dirt, the marks of an earlier crop tool): 1-6 rectangles a few pixels in size."""
@@ -148,6 +163,8 @@ def occlude(img, rng):
         img[y : y + rh, x : x + rw] = colour
     if rng.random() < 0.4:
         img = occlude(img, rng)
+    if rng.random() < 0.3:
+        img = scribble(img, rng)
     return img
 
 
@@ -238,7 +255,11 @@ def main():
             texts = [t for _, t in picks]
             for _ in range(args.batch - n_real):
                 im, t = groups[rng.randrange(len(groups))]
-                imgs.append(occlude(im, rng) if rng.random() < 0.3 else im)
+                if rng.random() < 0.3:
+                    im = occlude(im, rng)
+                if rng.random() < 0.2:
+                    im = scribble(im, rng)
+                imgs.append(im)
                 texts.append(t)
         # Random extra padding, as the engine pads short crops to 320 columns.
         x = batch_tensor(imgs, max(i.shape[1] for i in imgs) + rng.randrange(0, 64))

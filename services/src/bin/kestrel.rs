@@ -276,8 +276,9 @@ enum Command {
     /// Extract a document's fields, one JSON object per image on stdout (schema: each field
     /// has text, confidence, box, valid, corrected, recognizer).
     Doc {
-        /// Document type: `bank-card`, `id-card`, or `quality` (the capture-quality check of
-        /// a card photo: hint codes for blur, exposure, glare, too small, cut off).
+        /// Document type: `bank-card`, `id-card`, `plate`, `vin`, or `quality` (the
+        /// capture-quality check of a card photo: hint codes for blur, exposure, glare, too
+        /// small, cut off).
         kind: String,
         /// Image files.
         #[arg(required = true)]
@@ -788,9 +789,9 @@ fn run(cli: Cli) -> Result<()> {
             models,
         } => {
             use ocr_services::doc::bank_card::BankCardReader;
-            use ocr_services::doc::{id_card, locate, quality};
-            if !["bank-card", "id-card", "quality"].contains(&kind.as_str()) {
-                bail!("unknown document type '{kind}' (bank-card, id-card, quality)");
+            use ocr_services::doc::{id_card, locate, quality, vehicle};
+            if !["bank-card", "id-card", "plate", "vin", "quality"].contains(&kind.as_str()) {
+                bail!("unknown document type '{kind}' (bank-card, id-card, plate, vin, quality)");
             }
             let engine = models.engine(threads)?;
             let reader = match &number_model {
@@ -816,6 +817,12 @@ fn run(cli: Cli) -> Result<()> {
                             ("id-card", _) => {
                                 serde_json::to_value(id_card::read(&engine, &img, crop)?)?
                             }
+                            ("plate", _) => serde_json::json!({
+                                "plate": vehicle::read_plate(&engine, &img, crop)?
+                            }),
+                            ("vin", _) => serde_json::json!({
+                                "vin": vehicle::read_vin(&engine, &img, crop)?
+                            }),
                             _ => serde_json::to_value(quality::check(
                                 &img,
                                 Some(locate::ID1_ASPECT),

@@ -6,10 +6,10 @@
 //! scanning app's number line, or one 4-digit group) and [`BankCardReader::read_card`] for a
 //! photo of the card.
 
-use super::{Field, check};
+use super::{Field, check, locate};
 use image::RgbImage;
 use ocr_core::ocr::rectify;
-use ocr_core::ocr::{Engine, Line, LineRecognizer, OcrError, ReadOptions};
+use ocr_core::ocr::{Engine, Line, LineRecognizer, OcrError, Point, ReadOptions};
 use ocr_core::runtime::Model;
 use serde::Serialize;
 
@@ -159,6 +159,21 @@ pub struct BankCard {
     pub bin: Option<BinInfo>,
 }
 
+impl BankCard {
+    /// The fields that were found, by standard name.
+    pub fn fields(&self) -> Vec<(&'static str, &Field)> {
+        [
+            ("card_number", &self.card_number),
+            ("expiry", &self.expiry),
+            ("holder_name", &self.holder_name),
+            ("bank_name", &self.bank_name),
+        ]
+        .into_iter()
+        .filter_map(|(k, f)| f.as_ref().map(|f| (k, f)))
+        .collect()
+    }
+}
+
 /// Reads bank cards: the specialised number recogniser beside a general engine.
 pub struct BankCardReader {
     number: LineRecognizer,
@@ -196,8 +211,39 @@ impl BankCardReader {
     /// Reads a photo of a card: the general engine finds the lines; the number line is re-read
     /// with the specialised recogniser.
     pub fn read_card(&self, engine: &Engine, img: &RgbImage) -> Result<BankCard, OcrError> {
-        let page = engine.read(img, &ReadOptions::default())?;
-        let number_line = number_row(&page.lines);
+        // Locate and rectify the card when its outline shows; else read the photo as it is.
+        let located = locate::find_documents(img, Some(locate::ID1_ASPECT));
+        let mut doc = match located.first() {
+            Some(l) if l.outlined => locate::Rectified::new(img, &l.quad, Some(locate::ID1_SIZE)),
+            _ => locate::Rectified::whole(img),
+        };
+        let outlined = located.first().is_some_and(|l| l.outlined);
+        let page = super::read_upright(engine, &mut doc)?;
+        let img = &doc.image;
+        let number_line = number_row(&page.lines).map(|mut row| {
+            // Groups the detector missed lie on the same row: widen it by about a group on
+            // each side, within the card (or the photo).
+            let (top, bottom) = (
+                row.quad[0].y.min(row.quad[1].y),
+                row.quad[3].y.max(row.quad[2].y),
+            );
+            let h = bottom - top;
+            let (lo, hi) = if outlined {
+                (0.03 * img.width() as f32, 0.97 * img.width() as f32)
+            } else {
+                (0.0, img.width() as f32)
+            };
+            let x0 = (row.quad[0].x.min(row.quad[3].x) - 3.0 * h).max(lo);
+            let x1 = (row.quad[1].x.max(row.quad[2].x) + 3.0 * h).min(hi);
+            let pad = 0.15 * h;
+            row.quad = [
+                Point::new(x0, (top - pad).max(0.0)),
+                Point::new(x1, (top - pad).max(0.0)),
+                Point::new(x1, bottom + pad),
+                Point::new(x0, bottom + pad),
+            ];
+            row
+        });
         let card_number = match &number_line {
             Some(line) => {
                 let crop = rectify::crop(img, &line.quad);
@@ -255,13 +301,22 @@ impl BankCardReader {
                 .find(|l| l.text.contains("银行") || l.text.to_ascii_uppercase().contains("BANK"))
                 .map(|l| Field::from_line(l, None, "general")),
         };
-        Ok(BankCard {
+        let mut card = BankCard {
             card_number,
             expiry,
             holder_name,
             bank_name,
             bin,
-        })
+        };
+        for f in [
+            &mut card.card_number,
+            &mut card.expiry,
+            &mut card.holder_name,
+            &mut card.bank_name,
+        ] {
+            super::to_photo(f, &doc);
+        }
+        Ok(card)
     }
 }
 
@@ -425,12 +480,11 @@ const NOT_NAMES: &[&str] = &[
     "EXPRESS",
 ];
 
-/// A holder name: two or more words of Latin capitals.
+/// A holder name: at least four Latin capitals, nothing else but spaces and name punctuation.
 fn looks_like_name(text: &str) -> bool {
     let t = text.trim();
-    let words: Vec<&str> = t.split_whitespace().collect();
-    words.len() >= 2
-        && t.len() >= 4
+    let letters = t.chars().filter(char::is_ascii_uppercase).count();
+    letters >= 4
         && t.chars()
             .all(|c| c.is_ascii_uppercase() || c == ' ' || c == '.' || c == '-' || c == '\'')
         && !NOT_NAMES.iter().any(|w| t.contains(w))

@@ -12,7 +12,7 @@ use super::locate::{self, ID1_ASPECT, ID1_SIZE};
 use super::{Field, check, normalize};
 use image::RgbImage;
 use ocr_core::ocr::rectify;
-use ocr_core::ocr::{Engine, Line, OcrError, Page, Point, Quad, ReadOptions, StageTimings};
+use ocr_core::ocr::{Engine, Line, OcrError, Point, Quad, ReadOptions, StageTimings};
 use serde::Serialize;
 
 /// Which side of the card.
@@ -86,26 +86,35 @@ impl Side {
 impl IdCard {
     /// The fields as `name -> text` (the dev manifests' standard names).
     pub fn field_texts(&self) -> Vec<(&'static str, String)> {
-        let mut out = Vec::new();
-        let mut put = |k: &'static str, f: &Option<Field>| {
-            if let Some(f) = f {
-                out.push((k, f.text.clone()));
-            }
-        };
+        self.fields()
+            .into_iter()
+            .map(|(k, f)| (k, f.text.clone()))
+            .collect()
+    }
+
+    /// The fields that were found, by standard name.
+    pub fn fields(&self) -> Vec<(&'static str, &Field)> {
+        let mut all: Vec<(&'static str, &Option<Field>)> = Vec::new();
         if let Some(f) = &self.front {
-            put("name", &f.name);
-            put("sex", &f.sex);
-            put("ethnicity", &f.ethnicity);
-            put("birth_date", &f.birth_date);
-            put("address", &f.address);
-            put("id_number", &f.id_number);
+            all.extend([
+                ("name", &f.name),
+                ("sex", &f.sex),
+                ("ethnicity", &f.ethnicity),
+                ("birth_date", &f.birth_date),
+                ("address", &f.address),
+                ("id_number", &f.id_number),
+            ]);
         }
         if let Some(b) = &self.back {
-            put("authority", &b.authority);
-            put("valid_from", &b.valid_from);
-            put("valid_to", &b.valid_to);
+            all.extend([
+                ("authority", &b.authority),
+                ("valid_from", &b.valid_from),
+                ("valid_to", &b.valid_to),
+            ]);
         }
-        out
+        all.into_iter()
+            .filter_map(|(k, f)| f.as_ref().map(|f| (k, f)))
+            .collect()
     }
 }
 
@@ -169,13 +178,6 @@ pub fn read(engine: &Engine, img: &RgbImage, crop: bool) -> Result<Vec<IdCard>, 
                 .map(|b| b.quad)
                 .collect();
             let groups = locate::from_text_layout(&boxes, 2.5, 4, 0.06);
-            if std::env::var_os("KESTREL_DEBUG").is_some() {
-                eprintln!(
-                    "{} boxes, groups {:?}",
-                    boxes.len(),
-                    groups.iter().map(|g| g.score).collect::<Vec<_>>()
-                );
-            }
             let biggest = groups.first().map_or(0.0, |g| g.score);
             let mut q: Vec<(Quad, bool)> = groups
                 .into_iter()
@@ -191,69 +193,45 @@ pub fn read(engine: &Engine, img: &RgbImage, crop: bool) -> Result<Vec<IdCard>, 
     };
     let mut cards = Vec::new();
     for (quad, outlined) in quads {
-        let card = if outlined {
-            locate::rectify_to(img, &quad, ID1_SIZE)
-        } else {
-            // Keep the region's own shape, scaled to the canonical width.
-            let region = rectify::crop(img, &quad).image;
-            let h = (region.height() as f32 * ID1_SIZE.0 as f32 / region.width().max(1) as f32)
-                .round()
-                .clamp(1.0, 4.0 * ID1_SIZE.1 as f32) as u32;
-            image::imageops::resize(
-                &region,
-                ID1_SIZE.0,
-                h,
-                image::imageops::FilterType::CatmullRom,
-            )
-        };
-        let (card, page, turned) = read_upright(engine, card)?;
-        if std::env::var_os("KESTREL_DEBUG").is_some() {
-            eprintln!(
-                "quad {:?} turned {turned}",
-                quad.map(|p| (p.x as i32, p.y as i32))
-            );
-            for l in &page.lines {
-                eprintln!("  {:?} {} {:.2}", centre(&l.quad), l.text, l.confidence);
-            }
-            let _ = card.save(format!("/tmp/card_{}.png", quad[0].x as i32));
-        }
+        // An outline is warped to the card's shape; a text-layout region keeps its own.
+        let mut doc = locate::Rectified::new(img, &quad, outlined.then_some(ID1_SIZE));
+        let page = super::read_upright(engine, &mut doc)?;
         let Some(side) = side_of(&page.lines) else {
             continue;
         };
         let mut out = IdCard {
             side,
-            quad,
-            turned,
+            quad: doc.quad,
+            turned: doc.turned,
             front: None,
             back: None,
         };
         match side {
-            Side::Front => out.front = Some(parse_front(engine, &card, &page.lines)?),
-            Side::Back => out.back = Some(parse_back(&page.lines, card.width() as f32)),
+            Side::Front => {
+                let mut f = parse_front(engine, &doc.image, &page.lines)?;
+                for field in [
+                    &mut f.name,
+                    &mut f.sex,
+                    &mut f.ethnicity,
+                    &mut f.birth_date,
+                    &mut f.address,
+                    &mut f.id_number,
+                ] {
+                    super::to_photo(field, &doc);
+                }
+                out.front = Some(f);
+            }
+            Side::Back => {
+                let mut b = parse_back(&page.lines, doc.image.width() as f32);
+                for field in [&mut b.authority, &mut b.valid_from, &mut b.valid_to] {
+                    super::to_photo(field, &doc);
+                }
+                out.back = Some(b);
+            }
         }
         cards.push(out);
     }
     Ok(cards)
-}
-
-/// Reads the card; when most of its characters read upside down, turns it and reads again.
-fn read_upright(engine: &Engine, card: RgbImage) -> Result<(RgbImage, Page, bool), OcrError> {
-    let page = engine.read(&card, &ReadOptions::default())?;
-    let weight = |l: &Line| l.chars.len().max(1);
-    let flipped: usize = page
-        .lines
-        .iter()
-        .filter(|l| l.angle == 180)
-        .map(weight)
-        .sum();
-    let total: usize = page.lines.iter().map(weight).sum();
-    if total > 0 && flipped * 2 > total {
-        let mut turned = card;
-        image::imageops::rotate180_in_place(&mut turned);
-        let page = engine.read(&turned, &ReadOptions::default())?;
-        return Ok((turned, page, true));
-    }
-    Ok((card, page, false))
 }
 
 fn compact(s: &str) -> String {
@@ -322,11 +300,9 @@ fn find_label(t: &str, spellings: &[&str], label_column: bool) -> Option<(usize,
         return None;
     }
     let same = label.iter().zip(&tc).filter(|(a, b)| a == b).count();
-    let enough = if label.len() <= 2 {
-        same >= 1
-    } else {
-        2 * same >= label.len()
-    };
+    // A line that is only the label may have more of it misread.
+    let enough =
+        same >= 1 && (label.len() <= 2 || tc.len() == label.len() || 2 * same >= label.len());
     enough.then(|| (0, tc[..label.len()].iter().map(|c| c.len_utf8()).sum()))
 }
 
@@ -506,10 +482,13 @@ fn parse_front(engine: &Engine, card: &RgbImage, lines: &[Line]) -> Result<Front
     let size = (card.width() as f32, card.height() as f32);
     let mut values: Vec<(&'static str, Value)> = anchored(lines, FRONT_LABELS, size.0);
     let mut used: Vec<usize> = values.iter().flat_map(|(_, v)| v.lines.clone()).collect();
-    // Labels themselves are not values.
+    // Labels themselves (also misread ones) are not values.
     for (i, l) in lines.iter().enumerate() {
         let t = compact(&l.text);
-        if FRONT_LABELS.iter().any(|(_, s)| s.iter().any(|s| t == *s)) {
+        let label_column = l.quad[0].x < 0.2 * size.0;
+        if FRONT_LABELS.iter().any(|(_, s)| {
+            find_label(&t, s, label_column).is_some_and(|(a, b)| a == 0 && b == t.len())
+        }) {
             used.push(i);
         }
     }

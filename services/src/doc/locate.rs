@@ -140,6 +140,11 @@ pub fn find_documents(img: &RgbImage, aspect: Option<f32>) -> Vec<Located> {
             continue;
         }
         let rectangular = (hull_area / qa).min(qa / hull_area) as f32;
+        // A document of known shape: an outline far from it is part of something else (a
+        // card's printed pattern, half a card).
+        if aspect.is_some_and(|a| (quad_aspect(&quad) / a).ln().abs() > 1.3f32.ln()) {
+            continue;
+        }
         let fit = aspect.map_or(1.0, |a| (-(quad_aspect(&quad) / a).ln().abs() * 3.0).exp());
         let score = (qa / image_area).sqrt() as f32 * rectangular * fit;
         found.push(Located {
@@ -261,6 +266,83 @@ pub fn from_text_layout(boxes: &[Quad], link: f32, min_boxes: usize, margin: f32
 
 fn min_max(v: impl Iterator<Item = f32>) -> (f32, f32) {
     v.fold((f32::MAX, f32::MIN), |(lo, hi), x| (lo.min(x), hi.max(x)))
+}
+
+/// A document warped to an upright image, and the way back to the photo.
+#[derive(Debug, Clone)]
+pub struct Rectified {
+    /// The upright document.
+    pub image: RgbImage,
+    /// Where the image's corners lie in the photo (top-left, top-right, bottom-right,
+    /// bottom-left of the image).
+    pub quad: Quad,
+    /// Whether the document was turned 180 degrees after it read upside down.
+    pub turned: bool,
+}
+
+impl Rectified {
+    /// Warps `quad` of `photo` upright: to `size` when given (a document of known shape),
+    /// else keeping the quad's own shape at the canonical card width.
+    pub fn new(photo: &RgbImage, quad: &Quad, size: Option<(u32, u32)>) -> Self {
+        let image = match size {
+            Some(size) => rectify_to(photo, quad, size),
+            None => {
+                let region = rectify::crop(photo, quad).image;
+                let w = ID1_SIZE.0;
+                let h = (region.height() as f32 * w as f32 / region.width().max(1) as f32)
+                    .round()
+                    .clamp(1.0, 4.0 * ID1_SIZE.1 as f32) as u32;
+                image::imageops::resize(&region, w, h, image::imageops::FilterType::CatmullRom)
+            }
+        };
+        Rectified {
+            image,
+            quad: *quad,
+            turned: false,
+        }
+    }
+
+    /// The whole photo as the document (no warp).
+    pub fn whole(photo: &RgbImage) -> Self {
+        let (w, h) = (photo.width() as f32, photo.height() as f32);
+        Rectified {
+            image: photo.clone(),
+            quad: [
+                Point::new(0.0, 0.0),
+                Point::new(w, 0.0),
+                Point::new(w, h),
+                Point::new(0.0, h),
+            ],
+            turned: false,
+        }
+    }
+
+    /// Turns the document 180 degrees.
+    pub fn turn(&mut self) {
+        image::imageops::rotate180_in_place(&mut self.image);
+        let q = self.quad;
+        self.quad = [q[2], q[3], q[0], q[1]];
+        self.turned = !self.turned;
+    }
+
+    /// Maps a point of the upright image to the photo.
+    pub fn to_photo(&self, p: Point) -> Point {
+        let (w, h) = (self.image.width() as f32, self.image.height() as f32);
+        let from = [(0.0, 0.0), (w, 0.0), (w, h), (0.0, h)];
+        let to = self.quad.map(|p| (p.x, p.y));
+        match imageproc::geometric_transformations::Projection::from_control_points(from, to) {
+            Some(proj) => {
+                let (x, y) = proj * (p.x, p.y);
+                Point::new(x, y)
+            }
+            None => p,
+        }
+    }
+
+    /// Maps a quadrilateral of the upright image to the photo.
+    pub fn quad_to_photo(&self, q: &Quad) -> Quad {
+        q.map(|p| self.to_photo(p))
+    }
 }
 
 /// Warps the quad to an upright `size` image (perspective, then a resize to the canonical

@@ -7,8 +7,9 @@ pub mod id_card;
 pub mod locate;
 pub mod normalize;
 pub mod quality;
+pub mod vehicle;
 
-use ocr_core::ocr::{Char, Line, Quad};
+use ocr_core::ocr::{Char, Engine, Line, OcrError, Page, Quad, ReadOptions};
 use serde::Serialize;
 
 /// One extracted field: what a caller can trust, and why.
@@ -42,6 +43,36 @@ impl Field {
             corrected: false,
             recognizer,
         }
+    }
+}
+
+/// Reads a rectified document; when most of its characters read upside down, turns it and
+/// reads again.
+pub fn read_upright(engine: &Engine, doc: &mut locate::Rectified) -> Result<Page, OcrError> {
+    let mut page = engine.read(&doc.image, &ReadOptions::default())?;
+    let weight = |l: &Line| l.chars.len().max(1);
+    let flipped: usize = page
+        .lines
+        .iter()
+        .filter(|l| l.angle == 180)
+        .map(weight)
+        .sum();
+    let total: usize = page.lines.iter().map(weight).sum();
+    if total > 0 && flipped * 2 > total {
+        doc.turn();
+        page = engine.read(&doc.image, &ReadOptions::default())?;
+    }
+    // Boxes the recogniser found nothing in are not lines.
+    page.lines.retain(|l| !l.text.trim().is_empty());
+    Ok(page)
+}
+
+/// Moves a field's box from the rectified document into the photo.
+pub fn to_photo(field: &mut Option<Field>, doc: &locate::Rectified) {
+    if let Some(f) = field
+        && let Some(q) = &mut f.quad
+    {
+        *q = doc.quad_to_photo(q);
     }
 }
 
