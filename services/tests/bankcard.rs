@@ -67,7 +67,7 @@ fn the_specialised_recogniser_beats_the_general_one_on_held_out_crops() {
 
 /// The pipeline's exact-match floor on the held-out dev crops (measured value minus a margin
 /// for platform rounding differences).
-const MIN_HELD_OUT: f64 = 0.90;
+const MIN_HELD_OUT: f64 = 0.92;
 
 #[test]
 fn generated_crops_from_an_unseen_seed() {
@@ -87,7 +87,7 @@ fn generated_crops_from_an_unseen_seed() {
 }
 
 /// Exact-match floor on generated crops (groups and whole numbers, all four styles).
-const MIN_GENERATED: f64 = 0.80;
+const MIN_GENERATED: f64 = 0.90;
 
 #[test]
 fn the_number_model_is_small_and_describes_itself() {
@@ -97,6 +97,6 @@ fn the_number_model_is_small_and_describes_itself() {
         NUMBER_MODEL.len()
     );
     let m = ocr_core::runtime::Model::from_bytes(NUMBER_MODEL).unwrap();
-    assert_eq!(m.meta("charset"), Some("0\n1\n2\n3\n4\n5\n6\n7\n8\n9\n"));
+    assert_eq!(m.meta("charset"), Some("0\n1\n2\n3\n4\n5\n6\n7\n8\n9"));
     assert_eq!(m.meta("kestrel.precision"), Some("int8"));
 }

@@ -89,11 +89,18 @@ fn id_card_fields_are_checked_against_each_other() {
 
 #[test]
 fn quality_hints_on_real_and_degraded_captures() {
-    let path =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/documents/id-card-00000.jpg");
-    let img = image::open(path).unwrap().to_rgb8();
-    let good = quality::check(&img, Some(ocr_services::doc::locate::ID1_ASPECT));
+    let open = |name: &str| {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/documents");
+        image::open(dir.join(name)).unwrap().to_rgb8()
+    };
+    let card = Some(ocr_services::doc::locate::ID1_ASPECT);
+    // The front photo was rendered with a glare spot over the portrait; the back without.
+    let glare = quality::check(&open("id-card-00000.jpg"), card);
+    assert_eq!(glare.hints, [quality::Hint::Glare], "{glare:?}");
+    let img = open("id-card-00001.jpg");
+    let good = quality::check(&img, card);
     assert!(good.hints.is_empty(), "{good:?}");
+    assert!(good.coverage > 0.2, "{good:?}");
     let blurred = imageproc::filter::gaussian_blur_f32(&img, 5.0);
     let q = quality::check(&blurred, None);
     assert!(q.hints.contains(&quality::Hint::Blurry), "{q:?}");

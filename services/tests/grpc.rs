@@ -745,17 +745,17 @@ async fn documents_and_capture_quality() {
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
 
-    // Capture quality: the synthetic photo is good; a dark copy is not.
+    // Capture quality: the synthetic back photo is good; a dark copy is not.
     let q = c
         .check_quality(pb::QualityRequest {
-            image: testdata("id-card-00000.jpg"),
+            image: testdata("id-card-00001.jpg"),
         })
         .await
         .unwrap()
         .into_inner();
     assert!(q.hints.is_empty(), "{q:?}");
     assert!(q.quad.is_some());
-    let img = image::load_from_memory(&testdata("id-card-00000.jpg"))
+    let img = image::load_from_memory(&testdata("id-card-00001.jpg"))
         .unwrap()
         .to_rgb8();
     let dark = image::RgbImage::from_fn(img.width(), img.height(), |x, y| {

@@ -446,8 +446,8 @@ fn find_expiry(text: &str) -> Option<String> {
             && digit(w[4])
             && matches!(month_ok, Some(1..=12))
             && !compact.get(i + 5).is_some_and(|c| c.is_ascii_digit())
-            && !(i > 0 && compact[i - 1].is_ascii_digit()))
-        .then(|| w.iter().collect())
+            && !(i > 0 && (compact[i - 1].is_ascii_digit() || compact[i - 1] == '/')))
+            .then(|| w.iter().collect())
     })
 }
 

@@ -124,7 +124,7 @@ pub fn find_documents(img: &RgbImage, aspect: Option<f32>) -> Vec<Located> {
         }
         let hull = convex_hull(contour.points.clone());
         let hull_area = contour_area(&hull);
-        if hull_area < 0.04 * image_area || hull_area > 0.985 * image_area {
+        if hull_area < 0.01 * image_area || hull_area > 0.985 * image_area {
             continue;
         }
         let eps = 0.02 * arc_length(&hull, true);
@@ -158,7 +158,7 @@ pub fn find_documents(img: &RgbImage, aspect: Option<f32>) -> Vec<Located> {
     let mut kept: Vec<Located> = Vec::new();
     for cand in found {
         let c = centre(&cand.quad);
-        if kept.iter().all(|k| !inside(&k.quad, c)) && cand.score > 0.15 {
+        if kept.iter().all(|k| !inside(&k.quad, c)) && cand.score > 0.1 {
             kept.push(cand);
         }
     }

@@ -37,7 +37,8 @@ pub struct Quality {
     pub sharpness: f32,
     /// Mean luminance 0..255 over the document.
     pub brightness: f32,
-    /// Share of the document's pixels that are saturated (>= 250 in every channel).
+    /// Share of the document's pixels that are saturated (luminance >= 250) and brighter than
+    /// its own paper (10 above the 90th percentile).
     pub glare: f32,
     /// Share of the frame the document covers.
     pub coverage: f32,
@@ -79,7 +80,8 @@ pub fn check(img: &RgbImage, aspect: Option<f32>) -> Quality {
         Some(q) => point_in_quad(q, x as f32 + 0.5, y as f32 + 0.5),
         None => true,
     };
-    let (mut n, mut sum, mut saturated) = (0u64, 0f64, 0u64);
+    let (mut n, mut sum) = (0u64, 0f64);
+    let mut histogram = [0u64; 256];
     let (mut lap_sum, mut lap_sq, mut lap_n) = (0f64, 0f64, 0u64);
     for y in 0..sh {
         for x in 0..sw {
@@ -89,9 +91,7 @@ pub fn check(img: &RgbImage, aspect: Option<f32>) -> Quality {
             let v = gray.get_pixel(x, y).0[0] as f64;
             n += 1;
             sum += v;
-            if small.get_pixel(x, y).0.iter().all(|&c| c >= 250) {
-                saturated += 1;
-            }
+            histogram[v as usize] += 1;
             if x > 0 && y > 0 && x + 1 < sw && y + 1 < sh {
                 let g = |dx: i32, dy: i32| {
                     gray.get_pixel((x as i32 + dx) as u32, (y as i32 + dy) as u32)
@@ -105,6 +105,17 @@ pub fn check(img: &RgbImage, aspect: Option<f32>) -> Quality {
         }
     }
     let brightness = (sum / n.max(1) as f64) as f32;
+    // Glare is saturation brighter than the document's own bright parts (the 90th percentile
+    // of its luminance): white paper that is merely bright is not glare.
+    let mut seen = 0u64;
+    let p90 = (0..256usize)
+        .find(|&v| {
+            seen += histogram[v];
+            seen * 10 >= n * 9
+        })
+        .unwrap_or(255) as u8;
+    let glare_from = 250u8.max(p90.saturating_add(10));
+    let saturated: u64 = histogram[glare_from as usize..].iter().sum();
     let glare = saturated as f32 / n.max(1) as f32;
     let mean_lap = lap_sum / lap_n.max(1) as f64;
     let sharpness = (lap_sq / lap_n.max(1) as f64 - mean_lap * mean_lap) as f32;
@@ -209,9 +220,9 @@ mod tests {
         let card = (150, 120, 500, 315);
         let blurred = imageproc::filter::gaussian_blur_f32(&capture(card, 230), 4.0);
         assert!(check(&blurred, None).hints.contains(&Hint::Blurry));
+        let bright = capture(card, 230);
         let dark = RgbImage::from_fn(800, 600, |x, y| {
-            let p = capture(card, 230).get_pixel(x, y).0;
-            Rgb(p.map(|c| c / 6))
+            Rgb(bright.get_pixel(x, y).0.map(|c| c / 6))
         });
         assert!(check(&dark, None).hints.contains(&Hint::TooDark));
         let mut glare = capture(card, 230);

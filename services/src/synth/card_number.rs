@@ -192,6 +192,9 @@ fn luhn_digit(body: &str) -> char {
     char::from(b'0' + ((10 - sum % 10) % 10) as u8)
 }
 
+/// A line segment between two pixel positions.
+type Segment = ((f32, f32), (f32, f32));
+
 /// A grey-level height field the size of the canvas: 0 is the card, 1 the top of a digit.
 struct Relief {
     w: usize,
@@ -217,7 +220,7 @@ impl Relief {
     }
 
     /// Draws strokes (pixel-space segments) as rounded ridges of half-width `r`.
-    fn strokes(&mut self, segs: &[((f32, f32), (f32, f32))], r: f32) {
+    fn strokes(&mut self, segs: &[Segment], r: f32) {
         let (mut x0, mut y0, mut x1, mut y1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
         for &((ax, ay), (bx, by)) in segs {
             x0 = x0.min(ax.min(bx));
