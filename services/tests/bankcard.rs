@@ -67,7 +67,7 @@ fn the_specialised_recogniser_beats_the_general_one_on_held_out_crops() {
 
 /// The pipeline's exact-match floor on the held-out dev crops (measured value minus a margin
 /// for platform rounding differences).
-const MIN_HELD_OUT: f64 = 0.92;
+const MIN_HELD_OUT: f64 = 0.93;
 
 #[test]
 fn generated_crops_from_an_unseen_seed() {
@@ -87,7 +87,7 @@ fn generated_crops_from_an_unseen_seed() {
 }
 
 /// Exact-match floor on generated crops (groups and whole numbers, all four styles).
-const MIN_GENERATED: f64 = 0.90;
+const MIN_GENERATED: f64 = 0.94;
 
 #[test]
 fn the_number_model_is_small_and_describes_itself() {
