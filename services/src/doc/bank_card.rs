@@ -212,7 +212,7 @@ impl BankCardReader {
     /// with the specialised recogniser.
     pub fn read_card(&self, engine: &Engine, img: &RgbImage) -> Result<BankCard, OcrError> {
         // Locate and rectify the card when its outline shows; else read the photo as it is.
-        let located = locate::find_documents(img, Some(locate::ID1_ASPECT));
+        let located = locate::readable_documents(img, Some(locate::ID1_ASPECT));
         let mut doc = match located.first() {
             Some(l) if l.outlined => locate::Rectified::new(img, &l.quad, Some(locate::ID1_SIZE)),
             _ => locate::Rectified::whole(img),

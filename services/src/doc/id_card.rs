@@ -161,7 +161,7 @@ pub fn read(engine: &Engine, img: &RgbImage, crop: bool) -> Result<Vec<IdCard>, 
     let quads: Vec<(Quad, bool)> = if crop {
         vec![(whole, false)]
     } else {
-        let found = locate::find_documents(img, Some(ID1_ASPECT));
+        let found = locate::readable_documents(img, Some(ID1_ASPECT));
         let best = found.first().map_or(0.0, |l| l.score);
         if found.iter().any(|l| l.outlined) {
             found

@@ -190,6 +190,19 @@ fn inside(q: &Quad, p: Point) -> bool {
     true
 }
 
+/// Outlines big enough to read a card from (at least [`READABLE_COVERAGE`] of the photo);
+/// smaller ones are for the capture-quality check to report as too small.
+pub fn readable_documents(img: &RgbImage, aspect: Option<f32>) -> Vec<Located> {
+    let area = (img.width() as f32 * img.height() as f32).max(1.0);
+    find_documents(img, aspect)
+        .into_iter()
+        .filter(|l| !l.outlined || quad_area(&l.quad) >= READABLE_COVERAGE * area)
+        .collect()
+}
+
+/// The share of a photo a card outline must cover for the pipelines to read from it.
+pub const READABLE_COVERAGE: f32 = 0.12;
+
 /// Documents by their text layout, for photos whose outlines do not show (a pale card on a
 /// pale background): text boxes are grouped by single linkage (gaps under `link` times the
 /// median box height), and each group of at least `min_boxes` boxes gives the minimum-area
