@@ -474,16 +474,19 @@ fn run(cli: Cli) -> Result<()> {
                 let listener = tokio::net::TcpListener::bind(&addr)
                     .await
                     .with_context(|| format!("cannot listen on {addr}"))?;
+                // The SIGTERM handler is in place before the address is announced, so a
+                // supervisor that stops the server as soon as it starts still gets a clean stop.
+                #[cfg(unix)]
+                let mut term_signal =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
                 eprintln!(
                     "kestrel: serving kestrel.v1.Ocr on {}",
                     listener.local_addr()?
                 );
-                let shutdown = async {
+                let shutdown = async move {
                     let term = async {
                         #[cfg(unix)]
-                        if let Ok(mut s) = tokio::signal::unix::signal(
-                            tokio::signal::unix::SignalKind::terminate(),
-                        ) {
+                        if let Some(s) = term_signal.as_mut() {
                             s.recv().await;
                             return;
                         }
