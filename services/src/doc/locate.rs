@@ -77,7 +77,8 @@ fn order_corners(pts: [Point; 4]) -> Quad {
     q
 }
 
-fn quad_area(q: &Quad) -> f32 {
+/// The area of a quadrilateral (shoelace formula).
+pub fn quad_area(q: &Quad) -> f32 {
     let mut a = 0.0;
     for i in 0..4 {
         let (p, n) = (q[i], q[(i + 1) % 4]);
@@ -175,7 +176,8 @@ fn centre(q: &Quad) -> Point {
     )
 }
 
-fn inside(q: &Quad, p: Point) -> bool {
+/// Whether `p` lies inside the convex quadrilateral `q` (or on its edge).
+pub fn inside(q: &Quad, p: Point) -> bool {
     let mut sign = 0.0f32;
     for i in 0..4 {
         let (a, b) = (q[i], q[(i + 1) % 4]);

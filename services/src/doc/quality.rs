@@ -4,7 +4,7 @@
 
 use super::locate::{self, Located};
 use image::RgbImage;
-use ocr_core::ocr::Quad;
+use ocr_core::ocr::{Point, Quad};
 use serde::Serialize;
 
 /// What is wrong with a capture.
@@ -75,9 +75,9 @@ pub fn check(img: &RgbImage, aspect: Option<f32>) -> Quality {
     // The document region at the analysis scale (the whole frame when none was found).
     let region = best
         .as_ref()
-        .map(|l| l.quad.map(|p| (p.x * scale, p.y * scale)));
+        .map(|l| l.quad.map(|p| Point::new(p.x * scale, p.y * scale)));
     let in_region = |x: u32, y: u32| match &region {
-        Some(q) => point_in_quad(q, x as f32 + 0.5, y as f32 + 0.5),
+        Some(q) => locate::inside(q, Point::new(x as f32 + 0.5, y as f32 + 0.5)),
         None => true,
     };
     let (mut n, mut sum) = (0u64, 0f64);
@@ -119,9 +119,9 @@ pub fn check(img: &RgbImage, aspect: Option<f32>) -> Quality {
     let glare = saturated as f32 / n.max(1) as f32;
     let mean_lap = lap_sum / lap_n.max(1) as f64;
     let sharpness = (lap_sq / lap_n.max(1) as f64 - mean_lap * mean_lap) as f32;
-    let coverage = best
-        .as_ref()
-        .map_or(0.0, |l| shoelace(&l.quad) / (w as f32 * h as f32).max(1.0));
+    let coverage = best.as_ref().map_or(0.0, |l| {
+        locate::quad_area(&l.quad) / (w as f32 * h as f32).max(1.0)
+    });
     let mut hints = Vec::new();
     if sharpness < BLUR_LIMIT {
         hints.push(Hint::Blurry);
@@ -157,30 +157,6 @@ pub fn check(img: &RgbImage, aspect: Option<f32>) -> Quality {
         coverage,
         quad: best.map(|l| l.quad),
     }
-}
-
-fn shoelace(q: &Quad) -> f32 {
-    let mut a = 0.0;
-    for i in 0..4 {
-        let (p, n) = (q[i], q[(i + 1) % 4]);
-        a += p.x * n.y - n.x * p.y;
-    }
-    a.abs() / 2.0
-}
-
-fn point_in_quad(q: &[(f32, f32); 4], x: f32, y: f32) -> bool {
-    let mut sign = 0.0f32;
-    for i in 0..4 {
-        let (a, b) = (q[i], q[(i + 1) % 4]);
-        let cross = (b.0 - a.0) * (y - a.1) - (b.1 - a.1) * (x - a.0);
-        if cross != 0.0 {
-            if sign != 0.0 && cross.signum() != sign {
-                return false;
-            }
-            sign = cross.signum();
-        }
-    }
-    true
 }
 
 #[cfg(test)]
