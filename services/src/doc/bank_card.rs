@@ -213,11 +213,12 @@ impl BankCardReader {
     pub fn read_card(&self, engine: &Engine, img: &RgbImage) -> Result<BankCard, OcrError> {
         // Locate and rectify the card when its outline shows; else read the photo as it is.
         let located = locate::readable_documents(img, Some(locate::ID1_ASPECT));
-        let mut doc = match located.first() {
-            Some(l) if l.outlined => locate::Rectified::new(img, &l.quad, Some(locate::ID1_SIZE)),
-            _ => locate::Rectified::whole(img),
+        let outline = located.first().filter(|l| l.outlined);
+        let outlined = outline.is_some();
+        let mut doc = match outline {
+            Some(l) => locate::Rectified::new(img, &l.quad, Some(locate::ID1_SIZE)),
+            None => locate::Rectified::whole(img),
         };
-        let outlined = located.first().is_some_and(|l| l.outlined);
         let page = super::read_upright(engine, &mut doc)?;
         let img = &doc.image;
         let number_line = number_row(&page.lines).map(|mut row| {
@@ -332,8 +333,7 @@ fn number_row(lines: &[Line]) -> Option<Line> {
             n >= 3 && n * 10 >= len * 6
         })
         .collect();
-    let height =
-        |l: &Line| ((l.quad[3].y - l.quad[0].y).abs() + (l.quad[2].y - l.quad[1].y).abs()) / 2.0;
+    let height = |l: &Line| locate::height(&l.quad);
     let mut best: Option<(usize, Line)> = None;
     for seed in &digity {
         let mut row: Vec<&Line> = digity
@@ -379,7 +379,7 @@ fn digit_count(s: &str) -> usize {
 }
 
 fn centre_y(l: &Line) -> f32 {
-    l.quad.iter().map(|p| p.y).sum::<f32>() / 4.0
+    locate::centre(&l.quad).y
 }
 
 /// Single spaces between groups, none at the ends.

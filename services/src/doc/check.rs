@@ -14,18 +14,22 @@ fn digits(s: &str) -> Option<Vec<u32>> {
 /// ISO/IEC 7812 (Luhn) check of a card number: 13 to 19 digits, spaces allowed between groups.
 pub fn bank_card_number(s: &str) -> bool {
     let compact: String = s.chars().filter(|c| *c != ' ').collect();
-    let Some(d) = digits(&compact) else {
-        return false;
-    };
-    if !(13..=19).contains(&d.len()) {
+    if digits(&compact).is_none() || !(13..=19).contains(&compact.len()) {
         return false;
     }
-    let sum: u32 = d
+    let (body, check) = compact.split_at(compact.len() - 1);
+    luhn_check_digit(body).is_some_and(|c| check.starts_with(c))
+}
+
+/// The ISO/IEC 7812 (Luhn) check digit that completes `body` (digits only).
+pub fn luhn_check_digit(body: &str) -> Option<char> {
+    let sum: u32 = digits(body)?
         .iter()
         .rev()
         .enumerate()
         .map(|(i, &v)| {
-            if i % 2 == 1 {
+            // Every other digit from the right of the body (next to the check digit) doubles.
+            if i % 2 == 0 {
                 let x = v * 2;
                 if x > 9 { x - 9 } else { x }
             } else {
@@ -33,7 +37,7 @@ pub fn bank_card_number(s: &str) -> bool {
             }
         })
         .sum();
-    sum.is_multiple_of(10)
+    Some(char::from(b'0' + ((10 - sum % 10) % 10) as u8))
 }
 
 /// A card expiry `MM/YY` with a month from 01 to 12.
@@ -317,6 +321,13 @@ pub fn phone(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn luhn_check_digit_completes_known_numbers() {
+        assert_eq!(luhn_check_digit("411111111111111"), Some('1'));
+        assert_eq!(luhn_check_digit("7992739871"), Some('3'));
+        assert_eq!(luhn_check_digit("41x1"), None);
+    }
 
     #[test]
     fn luhn_card_numbers() {

@@ -8,7 +8,7 @@
 //! (check character, birth date and sex against the number, ethnicity among the 56 groups,
 //! validity period).
 
-use super::locate::{self, ID1_ASPECT, ID1_SIZE};
+use super::locate::{self, ID1_ASPECT, ID1_SIZE, centre, height};
 use super::{Field, check, normalize};
 use image::RgbImage;
 use ocr_core::ocr::rectify;
@@ -150,13 +150,7 @@ const FRONT_LAYOUT: &[(&str, f32, f32, f32, f32)] = &[
 
 /// Reads the ID card sides in a photo (or, with `crop`, an image that is one card).
 pub fn read(engine: &Engine, img: &RgbImage, crop: bool) -> Result<Vec<IdCard>, OcrError> {
-    let (w, h) = (img.width() as f32, img.height() as f32);
-    let whole = [
-        Point::new(0.0, 0.0),
-        Point::new(w, 0.0),
-        Point::new(w, h),
-        Point::new(0.0, h),
-    ];
+    let whole = locate::whole_quad(img.width() as f32, img.height() as f32);
     // (quad, whether it is the card's outline: only an outline is warped to the card's shape).
     let quads: Vec<(Quad, bool)> = if crop {
         vec![(whole, false)]
@@ -268,17 +262,6 @@ struct Value {
     lines: Vec<usize>,
 }
 
-fn centre(q: &Quad) -> (f32, f32) {
-    (
-        q.iter().map(|p| p.x).sum::<f32>() / 4.0,
-        q.iter().map(|p| p.y).sum::<f32>() / 4.0,
-    )
-}
-
-fn height(q: &Quad) -> f32 {
-    ((q[3].y - q[0].y).abs() + (q[2].y - q[1].y).abs()) / 2.0
-}
-
 /// Where a label starts in a line's compact text (byte offsets `(start, end)`): an exact
 /// spelling anywhere, or, for a line starting in the label column (`label_column`), a misread
 /// label at its start: half of the characters of a 4+ character label in place, or one of the
@@ -358,18 +341,18 @@ fn anchored(
             ));
             continue;
         }
-        let (cx, cy) = centre(&lines[i].quad);
+        let Point { x: cx, y: cy } = centre(&lines[i].quad);
         let h = height(&lines[i].quad).max(8.0);
         let right = lines
             .iter()
             .enumerate()
             .filter(|(j, l)| {
                 (!labelled.contains(j) || !prefix(*j).is_empty()) && {
-                    let (x, y) = centre(&l.quad);
+                    let Point { x, y } = centre(&l.quad);
                     x > cx && (y - cy).abs() < 0.6 * h.max(height(&l.quad))
                 }
             })
-            .min_by(|a, b| centre(&a.1.quad).0.total_cmp(&centre(&b.1.quad).0));
+            .min_by(|a, b| centre(&a.1.quad).x.total_cmp(&centre(&b.1.quad).x));
         if let Some((j, l)) = right {
             let text = if labelled.contains(&j) {
                 prefix(j).to_string()
@@ -416,7 +399,7 @@ fn in_layout(
     let picked: Vec<usize> = (0..lines.len())
         .filter(|i| !used.contains(i))
         .filter(|&i| {
-            let (x, y) = centre(&lines[i].quad);
+            let Point { x, y } = centre(&lines[i].quad);
             let (fx, fy) = (x / size.0, y / size.1);
             fx >= region.0 && fx <= region.2 && fy >= region.1 && fy <= region.3
         })
@@ -511,7 +494,7 @@ fn parse_front(engine: &Engine, card: &RgbImage, lines: &[Line]) -> Result<Front
     // Address: the value line plus the unlabelled lines below it, left-aligned with it, above
     // the number.
     if let Some(mut v) = get("address") {
-        let number_y = get("id_number").map_or(size.1, |n| centre(&n.quad).1);
+        let number_y = get("id_number").map_or(size.1, |n| centre(&n.quad).y);
         let left = v.quad[0].x;
         let label_x = lines[v.lines[0]].quad[0].x;
         let mut bottom = v.quad[3].y;
@@ -519,7 +502,7 @@ fn parse_front(engine: &Engine, card: &RgbImage, lines: &[Line]) -> Result<Front
             .filter(|i| !used.contains(i) && !v.lines.contains(i))
             .filter(|&i| {
                 let q = &lines[i].quad;
-                let (_, cy) = centre(q);
+                let cy = centre(q).y;
                 cy > bottom
                     && cy < number_y - 0.5 * height(q)
                     && q[0].x > label_x.min(left) - 0.04 * size.0
@@ -528,8 +511,8 @@ fn parse_front(engine: &Engine, card: &RgbImage, lines: &[Line]) -> Result<Front
             .collect();
         extra.sort_by(|&a, &b| {
             centre(&lines[a].quad)
-                .1
-                .total_cmp(&centre(&lines[b].quad).1)
+                .y
+                .total_cmp(&centre(&lines[b].quad).y)
         });
         for i in extra {
             let q = &lines[i].quad;

@@ -5,8 +5,8 @@
 use image::{GrayImage, RgbImage};
 use imageproc::geometry::{approximate_polygon_dp, arc_length, contour_area, convex_hull};
 use imageproc::point::Point as IPoint;
-use ocr_core::ocr::rectify;
 use ocr_core::ocr::{Point, Quad};
+use ocr_core::ocr::{geometry, rectify};
 
 /// Width / height of an ID-1 card (bank cards, ID cards): 85.60 / 53.98.
 pub const ID1_ASPECT: f32 = 85.60 / 53.98;
@@ -77,14 +77,27 @@ fn order_corners(pts: [Point; 4]) -> Quad {
     q
 }
 
-/// The area of a quadrilateral (shoelace formula).
-pub fn quad_area(q: &Quad) -> f32 {
-    let mut a = 0.0;
-    for i in 0..4 {
-        let (p, n) = (q[i], q[(i + 1) % 4]);
-        a += p.x * n.y - n.x * p.y;
-    }
-    a.abs() / 2.0
+/// The corners of a whole `w` x `h` image.
+pub fn whole_quad(w: f32, h: f32) -> Quad {
+    [
+        Point::new(0.0, 0.0),
+        Point::new(w, 0.0),
+        Point::new(w, h),
+        Point::new(0.0, h),
+    ]
+}
+
+/// The centre of a quadrilateral (mean of its corners).
+pub fn centre(q: &Quad) -> Point {
+    Point::new(
+        q.iter().map(|p| p.x).sum::<f32>() / 4.0,
+        q.iter().map(|p| p.y).sum::<f32>() / 4.0,
+    )
+}
+
+/// The height of a text box: the mean of its left and right sides' vertical extents.
+pub fn height(q: &Quad) -> f32 {
+    ((q[3].y - q[0].y).abs() + (q[2].y - q[1].y).abs()) / 2.0
 }
 
 /// Width / height of a quad from its mean opposite sides.
@@ -100,12 +113,7 @@ pub fn quad_aspect(q: &Quad) -> f32 {
 pub fn find_documents(img: &RgbImage, aspect: Option<f32>) -> Vec<Located> {
     let (w, h) = img.dimensions();
     let whole = Located {
-        quad: [
-            Point::new(0.0, 0.0),
-            Point::new(w as f32, 0.0),
-            Point::new(w as f32, h as f32),
-            Point::new(0.0, h as f32),
-        ],
+        quad: whole_quad(w as f32, h as f32),
         score: 0.0,
         outlined: false,
     };
@@ -136,7 +144,7 @@ pub fn find_documents(img: &RgbImage, aspect: Option<f32>) -> Vec<Located> {
             imageproc::geometry::min_area_rect(&hull)
         };
         let quad = order_corners(corners.map(|p| Point::new(p.x as f32, p.y as f32)));
-        let qa = quad_area(&quad) as f64;
+        let qa = geometry::area(&quad) as f64;
         if qa <= 0.0 {
             continue;
         }
@@ -169,13 +177,6 @@ pub fn find_documents(img: &RgbImage, aspect: Option<f32>) -> Vec<Located> {
     kept
 }
 
-fn centre(q: &Quad) -> Point {
-    Point::new(
-        q.iter().map(|p| p.x).sum::<f32>() / 4.0,
-        q.iter().map(|p| p.y).sum::<f32>() / 4.0,
-    )
-}
-
 /// Whether `p` lies inside the convex quadrilateral `q` (or on its edge).
 pub fn inside(q: &Quad, p: Point) -> bool {
     let mut sign = 0.0f32;
@@ -198,7 +199,7 @@ pub fn readable_documents(img: &RgbImage, aspect: Option<f32>) -> Vec<Located> {
     let area = (img.width() as f32 * img.height() as f32).max(1.0);
     find_documents(img, aspect)
         .into_iter()
-        .filter(|l| !l.outlined || quad_area(&l.quad) >= READABLE_COVERAGE * area)
+        .filter(|l| !l.outlined || geometry::area(&l.quad) >= READABLE_COVERAGE * area)
         .collect()
 }
 
@@ -269,7 +270,7 @@ pub fn from_text_layout(boxes: &[Quad], link: f32, min_boxes: usize, margin: f32
                 )
             });
             Located {
-                score: quad_area(&grown),
+                score: geometry::area(&grown),
                 quad: grown,
                 outlined: false,
             }
@@ -319,15 +320,10 @@ impl Rectified {
 
     /// The whole photo as the document (no warp).
     pub fn whole(photo: &RgbImage) -> Self {
-        let (w, h) = (photo.width() as f32, photo.height() as f32);
+        let crop = rectify::whole(photo);
         Rectified {
-            image: photo.clone(),
-            quad: [
-                Point::new(0.0, 0.0),
-                Point::new(w, 0.0),
-                Point::new(w, h),
-                Point::new(0.0, h),
-            ],
+            image: crop.image,
+            quad: crop.quad,
             turned: false,
         }
     }
@@ -340,23 +336,24 @@ impl Rectified {
         self.turned = !self.turned;
     }
 
-    /// Maps a point of the upright image to the photo.
-    pub fn to_photo(&self, p: Point) -> Point {
+    /// The perspective from the upright image to the photo.
+    fn projection(&self) -> Option<imageproc::geometric_transformations::Projection> {
         let (w, h) = (self.image.width() as f32, self.image.height() as f32);
         let from = [(0.0, 0.0), (w, 0.0), (w, h), (0.0, h)];
         let to = self.quad.map(|p| (p.x, p.y));
-        match imageproc::geometric_transformations::Projection::from_control_points(from, to) {
-            Some(proj) => {
-                let (x, y) = proj * (p.x, p.y);
-                Point::new(x, y)
-            }
-            None => p,
-        }
+        imageproc::geometric_transformations::Projection::from_control_points(from, to)
     }
 
-    /// Maps a quadrilateral of the upright image to the photo.
+    /// Maps a quadrilateral of the upright image to the photo (unchanged when the document's
+    /// quad is degenerate).
     pub fn quad_to_photo(&self, q: &Quad) -> Quad {
-        q.map(|p| self.to_photo(p))
+        match self.projection() {
+            Some(proj) => q.map(|p| {
+                let (x, y) = proj * (p.x, p.y);
+                Point::new(x, y)
+            }),
+            None => *q,
+        }
     }
 }
 
@@ -448,6 +445,6 @@ mod tests {
             Point::new(110.0, 200.0),
         ]);
         assert!(dist(q[0], q[1]) > dist(q[1], q[2]));
-        assert!(quad_area(&q) > 19000.0);
+        assert!(geometry::area(&q) > 19000.0);
     }
 }

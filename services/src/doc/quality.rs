@@ -4,7 +4,7 @@
 
 use super::locate::{self, Located};
 use image::RgbImage;
-use ocr_core::ocr::{Point, Quad};
+use ocr_core::ocr::{Point, Quad, geometry};
 use serde::Serialize;
 
 /// What is wrong with a capture.
@@ -120,7 +120,7 @@ pub fn check(img: &RgbImage, aspect: Option<f32>) -> Quality {
     let mean_lap = lap_sum / lap_n.max(1) as f64;
     let sharpness = (lap_sq / lap_n.max(1) as f64 - mean_lap * mean_lap) as f32;
     let coverage = best.as_ref().map_or(0.0, |l| {
-        locate::quad_area(&l.quad) / (w as f32 * h as f32).max(1.0)
+        geometry::area(&l.quad) / (w as f32 * h as f32).max(1.0)
     });
     let mut hints = Vec::new();
     if sharpness < BLUR_LIMIT {

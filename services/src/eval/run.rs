@@ -115,34 +115,50 @@ fn plate_like(lines: &[ocr_core::ocr::Line]) -> Option<String> {
         .map(|l| l.text.clone())
 }
 
-/// Runs the engine on one record.
-pub fn predict(engine: &Engine, r: &Record, opts: &ReadOptions) -> Prediction {
+/// Decodes a record's image and lets `fill` write the prediction, timing the whole; a failure
+/// becomes the prediction's error.
+fn predict_with(
+    engine: &Engine,
+    r: &Record,
+    fill: impl FnOnce(&image::RgbImage, &mut Prediction) -> Result<()>,
+) -> Prediction {
     let t = Instant::now();
     let mut p = Prediction {
         key: r.key.clone(),
         ..Default::default()
     };
     let outcome: Result<()> = (|| {
-        let bytes = std::fs::read(&r.path)?;
-        let img = engine.decode(&bytes)?;
+        let img = engine.decode(&std::fs::read(&r.path)?)?;
+        fill(&img, &mut p)
+    })();
+    if let Err(e) = outcome {
+        p.error = Some(format!("{e:#}"));
+    }
+    p.ms = t.elapsed().as_secs_f64() * 1e3;
+    p
+}
+
+/// Runs the engine on one record.
+pub fn predict(engine: &Engine, r: &Record, opts: &ReadOptions) -> Prediction {
+    predict_with(engine, r, |img, p| {
         match r.entry.task.as_str() {
             "line" | "plate" if !scene_photo(r) => {
-                p.lines = vec![engine.recognize_line(&img, opts)?.text];
+                p.lines = vec![engine.recognize_line(img, opts)?.text];
             }
             "detect" => {
                 p.boxes = engine
-                    .detect(&img, &opts.det)?
+                    .detect(img, &opts.det)?
                     .iter()
                     .map(|b| b.quad.map(|q| [q.x, q.y]))
                     .collect();
             }
             "line" | "plate" => {
                 // A scene photo: read it all and keep the most plate-like line.
-                let page = engine.read(&img, opts)?;
+                let page = engine.read(img, opts)?;
                 p.lines = plate_like(&page.lines).into_iter().collect();
             }
             _ => {
-                let page = engine.read(&img, opts)?;
+                let page = engine.read(img, opts)?;
                 p.boxes = page
                     .lines
                     .iter()
@@ -152,78 +168,43 @@ pub fn predict(engine: &Engine, r: &Record, opts: &ReadOptions) -> Prediction {
             }
         }
         Ok(())
-    })();
-    if let Err(e) = outcome {
-        p.error = Some(format!("{e:#}"));
-    }
-    p.ms = t.elapsed().as_secs_f64() * 1e3;
-    p
+    })
 }
 
 /// Runs a document pipeline on a document record.
 fn predict_document(engine: &Engine, bank_card: &BankCardReader, r: &Record) -> Prediction {
-    let t = Instant::now();
-    let outcome: Result<BTreeMap<String, String>> = (|| {
-        let img = engine.decode(&std::fs::read(&r.path)?)?;
-        let mut fields = BTreeMap::new();
-        match r.entry.task.as_str() {
+    predict_with(engine, r, |img, p| {
+        let fields: Vec<(&str, String)> = match r.entry.task.as_str() {
             "id_card" => {
-                let cards = crate::doc::id_card::read(engine, &img, false)?;
+                let cards = crate::doc::id_card::read(engine, img, false)?;
                 let want = r.entry.side.as_deref();
                 let card = cards
                     .iter()
                     .find(|c| want.is_none_or(|s| c.side.name() == s))
                     .or(cards.first());
-                for (k, v) in card.map(|c| c.field_texts()).unwrap_or_default() {
-                    fields.insert(k.to_string(), v);
-                }
+                card.map(|c| c.field_texts()).unwrap_or_default()
             }
-            _ => {
-                let card = bank_card.read_card(engine, &img)?;
-                let mut put = |k: &str, f: &Option<crate::doc::Field>| {
-                    if let Some(f) = f {
-                        fields.insert(k.to_string(), f.text.clone());
-                    }
-                };
-                put("card_number", &card.card_number);
-                put("expiry", &card.expiry);
-                put("holder_name", &card.holder_name);
-                put("bank_name", &card.bank_name);
-            }
-        }
-        Ok(fields)
-    })();
-    let (fields, error) = match outcome {
-        Ok(f) => (f, None),
-        Err(e) => (BTreeMap::new(), Some(format!("{e:#}"))),
-    };
-    Prediction {
-        key: r.key.clone(),
-        fields,
-        error,
-        ms: t.elapsed().as_secs_f64() * 1e3,
-        ..Default::default()
-    }
+            _ => bank_card
+                .read_card(engine, img)?
+                .fields()
+                .into_iter()
+                .map(|(k, f)| (k, f.text.clone()))
+                .collect(),
+        };
+        p.fields = fields
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        Ok(())
+    })
 }
 
 /// Reads a line record as a bank-card number crop.
 fn predict_card_number(engine: &Engine, reader: &BankCardReader, r: &Record) -> Prediction {
-    let t = Instant::now();
-    let outcome: Result<String> = (|| {
-        let img = engine.decode(&std::fs::read(&r.path)?)?;
-        Ok(reader.read_number(engine, &img)?.text)
-    })();
-    let (lines, error) = match outcome {
-        Ok(text) => (vec![text], None),
-        Err(e) => (Vec::new(), Some(format!("{e:#}"))),
-    };
-    Prediction {
-        key: r.key.clone(),
-        lines,
-        error,
-        ms: t.elapsed().as_secs_f64() * 1e3,
-        ..Default::default()
-    }
+    predict_with(engine, r, |img, p| {
+        p.lines = vec![reader.read_number(engine, img)?.text];
+        Ok(())
+    })
 }
 
 /// Scores a prediction against its record.
