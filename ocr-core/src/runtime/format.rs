@@ -16,7 +16,7 @@ pub const MAGIC: &[u8; 8] = b"KESTRELM";
 /// Format major version written by this build; files with another major version are refused.
 pub const VERSION_MAJOR: u16 = 1;
 /// Format minor version written by this build (additions that old readers may ignore).
-pub const VERSION_MINOR: u16 = 0;
+pub const VERSION_MINOR: u16 = 1;
 /// Size of the fixed header.
 pub const HEADER_LEN: usize = 48;
 /// Alignment of the payload section and of every tensor inside it.
@@ -141,6 +141,34 @@ pub struct ConstDef {
     /// Quantisation parameters, for quantised tensors.
     pub quant: Option<QuantParams>,
 }
+
+/// How a constant's elements are stored in the payload (the constant entry's encoding code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// Code 0: raw little-endian elements.
+    Raw,
+    /// Code 1: int8 elements, arithmetic coded ([`super::entropy`]).
+    Coded,
+    /// Code 2: an fp32 tensor stored as int8 codes (arithmetic coded as code 1) and its
+    /// quantisation parameters; the reader dequantises it to fp32 and drops the parameters.
+    /// The constant handed to the writer must be int8 with quantisation parameters.
+    CodedDequantised,
+}
+
+impl Encoding {
+    fn code(self) -> u8 {
+        match self {
+            Encoding::Raw => 0,
+            Encoding::Coded => 1,
+            Encoding::CodedDequantised => 2,
+        }
+    }
+}
+
+/// Largest element count of a coded tensor per coded byte. Adaptive coding of a constant run
+/// can in principle beat this, but no real weight tensor comes near it, and the bound keeps a
+/// forged element count from forcing a huge allocation.
+const MAX_CODED_EXPANSION: usize = 4096;
 
 /// A node attribute value.
 #[derive(Debug, Clone, PartialEq)]
@@ -430,13 +458,17 @@ fn read_io(r: &mut Reader, strings: &[String], n_values: usize) -> Result<Vec<Io
 fn read_const(r: &mut Reader, payload: &[u8], n_values: usize) -> Result<ConstDef> {
     let value = check_value(r.u32()?, n_values, "constant")?;
     let dtype = DType::from_code(r.u8()?)?;
-    let encoding = r.u8()?;
+    let encoding = match r.u8()? {
+        0 => Encoding::Raw,
+        1 if dtype == DType::I8 => Encoding::Coded,
+        2 if dtype == DType::F32 => Encoding::CodedDequantised,
+        e => {
+            return Err(Error::Unsupported(alloc::format!(
+                "tensor encoding {e} for dtype {dtype:?}"
+            )));
+        }
+    };
     let _reserved = r.u16()?;
-    if encoding != 0 {
-        return Err(Error::Unsupported(alloc::format!(
-            "tensor encoding {encoding} (this build reads raw tensors only)"
-        )));
-    }
     let rank = r.count(8, "constant dimension")?;
     if rank > MAX_RANK {
         return Err(Error::Format(alloc::format!("rank {rank} > {MAX_RANK}")));
@@ -475,9 +507,14 @@ fn read_const(r: &mut Reader, payload: &[u8], n_values: usize) -> Result<ConstDe
     let length = r.usize_u64("tensor length")?;
     let elems = super::tensor::num_elements(&shape)
         .ok_or_else(|| Error::Format(alloc::format!("shape {shape:?} overflows")))?;
-    if elems.checked_mul(dtype.size()) != Some(length) {
+    let length_ok = match encoding {
+        Encoding::Raw => elems.checked_mul(dtype.size()) == Some(length),
+        _ => elems <= length.saturating_mul(MAX_CODED_EXPANSION),
+    };
+    if !length_ok {
         return Err(Error::Format(alloc::format!(
-            "tensor of shape {shape:?} and dtype {dtype:?} cannot hold {length} bytes"
+            "tensor of shape {shape:?} and dtype {dtype:?} cannot be held by {length} bytes \
+             ({encoding:?})"
         )));
     }
     let end = offset
@@ -490,7 +527,42 @@ fn read_const(r: &mut Reader, payload: &[u8], n_values: usize) -> Result<ConstDe
             ))
         })?;
     let bytes = &payload[offset..end];
-    let data = match dtype {
+    let data = match encoding {
+        Encoding::Raw => raw_elements(dtype, bytes),
+        Encoding::Coded => ConstData::I8(super::entropy::decode_i8(bytes, elems)?),
+        Encoding::CodedDequantised => {
+            let codes = super::entropy::decode_i8(bytes, elems)?;
+            let q = quant.as_ref().ok_or_else(|| {
+                Error::Format("dequantised tensor without quantisation parameters".into())
+            })?;
+            ConstData::F32(dequantise(&codes, &shape, q)?)
+        }
+    };
+    if let Some(q) = &quant {
+        let channels = shape[q.axis as usize];
+        if q.scales.len() != 1 && q.scales.len() != channels {
+            return Err(Error::Format(alloc::format!(
+                "{} quantisation scales for {channels} channels",
+                q.scales.len()
+            )));
+        }
+    }
+    let quant = if encoding == Encoding::CodedDequantised {
+        None
+    } else {
+        quant
+    };
+    Ok(ConstDef {
+        value,
+        shape,
+        data,
+        quant,
+    })
+}
+
+/// Reads raw little-endian elements (`bytes.len()` is a multiple of the element size).
+fn raw_elements(dtype: DType, bytes: &[u8]) -> ConstData {
+    match dtype {
         DType::F32 => ConstData::F32(
             bytes
                 .chunks_exact(4)
@@ -504,22 +576,32 @@ fn read_const(r: &mut Reader, payload: &[u8], n_values: usize) -> Result<ConstDe
                 .collect(),
         ),
         DType::I8 => ConstData::I8(bytes.iter().map(|&b| b as i8).collect()),
-    };
-    if let Some(q) = &quant {
-        let channels = shape[q.axis as usize];
-        if q.scales.len() != 1 && q.scales.len() != channels {
-            return Err(Error::Format(alloc::format!(
-                "{} quantisation scales for {channels} channels",
-                q.scales.len()
-            )));
-        }
     }
-    Ok(ConstDef {
-        value,
-        shape,
-        data,
-        quant,
-    })
+}
+
+/// `real = scale * (q - zero_point)` per channel along `q.axis`.
+fn dequantise(codes: &[i8], shape: &[usize], q: &QuantParams) -> Result<Vec<f32>> {
+    let axis = q.axis as usize;
+    let channels = shape[axis];
+    let n = q.scales.len();
+    if q.zero_points.len() != n || (n != 1 && n != channels) {
+        return Err(Error::Format(alloc::format!(
+            "{n} quantisation scales for {channels} channels"
+        )));
+    }
+    let inner: usize = shape[axis + 1..].iter().product();
+    Ok(codes
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| {
+            let ch = if n == 1 {
+                0
+            } else {
+                (i / inner.max(1)) % channels
+            };
+            q.scales[ch] * (i32::from(c) - q.zero_points[ch]) as f32
+        })
+        .collect())
 }
 
 fn read_attr(r: &mut Reader, strings: &[String]) -> Result<Attr> {
@@ -674,6 +756,14 @@ fn align_up(n: usize, a: usize) -> usize {
 
 /// Encodes a model definition into the file format.
 pub fn encode(def: &ModelDef) -> Vec<u8> {
+    encode_with(def, |_| Encoding::Raw)
+}
+
+/// Encodes a model file, storing each constant as `encoding` says (given its index in
+/// `def.constants`). A [`Encoding::Coded`] choice for a non-int8 constant, or a
+/// [`Encoding::CodedDequantised`] one for a constant without int8 data and quantisation
+/// parameters, falls back to raw.
+pub fn encode_with(def: &ModelDef, encoding: impl Fn(usize) -> Encoding) -> Vec<u8> {
     let mut st = StringTable::default();
     // Intern all strings first so the table precedes everything that refers to it.
     let mut tables = Vec::new();
@@ -708,10 +798,19 @@ pub fn encode(def: &ModelDef) -> Vec<u8> {
         }
     }
     put_u32(&mut tables, def.constants.len() as u32);
-    for c in &def.constants {
+    for (i, c) in def.constants.iter().enumerate() {
+        let enc = match (encoding(i), &c.data, &c.quant) {
+            (Encoding::Coded, ConstData::I8(_), _) => Encoding::Coded,
+            (Encoding::CodedDequantised, ConstData::I8(_), Some(_)) => Encoding::CodedDequantised,
+            _ => Encoding::Raw,
+        };
         put_u32(&mut tables, c.value);
-        tables.push(c.data.dtype().code());
-        tables.push(0); // raw encoding
+        let dtype = match enc {
+            Encoding::CodedDequantised => DType::F32,
+            _ => c.data.dtype(),
+        };
+        tables.push(dtype.code());
+        tables.push(enc.code());
         tables.extend_from_slice(&0u16.to_le_bytes());
         put_u32(&mut tables, c.shape.len() as u32);
         for &d in &c.shape {
@@ -734,6 +833,9 @@ pub fn encode(def: &ModelDef) -> Vec<u8> {
         payload.resize(align_up(payload.len(), PAYLOAD_ALIGN), 0);
         let offset = payload.len();
         match &c.data {
+            ConstData::I8(v) if enc != Encoding::Raw => {
+                payload.extend(super::entropy::encode_i8(v));
+            }
             ConstData::F32(v) => v
                 .iter()
                 .for_each(|x| payload.extend_from_slice(&x.to_le_bytes())),
@@ -862,6 +964,41 @@ mod tests {
         let def = sample();
         let bytes = encode(&def);
         assert_eq!(decode(&bytes).unwrap(), def);
+    }
+
+    #[test]
+    fn coded_and_dequantised_constants_round_trip() {
+        let mut def = sample();
+        let codes: Vec<i8> = (0..600).map(|i| ((i * 37) % 23 - 11) as i8).collect();
+        def.constants[0] = ConstDef {
+            value: 1,
+            shape: vec![3, 200],
+            data: ConstData::I8(codes.clone()),
+            quant: Some(QuantParams {
+                axis: 0,
+                scales: vec![0.5, 0.25, 2.0],
+                zero_points: vec![0, 0, 0],
+            }),
+        };
+        // Coded int8 reads back exactly.
+        let bytes = encode_with(&def, |_| Encoding::Coded);
+        assert_eq!(decode(&bytes).unwrap(), def);
+        assert!(bytes.len() < encode(&def).len());
+        // Dequantised: fp32 = scale of the row x code, parameters dropped.
+        let back = decode(&encode_with(&def, |_| Encoding::CodedDequantised)).unwrap();
+        let expect: Vec<f32> = codes
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| [0.5, 0.25, 2.0][i / 200] * f32::from(c))
+            .collect();
+        assert_eq!(back.constants[0].data, ConstData::F32(expect));
+        assert_eq!(back.constants[0].quant, None);
+        // A coded choice for an fp32 constant falls back to raw.
+        let plain = sample();
+        assert_eq!(
+            encode_with(&plain, |_| Encoding::CodedDequantised),
+            encode(&plain)
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! [`Model`] (validated, typed ops, kernels chosen) --[`Session::run`]--> output tensors. A
 //! [`Session`] plans the graph once per input shape and reuses one arena across runs.
 
+pub mod entropy;
 pub mod error;
 pub mod format;
 pub mod kernels;

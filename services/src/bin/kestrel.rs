@@ -238,6 +238,25 @@ enum Command {
         #[arg(long, value_name = "N")]
         sensitivity_inputs: Option<usize>,
     },
+    /// Compress a Kestrel model file: arithmetic-code its int8 weights (lossless) and
+    /// optionally store weights with fewer bits (lossy; see models/README.md).
+    Compress {
+        /// The Kestrel model file.
+        input: PathBuf,
+        /// Where to write the compressed model.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Store the weights of layers that compute in fp32 (depthwise, MatMul, layers kept
+        /// fp32) as per-channel codes of this many bits (2-8), dequantised at load.
+        #[arg(long, value_name = "BITS")]
+        fp32_weight_bits: Option<u32>,
+        /// Re-quantise int8 convolutions' weights to this many bits (2-7).
+        #[arg(long, value_name = "BITS")]
+        int8_weight_bits: Option<u32>,
+        /// A layer (node name) whose weights stay exact (repeatable).
+        #[arg(long, value_name = "NODE")]
+        keep_exact: Vec<String>,
+    },
     /// Run a model on raw tensors: .npy in, .npy out.
     Infer {
         /// The Kestrel model file.
@@ -687,6 +706,39 @@ fn run(cli: Cli) -> Result<()> {
             std::fs::write(&output, &bytes)
                 .with_context(|| format!("cannot write {}", output.display()))?;
             eprintln!("{}: {} bytes; {report:?}", output.display(), bytes.len());
+        }
+        Command::Compress {
+            input,
+            output,
+            fp32_weight_bits,
+            int8_weight_bits,
+            keep_exact,
+        } => {
+            let bytes = std::fs::read(&input)
+                .with_context(|| format!("cannot read {}", input.display()))?;
+            let opts = ocr_models::compress::CompressOptions {
+                fp32_weight_bits,
+                int8_weight_bits,
+                keep_exact,
+            };
+            let (out, r) = ocr_models::compress::compress(&bytes, &opts)
+                .map_err(anyhow::Error::msg)
+                .with_context(|| format!("cannot compress {}", input.display()))?;
+            std::fs::write(&output, &out)
+                .with_context(|| format!("cannot write {}", output.display()))?;
+            eprintln!(
+                "{}: {} -> {} bytes ({:.1}%); {} int8 elements coded, {} fp32 weight tensors \
+                 ({} elements) stored as codes, {} int8 weight tensors ({} elements) re-quantised",
+                output.display(),
+                r.input_bytes,
+                r.output_bytes,
+                100.0 * r.output_bytes as f64 / r.input_bytes as f64,
+                r.int8_elements,
+                r.rounded_fp32.0,
+                r.rounded_fp32.1,
+                r.requantised_int8.0,
+                r.requantised_int8.1,
+            );
         }
         Command::Infer {
             model,
