@@ -14,6 +14,7 @@ pub mod ops;
 pub mod parallel;
 pub mod plan;
 pub mod qtensor;
+pub mod sealed;
 pub mod session;
 pub mod static_eval;
 pub mod tensor;

@@ -67,7 +67,24 @@ pub struct Model {
 impl Model {
     /// Decodes and validates a model file held in memory.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        if super::sealed::is_sealed(bytes) {
+            return Err(Error::Input(
+                "the model file is encrypted: load it with its key (Model::from_sealed_bytes, \
+                 `--model-key-file`)"
+                    .into(),
+            ));
+        }
         Self::from_def(format::decode(bytes)?)
+    }
+
+    /// Decrypts an encrypted model file ([`super::sealed`]) with `key` and loads it. Plain
+    /// model files load as with [`Model::from_bytes`], so one code path serves both.
+    #[cfg(feature = "encryption")]
+    pub fn from_sealed_bytes(bytes: &[u8], key: &[u8; super::sealed::KEY_LEN]) -> Result<Self> {
+        if !super::sealed::is_sealed(bytes) {
+            return Self::from_bytes(bytes);
+        }
+        Self::from_bytes(&super::sealed::open(bytes, key)?)
     }
 
     /// Loads a model file (memory-mapped).
@@ -82,6 +99,18 @@ impl Model {
         let map = unsafe { memmap2::Mmap::map(&file) }
             .map_err(|e| Error::Io(alloc::format!("{}: {e}", path.display())))?;
         Self::from_bytes(&map)
+    }
+
+    /// Loads a model file that may be encrypted, with the key to decrypt it.
+    #[cfg(all(feature = "std", feature = "encryption"))]
+    pub fn load_with_key(
+        path: impl AsRef<std::path::Path>,
+        key: &[u8; super::sealed::KEY_LEN],
+    ) -> Result<Self> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path)
+            .map_err(|e| Error::Io(alloc::format!("{}: {e}", path.display())))?;
+        Self::from_sealed_bytes(&bytes, key)
     }
 
     /// Validates a model definition and prepares it for execution with the best kernels for

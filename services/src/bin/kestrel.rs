@@ -35,6 +35,27 @@ struct ModelArgs {
     /// Classifier model file.
     #[arg(long, value_name = "FILE")]
     cls_model: Option<PathBuf>,
+    /// A file holding the key (64 hexadecimal digits) of encrypted model files (`kestrel
+    /// seal`); plain model files load as usual.
+    #[arg(long, value_name = "FILE", env = "KESTREL_MODEL_KEY_FILE")]
+    model_key_file: Option<PathBuf>,
+}
+
+/// Reads a model key file (64 hexadecimal digits).
+fn read_key(path: &std::path::Path) -> Result<[u8; ocr_core::runtime::sealed::KEY_LEN]> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the key file {}", path.display()))?;
+    Ok(ocr_core::runtime::sealed::parse_hex_key(&text)
+        .with_context(|| format!("bad key file {}", path.display()))?)
+}
+
+/// Loads a model file, decrypting it when a key is given.
+fn load_model(path: &std::path::Path, key: Option<&[u8; 32]>) -> Result<Model> {
+    let m = match key {
+        Some(k) => Model::load_with_key(path, k),
+        None => Model::load(path),
+    };
+    m.with_context(|| format!("cannot load {}", path.display()))
 }
 
 impl ModelArgs {
@@ -42,11 +63,10 @@ impl ModelArgs {
         let precision = Precision::parse(&self.precision)
             .with_context(|| format!("unknown --precision '{}'", self.precision))?;
         let [det, rec, cls] = ocr_core::ocr::zoo::models(precision);
+        let key = self.model_key_file.as_deref().map(read_key).transpose()?;
         let load = |p: &Option<PathBuf>, default: &[u8]| -> Result<Model> {
             Ok(match p {
-                Some(p) => {
-                    Model::load(p).with_context(|| format!("cannot load {}", p.display()))?
-                }
+                Some(p) => load_model(p, key.as_ref())?,
                 None => Model::from_bytes(default)?,
             })
         };
@@ -256,6 +276,19 @@ enum Command {
         /// A layer (node name) whose weights stay exact (repeatable).
         #[arg(long, value_name = "NODE")]
         keep_exact: Vec<String>,
+    },
+    /// Encrypt a model file with AES-256-GCM (a fresh random nonce per file). Load it with
+    /// `--model-key-file` (or `Model::from_sealed_bytes` in the library). Make a key with e.g.
+    /// `openssl rand -hex 32 > model.key`.
+    Seal {
+        /// The model file.
+        input: PathBuf,
+        /// Where to write the encrypted model.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// The key file: 64 hexadecimal digits.
+        #[arg(long, value_name = "FILE")]
+        key_file: PathBuf,
     },
     /// Run a model on raw tensors: .npy in, .npy out.
     Infer {
@@ -740,6 +773,24 @@ fn run(cli: Cli) -> Result<()> {
                 r.requantised_int8.1,
             );
         }
+        Command::Seal {
+            input,
+            output,
+            key_file,
+        } => {
+            let key = read_key(&key_file)?;
+            let bytes = std::fs::read(&input)
+                .with_context(|| format!("cannot read {}", input.display()))?;
+            // Refuse to encrypt something that is not a loadable model.
+            Model::from_bytes(&bytes)
+                .with_context(|| format!("{} is not a model", input.display()))?;
+            let mut nonce = [0u8; ocr_core::runtime::sealed::NONCE_LEN];
+            getrandom::fill(&mut nonce).map_err(|e| anyhow::anyhow!("no random nonce: {e}"))?;
+            let sealed = ocr_core::runtime::sealed::seal(&bytes, &key, &nonce)?;
+            std::fs::write(&output, &sealed)
+                .with_context(|| format!("cannot write {}", output.display()))?;
+            eprintln!("{}: {} bytes, encrypted", output.display(), sealed.len());
+        }
         Command::Infer {
             model,
             input,
@@ -850,10 +901,10 @@ fn run(cli: Cli) -> Result<()> {
             }
             let engine = models.engine(threads)?;
             let reader = match &number_model {
-                Some(p) => BankCardReader::with_model(
-                    &engine,
-                    Model::load(p).with_context(|| format!("cannot load {}", p.display()))?,
-                )?,
+                Some(p) => {
+                    let key = models.model_key_file.as_deref().map(read_key).transpose()?;
+                    BankCardReader::with_model(&engine, load_model(p, key.as_ref())?)?
+                }
                 None => BankCardReader::new(&engine)?,
             };
             let mut failed = 0;
