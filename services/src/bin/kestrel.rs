@@ -45,8 +45,8 @@ struct ModelArgs {
 fn read_key(path: &std::path::Path) -> Result<[u8; ocr_core::runtime::sealed::KEY_LEN]> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the key file {}", path.display()))?;
-    Ok(ocr_core::runtime::sealed::parse_hex_key(&text)
-        .with_context(|| format!("bad key file {}", path.display()))?)
+    ocr_core::runtime::sealed::parse_hex_key(&text)
+        .with_context(|| format!("bad key file {}", path.display()))
 }
 
 /// Loads a model file, decrypting it when a key is given.
