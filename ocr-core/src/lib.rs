@@ -10,6 +10,8 @@
 
 extern crate alloc;
 
+pub mod ctc;
+pub mod pixels;
 pub mod runtime;
 
 #[cfg(feature = "pipeline")]

@@ -455,7 +455,79 @@ fn read_io(r: &mut Reader, strings: &[String], n_values: usize) -> Result<Vec<Io
     Ok(out)
 }
 
-fn read_const(r: &mut Reader, payload: &[u8], n_values: usize) -> Result<ConstDef> {
+/// A coded constant whose elements are decoded after the tables are read (in parallel with the
+/// `std` feature): its index in the constant table, its coded bytes and element count.
+struct CodedConst<'a> {
+    index: usize,
+    encoding: Encoding,
+    bytes: &'a [u8],
+    elems: usize,
+}
+
+/// Decodes a coded constant's elements and, for [`Encoding::CodedDequantised`], dequantises
+/// them (the parameters are dropped afterwards).
+fn decode_coded(c: &CodedConst, def: &mut ConstDef) -> Result<()> {
+    let codes = super::entropy::decode_i8(c.bytes, c.elems)?;
+    def.data = match c.encoding {
+        Encoding::CodedDequantised => {
+            let q = def.quant.take().ok_or_else(|| {
+                Error::Format("dequantised tensor without quantisation parameters".into())
+            })?;
+            ConstData::F32(dequantise(&codes, &def.shape, &q)?)
+        }
+        _ => ConstData::I8(codes),
+    };
+    Ok(())
+}
+
+/// Decodes the coded constants into `constants`.
+fn decode_all_coded(coded: &[CodedConst], constants: &mut [ConstDef]) -> Result<()> {
+    #[cfg(feature = "std")]
+    {
+        use rayon::prelude::*;
+        let mut jobs: Vec<(&CodedConst, ConstDef)> = coded
+            .iter()
+            .map(|c| {
+                (
+                    c,
+                    core::mem::replace(&mut constants[c.index], empty_const()),
+                )
+            })
+            .collect();
+        // Largest first, so the long tensors start early and the pool stays busy.
+        jobs.sort_by_key(|(c, _)| core::cmp::Reverse(c.elems));
+        jobs.par_iter_mut()
+            .try_for_each(|(c, def)| decode_coded(c, def))?;
+        for (c, def) in jobs {
+            constants[c.index] = def;
+        }
+        Ok(())
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        for c in coded {
+            decode_coded(c, &mut constants[c.index])?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(feature = "std")]
+fn empty_const() -> ConstDef {
+    ConstDef {
+        value: 0,
+        shape: Vec::new(),
+        data: ConstData::I8(Vec::new()),
+        quant: None,
+    }
+}
+
+fn read_const<'a>(
+    r: &mut Reader,
+    payload: &'a [u8],
+    n_values: usize,
+    index: usize,
+) -> Result<(ConstDef, Option<CodedConst<'a>>)> {
     let value = check_value(r.u32()?, n_values, "constant")?;
     let dtype = DType::from_code(r.u8()?)?;
     let encoding = match r.u8()? {
@@ -527,15 +599,21 @@ fn read_const(r: &mut Reader, payload: &[u8], n_values: usize) -> Result<ConstDe
             ))
         })?;
     let bytes = &payload[offset..end];
-    let data = match encoding {
-        Encoding::Raw => raw_elements(dtype, bytes),
-        Encoding::Coded => ConstData::I8(super::entropy::decode_i8(bytes, elems)?),
-        Encoding::CodedDequantised => {
-            let codes = super::entropy::decode_i8(bytes, elems)?;
-            let q = quant.as_ref().ok_or_else(|| {
-                Error::Format("dequantised tensor without quantisation parameters".into())
-            })?;
-            ConstData::F32(dequantise(&codes, &shape, q)?)
+    let (data, coded) = match encoding {
+        Encoding::Raw => (raw_elements(dtype, bytes), None),
+        _ => {
+            if encoding == Encoding::CodedDequantised && quant.is_none() {
+                return Err(Error::Format(
+                    "dequantised tensor without quantisation parameters".into(),
+                ));
+            }
+            let c = CodedConst {
+                index,
+                encoding,
+                bytes,
+                elems,
+            };
+            (ConstData::I8(Vec::new()), Some(c))
         }
     };
     if let Some(q) = &quant {
@@ -547,17 +625,13 @@ fn read_const(r: &mut Reader, payload: &[u8], n_values: usize) -> Result<ConstDe
             )));
         }
     }
-    let quant = if encoding == Encoding::CodedDequantised {
-        None
-    } else {
-        quant
-    };
-    Ok(ConstDef {
+    let def = ConstDef {
         value,
         shape,
         data,
         quant,
-    })
+    };
+    Ok((def, coded))
 }
 
 /// Reads raw little-endian elements (`bytes.len()` is a multiple of the element size).
@@ -660,8 +734,11 @@ fn decode_sections(body: &[u8], payload: &[u8]) -> Result<ModelDef> {
 
     let n_consts = r.count(30, "constant")?;
     let mut constants = Vec::with_capacity(n_consts);
-    for _ in 0..n_consts {
-        constants.push(read_const(&mut r, payload, n_values)?);
+    let mut coded = Vec::new();
+    for i in 0..n_consts {
+        let (c, pending) = read_const(&mut r, payload, n_values, i)?;
+        constants.push(c);
+        coded.extend(pending);
     }
 
     let n_nodes = r.count(20, "node")?;
@@ -712,6 +789,8 @@ fn decode_sections(body: &[u8], payload: &[u8]) -> Result<ModelDef> {
             r.remaining()
         )));
     }
+    // The tables are valid; only now spend time on the coded tensors.
+    decode_all_coded(&coded, &mut constants)?;
 
     Ok(ModelDef {
         metadata,

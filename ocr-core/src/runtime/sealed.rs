@@ -15,8 +15,6 @@
 //! A wrong key, a tampered byte anywhere in the file or a truncated file all fail the tag
 //! check and give one clear [`Error::Format`]; nothing is decoded before the check passes.
 
-use alloc::vec::Vec;
-
 use super::{Error, Result};
 
 /// First eight bytes of a sealed model file.
@@ -42,6 +40,7 @@ mod aead {
     use super::*;
     use aes_gcm::aead::{Aead, KeyInit, Payload};
     use aes_gcm::{Aes256Gcm, Key, Nonce};
+    use alloc::vec::Vec;
 
     /// Encrypts model bytes under `key` with `nonce`, which must never repeat for one key
     /// (callers draw it at random).
