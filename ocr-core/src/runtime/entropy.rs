@@ -217,8 +217,8 @@ pub fn encode_i8(values: &[i8]) -> Vec<u8> {
     let (mut ea, mut eb) = (Encoder::new(), Encoder::new());
     let (mut ca, mut cb) = (0, 0);
     // The same order of model updates as the decoder: bit by bit, first half then second.
-    for i in 0..b.len() {
-        let (va, vb) = (a.get(i).map(|&v| v as u8), b[i] as u8);
+    for (i, &vb) in b.iter().enumerate() {
+        let (va, vb) = (a.get(i).map(|&v| v as u8), vb as u8);
         let (mut na, mut nb) = (1usize, 1usize);
         for shift in (0..8).rev() {
             if let Some(va) = va {
