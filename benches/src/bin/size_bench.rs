@@ -128,12 +128,14 @@ fn main() -> Result<()> {
             out.push(t.elapsed().as_secs_f64() * 1e3);
         }
     }
+    t_raw.sort_by(f64::total_cmp);
+    t_coded.sort_by(f64::total_cmp);
     println!(
         "\nload all {} models (median of {} rounds): raw {:.1} ms, coded {:.1} ms",
         files.len(),
         a.rounds,
-        median(&mut t_raw),
-        median(&mut t_coded)
+        median(&t_raw),
+        median(&t_coded)
     );
     Ok(())
 }
