@@ -2,6 +2,17 @@
 //!
 //! PP-OCR recognisers predict `1 + N + 1` classes: class 0 is the CTC blank, classes `1..=N`
 //! are the dictionary's lines in order, and the last class is a space.
+//!
+//! `no_std` + `alloc`, so the embeddable SDK shares it.
+#![no_std]
+
+extern crate alloc;
+#[cfg(test)]
+extern crate std;
+
+use alloc::string::{String, ToString};
+use alloc::vec;
+use alloc::vec::Vec;
 
 /// A recogniser's class map.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,13 +25,13 @@ pub struct Charset {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CharsetError(pub String);
 
-impl std::fmt::Display for CharsetError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Display for CharsetError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(f, "bad dictionary: {}", self.0)
     }
 }
 
-impl std::error::Error for CharsetError {}
+impl core::error::Error for CharsetError {}
 
 impl Charset {
     /// Builds the PP-OCR class map from a dictionary with one entry per line: blank, the
@@ -30,7 +41,7 @@ impl Charset {
         for (i, line) in text.lines().enumerate() {
             let entry = line.strip_suffix('\r').unwrap_or(line);
             if entry.is_empty() {
-                return Err(CharsetError(format!("line {} is empty", i + 1)));
+                return Err(CharsetError(alloc::format!("line {} is empty", i + 1)));
             }
             symbols.push(entry.to_string());
         }

@@ -70,22 +70,13 @@ impl KernelSet {
 
     /// The best kernel set this CPU supports.
     pub fn detect() -> Self {
-        #[cfg(all(target_arch = "x86_64", feature = "std"))]
+        #[cfg(target_arch = "x86_64")]
         {
             if let Some(k) = x86::avx512_vnni() {
                 return k;
             }
             if let Some(k) = x86::avx2() {
                 return k;
-            }
-        }
-        #[cfg(all(target_arch = "x86_64", not(feature = "std")))]
-        {
-            // Without std there is no run-time feature detection; use what the build targets.
-            if cfg!(all(target_feature = "avx2", target_feature = "fma")) {
-                if let Some(k) = x86::avx2() {
-                    return k;
-                }
             }
         }
         Self::scalar()
@@ -95,7 +86,7 @@ impl KernelSet {
     pub fn available() -> alloc::vec::Vec<Self> {
         #[allow(unused_mut)]
         let mut v = alloc::vec![Self::scalar()];
-        #[cfg(all(target_arch = "x86_64", feature = "std"))]
+        #[cfg(target_arch = "x86_64")]
         {
             v.extend(x86::avx2());
             v.extend(x86::avx512_vnni());

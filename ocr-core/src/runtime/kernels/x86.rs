@@ -10,12 +10,71 @@ use super::qgemm::{QMR, QNR, quantize_one};
 use super::{KernelSet, MR, NR};
 use core::arch::x86_64::*;
 
+/// CPU features read with CPUID and XGETBV: the `no_std` counterpart of std's
+/// `is_x86_feature_detected!` (a feature counts only when the OS also saves its registers).
+#[cfg(not(feature = "std"))]
+mod cpu {
+    use core::arch::x86_64::{__cpuid, __cpuid_count, _xgetbv};
+
+    /// The features the kernel sets need.
+    pub struct Features {
+        /// AVX2 and FMA, with YMM state enabled by the OS.
+        pub avx2_fma: bool,
+        /// AVX-512 F, VL and VNNI, with ZMM state enabled by the OS.
+        pub avx512_vnni: bool,
+    }
+
+    /// XCR0, the OS-enabled register state.
+    #[target_feature(enable = "xsave")]
+    unsafe fn xcr0() -> u64 {
+        // SAFETY: the caller checked CPUID.1:ECX.OSXSAVE, so XGETBV is enabled.
+        unsafe { _xgetbv(0) }
+    }
+
+    /// Reads the features.
+    #[allow(unused_unsafe)]
+    pub fn features() -> Features {
+        let none = Features {
+            avx2_fma: false,
+            avx512_vnni: false,
+        };
+        // SAFETY: CPUID exists on every x86-64 CPU; leaves above the reported maximum are not
+        // queried.
+        let max_leaf = unsafe { __cpuid(0) }.eax;
+        let l1 = unsafe { __cpuid(1) };
+        let (fma, osxsave, avx) = (
+            l1.ecx & (1 << 12) != 0,
+            l1.ecx & (1 << 27) != 0,
+            l1.ecx & (1 << 28) != 0,
+        );
+        if max_leaf < 7 || !osxsave || !avx {
+            return none;
+        }
+        // SAFETY: OSXSAVE is set (checked above).
+        let xcr0 = unsafe { xcr0() };
+        let ymm = xcr0 & 0b110 == 0b110;
+        let zmm = xcr0 & 0b1110_0110 == 0b1110_0110;
+        // SAFETY: leaf 7 is within the reported maximum.
+        let l7 = unsafe { __cpuid_count(7, 0) };
+        let avx2 = l7.ebx & (1 << 5) != 0;
+        let (f, vl, vnni) = (
+            l7.ebx & (1 << 16) != 0,
+            l7.ebx & (1 << 31) != 0,
+            l7.ecx & (1 << 11) != 0,
+        );
+        Features {
+            avx2_fma: ymm && avx2 && fma,
+            avx512_vnni: ymm && zmm && f && vl && vnni,
+        }
+    }
+}
+
 /// The AVX2 + FMA kernel set, if this CPU has both.
 pub fn avx2() -> Option<KernelSet> {
     #[cfg(feature = "std")]
     let ok = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
     #[cfg(not(feature = "std"))]
-    let ok = cfg!(all(target_feature = "avx2", target_feature = "fma"));
+    let ok = cpu::features().avx2_fma;
     ok.then_some(KernelSet {
         name: "avx2-fma",
         gemm: gemm_avx2,
@@ -34,10 +93,7 @@ pub fn avx512_vnni() -> Option<KernelSet> {
     let ok =
         std::is_x86_feature_detected!("avx512vnni") && std::is_x86_feature_detected!("avx512vl");
     #[cfg(not(feature = "std"))]
-    let ok = cfg!(all(
-        target_feature = "avx512vnni",
-        target_feature = "avx512vl"
-    ));
+    let ok = cpu::features().avx512_vnni;
     ok.then_some(KernelSet {
         name: "avx2-fma+avx512vnni",
         qgemm: qgemm_vnni,
