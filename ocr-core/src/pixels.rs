@@ -90,6 +90,54 @@ pub struct Normalize {
     pub std: [f32; 3],
 }
 
+/// Parses a decimal number (`-1.5`, `0.00392156862745098`, `2e-3`) as f32, correctly rounded
+/// for the up-to-19-digit values model metadata holds. Written out because `str::parse::<f32>`
+/// brings 14 KB of tables into the embeddable SDK.
+pub fn parse_decimal(text: &str) -> Option<f32> {
+    let t = text.trim();
+    let (neg, t) = match t.as_bytes().first()? {
+        b'-' => (true, &t[1..]),
+        b'+' => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let (num, exp) = match t.find(['e', 'E']) {
+        Some(i) => (&t[..i], t[i + 1..].parse::<i32>().ok()?),
+        None => (t, 0),
+    };
+    let (int, frac) = num.split_once('.').unwrap_or((num, ""));
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    let mut mantissa: u64 = 0;
+    let mut scale = exp;
+    let mut digits = 0;
+    for (i, b) in int.bytes().chain(frac.bytes()).enumerate() {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        if i >= int.len() {
+            scale -= 1;
+        }
+        if digits < 19 {
+            mantissa = mantissa * 10 + u64::from(b - b'0');
+            if mantissa > 0 {
+                digits += 1;
+            }
+        } else if i < int.len() {
+            scale += 1; // integer digits beyond 19 still count
+        }
+    }
+    // Powers of ten up to 1e22 are exact in f64, so one multiply or divide rounds once.
+    let m = mantissa as f64;
+    let v = if scale >= 0 {
+        m * libm::pow(10.0, f64::from(scale))
+    } else {
+        m / libm::pow(10.0, f64::from(-scale))
+    };
+    let v = v as f32;
+    Some(if neg { -v } else { v })
+}
+
 fn triple(model: &Model, key: &str) -> Result<[f32; 3], String> {
     let mut out = [0f32; 3];
     let text = model
@@ -97,10 +145,7 @@ fn triple(model: &Model, key: &str) -> Result<[f32; 3], String> {
         .ok_or_else(|| alloc::format!("model has no '{key}' metadata"))?;
     let mut n = 0;
     for part in text.split(',') {
-        let v = part
-            .trim()
-            .parse::<f32>()
-            .map_err(|_| alloc::format!("bad '{key}' metadata"))?;
+        let v = parse_decimal(part).ok_or_else(|| alloc::format!("bad '{key}' metadata"))?;
         *out.get_mut(n)
             .ok_or_else(|| alloc::format!("'{key}' needs three values"))? = v;
         n += 1;
@@ -122,7 +167,7 @@ impl Normalize {
             bgr: model.meta("preprocess.channel_order") == Some("BGR"),
             scale: model
                 .meta("preprocess.scale")
-                .and_then(|s| s.parse().ok())
+                .and_then(parse_decimal)
                 .unwrap_or(1.0 / 255.0),
             mean: triple(model, "preprocess.mean")?,
             std,
@@ -144,6 +189,38 @@ impl Normalize {
                     *o = (row[x * 3 + src_c] as f32 * self.scale - m) * inv;
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_parse_like_the_standard_library() {
+        for t in [
+            "0.485",
+            "0.456",
+            "0.406",
+            "0.229",
+            "0.224",
+            "0.225",
+            "0.5",
+            "1",
+            "-3.25",
+            "255",
+            "0.00392156862745098",
+            "2e-3",
+            "1.5E2",
+            ".5",
+            "7.",
+            "123456789012345678901234",
+        ] {
+            assert_eq!(parse_decimal(t), t.parse::<f32>().ok(), "{t}");
+        }
+        for bad in ["", "-", ".", "1.2.3", "abc", "1e", "--1"] {
+            assert_eq!(parse_decimal(bad), None, "{bad}");
         }
     }
 }

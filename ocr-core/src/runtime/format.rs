@@ -170,6 +170,47 @@ impl Encoding {
 /// forged element count from forcing a huge allocation.
 const MAX_CODED_EXPANSION: usize = 4096;
 
+/// CRC-32 (IEEE 802.3, reflected), the checksum of the header fields. With `std`, the
+/// `crc32fast` crate (SIMD); without it [`crc32_bytewise`].
+fn crc32(bytes: &[u8]) -> u32 {
+    #[cfg(feature = "std")]
+    {
+        crc32fast::hash(bytes)
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        crc32_bytewise(bytes)
+    }
+}
+
+/// CRC-32 with a 1 KB table, one byte per step: slower than crc32fast, but 15 KB smaller,
+/// which matters for the embeddable SDK.
+#[cfg_attr(feature = "std", allow(dead_code))]
+fn crc32_bytewise(bytes: &[u8]) -> u32 {
+    const TABLE: [u32; 256] = {
+        let mut t = [0u32; 256];
+        let mut i = 0;
+        while i < 256 {
+            let mut c = i as u32;
+            let mut k = 0;
+            while k < 8 {
+                c = if c & 1 != 0 {
+                    0xEDB8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
+                k += 1;
+            }
+            t[i] = c;
+            i += 1;
+        }
+        t
+    };
+    !bytes.iter().fold(!0u32, |c, &b| {
+        TABLE[((c ^ u32::from(b)) & 0xFF) as usize] ^ (c >> 8)
+    })
+}
+
 /// A node attribute value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Attr {
@@ -408,12 +449,12 @@ pub fn decode(bytes: &[u8]) -> Result<ModelDef> {
     let h = read_header(bytes)?;
     let body = &bytes[HEADER_LEN..HEADER_LEN + h.body_len];
     let payload = &bytes[h.payload_offset..h.payload_offset + h.payload_len];
-    if crc32fast::hash(body) != h.body_crc {
+    if crc32(body) != h.body_crc {
         return Err(Error::Format(
             "body checksum mismatch (corrupt file)".into(),
         ));
     }
-    if crc32fast::hash(payload) != h.payload_crc {
+    if crc32(payload) != h.payload_crc {
         return Err(Error::Format(
             "payload checksum mismatch (corrupt file)".into(),
         ));
@@ -426,8 +467,8 @@ pub fn decode(bytes: &[u8]) -> Result<ModelDef> {
 /// the checksums.
 pub fn reseal(bytes: &mut [u8]) -> Result<()> {
     let h = read_header(bytes)?;
-    let body_crc = crc32fast::hash(&bytes[HEADER_LEN..HEADER_LEN + h.body_len]);
-    let payload_crc = crc32fast::hash(&bytes[h.payload_offset..h.payload_offset + h.payload_len]);
+    let body_crc = crc32(&bytes[HEADER_LEN..HEADER_LEN + h.body_len]);
+    let payload_crc = crc32(&bytes[h.payload_offset..h.payload_offset + h.payload_len]);
     bytes[40..44].copy_from_slice(&body_crc.to_le_bytes());
     bytes[44..48].copy_from_slice(&payload_crc.to_le_bytes());
     Ok(())
@@ -992,8 +1033,8 @@ pub fn encode_with(def: &ModelDef, encoding: impl Fn(usize) -> Encoding) -> Vec<
     put_u64(&mut out, body.len() as u64);
     put_u64(&mut out, payload_offset as u64);
     put_u64(&mut out, payload.len() as u64);
-    put_u32(&mut out, crc32fast::hash(&body));
-    put_u32(&mut out, crc32fast::hash(&payload));
+    put_u32(&mut out, crc32(&body));
+    put_u32(&mut out, crc32(&payload));
     debug_assert_eq!(out.len(), HEADER_LEN);
     out.extend_from_slice(&body);
     out.resize(payload_offset, 0);
@@ -1036,6 +1077,15 @@ mod tests {
                 value: 0,
             }],
         }
+    }
+
+    #[test]
+    fn bytewise_crc_matches_crc32fast() {
+        assert_eq!(crc32_bytewise(b"123456789"), 0xCBF4_3926);
+        let data: Vec<u8> = (0..10_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        assert_eq!(crc32_bytewise(&data), crc32(&data));
     }
 
     #[test]
