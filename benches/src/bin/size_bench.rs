@@ -51,6 +51,14 @@ fn huffman_bytes(data: &[u8]) -> usize {
     bits.div_ceil(8) as usize + 256 * 5 / 8
 }
 
+/// Threads the decoder's pool has (`RAYON_NUM_THREADS`, else the CPU count).
+fn rayon_threads() -> usize {
+    std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 fn gzip(data: &[u8]) -> Result<usize> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     e.write_all(data)?;
@@ -116,26 +124,34 @@ fn main() -> Result<()> {
         );
         files.push((raw, coded));
     }
-    // Load time: all models together, raw and coded alternating per round.
-    let (mut t_raw, mut t_coded) = (Vec::new(), Vec::new());
+    // Load time per model, raw and coded alternating, every round.
+    let mut times = vec![(Vec::new(), Vec::new()); files.len()];
     for _ in 0..a.rounds {
-        for (which, out) in [(0, &mut t_raw), (1, &mut t_coded)] {
-            let t = Instant::now();
-            for (raw, coded) in &files {
-                let m = Model::from_bytes(if which == 0 { raw } else { coded })?;
-                std::hint::black_box(&m);
+        for ((raw, coded), (t_raw, t_coded)) in files.iter().zip(&mut times) {
+            for (bytes, out) in [(raw, &mut *t_raw), (coded, &mut *t_coded)] {
+                let t = Instant::now();
+                std::hint::black_box(Model::from_bytes(bytes)?);
+                out.push(t.elapsed().as_secs_f64() * 1e3);
             }
-            out.push(t.elapsed().as_secs_f64() * 1e3);
         }
     }
-    t_raw.sort_by(f64::total_cmp);
-    t_coded.sort_by(f64::total_cmp);
+    println!("\n| model | load raw (ms) | load coded (ms) |\n|---|---|---|");
+    let (mut sum_raw, mut sum_coded) = (0.0, 0.0);
+    for (path, (t_raw, t_coded)) in models.iter().zip(&mut times) {
+        t_raw.sort_by(f64::total_cmp);
+        t_coded.sort_by(f64::total_cmp);
+        let (r, c) = (median(t_raw), median(t_coded));
+        sum_raw += r;
+        sum_coded += c;
+        println!(
+            "| {} | {r:.1} | {c:.1} |",
+            path.file_name().unwrap().to_string_lossy()
+        );
+    }
     println!(
-        "\nload all {} models (median of {} rounds): raw {:.1} ms, coded {:.1} ms",
-        files.len(),
+        "| all (sum of medians, {} rounds, {} rayon threads) | {sum_raw:.1} | {sum_coded:.1} |",
         a.rounds,
-        median(&t_raw),
-        median(&t_coded)
+        rayon_threads()
     );
     Ok(())
 }
