@@ -50,7 +50,12 @@ fn lossless_coding_keeps_every_tensor_and_every_output() {
     ] {
         let raw = zoo(file);
         let (coded, report) = compress(&raw, &CompressOptions::default()).unwrap();
-        assert!(coded.len() < raw.len(), "{file}: {} bytes", coded.len());
+        // The bank-card model is committed coded already: coding it again changes nothing.
+        if file.starts_with("bankcard") {
+            assert_eq!(coded, raw, "{file}");
+        } else {
+            assert!(coded.len() < raw.len(), "{file}: {} bytes", coded.len());
+        }
         assert!(report.int8_elements > 0);
         assert_eq!(
             format::decode(&coded).unwrap(),

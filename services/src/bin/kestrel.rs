@@ -308,7 +308,8 @@ enum Command {
     Synth {
         /// What to render: `lines` (line crops), `pages`, `card-numbers` (bank-card number
         /// crops: one group or a whole number; embossed, printed, flat-metal and foil),
-        /// `id-cards` (ID card photos, fronts and backs) or `bank-cards` (bank card photos).
+        /// `id-cards` (ID card photos, fronts and backs), `bank-cards` (bank card photos),
+        /// `waybills` (express waybill photos) or `business-licenses`.
         kind: String,
         /// Output folder (images and manifest.jsonl).
         #[arg(short, long)]
@@ -328,7 +329,8 @@ enum Command {
     /// Extract a document's fields, one JSON object per image on stdout (schema: each field
     /// has text, confidence, box, valid, corrected, recognizer).
     Doc {
-        /// Document type: `bank-card`, `id-card`, `plate`, `vin`, or `quality` (the
+        /// Document type: `bank-card`, `id-card`, `waybill`, `business-license`, `plate`,
+        /// `vin`, or `quality` (the
         /// capture-quality check of a card photo: hint codes for blur, exposure, glare, too
         /// small, cut off).
         kind: String,
@@ -840,11 +842,12 @@ fn run(cli: Cli) -> Result<()> {
                     );
                     return Ok(());
                 }
-                "id-cards" | "bank-cards" => {
-                    let doc_kind = if kind == "id-cards" {
-                        synth::DocumentKind::IdCards
-                    } else {
-                        synth::DocumentKind::BankCards
+                "id-cards" | "bank-cards" | "waybills" | "business-licenses" => {
+                    let doc_kind = match kind.as_str() {
+                        "id-cards" => synth::DocumentKind::IdCards,
+                        "bank-cards" => synth::DocumentKind::BankCards,
+                        "waybills" => synth::DocumentKind::Waybills,
+                        _ => synth::DocumentKind::BusinessLicenses,
                     };
                     let cjk = ocr_services::draw::load_font(None)
                         .context("no usable CJK font: install fonts-wqy-zenhei")?;
@@ -854,7 +857,8 @@ fn run(cli: Cli) -> Result<()> {
                     return Ok(());
                 }
                 k => bail!(
-                    "unknown synth kind '{k}' (lines, pages, card-numbers, id-cards, bank-cards)"
+                    "unknown synth kind '{k}' (lines, pages, card-numbers, id-cards, bank-cards, \
+                     waybills, business-licenses)"
                 ),
             };
             let font = match font.first() {
@@ -896,8 +900,17 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             use ocr_services::doc::bank_card::BankCardReader;
             use ocr_services::doc::{id_card, locate, quality, vehicle};
-            if !["bank-card", "id-card", "plate", "vin", "quality"].contains(&kind.as_str()) {
-                bail!("unknown document type '{kind}' (bank-card, id-card, plate, vin, quality)");
+            const KINDS: [&str; 7] = [
+                "bank-card",
+                "id-card",
+                "waybill",
+                "business-license",
+                "plate",
+                "vin",
+                "quality",
+            ];
+            if !KINDS.contains(&kind.as_str()) {
+                bail!("unknown document type '{kind}' ({})", KINDS.join(", "));
             }
             let engine = models.engine(threads)?;
             let reader = match &number_model {
@@ -923,6 +936,12 @@ fn run(cli: Cli) -> Result<()> {
                             ("id-card", _) => {
                                 serde_json::to_value(id_card::read(&engine, &img, crop)?)?
                             }
+                            ("waybill", _) => serde_json::to_value(
+                                ocr_services::doc::waybill::read(&engine, &img, crop)?,
+                            )?,
+                            ("business-license", _) => serde_json::to_value(
+                                ocr_services::doc::business_license::read(&engine, &img, crop)?,
+                            )?,
                             ("plate", _) => serde_json::json!({
                                 "plate": vehicle::read_plate(&engine, &img, crop)?
                             }),

@@ -289,6 +289,54 @@ pub fn s10_tracking_number(s: &str) -> bool {
     (b[10] - b'0') as u32 == check
 }
 
+/// The format of an express tracking number, if it has a known one: `S10` (UPU item identifier,
+/// EMS and postal parcels, check digit verified), `SF` (SF Express: SF + 12-13 digits), `JD`
+/// (JD Logistics: JD, an optional service letter, 12-13 digits), `YT` (YTO: YT + 13 digits),
+/// `JT` (J&T: JT + 13 digits), or `digits` (12-15 digits: ZTO, Yunda, STO, EMS domestic).
+/// Spaces are ignored.
+pub fn tracking_number(s: &str) -> Option<&'static str> {
+    let t: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    let all_digits = |x: &str, n: std::ops::RangeInclusive<usize>| {
+        n.contains(&x.len()) && x.bytes().all(|b| b.is_ascii_digit())
+    };
+    if s10_tracking_number(&t) {
+        return Some("S10");
+    }
+    if all_digits(&t, 12..=15) {
+        return Some("digits");
+    }
+    let (prefix, rest) = t.split_at(t.len().min(2));
+    match prefix {
+        "SF" if all_digits(rest, 12..=13) => Some("SF"),
+        "YT" if all_digits(rest, 13..=13) => Some("YT"),
+        "JT" if all_digits(rest, 13..=13) => Some("JT"),
+        "JD" => {
+            let rest = rest
+                .strip_prefix(|c: char| c.is_ascii_uppercase())
+                .unwrap_or(rest);
+            all_digits(rest, 12..=13).then_some("JD")
+        }
+        _ => None,
+    }
+}
+
+/// The tracking-number formats a carrier (by a name or alias as printed) uses; `None` for a
+/// carrier we do not know.
+pub fn carrier_formats(carrier: &str) -> Option<&'static [&'static str]> {
+    const CARRIERS: &[(&[&str], &[&str])] = &[
+        (&["顺丰", "SF"], &["SF"]),
+        (&["京东", "JD"], &["JD"]),
+        (&["圆通", "YTO"], &["YT", "digits"]),
+        (&["极兔", "J&T"], &["JT"]),
+        (&["EMS", "邮政"], &["S10", "digits"]),
+        (&["中通", "ZTO", "韵达", "申通", "STO"], &["digits"]),
+    ];
+    CARRIERS
+        .iter()
+        .find(|(names, _)| names.iter().any(|n| carrier.contains(n)))
+        .map(|(_, f)| *f)
+}
+
 /// A Chinese phone number as printed on documents: a mobile number (11 digits from 13-19),
 /// possibly masked in the middle (`138****5678`), or a landline with its area code
 /// (`010-12345678`, `0755-1234567`, optionally with an extension after another `-`).
@@ -321,6 +369,38 @@ pub fn phone(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tracking_numbers() {
+        for (ok, format) in [
+            ("SF1234567890123", "SF"),
+            ("JD0123456789012", "JD"),
+            ("JDX012345678901", "JD"),
+            ("YT1234567890123", "YT"),
+            ("JT0001234567890", "JT"),
+            ("75123456789012", "digits"),
+            ("EE123456785CN", "S10"),
+            ("RR 473124829 GB", "S10"),
+        ] {
+            assert_eq!(tracking_number(ok), Some(format), "{ok}");
+        }
+        for bad in [
+            "SF12345",
+            "EE123456784CN",
+            "XX1234567890123",
+            "12345",
+            "025-85333555",
+            "",
+        ] {
+            assert_eq!(tracking_number(bad), None, "{bad}");
+        }
+        assert_eq!(carrier_formats("顺丰速运"), Some(&["SF"][..]));
+        assert_eq!(
+            carrier_formats("EMS 经济快递"),
+            Some(&["S10", "digits"][..])
+        );
+        assert_eq!(carrier_formats("某某快运"), None);
+    }
 
     #[test]
     fn luhn_check_digit_completes_known_numbers() {

@@ -8,6 +8,7 @@
 //! (check character, birth date and sex against the number, ethnicity among the 56 groups,
 //! validity period).
 
+use super::anchor::{Value, anchored, compact, field, find_label, in_layout};
 use super::locate::{self, ID1_ASPECT, ID1_SIZE, centre, height};
 use super::{Field, check, normalize};
 use image::RgbImage;
@@ -228,10 +229,6 @@ pub fn read(engine: &Engine, img: &RgbImage, crop: bool) -> Result<Vec<IdCard>, 
     Ok(cards)
 }
 
-fn compact(s: &str) -> String {
-    s.chars().filter(|c| !c.is_whitespace()).collect()
-}
-
 fn side_of(lines: &[Line]) -> Option<Side> {
     let count = |labels: &[(&str, &[&str])], extra: &[&str]| {
         lines
@@ -250,177 +247,6 @@ fn side_of(lines: &[Line]) -> Option<Side> {
         (0, 0) => None,
         (f, b) if f >= b => Some(Side::Front),
         _ => Some(Side::Back),
-    }
-}
-
-/// A labelled value: its text, confidence, box and the lines it came from.
-#[derive(Debug, Clone)]
-struct Value {
-    text: String,
-    confidence: f32,
-    quad: Quad,
-    lines: Vec<usize>,
-}
-
-/// Where a label starts in a line's compact text (byte offsets `(start, end)`): an exact
-/// spelling anywhere, or, for a line starting in the label column (`label_column`), a misread
-/// label at its start: half of the characters of a 4+ character label in place, or one of the
-/// two characters of a short one (`性照` for 性别).
-fn find_label(t: &str, spellings: &[&str], label_column: bool) -> Option<(usize, usize)> {
-    if let Some((p, s)) = spellings
-        .iter()
-        .filter_map(|s| t.find(s).map(|p| (p, *s)))
-        .min_by_key(|(p, _)| *p)
-    {
-        return Some((p, p + s.len()));
-    }
-    if !label_column {
-        return None;
-    }
-    let tc: Vec<char> = t.chars().collect();
-    let label: Vec<char> = spellings.first()?.chars().collect();
-    if tc.len() < label.len() {
-        return None;
-    }
-    let same = label.iter().zip(&tc).filter(|(a, b)| a == b).count();
-    // A line that is only the label may have more of it misread.
-    let enough =
-        same >= 1 && (label.len() <= 2 || tc.len() == label.len() || 2 * same >= label.len());
-    enough.then(|| (0, tc[..label.len()].iter().map(|c| c.len_utf8()).sum()))
-}
-
-/// Values by key anchors: for each label found, the text after it on its line (up to the next
-/// label), or else the nearest line to its right on the same row (an unlabelled line, or the
-/// text before the first label of a labelled one: `女民族汉` holds the sex before 民族).
-fn anchored(
-    lines: &[Line],
-    labels: &[(&'static str, &[&str])],
-    card_w: f32,
-) -> Vec<(&'static str, Value)> {
-    let texts: Vec<String> = lines.iter().map(|l| compact(&l.text)).collect();
-    // (line, label start, label end, key) of every label occurrence.
-    let mut marks: Vec<(usize, usize, usize, &'static str)> = Vec::new();
-    for (i, t) in texts.iter().enumerate() {
-        let label_column = lines[i].quad[0].x < 0.2 * card_w;
-        for (key, spellings) in labels {
-            if let Some((a, b)) = find_label(t, spellings, label_column)
-                && !marks.iter().any(|m| m.0 == i && a < m.2 && m.1 < b)
-            {
-                marks.push((i, a, b, key));
-            }
-        }
-    }
-    marks.sort_by_key(|m| (m.0, m.1));
-    // Text before the first label of each labelled line.
-    let prefix = |i: usize| -> &str {
-        let first = marks
-            .iter()
-            .filter(|m| m.0 == i)
-            .map(|m| m.1)
-            .min()
-            .unwrap_or(0);
-        &texts[i][..first]
-    };
-    let labelled: Vec<usize> = marks.iter().map(|m| m.0).collect();
-    let mut out = Vec::new();
-    for (k, &(i, _, end, key)) in marks.iter().enumerate() {
-        let next = marks
-            .get(k + 1)
-            .filter(|m| m.0 == i)
-            .map_or(texts[i].len(), |m| m.1);
-        let rest = texts[i].get(end..next.max(end)).unwrap_or("").to_string();
-        if !rest.is_empty() {
-            out.push((
-                key,
-                Value {
-                    text: rest,
-                    confidence: lines[i].confidence,
-                    quad: value_quad(&lines[i], texts[i][..end].chars().count()),
-                    lines: vec![i],
-                },
-            ));
-            continue;
-        }
-        let Point { x: cx, y: cy } = centre(&lines[i].quad);
-        let h = height(&lines[i].quad).max(8.0);
-        let right = lines
-            .iter()
-            .enumerate()
-            .filter(|(j, l)| {
-                (!labelled.contains(j) || !prefix(*j).is_empty()) && {
-                    let Point { x, y } = centre(&l.quad);
-                    x > cx && (y - cy).abs() < 0.6 * h.max(height(&l.quad))
-                }
-            })
-            .min_by(|a, b| centre(&a.1.quad).x.total_cmp(&centre(&b.1.quad).x));
-        if let Some((j, l)) = right {
-            let text = if labelled.contains(&j) {
-                prefix(j).to_string()
-            } else {
-                texts[j].clone()
-            };
-            out.push((
-                key,
-                Value {
-                    text,
-                    confidence: l.confidence,
-                    quad: l.quad,
-                    lines: vec![j],
-                },
-            ));
-        }
-    }
-    out
-}
-
-/// The part of a line's box from its `skip`-th non-space character on (the value after a
-/// label), from the characters' boxes; the whole box when they are not available.
-fn value_quad(line: &Line, skip: usize) -> Quad {
-    let chars: Vec<&ocr_core::ocr::Char> =
-        line.chars.iter().filter(|c| c.text.trim() != "").collect();
-    match (chars.get(skip), chars.last()) {
-        (Some(first), Some(last)) if skip > 0 => [
-            Point::new(first.quad[0].x, line.quad[0].y),
-            Point::new(last.quad[1].x.max(first.quad[1].x), line.quad[1].y),
-            Point::new(last.quad[2].x.max(first.quad[2].x), line.quad[2].y),
-            Point::new(first.quad[3].x, line.quad[3].y),
-        ],
-        _ => line.quad,
-    }
-}
-
-/// Unlabelled lines in a layout region (fractions of the card) that no field has taken.
-fn in_layout(
-    lines: &[Line],
-    used: &[usize],
-    region: (f32, f32, f32, f32),
-    size: (f32, f32),
-) -> Option<Value> {
-    let picked: Vec<usize> = (0..lines.len())
-        .filter(|i| !used.contains(i))
-        .filter(|&i| {
-            let Point { x, y } = centre(&lines[i].quad);
-            let (fx, fy) = (x / size.0, y / size.1);
-            fx >= region.0 && fx <= region.2 && fy >= region.1 && fy <= region.3
-        })
-        .collect();
-    let first = *picked.first()?;
-    Some(Value {
-        text: picked.iter().map(|&i| compact(&lines[i].text)).collect(),
-        confidence: picked.iter().map(|&i| lines[i].confidence).sum::<f32>() / picked.len() as f32,
-        quad: lines[first].quad,
-        lines: picked,
-    })
-}
-
-fn field(v: &Value, text: String, valid: Option<bool>, corrected: bool) -> Field {
-    Field {
-        text,
-        confidence: v.confidence,
-        quad: Some(v.quad),
-        valid,
-        corrected,
-        recognizer: "general",
     }
 }
 
@@ -463,7 +289,8 @@ fn birth_date(text: &str) -> Option<String> {
 
 fn parse_front(engine: &Engine, card: &RgbImage, lines: &[Line]) -> Result<Front, OcrError> {
     let size = (card.width() as f32, card.height() as f32);
-    let mut values: Vec<(&'static str, Value)> = anchored(lines, FRONT_LABELS, size.0);
+    let mut values: Vec<(&'static str, Value)> =
+        anchored(lines, FRONT_LABELS, |l| l.quad[0].x < 0.2 * size.0);
     let mut used: Vec<usize> = values.iter().flat_map(|(_, v)| v.lines.clone()).collect();
     // Labels themselves (also misread ones) are not values.
     for (i, l) in lines.iter().enumerate() {
@@ -694,7 +521,7 @@ fn date_parts(d: &str) -> Option<(u32, u32, u32)> {
 }
 
 fn parse_back(lines: &[Line], card_w: f32) -> Back {
-    let values = anchored(lines, BACK_LABELS, card_w);
+    let values = anchored(lines, BACK_LABELS, |l| l.quad[0].x < 0.2 * card_w);
     let mut back = Back::default();
     let get = |key: &str| {
         values
@@ -769,7 +596,7 @@ mod tests {
             line("男", 150.0, 122.0, 30.0),
             line("民族汉", 250.0, 120.0, 90.0),
         ];
-        let v = anchored(&lines, FRONT_LABELS, 856.0);
+        let v = anchored(&lines, FRONT_LABELS, |l| l.quad[0].x < 0.2 * 856.0);
         let get = |k: &str| v.iter().find(|(key, _)| *key == k).unwrap().1.text.clone();
         assert_eq!(get("name"), "韦小宝");
         assert_eq!(get("sex"), "男");

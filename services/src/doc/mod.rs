@@ -1,13 +1,16 @@
 //! Document pipelines (bank card, ID card, waybill, business license, plate, VIN): shared
 //! parts (field validators, normalisers, the field result type) and one module per document.
 
+pub mod anchor;
 pub mod bank_card;
+pub mod business_license;
 pub mod check;
 pub mod id_card;
 pub mod locate;
 pub mod normalize;
 pub mod quality;
 pub mod vehicle;
+pub mod waybill;
 
 use ocr_core::ocr::{Char, Engine, Line, OcrError, Page, Quad, ReadOptions};
 use serde::Serialize;
@@ -113,4 +116,50 @@ pub fn repair_with_alternatives(
         }
     }
     (found.len() == 1).then(|| found.remove(0))
+}
+
+/// Locates one paper document of about `aspect` (width / height) in a photo and warps it
+/// upright to `size`; with `crop` (or when no outline is found) the whole image is the
+/// document.
+pub fn locate_document(
+    img: &image::RgbImage,
+    aspect: f32,
+    size: (u32, u32),
+    crop: bool,
+) -> locate::Rectified {
+    if crop {
+        return locate::Rectified::whole(img);
+    }
+    let found = locate::readable_documents(img, Some(aspect));
+    match found.first().filter(|l| l.outlined) {
+        Some(l) => locate::Rectified::new(img, &l.quad, Some(size)),
+        None => locate::Rectified::whole(img),
+    }
+}
+
+/// Re-reads characters `start..start + len` of a line from the document image with only the
+/// characters of `alphabet` allowed (constrained decoding for codes with a known alphabet).
+pub fn reread_span(
+    engine: &Engine,
+    doc: &image::RgbImage,
+    line: &Line,
+    start: usize,
+    len: usize,
+    alphabet: &str,
+) -> Result<(Line, Quad), OcrError> {
+    let quad = anchor::span_quad(line, start, len);
+    let crop = ocr_core::ocr::rectify::crop(doc, &quad);
+    let opts = ReadOptions {
+        classify: false,
+        allowed_chars: Some(alphabet.into()),
+        ..ReadOptions::default()
+    };
+    let line = engine
+        .recognize_crops(
+            vec![crop],
+            &opts,
+            &mut ocr_core::ocr::StageTimings::default(),
+        )?
+        .remove(0);
+    Ok((line, quad))
 }

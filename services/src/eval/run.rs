@@ -184,6 +184,16 @@ fn predict_document(engine: &Engine, bank_card: &BankCardReader, r: &Record) -> 
                     .or(cards.first());
                 card.map(|c| c.field_texts()).unwrap_or_default()
             }
+            "waybill" => crate::doc::waybill::read(engine, img, false)?
+                .fields()
+                .into_iter()
+                .map(|(k, f)| (k, f.text.clone()))
+                .collect(),
+            "business_license" => crate::doc::business_license::read(engine, img, false)?
+                .fields()
+                .into_iter()
+                .map(|(k, f)| (k, f.text.clone()))
+                .collect(),
             _ => bank_card
                 .read_card(engine, img)?
                 .fields()
@@ -261,7 +271,7 @@ pub fn score(r: &Record, p: &Prediction) -> RecordResult {
             }
             res.expected = want.join("\n");
         }
-        "id_card" | "bank_card" => {
+        "id_card" | "bank_card" | "waybill" | "business_license" => {
             let want = e.fields.clone().unwrap_or_default();
             for (name, value) in &want {
                 let got = p.fields.get(name).map(String::as_str).unwrap_or("");
@@ -373,7 +383,9 @@ pub fn evaluate(
                 card_number_lines,
             } => match r.entry.task.as_str() {
                 "line" if *card_number_lines => predict_card_number(engine, bank_card, r),
-                "id_card" | "bank_card" => predict_document(engine, bank_card, r),
+                "id_card" | "bank_card" | "waybill" | "business_license" => {
+                    predict_document(engine, bank_card, r)
+                }
                 "line" | "plate" | "page" | "detect" => predict(engine, r, &opts.read),
                 // No pipeline yet: the record is reported as skipped.
                 _ => Prediction {

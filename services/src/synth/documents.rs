@@ -10,8 +10,8 @@ use image::{Rgb, RgbImage};
 use imageproc::drawing::{draw_filled_circle_mut, draw_filled_ellipse_mut, draw_text_mut};
 use imageproc::geometric_transformations::Projection;
 
-const SURNAMES: &str = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤";
-const GIVEN: &str = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超兰霞平刚桂华建国志红文斌宇浩然欣怡涵梓轩萱思远晨阳鹏飞俊峰玉婷雪琳佳慧德福海波辉龙云凤春梅光荣金山林永新家宁安";
+pub(super) const SURNAMES: &str = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤";
+pub(super) const GIVEN: &str = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超兰霞平刚桂华建国志红文斌宇浩然欣怡涵梓轩萱思远晨阳鹏飞俊峰玉婷雪琳佳慧德福海波辉龙云凤春梅光荣金山林永新家宁安";
 const CITIES: &[&str] = &[
     "德州市",
     "南充市",
@@ -82,16 +82,16 @@ const TOWNS: &[&str] = &[
     "团结村",
 ];
 
-fn pick<'a>(rng: &mut fastrand::Rng, items: &[&'a str]) -> &'a str {
+pub(super) fn pick<'a>(rng: &mut fastrand::Rng, items: &[&'a str]) -> &'a str {
     items[rng.usize(..items.len())]
 }
 
-fn pick_char(rng: &mut fastrand::Rng, chars: &str) -> char {
+pub(super) fn pick_char(rng: &mut fastrand::Rng, chars: &str) -> char {
     let v: Vec<char> = chars.chars().collect();
     v[rng.usize(..v.len())]
 }
 
-fn random_date(rng: &mut fastrand::Rng, years: std::ops::Range<u32>) -> (u32, u32, u32) {
+pub(super) fn random_date(rng: &mut fastrand::Rng, years: std::ops::Range<u32>) -> (u32, u32, u32) {
     loop {
         let (y, m, d) = (rng.u32(years.clone()), rng.u32(1..13), rng.u32(1..32));
         if check::real_date(y, m, d) {
@@ -195,7 +195,7 @@ impl IdValues {
 }
 
 const LABEL_BLUE: Rgb<u8> = Rgb([40, 110, 170]);
-const INK: Rgb<u8> = Rgb([25, 25, 30]);
+pub(super) const INK: Rgb<u8> = Rgb([25, 25, 30]);
 
 /// A pale card background with fine guilloche-like waves.
 fn card_paper(w: u32, h: u32, rng: &mut fastrand::Rng) -> RgbImage {
@@ -216,7 +216,15 @@ fn card_paper(w: u32, h: u32, rng: &mut fastrand::Rng) -> RgbImage {
     })
 }
 
-fn text(img: &mut RgbImage, font: &FontVec, s: &str, x: f32, y: f32, size: f32, ink: Rgb<u8>) {
+pub(super) fn text(
+    img: &mut RgbImage,
+    font: &FontVec,
+    s: &str,
+    x: f32,
+    y: f32,
+    size: f32,
+    ink: Rgb<u8>,
+) {
     draw_text_mut(img, ink, x as i32, y as i32, PxScale::from(size), font, s);
 }
 
@@ -374,8 +382,20 @@ pub fn bank_card(
 /// Photographs a flat document: a desk around it, a turn (upside down with probability
 /// `upside_down`), perspective, uneven light, glare, blur, noise and JPEG.
 pub fn photograph(doc: &RgbImage, rng: &mut fastrand::Rng, upside_down: f32) -> RgbImage {
-    let (dw, dh) = (doc.width() as f32, doc.height() as f32);
     let (w, h) = (rng.u32(1000..1400), rng.u32(760..1050));
+    photograph_in(doc, rng, upside_down, w, h)
+}
+
+/// [`photograph`] in a `w x h` frame (paper documents are photographed at higher resolution
+/// than cards: their text is smaller relative to the page).
+pub fn photograph_in(
+    doc: &RgbImage,
+    rng: &mut fastrand::Rng,
+    upside_down: f32,
+    w: u32,
+    h: u32,
+) -> RgbImage {
+    let (dw, dh) = (doc.width() as f32, doc.height() as f32);
     let desk = [rng.f32() * 120.0, rng.f32() * 120.0, rng.f32() * 120.0];
     let scale = (w as f32 * (0.5 + rng.f32() * 0.3)) / dw;
     let mut angle = (rng.f32() - 0.5) * 0.35;

@@ -15,6 +15,7 @@ use std::path::Path;
 
 pub mod card_number;
 pub mod documents;
+pub mod forms;
 
 /// Random text in the styles documents carry: Chinese phrases, mixed Chinese and ASCII,
 /// numbers (dates, amounts, phone and card numbers) and Latin words.
@@ -260,6 +261,10 @@ pub enum DocumentKind {
     IdCards,
     /// Bank card photos (`bank_card` records).
     BankCards,
+    /// Express waybill photos (`waybill` records).
+    Waybills,
+    /// Business license photos (`business_license` records).
+    BusinessLicenses,
 }
 
 /// Writes `count` document photos and a `manifest.jsonl` into `dir`.
@@ -286,6 +291,16 @@ pub fn write_documents(
                 let (img, fields) = documents::bank_card_record(font, fonts, rng);
                 img.save(dir.join(name))?;
                 serde_json::json!({"image": name, "task": "bank_card", "fields": fields})
+            }
+            DocumentKind::Waybills => {
+                let (img, fields) = forms::waybill_record(font, rng);
+                img.save(dir.join(name))?;
+                serde_json::json!({"image": name, "task": "waybill", "fields": fields})
+            }
+            DocumentKind::BusinessLicenses => {
+                let (img, fields) = forms::business_license_record(font, rng);
+                img.save(dir.join(name))?;
+                serde_json::json!({"image": name, "task": "business_license", "fields": fields})
             }
         })
     })
