@@ -195,8 +195,16 @@ pub fn field(v: &Value, text: String, valid: Option<bool>, corrected: bool) -> F
 /// Extends a value with the unlabelled lines below it that continue it (a wrapped address or
 /// business scope): each must start within `x_range` (document pixels), begin within 1.6 line
 /// heights under the previous one and not be taken already (`used`); lines join without
-/// spaces. The taken lines are added to `used`.
-pub fn continue_down(lines: &[Line], used: &mut Vec<usize>, v: &mut Value, x_range: (f32, f32)) {
+/// spaces. With `stop_at_labels`, a line that opens with some other label (`计费重量：`: a
+/// few characters, no digits, then a colon) ends the value. The taken lines are added to
+/// `used`.
+pub fn continue_down(
+    lines: &[Line],
+    used: &mut Vec<usize>,
+    v: &mut Value,
+    x_range: (f32, f32),
+    stop_at_labels: bool,
+) {
     let mut bottom = v.quad[3].y.max(v.quad[2].y);
     let h = height(&v.quad).max(8.0);
     loop {
@@ -212,6 +220,9 @@ pub fn continue_down(lines: &[Line], used: &mut Vec<usize>, v: &mut Value, x_ran
             })
             .min_by(|&a, &b| lines[a].quad[0].y.total_cmp(&lines[b].quad[0].y));
         let Some(i) = next else { break };
+        if stop_at_labels && opens_with_label(&compact(&lines[i].text)) {
+            break;
+        }
         v.text.push_str(&compact(&lines[i].text));
         v.confidence = (v.confidence * v.lines.len() as f32 + lines[i].confidence)
             / (v.lines.len() + 1) as f32;
@@ -219,6 +230,14 @@ pub fn continue_down(lines: &[Line], used: &mut Vec<usize>, v: &mut Value, x_ran
         v.lines.push(i);
         used.push(i);
     }
+}
+
+/// True when a text starts with a label: 2 to 8 characters without digits, then a colon.
+fn opens_with_label(t: &str) -> bool {
+    t.chars()
+        .take(9)
+        .position(|c| c == '：' || c == ':')
+        .is_some_and(|p| p >= 2 && !t.chars().take(p).any(|c| c.is_ascii_digit()))
 }
 
 /// The box of characters `start..start + len` of a line (padded by 60% of a character on each

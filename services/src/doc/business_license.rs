@@ -105,7 +105,24 @@ const WRAPPING: &[&str] = &[
 /// Reads a business license in a photo (or, with `crop`, an image that is the license).
 pub fn read(engine: &Engine, img: &RgbImage, crop: bool) -> Result<BusinessLicense, OcrError> {
     let aspect = LICENSE_SIZE.0 as f32 / LICENSE_SIZE.1 as f32;
-    let mut doc = super::locate_document(img, aspect, LICENSE_SIZE, crop);
+    let located = super::locate_document(img, aspect, LICENSE_SIZE, crop);
+    let mut out = read_document(engine, located)?;
+    // An outline that was not the document (a barcode's edge, a table frame) reads as little:
+    // then the whole photo is read instead, and the better reading kept.
+    if !crop && out.fields().len() < 4 {
+        let whole = read_document(engine, super::locate::Rectified::whole(img))?;
+        if whole.fields().len() > out.fields().len() {
+            out = whole;
+        }
+    }
+    Ok(out)
+}
+
+/// Reads a located document: upright, fields, boxes back in the photo.
+fn read_document(
+    engine: &Engine,
+    mut doc: super::locate::Rectified,
+) -> Result<BusinessLicense, OcrError> {
     let page = super::read_upright(engine, &mut doc)?;
     let mut out = parse(engine, &doc.image, &page.lines)?;
     out.quad = Some(doc.quad);
@@ -176,7 +193,7 @@ fn parse(engine: &Engine, doc: &RgbImage, lines: &[Line]) -> Result<BusinessLice
         if WRAPPING.contains(key) {
             let x = v.quad[0].x;
             let h = super::locate::height(&v.quad).max(8.0);
-            continue_down(lines, &mut used, v, (x - 1.5 * h, x + 1.5 * h));
+            continue_down(lines, &mut used, v, (x - 1.5 * h, x + 1.5 * h), false);
         }
     }
     let get = |key: &str| {

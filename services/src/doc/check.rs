@@ -299,6 +299,9 @@ pub fn tracking_number(s: &str) -> Option<&'static str> {
     let all_digits = |x: &str, n: std::ops::RangeInclusive<usize>| {
         n.contains(&x.len()) && x.bytes().all(|b| b.is_ascii_digit())
     };
+    if !t.is_ascii() {
+        return None;
+    }
     if s10_tracking_number(&t) {
         return Some("S10");
     }

@@ -336,6 +336,14 @@ impl Rectified {
         self.turned = !self.turned;
     }
 
+    /// Turns the document 90 degrees clockwise (a page whose outline was found with its
+    /// corners a quarter turn off).
+    pub fn turn_quarter(&mut self) {
+        self.image = image::imageops::rotate90(&self.image);
+        let q = self.quad;
+        self.quad = [q[3], q[0], q[1], q[2]];
+    }
+
     /// The perspective from the upright image to the photo.
     fn projection(&self) -> Option<imageproc::geometric_transformations::Projection> {
         let (w, h) = (self.image.width() as f32, self.image.height() as f32);

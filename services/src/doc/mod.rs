@@ -49,10 +49,28 @@ impl Field {
     }
 }
 
-/// Reads a rectified document; when most of its characters read upside down, turns it and
-/// reads again.
+/// Reads a rectified document; when most of its characters run top to bottom it turns it a
+/// quarter, and when most read upside down it turns it over, reading again each time.
 pub fn read_upright(engine: &Engine, doc: &mut locate::Rectified) -> Result<Page, OcrError> {
     let mut page = engine.read(&doc.image, &ReadOptions::default())?;
+    // Text running top to bottom: the outline's corners were a quarter turn off. Turn it a
+    // quarter (the 180-degree check below settles which way is up).
+    let vertical: usize = page
+        .lines
+        .iter()
+        .filter(|l| l.chars.len() >= 3)
+        .map(|l| {
+            // The reading direction is the box's top edge.
+            let (dx, dy) = (l.quad[1].x - l.quad[0].x, l.quad[1].y - l.quad[0].y);
+            let n = l.chars.len() as isize;
+            if dy.abs() > 1.5 * dx.abs() { n } else { -n }
+        })
+        .sum::<isize>()
+        .max(0) as usize;
+    if vertical > 0 {
+        doc.turn_quarter();
+        page = engine.read(&doc.image, &ReadOptions::default())?;
+    }
     let weight = |l: &Line| l.chars.len().max(1);
     let flipped: usize = page
         .lines

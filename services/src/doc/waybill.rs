@@ -11,7 +11,7 @@ use super::anchor::{Value, anchored, compact, continue_down, field, strip_colon}
 use super::locate::{centre, height};
 use super::{Field, check};
 use image::RgbImage;
-use ocr_core::ocr::{Engine, Line, OcrError, Quad};
+use ocr_core::ocr::{Engine, Line, OcrError, Point, Quad};
 use serde::Serialize;
 
 /// The canonical size a waybill is warped to (landscape label).
@@ -81,8 +81,9 @@ impl Waybill {
     }
 }
 
-/// Label spellings. `party_*` labels open a party's block; the unqualified ones belong to the
-/// block they are in.
+/// Label spellings. `recipient` and `sender` labels open a party's block; the unqualified
+/// `address` and `phone` belong to the block they are in. (`订单号`, an order number, is not a
+/// tracking number.)
 const LABELS: &[(&str, &[&str])] = &[
     ("recipient", &["收件人", "收货人", "收件方"]),
     ("sender", &["寄件人", "发件人", "寄件方"]),
@@ -90,23 +91,111 @@ const LABELS: &[(&str, &[&str])] = &[
     ("sender_address", &["寄件地址", "发件地址"]),
     (
         "tracking_number",
-        &["运单号", "运单编号", "快递单号", "单号"],
+        &["运单号", "运单编号", "快递单号", "邮件号"],
     ),
+    // Not fields, but labels that look like ours when misread (订单号 and 运单号).
+    ("order_number", &["订单号", "订单编号", "订单ID"]),
     ("routing_code", &["三段码", "大头笔"]),
     ("address", &["地址"]),
     ("phone", &["电话", "手机"]),
 ];
 
-/// Carrier names and aliases as printed (the first is the name we report when only an alias
-/// was read).
+/// Short carrier names: a line holding one names the carrier.
 const CARRIERS: &[&str] = &[
     "顺丰", "中通", "圆通", "韵达", "申通", "京东", "EMS", "邮政", "极兔", "德邦", "百世",
 ];
+/// Carriers' full names: a short line one character away from one is that carrier misread.
+const CARRIER_NAMES: &[&str] = &[
+    "顺丰速运",
+    "中通快递",
+    "圆通速递",
+    "韵达快递",
+    "申通快递",
+    "京东物流",
+    "中国邮政",
+    "极兔速递",
+    "德邦快递",
+    "百世快递",
+];
+
+/// The carrier a line names: the line itself when it holds a short name, else the full name
+/// it is one character away from (corrected).
+fn carrier_of(text: &str) -> Option<(String, bool)> {
+    if CARRIERS.iter().any(|c| text.contains(c)) {
+        return Some((text.to_string(), false));
+    }
+    let t: Vec<char> = text.chars().collect();
+    if t.len() > 6 {
+        return None;
+    }
+    CARRIER_NAMES
+        .iter()
+        .find(|n| crate::eval::metrics::edit_distance(&t, &n.chars().collect::<Vec<_>>()) <= 1)
+        .map(|n| (n.to_string(), true))
+}
+
+/// A tracking number that fails its format with letters and digits mixed up (`E0847510167CN`
+/// for `EO847510167CN`): the same characters coerced to letters where the format has letters
+/// and digits where it has digits, if that passes.
+fn coerce_tracking(t: &str) -> Option<String> {
+    let to_digit = |c: char| match c {
+        'O' | 'D' | 'Q' => '0',
+        'I' | 'L' => '1',
+        'Z' => '2',
+        'S' => '5',
+        'G' => '6',
+        'B' => '8',
+        c => c,
+    };
+    let to_letter = |c: char| match c {
+        '0' => 'O',
+        '1' => 'I',
+        '2' => 'Z',
+        '5' => 'S',
+        '6' => 'G',
+        '8' => 'B',
+        c => c,
+    };
+    let chars: Vec<char> = t.chars().collect();
+    let n = chars.len();
+    let shapes: [&dyn Fn(usize) -> bool; 2] = [
+        // S10: two letters, nine digits, two letters.
+        &|i| i < 2 || i >= 11,
+        // Carrier prefix: two letters, then digits.
+        &|i| i < 2,
+    ];
+    shapes.iter().find_map(|letter_at| {
+        let c: String = (0..n)
+            .map(|i| {
+                if letter_at(i) {
+                    to_letter(chars[i])
+                } else {
+                    to_digit(chars[i])
+                }
+            })
+            .collect();
+        (c != t && check::tracking_number(&c).is_some()).then_some(c)
+    })
+}
 
 /// Reads a waybill in a photo (or, with `crop`, an image that is the waybill).
 pub fn read(engine: &Engine, img: &RgbImage, crop: bool) -> Result<Waybill, OcrError> {
     let aspect = WAYBILL_SIZE.0 as f32 / WAYBILL_SIZE.1 as f32;
-    let mut doc = super::locate_document(img, aspect, WAYBILL_SIZE, crop);
+    let located = super::locate_document(img, aspect, WAYBILL_SIZE, crop);
+    let mut out = read_document(engine, located)?;
+    // An outline that was not the document (a barcode's edge, a table frame) reads as little:
+    // then the whole photo is read instead, and the better reading kept.
+    if !crop && out.fields().len() < 4 {
+        let whole = read_document(engine, super::locate::Rectified::whole(img))?;
+        if whole.fields().len() > out.fields().len() {
+            out = whole;
+        }
+    }
+    Ok(out)
+}
+
+/// Reads a located document: upright, fields, boxes back in the photo.
+fn read_document(engine: &Engine, mut doc: super::locate::Rectified) -> Result<Waybill, OcrError> {
     let page = super::read_upright(engine, &mut doc)?;
     let mut out = parse(&page.lines, doc.image.width() as f32);
     out.quad = Some(doc.quad);
@@ -239,16 +328,31 @@ fn parse(lines: &[Line], doc_w: f32) -> Waybill {
     let texts: Vec<String> = lines.iter().map(|l| compact(&l.text)).collect();
     let mut out = Waybill::default();
     // Carrier: the first line naming one.
-    if let Some(i) = texts
+    if let Some((i, (name, corrected))) = texts
         .iter()
-        .position(|t| CARRIERS.iter().any(|c| t.contains(c)))
+        .enumerate()
+        .find_map(|(i, t)| carrier_of(t).map(|c| (i, c)))
     {
-        out.carrier = Some(Field::from_line(&lines[i], Some(true), "general"));
-        if let Some(f) = &mut out.carrier {
-            f.text = texts[i].clone();
+        let mut f = Field::from_line(&lines[i], Some(true), "general");
+        f.text = name;
+        f.corrected = corrected;
+        // A logo name followed by the service's name (`EMS` / `经济快递`) is one carrier name.
+        if let Some(next) = texts.get(i + 1)
+            && next.chars().count() <= 6
+            && ["快递", "速递", "快运", "物流"]
+                .iter()
+                .any(|s| next.ends_with(s))
+            && (centre(&lines[i + 1].quad).y - centre(&lines[i].quad).y).abs()
+                < 2.5 * height(&lines[i].quad).max(height(&lines[i + 1].quad))
+            && !f.text.contains(next.as_str())
+        {
+            f.text.push_str(next);
         }
+        out.carrier = Some(f);
     }
     let mut values = anchored(lines, LABELS, |l| l.quad[0].x < 0.25 * doc_w);
+    // The decoy labels only keep misreadings off the real ones; their values are nobody's.
+    values.retain(|(k, _)| *k != "order_number");
     let mut used: Vec<usize> = values.iter().flat_map(|(_, v)| v.lines.clone()).collect();
     for (i, t) in texts.iter().enumerate() {
         if LABELS
@@ -258,18 +362,18 @@ fn parse(lines: &[Line], doc_w: f32) -> Waybill {
             used.push(i);
         }
     }
-    // Party blocks: each 收件人 / 寄件人 label opens one, down to the next.
-    let mut blocks: Vec<(f32, &str)> = values
+    // Party blocks: each 收件人 / 寄件人 label opens one, down to the next in its column (a
+    // waybill may carry a second, narrower copy beside the main one).
+    let blocks: Vec<(Point, &str)> = values
         .iter()
         .filter(|(k, _)| matches!(*k, "recipient" | "sender"))
-        .map(|(k, v)| (v.quad[0].y - 0.5 * height(&v.quad), *k))
+        .map(|(k, v)| (lines[v.lines[0]].quad[0], *k))
         .collect();
-    blocks.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let party_at = |y: f32| {
+    let party_at = |p: Point| {
         blocks
             .iter()
-            .rev()
-            .find(|(top, _)| *top <= y)
+            .filter(|(top, _)| top.y <= p.y + 2.0 && (top.x - p.x).abs() < 0.2 * doc_w)
+            .max_by(|a, b| a.0.y.total_cmp(&b.0.y))
             .map(|(_, k)| *k)
     };
     for (key, v) in values.iter_mut() {
@@ -277,10 +381,16 @@ fn parse(lines: &[Line], doc_w: f32) -> Waybill {
         if key.ends_with("address") {
             let x0 = lines[v.lines[0]].quad[0].x;
             let h = height(&v.quad).max(8.0);
-            continue_down(lines, &mut used, v, (x0 - 2.0 * h, v.quad[0].x + 2.0 * h));
+            continue_down(
+                lines,
+                &mut used,
+                v,
+                (x0 - 3.0 * h, v.quad[0].x + 3.0 * h),
+                true,
+            );
         }
         // Unqualified address / phone labels take the party of their block.
-        let party = party_at(centre(&v.quad).y);
+        let party = party_at(lines[v.lines[0]].quad[0]);
         *key = match (*key, party) {
             ("address", Some("recipient")) => "recipient_address",
             ("address", Some("sender")) => "sender_address",
@@ -344,12 +454,21 @@ fn parse(lines: &[Line], doc_w: f32) -> Waybill {
             })
     });
     if let Some((v, t)) = tracking {
+        let (t, corrected) = match check::tracking_number(&t) {
+            None => coerce_tracking(&t).map_or((t, false), |c| (c, true)),
+            Some(_) => (t, false),
+        };
         let format = check::tracking_number(&t);
         let carrier_ok = match (&out.carrier, format) {
             (Some(c), Some(f)) => check::carrier_formats(&c.text).is_none_or(|fs| fs.contains(&f)),
             _ => true,
         };
-        out.tracking_number = Some(field(&v, t, Some(format.is_some() && carrier_ok), false));
+        out.tracking_number = Some(field(
+            &v,
+            t,
+            Some(format.is_some() && carrier_ok),
+            corrected,
+        ));
     }
     // Routing code: the labelled value, else the tallest line shaped like one.
     out.routing_code = get("routing_code")
@@ -402,6 +521,25 @@ mod tests {
         assert_eq!(r.province.as_deref(), Some("广西壮族自治区"));
         assert_eq!(r.city.as_deref(), Some("南宁市"));
         assert_eq!(r.district.as_deref(), Some("青秀区"));
+    }
+
+    #[test]
+    fn carriers_and_misread_tracking_numbers() {
+        assert_eq!(
+            carrier_of("EMS经济快递"),
+            Some(("EMS经济快递".into(), false))
+        );
+        assert_eq!(carrier_of("极免速递"), Some(("极兔速递".into(), true)));
+        assert_eq!(carrier_of("收件人：张三"), None);
+        assert_eq!(
+            coerce_tracking("E0847510167CN").as_deref(),
+            Some("EO847510167CN")
+        );
+        assert_eq!(
+            coerce_tracking("5F1234567890123").as_deref(),
+            Some("SF1234567890123")
+        );
+        assert_eq!(coerce_tracking("SF12345"), None);
     }
 
     #[test]
