@@ -160,7 +160,7 @@ fn coerce_tracking(t: &str) -> Option<String> {
     let n = chars.len();
     let shapes: [&dyn Fn(usize) -> bool; 2] = [
         // S10: two letters, nine digits, two letters.
-        &|i| i < 2 || i >= 11,
+        &|i| !(2..11).contains(&i),
         // Carrier prefix: two letters, then digits.
         &|i| i < 2,
     ];
