@@ -260,10 +260,12 @@ impl WaybillValues {
         let (carrier, format) = CARRIERS[rng.usize(..CARRIERS.len())];
         let tracking_number = tracking(rng, format);
         debug_assert!(check::tracking_number(&tracking_number).is_some());
+        // Routing codes avoid I and O, as carriers print them (they read as 1 and 0).
+        const ROUTING_LETTERS: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ";
         let routing_code = format!(
             "{}{}-{}-{}",
             rng.u32(10..1000),
-            char::from(b'A' + rng.u8(0..26)),
+            char::from(ROUTING_LETTERS[rng.usize(..ROUTING_LETTERS.len())]),
             digits(rng, 3),
             digits(rng, 2)
         );
