@@ -202,6 +202,30 @@ fn read_document(
                 })
                 .collect())
         }
+        "waybill" => {
+            let w = crate::doc::waybill::read(engine, &img, req.crop).map_err(status)?;
+            Ok(vec![pb::Document {
+                side: String::new(),
+                quad: w.quad.as_ref().filter(|_| !req.crop).map(quad),
+                fields: w
+                    .fields()
+                    .into_iter()
+                    .map(|(k, f)| document_field(k, f))
+                    .collect(),
+            }])
+        }
+        "business_license" => {
+            let l = crate::doc::business_license::read(engine, &img, req.crop).map_err(status)?;
+            Ok(vec![pb::Document {
+                side: String::new(),
+                quad: l.quad.as_ref().filter(|_| !req.crop).map(quad),
+                fields: l
+                    .fields()
+                    .into_iter()
+                    .map(|(k, f)| document_field(k, f))
+                    .collect(),
+            }])
+        }
         kind @ ("plate" | "vin") => {
             let field = if kind == "plate" {
                 vehicle::read_plate(engine, &img, req.crop)
@@ -216,7 +240,8 @@ fn read_document(
             }])
         }
         other => Err(Status::invalid_argument(format!(
-            "unknown document '{other}' (bank_card, id_card, plate, vin)"
+            "unknown document '{other}' (bank_card, id_card, waybill, business_license, plate, \
+             vin)"
         ))),
     }
 }

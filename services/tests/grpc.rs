@@ -723,6 +723,39 @@ async fn documents_and_capture_quality() {
     let f = &resp.documents[0].fields[0];
     assert_eq!((f.name.as_str(), f.text.as_str()), ("card_number", "0001"));
 
+    // A waybill and a business license photo: tracking number and credit code checked.
+    for (file, kind, name, want) in [
+        (
+            "waybill-00000.jpg",
+            "waybill",
+            "tracking_number",
+            "4889277280558",
+        ),
+        (
+            "business-license-00000.jpg",
+            "business_license",
+            "credit_code",
+            "91610113RCG2RC054N",
+        ),
+    ] {
+        let resp = c
+            .read_document(pb::DocumentRequest {
+                image: testdata(file),
+                document: kind.into(),
+                crop: false,
+                id: String::new(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let doc = &resp.documents[0];
+        let f = doc.fields.iter().find(|f| f.name == name).unwrap();
+        assert_eq!(f.text, want, "{kind}");
+        assert_eq!(f.check, pb::FieldCheck::Valid as i32, "{kind}");
+        assert!(doc.fields.len() >= 8, "{kind}: {:?}", doc.fields);
+        assert!(doc.quad.is_some());
+    }
+
     // Bad requests.
     let err = c
         .read_document(pb::DocumentRequest {
