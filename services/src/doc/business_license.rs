@@ -208,7 +208,9 @@ fn parse(engine: &Engine, doc: &RgbImage, lines: &[Line]) -> Result<BusinessLice
         kind: plain("type"),
         legal_representative: plain("legal_representative"),
         address: plain("address"),
-        scope: plain("scope"),
+        // Scopes list activities separated by `；` and never hold a colon: a colon there is
+        // a misread semicolon.
+        scope: get("scope").map(|v| field(&v, v.text.replace(['：', ':'], "；"), None, false)),
         registration_authority: plain("registration_authority"),
         ..Default::default()
     };
