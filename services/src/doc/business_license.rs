@@ -104,44 +104,33 @@ const WRAPPING: &[&str] = &[
 
 /// Reads a business license in a photo (or, with `crop`, an image that is the license).
 pub fn read(engine: &Engine, img: &RgbImage, crop: bool) -> Result<BusinessLicense, OcrError> {
-    let aspect = LICENSE_SIZE.0 as f32 / LICENSE_SIZE.1 as f32;
-    let located = super::locate_document(img, aspect, LICENSE_SIZE, crop);
-    let mut out = read_document(engine, located)?;
-    // An outline that was not the document (a barcode's edge, a table frame) reads as little:
-    // then the whole photo is read instead, and the better reading kept.
-    if !crop && out.fields().len() < 4 {
-        let whole = read_document(engine, super::locate::Rectified::whole(img))?;
-        if whole.fields().len() > out.fields().len() {
-            out = whole;
-        }
-    }
-    Ok(out)
-}
-
-/// Reads a located document: upright, fields, boxes back in the photo.
-fn read_document(
-    engine: &Engine,
-    mut doc: super::locate::Rectified,
-) -> Result<BusinessLicense, OcrError> {
-    let page = super::read_upright(engine, &mut doc)?;
-    let mut out = parse(engine, &doc.image, &page.lines)?;
-    out.quad = Some(doc.quad);
-    out.turned = doc.turned;
-    for f in [
-        &mut out.credit_code,
-        &mut out.name,
-        &mut out.kind,
-        &mut out.legal_representative,
-        &mut out.registered_capital,
-        &mut out.established_date,
-        &mut out.business_term,
-        &mut out.address,
-        &mut out.scope,
-        &mut out.registration_authority,
-    ] {
-        super::to_photo(f, &doc);
-    }
-    Ok(out)
+    super::read_paper(
+        engine,
+        img,
+        crop,
+        LICENSE_SIZE,
+        |doc, lines| {
+            let mut out = parse(engine, &doc.image, lines)?;
+            out.quad = Some(doc.quad);
+            out.turned = doc.turned;
+            for f in [
+                &mut out.credit_code,
+                &mut out.name,
+                &mut out.kind,
+                &mut out.legal_representative,
+                &mut out.registered_capital,
+                &mut out.established_date,
+                &mut out.business_term,
+                &mut out.address,
+                &mut out.scope,
+                &mut out.registration_authority,
+            ] {
+                super::to_photo(f, doc);
+            }
+            Ok(out)
+        },
+        |d| d.fields().len(),
+    )
 }
 
 /// A `YYYY年MM月DD日` date (also read with other separators) as (year, month, day).

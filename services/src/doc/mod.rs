@@ -181,3 +181,33 @@ pub fn reread_span(
         .remove(0);
     Ok((line, quad))
 }
+
+/// Reads a paper document (a waybill, a license): its outline located and warped upright to
+/// `size`, read the right way up, parsed by `parse` (which maps its boxes back to the photo).
+/// An outline that was not the document (a barcode's edge, a table frame) reads as little:
+/// when `count` finds fewer than four fields, the whole photo is read too and the reading
+/// with more fields kept.
+pub fn read_paper<T>(
+    engine: &Engine,
+    img: &image::RgbImage,
+    crop: bool,
+    size: (u32, u32),
+    parse: impl Fn(&locate::Rectified, &[Line]) -> Result<T, OcrError>,
+    count: impl Fn(&T) -> usize,
+) -> Result<T, OcrError> {
+    let read = |mut doc: locate::Rectified| -> Result<T, OcrError> {
+        let page = read_upright(engine, &mut doc)?;
+        parse(&doc, &page.lines)
+    };
+    let aspect = size.0 as f32 / size.1 as f32;
+    let out = read(locate_document(img, aspect, size, crop))?;
+    if crop || count(&out) >= 4 {
+        return Ok(out);
+    }
+    let whole = read(locate::Rectified::whole(img))?;
+    Ok(if count(&whole) > count(&out) {
+        whole
+    } else {
+        out
+    })
+}

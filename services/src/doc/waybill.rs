@@ -180,40 +180,32 @@ fn coerce_tracking(t: &str) -> Option<String> {
 
 /// Reads a waybill in a photo (or, with `crop`, an image that is the waybill).
 pub fn read(engine: &Engine, img: &RgbImage, crop: bool) -> Result<Waybill, OcrError> {
-    let aspect = WAYBILL_SIZE.0 as f32 / WAYBILL_SIZE.1 as f32;
-    let located = super::locate_document(img, aspect, WAYBILL_SIZE, crop);
-    let mut out = read_document(engine, located)?;
-    // An outline that was not the document (a barcode's edge, a table frame) reads as little:
-    // then the whole photo is read instead, and the better reading kept.
-    if !crop && out.fields().len() < 4 {
-        let whole = read_document(engine, super::locate::Rectified::whole(img))?;
-        if whole.fields().len() > out.fields().len() {
-            out = whole;
-        }
-    }
-    Ok(out)
-}
-
-/// Reads a located document: upright, fields, boxes back in the photo.
-fn read_document(engine: &Engine, mut doc: super::locate::Rectified) -> Result<Waybill, OcrError> {
-    let page = super::read_upright(engine, &mut doc)?;
-    let mut out = parse(&page.lines, doc.image.width() as f32);
-    out.quad = Some(doc.quad);
-    out.turned = doc.turned;
-    for f in [
-        &mut out.carrier,
-        &mut out.tracking_number,
-        &mut out.sender_name,
-        &mut out.sender_phone,
-        &mut out.sender_address,
-        &mut out.recipient_name,
-        &mut out.recipient_phone,
-        &mut out.recipient_address,
-        &mut out.routing_code,
-    ] {
-        super::to_photo(f, &doc);
-    }
-    Ok(out)
+    super::read_paper(
+        engine,
+        img,
+        crop,
+        WAYBILL_SIZE,
+        |doc, lines| {
+            let mut out = parse(lines, doc.image.width() as f32);
+            out.quad = Some(doc.quad);
+            out.turned = doc.turned;
+            for f in [
+                &mut out.carrier,
+                &mut out.tracking_number,
+                &mut out.sender_name,
+                &mut out.sender_phone,
+                &mut out.sender_address,
+                &mut out.recipient_name,
+                &mut out.recipient_phone,
+                &mut out.recipient_address,
+                &mut out.routing_code,
+            ] {
+                super::to_photo(f, doc);
+            }
+            Ok(out)
+        },
+        |d| d.fields().len(),
+    )
 }
 
 /// Splits `name 13812345678` (or `name 138****5678`, `name 021-62751234`) into the name and
