@@ -15,7 +15,8 @@ use alloc::vec::Vec;
 pub const MAGIC: &[u8; 8] = b"KESTRELM";
 /// Format major version written by this build; files with another major version are refused.
 pub const VERSION_MAJOR: u16 = 1;
-/// Format minor version written by this build (additions that old readers may ignore).
+/// Format minor version of files that use this build's additions (1: coded tensors). Files
+/// without coded tensors are written as 1.0, so readers from before the additions read them.
 pub const VERSION_MINOR: u16 = 1;
 /// Size of the fixed header.
 pub const HEADER_LEN: usize = 48;
@@ -884,6 +885,7 @@ pub fn encode(def: &ModelDef) -> Vec<u8> {
 /// [`Encoding::CodedDequantised`] one for a constant without int8 data and quantisation
 /// parameters, falls back to raw.
 pub fn encode_with(def: &ModelDef, encoding: impl Fn(usize) -> Encoding) -> Vec<u8> {
+    let mut coded_any = false;
     let mut st = StringTable::default();
     // Intern all strings first so the table precedes everything that refers to it.
     let mut tables = Vec::new();
@@ -924,6 +926,7 @@ pub fn encode_with(def: &ModelDef, encoding: impl Fn(usize) -> Encoding) -> Vec<
             (Encoding::CodedDequantised, ConstData::I8(_), Some(_)) => Encoding::CodedDequantised,
             _ => Encoding::Raw,
         };
+        coded_any |= enc != Encoding::Raw;
         put_u32(&mut tables, c.value);
         let dtype = match enc {
             Encoding::CodedDequantised => DType::F32,
@@ -1028,7 +1031,8 @@ pub fn encode_with(def: &ModelDef, encoding: impl Fn(usize) -> Encoding) -> Vec<
     let mut out = Vec::with_capacity(payload_offset + payload.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION_MAJOR.to_le_bytes());
-    out.extend_from_slice(&VERSION_MINOR.to_le_bytes());
+    let minor = if coded_any { VERSION_MINOR } else { 0 };
+    out.extend_from_slice(&minor.to_le_bytes());
     put_u32(&mut out, 0); // flags
     put_u64(&mut out, body.len() as u64);
     put_u64(&mut out, payload_offset as u64);
@@ -1113,6 +1117,9 @@ mod tests {
         let bytes = encode_with(&def, |_| Encoding::Coded);
         assert_eq!(decode(&bytes).unwrap(), def);
         assert!(bytes.len() < encode(&def).len());
+        // Coded files say 1.1; plain ones stay 1.0 for older readers.
+        assert_eq!(bytes[10..12], [1, 0]);
+        assert_eq!(encode(&def)[10..12], [0, 0]);
         // Dequantised: fp32 = scale of the row x code, parameters dropped.
         let back = decode(&encode_with(&def, |_| Encoding::CodedDequantised)).unwrap();
         let expect: Vec<f32> = codes
