@@ -205,14 +205,10 @@ pub unsafe extern "C" fn kestrel_engine_create(
         }
         Err(e) => {
             // SAFETY: the caller's buffer contract.
-            unsafe { write_message(message, message_len, message_str(&e)) };
+            unsafe { write_message(message, message_len, self::message(&e)) };
             Status::from(&e)
         }
     }
-}
-
-fn message_str(e: &SdkError) -> &str {
-    message(e)
 }
 
 /// Frees an engine (null is ignored).
