@@ -171,8 +171,8 @@ impl<'a> Decoder<'a> {
         self.range = (bound & !mask) | ((self.range - bound) & mask);
         *prob = adapt(*prob, bit);
         // Renormalise without a branch (whether a byte is due is as unpredictable as the
-        // bits): one byte at most, since a decision shrinks the range by less than 2^12 and it
-        // was at least 2^24 before.
+        // bits). One byte at most: probabilities stay within [31, 4065] of 4096, so a decision
+        // shrinks the range at most 4096/31 < 2^8 times, and it was at least 2^24 before.
         let due = self.range < TOP;
         let shift = 8 * u32::from(due);
         let b = self.input.get(self.pos).copied().unwrap_or(0);
