@@ -245,7 +245,7 @@ impl BankCardReader {
             ];
             row
         });
-        let card_number = match &number_line {
+        let mut card_number = match &number_line {
             Some(line) => {
                 let crop = rectify::crop(img, &line.quad);
                 let special = self
@@ -265,7 +265,53 @@ impl BankCardReader {
             }
             None => None,
         };
-        let number_y = number_line.as_ref().map(centre_y);
+        let mut number_y = number_line.as_ref().map(centre_y);
+        // Layout fallback on an outlined card: ISO/IEC 7811 puts the embossed number line
+        // about 60% of the way down an ID-1 card (printed cards vary around it). When the
+        // detector found no number row (dark embossing on a busy background) or what it found
+        // fails the Luhn check, read three overlapping bands there: a reading that passes the
+        // check wins; with no row found at all, the reading with the most digits stands in
+        // (marked invalid).
+        if outlined && card_number.as_ref().is_none_or(|f| f.valid != Some(true)) {
+            let (w, h) = (img.width() as f32, img.height() as f32);
+            let mut best: Option<Field> = None;
+            for top in [0.46, 0.52, 0.58] {
+                let band = [
+                    Point::new(0.04 * w, top * h),
+                    Point::new(0.96 * w, top * h),
+                    Point::new(0.96 * w, (top + 0.18) * h),
+                    Point::new(0.04 * w, (top + 0.18) * h),
+                ];
+                let crop = rectify::crop(img, &band);
+                let special = self
+                    .number
+                    .recognize(std::slice::from_ref(&crop), None, 1, None)?
+                    .remove(0);
+                let general = engine
+                    .recognize_crops(
+                        vec![crop],
+                        &digits_only(),
+                        &mut ocr_core::ocr::StageTimings::default(),
+                    )?
+                    .remove(0);
+                let mut field = number_field(special, Some(general));
+                field.quad = Some(band);
+                let digits = |f: &Field| f.text.chars().filter(char::is_ascii_digit).count();
+                let better = best.as_ref().is_none_or(|b| {
+                    (field.valid == Some(true), digits(&field)) > (b.valid == Some(true), digits(b))
+                });
+                if better {
+                    best = Some(field);
+                }
+            }
+            if let Some(f) = best
+                && (f.valid == Some(true) || card_number.is_none())
+                && f.text.chars().filter(char::is_ascii_digit).count() >= 13
+            {
+                number_y = number_y.or(f.quad.as_ref().map(|q| (q[0].y + q[3].y) / 2.0));
+                card_number = Some(f);
+            }
+        }
         let expiry = page.lines.iter().rev().find_map(|l| {
             find_expiry(&l.text).map(|text| Field {
                 valid: Some(check::card_expiry(&text)),
