@@ -116,7 +116,11 @@ unsafe fn bytes<'a>(ptr: *const u8, len: usize, what: &str) -> Result<&'a [u8], 
             "{what} is null or empty"
         )));
     }
-    // SAFETY: non-null, and the caller guarantees `len` readable bytes (the C contract).
+    if len > isize::MAX as usize {
+        return Err(SdkError::Argument(alloc::format!("{what} is too large")));
+    }
+    // SAFETY: non-null, at most isize::MAX bytes, and the caller guarantees `len` readable
+    // bytes (the C contract).
     Ok(unsafe { core::slice::from_raw_parts(ptr, len) })
 }
 
@@ -287,6 +291,13 @@ unsafe fn run(
     // SAFETY: `out` is non-null and writable.
     unsafe { *out = core::ptr::null_mut() };
     let (w, h, stride) = (width as usize, height as usize, stride as usize);
+    // Refuse oversized images before touching the caller's buffer.
+    if w > pipeline::MAX_SIDE || h > pipeline::MAX_SIDE {
+        return engine.fail(SdkError::Input(alloc::format!(
+            "{w}x{h} is larger than {} per side",
+            pipeline::MAX_SIDE
+        )));
+    }
     let len = match stride
         .checked_mul(h.saturating_sub(1))
         .and_then(|n| n.checked_add(w * 3))
