@@ -535,6 +535,67 @@ mod tests {
     }
 
     #[test]
+    fn arbitrary_text_never_panics() {
+        use ocr_core::ocr::Point;
+        let pieces = [
+            "收件人",
+            "寄件人：",
+            "地址",
+            "电话：",
+            "运单号",
+            "订单ID：",
+            "SF",
+            "EMS",
+            "极免速递",
+            "１２３",
+            "138****5678",
+            "-",
+            "：",
+            "上海市",
+            "自治区",
+            "é",
+            "🙂",
+            "021-",
+            "7",
+            "区",
+            "州市",
+            "",
+        ];
+        let mut seed = 7u64;
+        let mut next = |n: usize| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) as usize % n
+        };
+        for _ in 0..300 {
+            let lines: Vec<Line> = (0..next(12))
+                .map(|i| {
+                    let text: String = (0..next(6)).map(|_| pieces[next(pieces.len())]).collect();
+                    let (x, y) = (next(900) as f32, 30.0 * i as f32);
+                    Line {
+                        text,
+                        confidence: 0.9,
+                        quad: [
+                            Point::new(x, y),
+                            Point::new(x + 200.0, y),
+                            Point::new(x + 200.0, y + 28.0),
+                            Point::new(x, y + 28.0),
+                        ],
+                        angle: 0,
+                        chars: vec![],
+                    }
+                })
+                .collect();
+            let w = parse(&lines, 1100.0);
+            for (_, f) in w.fields() {
+                let _ = (split_region(&f.text), name_and_phone(&f.text));
+                let _ = (check::tracking_number(&f.text), coerce_tracking(&f.text));
+            }
+        }
+    }
+
+    #[test]
     fn routing_codes() {
         for ok in ["755W-021-05", "021-PD-05", "665Y-175-50"] {
             assert!(is_routing_code(ok), "{ok}");
