@@ -241,13 +241,16 @@ fn opens_with_label(t: &str) -> bool {
 }
 
 /// The box of characters `start..start + len` of a line (padded by 60% of a character on each
-/// side), from the characters' boxes; the whole line when they are not available.
+/// side), from the characters' boxes; the whole line when the span is empty or the boxes do
+/// not match the text's characters one to one.
 pub fn span_quad(line: &Line, start: usize, len: usize) -> Quad {
-    let chars: Vec<&ocr_core::ocr::Char> = line.chars.iter().collect();
-    match (chars.get(start), chars.get(start + len.max(1) - 1)) {
+    if len == 0 || line.chars.len() != line.text.chars().count() {
+        return line.quad;
+    }
+    match (line.chars.get(start), line.chars.get(start + len - 1)) {
         (Some(a), Some(b)) => {
             let (a, b) = (&a.quad, &b.quad);
-            let pad = (b[1].x - a[0].x) / len.max(1) as f32 * 0.6;
+            let pad = (b[1].x - a[0].x) / len as f32 * 0.6;
             [
                 Point::new(a[0].x - pad, line.quad[0].y.min(a[0].y)),
                 Point::new(b[1].x + pad, line.quad[1].y.min(b[1].y)),

@@ -9,7 +9,7 @@
 use super::{Field, check, locate};
 use image::RgbImage;
 use ocr_core::ocr::rectify;
-use ocr_core::ocr::{Engine, Line, LineRecognizer, OcrError, Point, ReadOptions};
+use ocr_core::ocr::{Engine, Line, LineRecognizer, OcrError, Point, Quad, ReadOptions};
 use ocr_core::runtime::Model;
 use serde::Serialize;
 
@@ -208,6 +208,31 @@ impl BankCardReader {
         Ok(number_field(special, general))
     }
 
+    /// Reads a number row (or band) of a card with both recognisers, as [`number_field`]
+    /// combines them; the field's box is the region.
+    fn read_number_region(
+        &self,
+        engine: &Engine,
+        card: &RgbImage,
+        region: Quad,
+    ) -> Result<Field, OcrError> {
+        let crop = rectify::crop(card, &region);
+        let special = self
+            .number
+            .recognize(std::slice::from_ref(&crop), None, 1, None)?
+            .remove(0);
+        let general = engine
+            .recognize_crops(
+                vec![crop],
+                &digits_only(),
+                &mut ocr_core::ocr::StageTimings::default(),
+            )?
+            .remove(0);
+        let mut field = number_field(special, Some(general));
+        field.quad = Some(region);
+        Ok(field)
+    }
+
     /// Reads a photo of a card: the general engine finds the lines; the number line is re-read
     /// with the specialised recogniser.
     pub fn read_card(&self, engine: &Engine, img: &RgbImage) -> Result<BankCard, OcrError> {
@@ -246,23 +271,7 @@ impl BankCardReader {
             row
         });
         let mut card_number = match &number_line {
-            Some(line) => {
-                let crop = rectify::crop(img, &line.quad);
-                let special = self
-                    .number
-                    .recognize(std::slice::from_ref(&crop), None, 1, None)?
-                    .remove(0);
-                let general = engine
-                    .recognize_crops(
-                        vec![crop],
-                        &digits_only(),
-                        &mut ocr_core::ocr::StageTimings::default(),
-                    )?
-                    .remove(0);
-                let mut field = number_field(special, Some(general));
-                field.quad = Some(line.quad);
-                Some(field)
-            }
+            Some(line) => Some(self.read_number_region(engine, img, line.quad)?),
             None => None,
         };
         let mut number_y = number_line.as_ref().map(centre_y);
@@ -282,20 +291,7 @@ impl BankCardReader {
                     Point::new(0.96 * w, (top + 0.18) * h),
                     Point::new(0.04 * w, (top + 0.18) * h),
                 ];
-                let crop = rectify::crop(img, &band);
-                let special = self
-                    .number
-                    .recognize(std::slice::from_ref(&crop), None, 1, None)?
-                    .remove(0);
-                let general = engine
-                    .recognize_crops(
-                        vec![crop],
-                        &digits_only(),
-                        &mut ocr_core::ocr::StageTimings::default(),
-                    )?
-                    .remove(0);
-                let mut field = number_field(special, Some(general));
-                field.quad = Some(band);
+                let field = self.read_number_region(engine, img, band)?;
                 let digits = |f: &Field| f.text.chars().filter(char::is_ascii_digit).count();
                 let better = best.as_ref().is_none_or(|b| {
                     (field.valid == Some(true), digits(&field)) > (b.valid == Some(true), digits(b))

@@ -8,12 +8,11 @@
 //! (check character, birth date and sex against the number, ethnicity among the 56 groups,
 //! validity period).
 
-use super::anchor::{Value, anchored, compact, field, find_label, in_layout};
+use super::anchor::{Value, anchored, compact, field, find_label, in_layout, longest_run};
 use super::locate::{self, ID1_ASPECT, ID1_SIZE, centre, height};
 use super::{Field, check, normalize};
 use image::RgbImage;
-use ocr_core::ocr::rectify;
-use ocr_core::ocr::{Engine, Line, OcrError, Point, Quad, ReadOptions, StageTimings};
+use ocr_core::ocr::{Engine, Line, OcrError, Quad};
 use serde::Serialize;
 
 /// Which side of the card.
@@ -250,22 +249,12 @@ fn side_of(lines: &[Line]) -> Option<Side> {
     }
 }
 
+/// The ID number's alphabet (`x` reads as `X`).
+const ID_ALPHABET: &str = "0123456789X";
+
 /// The longest run of ID-number characters (digits, X) in a text.
 fn id_run(text: &str) -> String {
-    let mut best = String::new();
-    let mut cur = String::new();
-    for c in text.chars() {
-        let c = if c == 'x' { 'X' } else { c };
-        if c.is_ascii_digit() || c == 'X' {
-            cur.push(c);
-        } else {
-            if cur.len() > best.len() {
-                best = std::mem::take(&mut cur);
-            }
-            cur.clear();
-        }
-    }
-    if cur.len() > best.len() { cur } else { best }
+    longest_run(text, ID_ALPHABET).1
 }
 
 /// `YYYY-MM-DD` from a birth line such as `1974年4月11日` or `1974 4 11`.
@@ -434,41 +423,9 @@ fn parse_front(engine: &Engine, card: &RgbImage, lines: &[Line]) -> Result<Front
 /// Re-reads the number over the span of its characters with the ID alphabet, then checks it
 /// (repairing one unsure character from second choices when the check character fails).
 fn read_id_number(engine: &Engine, card: &RgbImage, line: &Line) -> Result<Field, OcrError> {
-    let run = id_run(&line.text);
-    // Characters of the run in the line (the first occurrence).
-    let chars: Vec<char> = line
-        .text
-        .chars()
-        .map(|c| if c == 'x' { 'X' } else { c })
-        .collect();
-    let run_chars: Vec<char> = run.chars().collect();
-    let start = (0..chars.len())
-        .find(|&i| chars[i..].starts_with(&run_chars))
-        .unwrap_or(0);
-    let quad = if line.chars.len() == chars.len() && !run_chars.is_empty() {
-        let (a, b) = (
-            &line.chars[start].quad,
-            &line.chars[start + run_chars.len() - 1].quad,
-        );
-        let pad = (b[1].x - a[0].x) / run_chars.len() as f32 * 0.6;
-        [
-            Point::new(a[0].x - pad, line.quad[0].y.min(a[0].y)),
-            Point::new(b[1].x + pad, line.quad[1].y.min(b[1].y)),
-            Point::new(b[2].x + pad, line.quad[2].y.max(b[2].y)),
-            Point::new(a[3].x - pad, line.quad[3].y.max(a[3].y)),
-        ]
-    } else {
-        line.quad
-    };
-    let crop = rectify::crop(card, &quad);
-    let opts = ReadOptions {
-        classify: false,
-        allowed_chars: Some("0123456789X".into()),
-        ..ReadOptions::default()
-    };
-    let reread = engine
-        .recognize_crops(vec![crop], &opts, &mut StageTimings::default())?
-        .remove(0);
+    let (start, run) = longest_run(&line.text, ID_ALPHABET);
+    let (reread, quad) =
+        super::reread_span(engine, card, line, start, run.chars().count(), ID_ALPHABET)?;
     let (text, from) = if reread.text.len() == 18 || run.len() != 18 {
         (reread.text.clone(), &reread)
     } else {
@@ -484,7 +441,7 @@ fn read_id_number(engine: &Engine, card: &RgbImage, line: &Line) -> Result<Field
     };
     if f.valid == Some(false)
         && f.text.len() == 18
-        && let Some(fixed) = super::repair_with_alternatives(&from.chars, "0123456789X", 4, |s| {
+        && let Some(fixed) = super::repair_with_alternatives(&from.chars, ID_ALPHABET, 4, |s| {
             check::id_number(s).is_some()
         })
     {
@@ -571,6 +528,7 @@ fn parse_back(lines: &[Line], card_w: f32) -> Back {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ocr_core::ocr::Point;
 
     fn line(text: &str, x: f32, y: f32, w: f32) -> Line {
         let q = [
