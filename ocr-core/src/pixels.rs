@@ -34,6 +34,21 @@ fn axis_coeffs(src: usize, dst: usize) -> Vec<(usize, usize, i32, i32)> {
         .collect()
 }
 
+/// The detector input size for a `w x h` image: scaled down so the longest side fits
+/// `max_side` (never scaled up: a small image stays small), each side rounded to a multiple
+/// of 32.
+pub fn detector_input_size(w: u32, h: u32, max_side: u32) -> (u32, u32) {
+    let scale = (max_side.max(32) as f32 / w.max(h) as f32).min(1.0);
+    let round = |v: u32| ((libm::roundf((v as f32 * scale) / 32.0) as u32) * 32).max(32);
+    (round(w), round(h))
+}
+
+/// The width of a `w x h` line resized to `height` with its aspect kept, within
+/// `1..=max_w`.
+pub fn line_width(w: u32, h: u32, height: u32, max_w: u32) -> u32 {
+    (libm::ceilf(height as f32 * w as f32 / h.max(1) as f32) as u32).clamp(1, max_w)
+}
+
 /// Bilinear resize of a tightly packed RGB buffer (`sw x sh`, 3 bytes per pixel) to `dw x dh`
 /// (OpenCV `INTER_LINEAR` semantics, see `axis_coeffs`). An empty source gives a black image.
 pub fn resize_rgb(raw: &[u8], sw: usize, sh: usize, dw: usize, dh: usize) -> Vec<u8> {

@@ -11,7 +11,7 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 use ocr_charset::Charset;
-use ocr_core::pixels::{Normalize, resize_rgb};
+use ocr_core::pixels::{self, Normalize, detector_input_size, resize_rgb};
 use ocr_core::runtime::{Model, Session, Tensor};
 
 /// Why a call failed; mapped to a status code and a message at the C boundary.
@@ -50,7 +50,7 @@ pub const MAX_SIDE: usize = 16_384;
 /// Largest pixel count accepted (64 megapixels).
 pub const MAX_PIXELS: usize = 1 << 26;
 /// The detector's longest input side.
-const DET_MAX_SIDE: usize = 960;
+const DET_MAX_SIDE: u32 = 960;
 /// Detector probability threshold for text pixels, and the least mean probability of a region.
 const DET_THRESHOLD: f32 = 0.3;
 const DET_BOX_THRESHOLD: f32 = 0.6;
@@ -254,9 +254,8 @@ impl Pipeline {
     /// Text boxes, top to bottom then left to right.
     pub fn detect(&mut self, img: &Rgb) -> Result<Vec<LineBox>> {
         // Longest side at most DET_MAX_SIDE, both sides multiples of 32 (as the engine does).
-        let scale = (DET_MAX_SIDE as f32 / img.width.max(img.height) as f32).min(1.0);
-        let round = |v: usize| ((libm::roundf(v as f32 * scale / 32.0) as usize) * 32).max(32);
-        let (w, h) = (round(img.width), round(img.height));
+        let (w, h) = detector_input_size(img.width as u32, img.height as u32, DET_MAX_SIDE);
+        let (w, h) = (w as usize, h as usize);
         let resized = resize_rgb(&img.data, img.width, img.height, w, h);
         let mut data = vec![0f32; 3 * w * h];
         self.det.norm.write_rgb(&resized, w, h, &mut data, w);
@@ -375,8 +374,8 @@ impl Pipeline {
 
 /// Line width at the recogniser's height, keeping the aspect ratio.
 fn line_width(img: &Rgb) -> usize {
-    (libm::ceilf(LINE_H as f32 * img.width as f32 / img.height.max(1) as f32) as usize)
-        .clamp(1, MAX_LINE_W)
+    let (w, h) = (img.width as u32, img.height as u32);
+    pixels::line_width(w, h, LINE_H as u32, MAX_LINE_W as u32) as usize
 }
 
 /// A text region in probability-map pixels (edges may be fractional after unclipping).

@@ -35,13 +35,9 @@ impl Default for DetOptions {
     }
 }
 
-/// The detector input size for an image: scaled down so the longest side fits `max_side`
-/// (never scaled up: a small image stays small), each side rounded to a multiple of 32.
-pub fn input_size(w: u32, h: u32, max_side: u32) -> (u32, u32) {
-    let scale = (max_side.max(32) as f32 / w.max(h) as f32).min(1.0);
-    let round = |v: u32| (((v as f32 * scale) / 32.0).round() as u32 * 32).max(32);
-    (round(w), round(h))
-}
+/// The detector input size for an image ([`crate::pixels::detector_input_size`], shared with
+/// the SDK).
+pub use crate::pixels::detector_input_size as input_size;
 
 /// A probability map and how it maps back to the image.
 #[derive(Debug, Clone)]

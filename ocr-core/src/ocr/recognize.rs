@@ -41,8 +41,7 @@ impl RecOutput {
 }
 
 fn line_width(img: &RgbImage) -> u32 {
-    let (w, h) = img.dimensions();
-    ((REC_H as f32 * w as f32 / h.max(1) as f32).ceil() as u32).clamp(1, MAX_W)
+    crate::pixels::line_width(img.width(), img.height(), REC_H, MAX_W)
 }
 
 /// Recognises crops in batches of lines of similar aspect ratio; outputs are in input order.
