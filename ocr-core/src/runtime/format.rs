@@ -15,9 +15,13 @@ use alloc::vec::Vec;
 pub const MAGIC: &[u8; 8] = b"KESTRELM";
 /// Format major version written by this build; files with another major version are refused.
 pub const VERSION_MAJOR: u16 = 1;
-/// Format minor version of files that use this build's additions (1: coded tensors). Files
-/// without coded tensors are written as 1.0, so readers from before the additions read them.
-pub const VERSION_MINOR: u16 = 1;
+/// Format minor version of files that use this build's additions (1.1: coded tensors; 1.2:
+/// their current coder, class + raw bits). Files without coded tensors are written as 1.0, so
+/// readers from before the additions read them.
+pub const VERSION_MINOR: u16 = 2;
+/// Minor version of the first coder (all eight bits adaptive), whose coded tensors this build
+/// refuses with a clear error rather than decode wrongly.
+const MINOR_FIRST_CODER: u16 = 1;
 /// Size of the fixed header.
 pub const HEADER_LEN: usize = 48;
 /// Alignment of the payload section and of every tensor inside it.
@@ -385,6 +389,7 @@ fn check_value(idx: u32, n_values: usize, what: &str) -> Result<u32> {
 /// Header fields of a model file.
 #[derive(Debug, Clone, Copy)]
 struct Header {
+    minor: u16,
     body_len: usize,
     payload_offset: usize,
     payload_len: usize,
@@ -437,6 +442,7 @@ fn read_header(bytes: &[u8]) -> Result<Header> {
         )));
     }
     Ok(Header {
+        minor,
         body_len,
         payload_offset,
         payload_len,
@@ -460,7 +466,7 @@ pub fn decode(bytes: &[u8]) -> Result<ModelDef> {
             "payload checksum mismatch (corrupt file)".into(),
         ));
     }
-    decode_sections(body, payload)
+    decode_sections(body, payload, h.minor)
 }
 
 /// Recomputes and stores both checksums of an encoded model in place. Used by tools that patch
@@ -506,62 +512,30 @@ struct CodedConst<'a> {
     elems: usize,
 }
 
-/// Decodes a coded constant's elements and, for [`Encoding::CodedDequantised`], dequantises
-/// them (the parameters are dropped afterwards).
-fn decode_coded(c: &CodedConst, def: &mut ConstDef) -> Result<()> {
-    let codes = super::entropy::decode_i8(c.bytes, c.elems)?;
-    def.data = match c.encoding {
-        Encoding::CodedDequantised => {
-            let q = def.quant.take().ok_or_else(|| {
-                Error::Format("dequantised tensor without quantisation parameters".into())
-            })?;
-            ConstData::F32(dequantise(&codes, &def.shape, &q)?)
-        }
-        _ => ConstData::I8(codes),
-    };
-    Ok(())
-}
-
-/// Decodes the coded constants into `constants`.
+/// Decodes the coded constants into `constants`: all their chunks together (in parallel with
+/// the `std` feature), then the [`Encoding::CodedDequantised`] ones are dequantised (their
+/// parameters are dropped afterwards).
 fn decode_all_coded(coded: &[CodedConst], constants: &mut [ConstDef]) -> Result<()> {
-    #[cfg(feature = "std")]
-    {
-        use rayon::prelude::*;
-        let mut jobs: Vec<(&CodedConst, ConstDef)> = coded
-            .iter()
-            .map(|c| {
-                (
-                    c,
-                    core::mem::replace(&mut constants[c.index], empty_const()),
-                )
-            })
-            .collect();
-        // Largest first, so the long tensors start early and the pool stays busy.
-        jobs.sort_by_key(|(c, _)| core::cmp::Reverse(c.elems));
-        jobs.par_iter_mut()
-            .try_for_each(|(c, def)| decode_coded(c, def))?;
-        for (c, def) in jobs {
-            constants[c.index] = def;
-        }
-        Ok(())
+    let mut codes: Vec<Vec<i8>> = coded.iter().map(|c| alloc::vec![0i8; c.elems]).collect();
+    let mut tensors: Vec<(&[u8], &mut [i8])> = coded
+        .iter()
+        .zip(&mut codes)
+        .map(|(c, out)| (c.bytes, out.as_mut_slice()))
+        .collect();
+    super::entropy::decode_tensors(&mut tensors)?;
+    for (c, codes) in coded.iter().zip(codes) {
+        let def = &mut constants[c.index];
+        def.data = match c.encoding {
+            Encoding::CodedDequantised => {
+                let q = def.quant.take().ok_or_else(|| {
+                    Error::Format("dequantised tensor without quantisation parameters".into())
+                })?;
+                ConstData::F32(dequantise(&codes, &def.shape, &q)?)
+            }
+            _ => ConstData::I8(codes),
+        };
     }
-    #[cfg(not(feature = "std"))]
-    {
-        for c in coded {
-            decode_coded(c, &mut constants[c.index])?;
-        }
-        Ok(())
-    }
-}
-
-#[cfg(feature = "std")]
-fn empty_const() -> ConstDef {
-    ConstDef {
-        value: 0,
-        shape: Vec::new(),
-        data: ConstData::I8(Vec::new()),
-        quant: None,
-    }
+    Ok(())
 }
 
 fn read_const<'a>(
@@ -569,6 +543,7 @@ fn read_const<'a>(
     payload: &'a [u8],
     n_values: usize,
     index: usize,
+    minor: u16,
 ) -> Result<(ConstDef, Option<CodedConst<'a>>)> {
     let value = check_value(r.u32()?, n_values, "constant")?;
     let dtype = DType::from_code(r.u8()?)?;
@@ -582,6 +557,12 @@ fn read_const<'a>(
             )));
         }
     };
+    if encoding != Encoding::Raw && minor == MINOR_FIRST_CODER {
+        return Err(Error::Unsupported(
+            "coded tensors of format 1.1 (the first coder); compress the uncoded model again"
+                .into(),
+        ));
+    }
     let _reserved = r.u16()?;
     let rank = r.count(8, "constant dimension")?;
     if rank > MAX_RANK {
@@ -745,7 +726,7 @@ fn read_attr(r: &mut Reader, strings: &[String]) -> Result<Attr> {
     })
 }
 
-fn decode_sections(body: &[u8], payload: &[u8]) -> Result<ModelDef> {
+fn decode_sections(body: &[u8], payload: &[u8], minor: u16) -> Result<ModelDef> {
     let mut r = Reader::new(body);
 
     let n_strings = r.count(4, "string")?;
@@ -778,7 +759,7 @@ fn decode_sections(body: &[u8], payload: &[u8]) -> Result<ModelDef> {
     let mut constants = Vec::with_capacity(n_consts);
     let mut coded = Vec::new();
     for i in 0..n_consts {
-        let (c, pending) = read_const(&mut r, payload, n_values, i)?;
+        let (c, pending) = read_const(&mut r, payload, n_values, i, minor)?;
         constants.push(c);
         coded.extend(pending);
     }
@@ -1117,9 +1098,14 @@ mod tests {
         let bytes = encode_with(&def, |_| Encoding::Coded);
         assert_eq!(decode(&bytes).unwrap(), def);
         assert!(bytes.len() < encode(&def).len());
-        // Coded files say 1.1; plain ones stay 1.0 for older readers.
-        assert_eq!(bytes[10..12], [1, 0]);
+        // Coded files say 1.2; plain ones stay 1.0 for older readers.
+        assert_eq!(bytes[10..12], [2, 0]);
         assert_eq!(encode(&def)[10..12], [0, 0]);
+        // Coded tensors of a 1.1 file (the first coder) are refused, not decoded wrongly.
+        let mut old = bytes.clone();
+        old[10] = 1;
+        let err = decode(&old).unwrap_err().to_string();
+        assert!(err.contains("format 1.1"), "{err}");
         // Dequantised: fp32 = scale of the row x code, parameters dropped.
         let back = decode(&encode_with(&def, |_| Encoding::CodedDequantised)).unwrap();
         let expect: Vec<f32> = codes
