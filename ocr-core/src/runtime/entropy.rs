@@ -622,6 +622,43 @@ mod tests {
     }
 
     #[test]
+    fn tensors_decoded_together_in_lanes_match_and_a_short_one_is_caught() {
+        // Lengths that make full four-lane groups, unequal lanes (tails) and an empty tensor.
+        let tensors: Vec<Vec<i8>> = [40_000, 16_384, 9_000, 0, 100, 33_000]
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| weights(n, 10 + i as u64))
+            .collect();
+        let coded: Vec<Vec<u8>> = tensors.iter().map(|t| encode_i8(t)).collect();
+        let mut outs: Vec<Vec<i8>> = tensors.iter().map(|t| vec![0; t.len()]).collect();
+        let mut jobs: Vec<(&[u8], &mut [i8])> = coded
+            .iter()
+            .zip(&mut outs)
+            .map(|(c, o)| (c.as_slice(), o.as_mut_slice()))
+            .collect();
+        decode_tensors(&mut jobs).unwrap();
+        assert_eq!(outs, tensors);
+        // Every chunk's streams are checked, whichever lane and group it lands in: shorten
+        // each tensor's final raw stream by its last byte in turn (lengths kept consistent).
+        for victim in [0, 1, 2, 4, 5] {
+            let mut coded = coded.clone();
+            let chunks = tensors[victim].len().div_ceil(CHUNK);
+            let field = 8 * (chunks - 1) + 4;
+            let b = &mut coded[victim][field..field + 4];
+            let len = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            b.copy_from_slice(&(len - 1).to_le_bytes());
+            coded[victim].pop();
+            let mut outs: Vec<Vec<i8>> = tensors.iter().map(|t| vec![0; t.len()]).collect();
+            let mut jobs: Vec<(&[u8], &mut [i8])> = coded
+                .iter()
+                .zip(&mut outs)
+                .map(|(c, o)| (c.as_slice(), o.as_mut_slice()))
+                .collect();
+            assert!(decode_tensors(&mut jobs).is_err(), "tensor {victim}");
+        }
+    }
+
+    #[test]
     fn truncated_or_garbage_input_is_an_error_or_wrong_values_never_a_panic() {
         let w = weights(20_000, 3);
         let coded = encode_i8(&w);
