@@ -281,7 +281,7 @@ impl Pipeline {
             .collect();
         // Reading order: by top edge, lines whose tops are within half a line height count as
         // one row and go left to right.
-        boxes.sort_by(|a, b| a.y0.cmp(&b.y0).then(a.x0.cmp(&b.x0)));
+        sort_by_key(&mut boxes, |b| (b.y0, b.x0));
         let mut i = 0;
         while i < boxes.len() {
             let row_h = (boxes[i].y1 - boxes[i].y0).max(1);
@@ -289,7 +289,7 @@ impl Pipeline {
             while j < boxes.len() && boxes[j].y0 - boxes[i].y0 < row_h / 2 {
                 j += 1;
             }
-            boxes[i..j].sort_by_key(|b| b.x0);
+            sort_by_key(&mut boxes[i..j], |b| b.x0);
             i = j;
         }
         Ok(boxes)
@@ -446,6 +446,18 @@ fn regions(map: &[f32], w: usize, h: usize) -> Vec<Region> {
     out
 }
 
+/// Sorts `v` by `key`, stably, by insertion: detection yields at most a few hundred boxes, and
+/// the standard library's sorts would add kilobytes of code to the library.
+fn sort_by_key<T, K: Ord>(v: &mut [T], key: impl Fn(&T) -> K) {
+    for i in 1..v.len() {
+        let mut j = i;
+        while j > 0 && key(&v[j - 1]) > key(&v[j]) {
+            v.swap(j - 1, j);
+            j -= 1;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -471,5 +483,15 @@ mod tests {
         assert_eq!(r.len(), 1);
         let d = 28.0 * 6.0 * 1.5 / (2.0 * 34.0);
         assert!((r[0].x0 - (2.0 - d)).abs() < 1e-4 && (r[0].y1 - (8.0 + d)).abs() < 1e-4);
+    }
+
+    #[test]
+    fn insertion_sort_orders_by_key_and_keeps_ties_in_order() {
+        let mut v = alloc::vec![(3, 'a'), (1, 'b'), (3, 'c'), (0, 'd'), (1, 'e')];
+        super::sort_by_key(&mut v, |p| p.0);
+        assert_eq!(
+            v,
+            alloc::vec![(0, 'd'), (1, 'b'), (1, 'e'), (3, 'a'), (3, 'c')]
+        );
     }
 }

@@ -527,13 +527,20 @@ fn chunk_jobs<'a>(coded: &'a [u8], out: &'a mut [i8]) -> Result<Vec<ChunkJob<'a>
 /// per thread (on the rayon pool with the `std` feature): `tensors` pairs each tensor's coded
 /// bytes with the buffer its values go to.
 pub fn decode_tensors(tensors: &mut [(&[u8], &mut [i8])]) -> Result<()> {
-    let mut jobs = Vec::new();
+    // Full chunks first, so lanes of one group run in lockstep to the end and the long groups
+    // start early while the pool fills; the shorter last chunks of tensors follow. (Two lists,
+    // not a sort by length: the SDK would carry the sort's code.)
+    let (mut jobs, mut partial) = (Vec::new(), Vec::new());
     for (coded, out) in tensors.iter_mut() {
-        jobs.extend(chunk_jobs(coded, out)?);
+        for job in chunk_jobs(coded, out)? {
+            if job.out.len() == CHUNK {
+                jobs.push(job);
+            } else {
+                partial.push(job);
+            }
+        }
     }
-    // Longest first: lanes of one group then run in lockstep for most of their length, and
-    // the long groups start early so the pool stays busy.
-    jobs.sort_by_key(|job| core::cmp::Reverse(job.out.len()));
+    jobs.append(&mut partial);
     #[cfg(feature = "std")]
     {
         use rayon::prelude::*;

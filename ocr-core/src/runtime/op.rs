@@ -554,6 +554,34 @@ fn pool_params(node: &NodeDef) -> Result<PoolParams> {
 }
 
 impl Op {
+    /// The op's ONNX name (for messages and profiles).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Conv(_) => "Conv",
+            Op::ConvTranspose(_) => "ConvTranspose",
+            Op::MaxPool(_) => "MaxPool",
+            Op::AveragePool(_) => "AveragePool",
+            Op::GlobalAveragePool => "GlobalAveragePool",
+            Op::Resize { .. } => "Resize",
+            Op::Unary(_) => "Unary",
+            Op::Binary(_) => "Binary",
+            Op::MatMul(_) => "MatMul",
+            Op::Softmax { .. } => "Softmax",
+            Op::ReduceMean { .. } => "ReduceMean",
+            Op::LayerNorm { .. } => "LayerNorm",
+            Op::Transpose { .. } => "Transpose",
+            Op::Reshape { .. } => "Reshape",
+            Op::Squeeze { .. } => "Squeeze",
+            Op::Unsqueeze { .. } => "Unsqueeze",
+            Op::Flatten { .. } => "Flatten",
+            Op::Concat { .. } => "Concat",
+            Op::Shape => "Shape",
+            Op::Gather { .. } => "Gather",
+            Op::Slice => "Slice",
+            Op::Cast(_) => "Cast",
+        }
+    }
+
     /// Parses and validates a node's op and attributes (shapes are checked at planning).
     pub fn parse(node: &NodeDef) -> Result<Op> {
         let op = match node.op.as_str() {

@@ -163,15 +163,13 @@ struct In<'a> {
 }
 
 /// A short name for an op kind, used as the profile key.
+#[cfg(feature = "std")]
 fn op_kind(op: &Op) -> alloc::string::String {
     match op {
         Op::Conv(p) if p.group > 1 => "Conv(grouped)".into(),
         Op::Unary(u) => alloc::format!("{u:?}"),
         Op::Binary(b) => alloc::format!("{b:?}"),
-        other => {
-            let d = alloc::format!("{other:?}");
-            d.split(['(', ' ', '{']).next().unwrap_or("?").into()
-        }
+        other => other.name().into(),
     }
 }
 
@@ -186,6 +184,8 @@ fn execute(
     profile_nodes: bool,
     observe: &mut Observer,
 ) -> Result<()> {
+    #[cfg(not(feature = "std"))]
+    let _ = (&mut profile, profile_nodes);
     let ks = model.kernels();
     let (values, scratch_all) = arena.split_at_mut(plan.values_len);
     for step in &plan.steps {
@@ -401,17 +401,17 @@ fn execute(
             (Op::Cast(_), _) => out.copy_from_slice(input(0)?.data),
             (op, _) => {
                 return Err(Error::Unsupported(alloc::format!(
-                    "node '{}': {op:?} cannot run on run-time data",
-                    node.name
+                    "node '{}': {} cannot run on run-time data",
+                    node.name,
+                    op.name()
                 )));
             }
         }
         observe(out_v as u32, out_shape, out);
+        // Profiles need a clock, so they are kept with the `std` feature only.
+        #[cfg(feature = "std")]
         if let Some(p) = profile.as_deref_mut() {
-            #[cfg(feature = "std")]
             let ms = started.elapsed().as_secs_f64() * 1e3;
-            #[cfg(not(feature = "std"))]
-            let ms = 0.0;
             let kind = if profile_nodes {
                 alloc::format!("{} [{}]", node.name, op_kind(&node.op))
             } else {

@@ -559,15 +559,14 @@ pub fn infer(op: &Op, name: &str, inputs: &[Option<&Info>]) -> Result<(Info, Aux
         }
         Op::ReduceMean { axes, keepdims } => {
             let rank = x.shape.len();
-            let mut ax: Vec<usize> = if axes.is_empty() {
-                (0..rank).collect()
-            } else {
-                axes.iter()
-                    .map(|&a| norm_axis(a, rank, name))
-                    .collect::<Result<_>>()?
-            };
-            ax.sort_unstable();
-            ax.dedup();
+            let listed: Vec<usize> = axes
+                .iter()
+                .map(|&a| norm_axis(a, rank, name))
+                .collect::<Result<_>>()?;
+            // Sorted and unique by construction (no sort: the SDK would carry its code).
+            let ax: Vec<usize> = (0..rank)
+                .filter(|i| axes.is_empty() || listed.contains(i))
+                .collect();
             let mut shape = Vec::new();
             for (i, &d) in x.shape.iter().enumerate() {
                 if ax.contains(&i) {
@@ -654,11 +653,10 @@ pub fn infer(op: &Op, name: &str, inputs: &[Option<&Info>]) -> Result<(Info, Aux
         }
         Op::Unsqueeze { axes } => {
             let rank = x.shape.len() + axes.len();
-            let mut ax: Vec<usize> = axes
+            let ax: Vec<usize> = axes
                 .iter()
                 .map(|&a| norm_axis(a, rank, name))
                 .collect::<Result<_>>()?;
-            ax.sort_unstable();
             let mut shape = Vec::with_capacity(rank);
             let mut it = x.shape.iter();
             for i in 0..rank {

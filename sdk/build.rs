@@ -1,0 +1,13 @@
+//! Size-first linking of the shared library on Linux: an implicit linker script drops the
+//! unwind tables, which a `panic = "abort"` library that never unwinds does not need.
+
+use std::path::Path;
+
+fn main() {
+    println!("cargo:rerun-if-changed=discard-unwind-tables.ld");
+    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
+        let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+        let script = Path::new(&dir).join("discard-unwind-tables.ld");
+        println!("cargo:rustc-cdylib-link-arg={}", script.display());
+    }
+}
