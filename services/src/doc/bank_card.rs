@@ -248,26 +248,14 @@ impl BankCardReader {
         let img = &doc.image;
         let number_line = number_row(&page.lines).map(|mut row| {
             // Groups the detector missed lie on the same row: widen it by about a group on
-            // each side, within the card (or the photo).
-            let (top, bottom) = (
-                row.quad[0].y.min(row.quad[1].y),
-                row.quad[3].y.max(row.quad[2].y),
-            );
-            let h = bottom - top;
+            // each side, along the row's own direction (a photo that could not be rectified
+            // may hold the card at an angle), within the card (or the photo).
             let (lo, hi) = if outlined {
                 (0.03 * img.width() as f32, 0.97 * img.width() as f32)
             } else {
                 (0.0, img.width() as f32)
             };
-            let x0 = (row.quad[0].x.min(row.quad[3].x) - 3.0 * h).max(lo);
-            let x1 = (row.quad[1].x.max(row.quad[2].x) + 3.0 * h).min(hi);
-            let pad = 0.15 * h;
-            row.quad = [
-                Point::new(x0, (top - pad).max(0.0)),
-                Point::new(x1, (top - pad).max(0.0)),
-                Point::new(x1, bottom + pad),
-                Point::new(x0, bottom + pad),
-            ];
+            row.quad = widen_row(&row.quad, lo, hi, img.height() as f32);
             row
         });
         let mut card_number = match &number_line {
@@ -306,6 +294,28 @@ impl BankCardReader {
             {
                 number_y = number_y.or(f.quad.as_ref().map(|q| (q[0].y + q[3].y) / 2.0));
                 card_number = Some(f);
+            }
+        }
+        // Anchor fallback, for any photo: the number line lies above the expiry ("VALID THRU
+        // 12/24"), about three expiry-line heights from it, and runs parallel to it. When no
+        // row that passes the Luhn check has been read yet, read bands there, across the
+        // whole photo along the expiry line's direction; only a reading that passes the check
+        // is taken.
+        if card_number.as_ref().is_none_or(|f| f.valid != Some(true))
+            && let Some(anchor) = page
+                .lines
+                .iter()
+                .rev()
+                .find(|l| find_expiry(&l.text).is_some())
+        {
+            for (near, far) in [(0.8, 4.5), (1.5, 5.5), (2.5, 6.5)] {
+                let band = band_above(&anchor.quad, near, far, img.width() as f32);
+                let field = self.read_number_region(engine, img, band)?;
+                if field.valid == Some(true) {
+                    number_y = Some(locate::centre(&band).y);
+                    card_number = Some(field);
+                    break;
+                }
             }
         }
         let expiry = page.lines.iter().rev().find_map(|l| {
@@ -363,9 +373,65 @@ impl BankCardReader {
     }
 }
 
+/// The unit vector along a quad's top edge (left to right).
+fn direction(q: &Quad) -> (f32, f32) {
+    let (dx, dy) = (q[1].x - q[0].x, q[1].y - q[0].y);
+    let len = (dx * dx + dy * dy).sqrt();
+    if len < 1e-3 {
+        (1.0, 0.0)
+    } else {
+        (dx / len, dy / len)
+    }
+}
+
+/// The band between `near` and `far` line heights above the line `q` (centre to edge), parallel
+/// to it and as long as the photo is wide.
+fn band_above(q: &Quad, near: f32, far: f32, image_w: f32) -> Quad {
+    let (ux, uy) = direction(q);
+    let (nx, ny) = (-uy, ux);
+    let h = locate::height(q);
+    let c = locate::centre(q);
+    // Along the line to the photo's left and right edges (its direction is near horizontal:
+    // the page was turned upright).
+    let ux_safe = if ux.abs() < 0.5 { 0.5 } else { ux };
+    let (left, right) = (-c.x / ux_safe, (image_w - c.x) / ux_safe);
+    let at = |t: f32, k: f32| Point::new(c.x + t * ux - k * h * nx, c.y + t * uy - k * h * ny);
+    [
+        at(left, far),
+        at(right, far),
+        at(right, near),
+        at(left, near),
+    ]
+}
+
+/// A number row's region grown by three line heights at each end, along the row, and by 35%
+/// of a line height above and below, across it; points stay within `lo..hi` across and the
+/// image's height down.
+fn widen_row(q: &Quad, lo: f32, hi: f32, image_h: f32) -> Quad {
+    let (ux, uy) = direction(q);
+    // Across the row, pointing down the text.
+    let (nx, ny) = (-uy, ux);
+    let h = locate::height(q);
+    let (along, across) = (3.0 * h, 0.35 * h);
+    let moved = |p: Point, a: f32, c: f32| {
+        Point::new(
+            (p.x + a * ux + c * nx).clamp(lo, hi),
+            (p.y + a * uy + c * ny).clamp(0.0, image_h),
+        )
+    };
+    [
+        moved(q[0], -along, -across),
+        moved(q[1], along, -across),
+        moved(q[2], along, across),
+        moved(q[3], -along, across),
+    ]
+}
+
 /// The card-number row: digit-heavy lines on one row (the detector often boxes each group
 /// apart) joined left to right into one line spanning them; the row with the most digits, if
-/// it has at least 12.
+/// it has at least 12. A line is on a seed's row when its centre lies within half a line
+/// height of the seed's centre line, extended along the seed's direction (a tilted card's
+/// row climbs or falls across the photo).
 fn number_row(lines: &[Line]) -> Option<Line> {
     let digity: Vec<&Line> = lines
         .iter()
@@ -381,7 +447,13 @@ fn number_row(lines: &[Line]) -> Option<Line> {
         let mut row: Vec<&Line> = digity
             .iter()
             .copied()
-            .filter(|l| (centre_y(l) - centre_y(seed)).abs() < 0.5 * height(seed).max(height(l)))
+            .filter(|l| {
+                let (ux, uy) = direction(&seed.quad);
+                let (c, o) = (locate::centre(&l.quad), locate::centre(&seed.quad));
+                // Distance across the seed's direction.
+                let off = (c.y - o.y) * ux - (c.x - o.x) * uy;
+                off.abs() < 0.5 * height(seed).max(height(l))
+            })
             .collect();
         row.sort_by(|a, b| a.quad[0].x.total_cmp(&b.quad[0].x));
         let digits: usize = row.iter().map(|l| digit_count(&l.text)).sum();
@@ -447,7 +519,7 @@ fn number_field(special: Line, general: Option<Line>) -> Field {
     } else {
         (special, "bankcard")
     };
-    let text = tidy_number(&line.text);
+    let text = strip_stray_groups(&tidy_number(&line.text));
     let digits = digit_count(&text);
     let whole = (13..=19).contains(&digits);
     let mut field = Field {
@@ -463,6 +535,27 @@ fn number_field(special: Line, general: Option<Line>) -> Field {
         field.corrected = true;
     }
     field
+}
+
+/// `text` without one- or two-digit groups at its ends when what remains is a whole card
+/// number that passes the Luhn check; else `text`. No card grouping has such short groups:
+/// they are marks the widened row region takes in beside the number (a card's edge reads as
+/// a 1). They go even when the whole also passes the check, as one reading in ten does by
+/// chance.
+fn strip_stray_groups(text: &str) -> String {
+    let groups: Vec<&str> = text.split(' ').collect();
+    let short = |g: &str| g.len() <= 2;
+    let n = groups.len();
+    for (from, to) in [(1, n), (0, n.saturating_sub(1)), (1, n.saturating_sub(1))] {
+        if from >= to || (from == 1 && !short(groups[0])) || (to < n && !short(groups[n - 1])) {
+            continue;
+        }
+        let rest = groups[from..to].join(" ");
+        if (13..=19).contains(&digit_count(&rest)) && check::bank_card_number(&rest) {
+            return rest;
+        }
+    }
+    text.to_string()
 }
 
 /// The unique reading that passes the Luhn check when one of the four least confident digits
@@ -602,6 +695,38 @@ mod tests {
             (f.text.as_str(), f.recognizer),
             ("4111 1111 1111 1111", "general")
         );
+    }
+
+    #[test]
+    fn stray_short_groups_at_the_ends_go_when_the_rest_passes() {
+        // 4111 1111 1111 1111 passes the Luhn check.
+        assert_eq!(
+            strip_stray_groups("4111 1111 1111 1111 1"),
+            "4111 1111 1111 1111"
+        );
+        assert_eq!(
+            strip_stray_groups("7 4111 1111 1111 1111"),
+            "4111 1111 1111 1111"
+        );
+        assert_eq!(
+            strip_stray_groups("1 4111 1111 1111 1111 14"),
+            "4111 1111 1111 1111"
+        );
+        // The whole passing the check by chance does not keep the stray group.
+        assert_eq!(
+            strip_stray_groups("5840 5129 8111 8554 1"),
+            "5840 5129 8111 8554"
+        );
+        // Kept: the rest fails the check, or the end group is a real (long) group.
+        assert_eq!(
+            strip_stray_groups("4111 1111 1111 1112 1"),
+            "4111 1111 1111 1112 1"
+        );
+        assert_eq!(
+            strip_stray_groups("4111 1111 1111 1111 123"),
+            "4111 1111 1111 1111 123"
+        );
+        assert_eq!(strip_stray_groups(""), "");
     }
 
     #[test]
