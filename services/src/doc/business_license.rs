@@ -199,7 +199,10 @@ fn parse(engine: &Engine, doc: &RgbImage, lines: &[Line]) -> Result<BusinessLice
         address: plain("address"),
         // Scopes list activities separated by `；` and never hold a colon: a colon there is
         // a misread semicolon.
-        scope: get("scope").map(|v| field(&v, v.text.replace(['：', ':'], "；"), None, false)),
+        scope: get("scope").map(|v| {
+            let (text, repaired) = scope_clause(&v.text.replace(['：', ':'], "；"));
+            field(&v, text, None, repaired)
+        }),
         registration_authority: plain("registration_authority"),
         ..Default::default()
     };
@@ -217,6 +220,43 @@ fn parse(engine: &Engine, doc: &RgbImage, lines: &[Line]) -> Result<BusinessLice
     }
     out.credit_code = credit_code(engine, doc, lines, get("credit_code"))?;
     Ok(out)
+}
+
+/// The statutory clause most scopes end with, in full-width punctuation.
+const SCOPE_CLAUSE: &str = "（依法须经批准的项目，经相关部门批准后方可开展经营活动）";
+
+/// The scope with its statutory clause ([`SCOPE_CLAUSE`]) restored where its words were read
+/// but its parentheses or comma were lost or misread (thin punctuation is what the recogniser
+/// drops most on these lines), and whether anything changed. The clause is fixed legal text, so
+/// only punctuation between and around its two halves is touched.
+fn scope_clause(scope: &str) -> (String, bool) {
+    const HEAD: &str = "依法须经批准的项目";
+    const TAIL: &str = "经相关部门批准后方可开展经营活动";
+    let punct = |c: char| "()（）,，、.。·;；".contains(c);
+    let Some(h) = scope.find(HEAD) else {
+        return (scope.to_string(), false);
+    };
+    let after_head = h + HEAD.len();
+    let between = scope[after_head..].trim_start_matches(punct);
+    if !between.starts_with(TAIL) {
+        return (scope.to_string(), false);
+    }
+    let end = scope.len() - between.len() + TAIL.len();
+    // An opening parenthesis just before the head, and a closing one (or nothing) after the
+    // tail, belong to the clause.
+    let start = scope[..h]
+        .char_indices()
+        .next_back()
+        .filter(|&(_, c)| c == '(' || c == '（')
+        .map_or(h, |(i, _)| i);
+    let end = scope[end..]
+        .chars()
+        .next()
+        .filter(|&c| c == ')' || c == '）')
+        .map_or(end, |c| end + c.len_utf8());
+    let fixed = format!("{}{SCOPE_CLAUSE}{}", &scope[..start], &scope[end..]);
+    let changed = fixed != scope;
+    (fixed, changed)
 }
 
 /// The credit code: the longest run of its alphabet on the labelled line (or on any line, when
@@ -277,6 +317,24 @@ fn credit_code(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_statutory_clause_gets_its_punctuation_back() {
+        let full =
+            "餐饮服务；道路货物运输。（依法须经批准的项目，经相关部门批准后方可开展经营活动）";
+        assert_eq!(scope_clause(full), (full.to_string(), false));
+        for read in [
+            "餐饮服务；道路货物运输。(依法须经批准的项目,经相关部门批准后方可开展经营活动",
+            "餐饮服务；道路货物运输。（依法须经批准的项目经相关部门批准后方可开展经营活动)",
+            "餐饮服务；道路货物运输。依法须经批准的项目·经相关部门批准后方可开展经营活动）",
+        ] {
+            assert_eq!(scope_clause(read), (full.to_string(), true), "{read}");
+        }
+        // Without both halves of the clause, nothing is touched.
+        let partial = "餐饮服务（依法须经批准的项目";
+        assert_eq!(scope_clause(partial), (partial.to_string(), false));
+        assert_eq!(scope_clause(""), (String::new(), false));
+    }
 
     #[test]
     fn terms_and_dates() {
