@@ -207,9 +207,18 @@ fn parse(engine: &Engine, doc: &RgbImage, lines: &[Line]) -> Result<BusinessLice
         ..Default::default()
     };
     if let Some(v) = get("registered_capital") {
-        let amount = normalize::chinese_amount(&v.text);
+        let (mut text, mut corrected) = (v.text.clone(), false);
+        let mut amount = normalize::chinese_amount(&text);
+        if amount.is_none() {
+            // A numeral misread as a look-alike (佰 as 伯, 壹 as 慧): the value re-read with
+            // the characters an amount is written with; taken when it parses as an amount.
+            let again = compact(&super::reread_quad(engine, doc, &v.quad, CAPITAL_ALPHABET)?.text);
+            if let Some(a) = normalize::chinese_amount(&again) {
+                (text, amount, corrected) = (again, Some(a), true);
+            }
+        }
         out.registered_capital_yuan = amount;
-        out.registered_capital = Some(field(&v, v.text.clone(), Some(amount.is_some()), false));
+        out.registered_capital = Some(field(&v, text, Some(amount.is_some()), corrected));
     }
     if let Some(v) = get("established_date") {
         let ok = date_parts(&v.text).is_some();
@@ -221,6 +230,10 @@ fn parse(engine: &Engine, doc: &RgbImage, lines: &[Line]) -> Result<BusinessLice
     out.credit_code = credit_code(engine, doc, lines, get("credit_code"))?;
     Ok(out)
 }
+
+/// The characters a registered capital is written with: Arabic and Chinese numerals (plain and
+/// the financial forms), units, currency words and brackets.
+const CAPITAL_ALPHABET: &str = "0123456789.,零壹贰叁肆伍陆柒捌玖拾佰仟一二三四五六七八九十百千万亿元圆整正角分人民币美港欧()（）";
 
 /// The statutory clause most scopes end with, in full-width punctuation.
 const SCOPE_CLAUSE: &str = "（依法须经批准的项目，经相关部门批准后方可开展经营活动）";

@@ -166,20 +166,30 @@ pub fn reread_span(
     alphabet: &str,
 ) -> Result<(Line, Quad), OcrError> {
     let quad = anchor::span_quad(line, start, len);
-    let crop = ocr_core::ocr::rectify::crop(doc, &quad);
+    Ok((reread_quad(engine, doc, &quad, alphabet)?, quad))
+}
+
+/// Reads the region `quad` of a document as one line whose characters are restricted to
+/// `alphabet`.
+pub fn reread_quad(
+    engine: &Engine,
+    doc: &image::RgbImage,
+    quad: &Quad,
+    alphabet: &str,
+) -> Result<Line, OcrError> {
+    let crop = ocr_core::ocr::rectify::crop(doc, quad);
     let opts = ReadOptions {
         classify: false,
         allowed_chars: Some(alphabet.into()),
         ..ReadOptions::default()
     };
-    let line = engine
+    Ok(engine
         .recognize_crops(
             vec![crop],
             &opts,
             &mut ocr_core::ocr::StageTimings::default(),
         )?
-        .remove(0);
-    Ok((line, quad))
+        .remove(0))
 }
 
 /// Reads a paper document (a waybill, a license): its outline located and warped upright to
