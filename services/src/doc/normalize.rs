@@ -179,7 +179,25 @@ pub fn ethnicity(s: &str) -> Option<(&'static str, bool)> {
         .collect();
     match close.as_slice() {
         [only] => Some((only, true)),
-        _ => None,
+        [] => None,
+        // Several within one edit (a single character read is one edit from every one-character
+        // group): a group holding every character read, in order, is the one a dropped
+        // character explains, when it is the only such group (傈 -> 傈僳, not 汉).
+        _ => {
+            let holding: Vec<&'static str> = close
+                .iter()
+                .copied()
+                .filter(|g| {
+                    let mut chars = g.chars();
+                    read.iter().all(|c| chars.any(|gc| gc == *c))
+                })
+                .filter(|g| g.chars().count() > read.len())
+                .collect();
+            match holding.as_slice() {
+                [only] => Some((only, true)),
+                _ => None,
+            }
+        }
     }
 }
 
@@ -222,10 +240,15 @@ mod tests {
         assert_eq!(ethnicity("维吾示"), Some(("维吾尔", true)));
         assert_eq!(ethnicity("柯尔克"), Some(("柯尔克孜", true)));
         assert_eq!(ethnicity("鄂伦春春"), Some(("鄂伦春", true)));
-        // Too far, or several groups equally close (every one-character group is one edit
-        // from 木, so single-character groups are only ever read exactly).
+        // Too far, or several groups equally close and none holding what was read (every
+        // one-character group is one edit from 木).
         assert_eq!(ethnicity("英格兰"), None);
         assert_eq!(ethnicity("木"), None);
         assert_eq!(ethnicity(""), None);
+        // One character of a two-character group, held by no other group: the dropped
+        // character explains it; held by two as close (布依, 布朗), nothing does.
+        assert_eq!(ethnicity("傈"), Some(("傈僳", true)));
+        assert_eq!(ethnicity("僳"), Some(("傈僳", true)));
+        assert_eq!(ethnicity("布"), None);
     }
 }
