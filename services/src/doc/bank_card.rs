@@ -405,8 +405,8 @@ fn band_above(q: &Quad, near: f32, far: f32, image_w: f32) -> Quad {
 }
 
 /// A number row's region grown by three line heights at each end, along the row, and by 35%
-/// of a line height above and below, across it; points stay within `lo..hi` across and the
-/// image's height down.
+/// of a line height above and below, across it; corners are kept to `lo..hi` in x and to the
+/// image's height in y.
 fn widen_row(q: &Quad, lo: f32, hi: f32, image_h: f32) -> Quad {
     let (ux, uy) = direction(q);
     // Across the row, pointing down the text.
@@ -444,12 +444,13 @@ fn number_row(lines: &[Line]) -> Option<Line> {
     let height = |l: &Line| locate::height(&l.quad);
     let mut best: Option<(usize, Line)> = None;
     for seed in &digity {
+        let (ux, uy) = direction(&seed.quad);
+        let o = locate::centre(&seed.quad);
         let mut row: Vec<&Line> = digity
             .iter()
             .copied()
             .filter(|l| {
-                let (ux, uy) = direction(&seed.quad);
-                let (c, o) = (locate::centre(&l.quad), locate::centre(&seed.quad));
+                let c = locate::centre(&l.quad);
                 // Distance across the seed's direction.
                 let off = (c.y - o.y) * ux - (c.x - o.x) * uy;
                 off.abs() < 0.5 * height(seed).max(height(l))
