@@ -637,14 +637,18 @@ mod tests {
             .map(|(i, &n)| weights(n, 10 + i as u64))
             .collect();
         let coded: Vec<Vec<u8>> = tensors.iter().map(|t| encode_i8(t)).collect();
-        let mut outs: Vec<Vec<i8>> = tensors.iter().map(|t| vec![0; t.len()]).collect();
-        let mut jobs: Vec<(&[u8], &mut [i8])> = coded
-            .iter()
-            .zip(&mut outs)
-            .map(|(c, o)| (c.as_slice(), o.as_mut_slice()))
-            .collect();
-        decode_tensors(&mut jobs).unwrap();
-        assert_eq!(outs, tensors);
+        // All tensors decoded in one call, into buffers of their lengths.
+        let decode_all = |coded: &[Vec<u8>]| -> Result<Vec<Vec<i8>>> {
+            let mut outs: Vec<Vec<i8>> = tensors.iter().map(|t| vec![0; t.len()]).collect();
+            let mut jobs: Vec<(&[u8], &mut [i8])> = coded
+                .iter()
+                .zip(&mut outs)
+                .map(|(c, o)| (c.as_slice(), o.as_mut_slice()))
+                .collect();
+            decode_tensors(&mut jobs)?;
+            Ok(outs)
+        };
+        assert_eq!(decode_all(&coded).unwrap(), tensors);
         // Every chunk's streams are checked, whichever lane and group it lands in: shorten
         // each tensor's final raw stream by its last byte in turn (lengths kept consistent).
         for victim in [0, 1, 2, 4, 5] {
@@ -655,13 +659,7 @@ mod tests {
             let len = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
             b.copy_from_slice(&(len - 1).to_le_bytes());
             coded[victim].pop();
-            let mut outs: Vec<Vec<i8>> = tensors.iter().map(|t| vec![0; t.len()]).collect();
-            let mut jobs: Vec<(&[u8], &mut [i8])> = coded
-                .iter()
-                .zip(&mut outs)
-                .map(|(c, o)| (c.as_slice(), o.as_mut_slice()))
-                .collect();
-            assert!(decode_tensors(&mut jobs).is_err(), "tensor {victim}");
+            assert!(decode_all(&coded).is_err(), "tensor {victim}");
         }
     }
 
