@@ -248,13 +248,15 @@ fn grow_along(q: &Quad, fraction: f32) -> Quad {
 /// the financial forms), units, currency words and brackets.
 const CAPITAL_ALPHABET: &str = "0123456789.,零壹贰叁肆伍陆柒捌玖拾佰仟一二三四五六七八九十百千万亿元圆整正角分人民币美港欧()（）";
 
-/// The statutory clause most scopes end with, in full-width punctuation.
+/// The statutory clause most scopes end with, in full-width punctuation (some licenses go on
+/// inside the parentheses: `，具体经营项目以相关部门批准文件或许可证件为准）`).
 const SCOPE_CLAUSE: &str = "（依法须经批准的项目，经相关部门批准后方可开展经营活动）";
 
 /// The scope with its statutory clause ([`SCOPE_CLAUSE`]) restored where its words were read
 /// but its parentheses or comma were lost or misread (thin punctuation is what the recogniser
 /// drops most on these lines), and whether anything changed. The clause is fixed legal text, so
-/// only punctuation between and around its two halves is touched.
+/// only punctuation between and around its two halves is touched; parentheses are added only
+/// when the clause ends the scope, and a clause that goes on is left to go on.
 fn scope_clause(scope: &str) -> (String, bool) {
     const HEAD: &str = "依法须经批准的项目";
     const TAIL: &str = "经相关部门批准后方可开展经营活动";
@@ -262,25 +264,37 @@ fn scope_clause(scope: &str) -> (String, bool) {
     let Some(h) = scope.find(HEAD) else {
         return (scope.to_string(), false);
     };
-    let after_head = h + HEAD.len();
-    let between = scope[after_head..].trim_start_matches(punct);
+    let between = scope[h + HEAD.len()..].trim_start_matches(punct);
     if !between.starts_with(TAIL) {
         return (scope.to_string(), false);
     }
-    let end = scope.len() - between.len() + TAIL.len();
-    // An opening parenthesis just before the head, and a closing one (or nothing) after the
-    // tail, belong to the clause.
-    let start = scope[..h]
+    let tail_end = scope.len() - between.len() + TAIL.len();
+    let is_paren = |c: char, pair: [char; 2]| pair.contains(&c);
+    let opening = scope[..h]
         .char_indices()
         .next_back()
-        .filter(|&(_, c)| c == '(' || c == '（')
-        .map_or(h, |(i, _)| i);
-    let end = scope[end..]
+        .filter(|&(_, c)| is_paren(c, ['(', '（']))
+        .map(|(i, _)| i);
+    let closing = scope[tail_end..]
         .chars()
         .next()
-        .filter(|&c| c == ')' || c == '）')
-        .map_or(end, |c| end + c.len_utf8());
-    let fixed = format!("{}{SCOPE_CLAUSE}{}", &scope[..start], &scope[end..]);
+        .filter(|&c| is_paren(c, [')', '）']))
+        .map(|c| tail_end + c.len_utf8());
+    let at_end = closing.map_or(tail_end, |e| e) == scope.len();
+    let inner = &SCOPE_CLAUSE['（'.len_utf8()..SCOPE_CLAUSE.len() - '）'.len_utf8()];
+    let open = if opening.is_some() || at_end {
+        "（"
+    } else {
+        ""
+    };
+    let close = if closing.is_some() || at_end {
+        "）"
+    } else {
+        ""
+    };
+    let start = opening.unwrap_or(h);
+    let end = closing.unwrap_or(tail_end);
+    let fixed = format!("{}{open}{inner}{close}{}", &scope[..start], &scope[end..]);
     let changed = fixed != scope;
     (fixed, changed)
 }
@@ -368,6 +382,11 @@ mod tests {
         ] {
             assert_eq!(scope_clause(read), (full.to_string(), true), "{read}");
         }
+        // The longer clause goes on inside its parentheses: no parenthesis is added there.
+        let longer = "餐饮服务。（依法须经批准的项目，经相关部门批准后方可开展经营活动，具体经营项目以相关部门批准文件或许可证件为准）";
+        assert_eq!(scope_clause(longer), (longer.to_string(), false));
+        let misread = longer.replacen("项目，经", "项目经", 1);
+        assert_eq!(scope_clause(&misread), (longer.to_string(), true));
         // Without both halves of the clause, nothing is touched.
         let partial = "餐饮服务（依法须经批准的项目";
         assert_eq!(scope_clause(partial), (partial.to_string(), false));
