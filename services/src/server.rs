@@ -153,6 +153,19 @@ fn document_field(name: &str, f: &Field) -> pb::DocumentField {
     }
 }
 
+/// One document of a reply: its side (empty when documents have none), its box in the photo
+/// and its fields.
+fn document(side: &str, outline: Option<&ocr::Quad>, fields: Vec<(&str, &Field)>) -> pb::Document {
+    pb::Document {
+        side: side.to_string(),
+        quad: outline.map(quad),
+        fields: fields
+            .into_iter()
+            .map(|(k, f)| document_field(k, f))
+            .collect(),
+    }
+}
+
 /// Runs a document pipeline on one request.
 fn read_document(
     engine: &Engine,
@@ -166,65 +179,34 @@ fn read_document(
                 .ok_or_else(|| Status::failed_precondition("the bank-card model did not load"))?;
             if req.crop {
                 let f = reader.read_number(engine, &img).map_err(status)?;
-                return Ok(vec![pb::Document {
-                    side: String::new(),
-                    quad: None,
-                    fields: vec![document_field("card_number", &f)],
-                }]);
+                return Ok(vec![document("", None, vec![("card_number", &f)])]);
             }
             let card = reader.read_card(engine, &img).map_err(status)?;
-            Ok(vec![pb::Document {
-                side: String::new(),
-                quad: card
-                    .card_number
-                    .as_ref()
-                    .and_then(|f| f.quad.as_ref())
-                    .map(quad),
-                fields: card
-                    .fields()
-                    .into_iter()
-                    .map(|(k, f)| document_field(k, f))
-                    .collect(),
-            }])
+            let number_box = card.card_number.as_ref().and_then(|f| f.quad.as_ref());
+            Ok(vec![document("", number_box, card.fields())])
         }
         "id_card" => {
             let cards = id_card::read(engine, &img, req.crop).map_err(status)?;
             Ok(cards
                 .iter()
-                .map(|c| pb::Document {
-                    side: c.side.name().to_string(),
-                    quad: (!req.crop).then(|| quad(&c.quad)),
-                    fields: c
-                        .fields()
-                        .into_iter()
-                        .map(|(k, f)| document_field(k, f))
-                        .collect(),
+                .map(|c| {
+                    document(
+                        c.side.name(),
+                        Some(&c.quad).filter(|_| !req.crop),
+                        c.fields(),
+                    )
                 })
                 .collect())
         }
         "waybill" => {
             let w = crate::doc::waybill::read(engine, &img, req.crop).map_err(status)?;
-            Ok(vec![pb::Document {
-                side: String::new(),
-                quad: w.quad.as_ref().filter(|_| !req.crop).map(quad),
-                fields: w
-                    .fields()
-                    .into_iter()
-                    .map(|(k, f)| document_field(k, f))
-                    .collect(),
-            }])
+            let outline = w.quad.as_ref().filter(|_| !req.crop);
+            Ok(vec![document("", outline, w.fields())])
         }
         "business_license" => {
             let l = crate::doc::business_license::read(engine, &img, req.crop).map_err(status)?;
-            Ok(vec![pb::Document {
-                side: String::new(),
-                quad: l.quad.as_ref().filter(|_| !req.crop).map(quad),
-                fields: l
-                    .fields()
-                    .into_iter()
-                    .map(|(k, f)| document_field(k, f))
-                    .collect(),
-            }])
+            let outline = l.quad.as_ref().filter(|_| !req.crop);
+            Ok(vec![document("", outline, l.fields())])
         }
         kind @ ("plate" | "vin") => {
             let field = if kind == "plate" {
@@ -233,11 +215,8 @@ fn read_document(
                 vehicle::read_vin(engine, &img, req.crop)
             }
             .map_err(status)?;
-            Ok(vec![pb::Document {
-                side: String::new(),
-                quad: None,
-                fields: field.iter().map(|f| document_field(kind, f)).collect(),
-            }])
+            let fields = field.iter().map(|f| (kind, f)).collect();
+            Ok(vec![document("", None, fields)])
         }
         other => Err(Status::invalid_argument(format!(
             "unknown document '{other}' (bank_card, id_card, waybill, business_license, plate, \
