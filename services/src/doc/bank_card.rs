@@ -373,21 +373,10 @@ impl BankCardReader {
     }
 }
 
-/// The unit vector along a quad's top edge (left to right).
-fn direction(q: &Quad) -> (f32, f32) {
-    let (dx, dy) = (q[1].x - q[0].x, q[1].y - q[0].y);
-    let len = (dx * dx + dy * dy).sqrt();
-    if len < 1e-3 {
-        (1.0, 0.0)
-    } else {
-        (dx / len, dy / len)
-    }
-}
-
 /// The band between `near` and `far` line heights above the line `q` (centre to edge), parallel
 /// to it and as long as the photo is wide.
 fn band_above(q: &Quad, near: f32, far: f32, image_w: f32) -> Quad {
-    let (ux, uy) = direction(q);
+    let (ux, uy) = locate::direction(q);
     let (nx, ny) = (-uy, ux);
     let h = locate::height(q);
     let c = locate::centre(q);
@@ -408,23 +397,9 @@ fn band_above(q: &Quad, near: f32, far: f32, image_w: f32) -> Quad {
 /// of a line height above and below, across it; corners are kept to `lo..hi` in x and to the
 /// image's height in y.
 fn widen_row(q: &Quad, lo: f32, hi: f32, image_h: f32) -> Quad {
-    let (ux, uy) = direction(q);
-    // Across the row, pointing down the text.
-    let (nx, ny) = (-uy, ux);
     let h = locate::height(q);
-    let (along, across) = (3.0 * h, 0.35 * h);
-    let moved = |p: Point, a: f32, c: f32| {
-        Point::new(
-            (p.x + a * ux + c * nx).clamp(lo, hi),
-            (p.y + a * uy + c * ny).clamp(0.0, image_h),
-        )
-    };
-    [
-        moved(q[0], -along, -across),
-        moved(q[1], along, -across),
-        moved(q[2], along, across),
-        moved(q[3], -along, across),
-    ]
+    locate::grow(q, 3.0 * h, 0.35 * h)
+        .map(|p| Point::new(p.x.clamp(lo, hi), p.y.clamp(0.0, image_h)))
 }
 
 /// The card-number row: digit-heavy lines on one row (the detector often boxes each group
@@ -444,7 +419,7 @@ fn number_row(lines: &[Line]) -> Option<Line> {
     let height = |l: &Line| locate::height(&l.quad);
     let mut best: Option<(usize, Line)> = None;
     for seed in &digity {
-        let (ux, uy) = direction(&seed.quad);
+        let (ux, uy) = locate::direction(&seed.quad);
         let o = locate::centre(&seed.quad);
         let mut row: Vec<&Line> = digity
             .iter()

@@ -231,19 +231,6 @@ fn parse(engine: &Engine, doc: &RgbImage, lines: &[Line]) -> Result<BusinessLice
     Ok(out)
 }
 
-/// `q` grown at both ends along its top edge by `fraction` of its length.
-fn grow_along(q: &Quad, fraction: f32) -> Quad {
-    let (dx, dy) = ((q[1].x - q[0].x) * fraction, (q[1].y - q[0].y) * fraction);
-    let shift =
-        |p: ocr_core::ocr::Point, s: f32| ocr_core::ocr::Point::new(p.x + s * dx, p.y + s * dy);
-    [
-        shift(q[0], -1.0),
-        shift(q[1], 1.0),
-        shift(q[2], 1.0),
-        shift(q[3], -1.0),
-    ]
-}
-
 /// The characters a registered capital is written with: Arabic and Chinese numerals (plain and
 /// the financial forms), units, currency words and brackets.
 const CAPITAL_ALPHABET: &str = "0123456789.,零壹贰叁肆伍陆柒捌玖拾佰仟一二三四五六七八九十百千万亿元圆整正角分人民币美港欧()（）";
@@ -329,7 +316,8 @@ fn credit_code(
         // One character short: the reading's span probably lost an end character. Read again
         // over the span grown by a character and a half at each end; taken when that gives a
         // whole code that passes its check.
-        let wider = grow_along(&quad, 1.5 / 17.0);
+        let char_w = super::locate::dist(quad[0], quad[1]) / 17.0;
+        let wider = super::locate::grow(&quad, 1.5 * char_w, 0.0);
         let again = super::reread_quad(engine, doc, &wider, CREDIT_CODE_ALPHABET)?;
         let text = compact(&again.text);
         if text.len() == 18 && check::credit_code(&text) {

@@ -45,7 +45,8 @@ fn gray_small(img: &RgbImage) -> (GrayImage, f32) {
     (small, scale)
 }
 
-fn dist(a: Point, b: Point) -> f32 {
+/// The distance between two points.
+pub fn dist(a: Point, b: Point) -> f32 {
     ((a.x - b.x).powi(2) + (a.y - b.y).powi(2)).sqrt()
 }
 
@@ -98,6 +99,31 @@ pub fn centre(q: &Quad) -> Point {
 /// The height of a text box: the mean of its left and right sides' vertical extents.
 pub fn height(q: &Quad) -> f32 {
     ((q[3].y - q[0].y).abs() + (q[2].y - q[1].y).abs()) / 2.0
+}
+
+/// The unit vector along a quad's top edge (left to right); `(1, 0)` for a degenerate edge.
+pub fn direction(q: &Quad) -> (f32, f32) {
+    let len = dist(q[0], q[1]);
+    if len < 1e-3 {
+        (1.0, 0.0)
+    } else {
+        ((q[1].x - q[0].x) / len, (q[1].y - q[0].y) / len)
+    }
+}
+
+/// `q` grown by `along` at each end, in its top edge's direction, and by `across` above and
+/// below, perpendicular to it (a tilted text line stays tilted).
+pub fn grow(q: &Quad, along: f32, across: f32) -> Quad {
+    let (ux, uy) = direction(q);
+    // Across the line, pointing down the text.
+    let (nx, ny) = (-uy, ux);
+    let moved = |p: Point, a: f32, c: f32| Point::new(p.x + a * ux + c * nx, p.y + a * uy + c * ny);
+    [
+        moved(q[0], -along, -across),
+        moved(q[1], along, -across),
+        moved(q[2], along, across),
+        moved(q[3], -along, across),
+    ]
 }
 
 /// Width / height of a quad from its mean opposite sides.
