@@ -516,10 +516,7 @@ fn prepare_int8(
                     )));
                 }
                 let k = shape[1] * shape[2] * shape[3];
-                let mg = m / p.group;
-                let packed = (0..p.group)
-                    .map(|g| qgemm::pack_a(&w[g * mg * k..(g + 1) * mg * k], mg, k))
-                    .collect();
+                let packed = crate::runtime::ops::qconv::pack_weights(w, shape, p.group);
                 let w_scales = (0..m)
                     .map(|i| qp.scales[if qp.scales.len() == 1 { 0 } else { i }])
                     .collect();

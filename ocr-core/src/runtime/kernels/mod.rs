@@ -40,8 +40,10 @@ pub struct KernelSet {
     pub dw_plane: DwPlaneKernel,
     /// int8 GEMM micro-kernel.
     pub qgemm: qgemm::QMicroKernel,
-    /// fp32 to u8 activation quantisation.
-    pub quantize: qgemm::QuantizeKernel,
+    /// fp32 to u8 quantisation of four channels into channel quads.
+    pub quantize_quads: qgemm::QuantizeQuadsKernel,
+    /// int8 tile to fp32 with the epilogue.
+    pub qtile: qgemm::QTileKernel,
     /// Shifted exponentials (softmax).
     pub exp_shifted: ExpKernel,
     /// Epilogue activations over output rows.
@@ -62,7 +64,8 @@ impl KernelSet {
             gemm: scalar::gemm_microkernel,
             dw_plane: depthwise::dw_plane_scalar,
             qgemm: qgemm::qgemm_scalar,
-            quantize: qgemm::quantize_scalar,
+            quantize_quads: qgemm::quantize_quads_scalar,
+            qtile: qgemm::qtile_scalar,
             exp_shifted: scalar::exp_shifted,
             epilogue: scalar::epilogue,
         }

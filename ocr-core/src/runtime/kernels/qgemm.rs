@@ -54,23 +54,69 @@ pub fn qgemm_scalar(k4: usize, a: &[i8], b: &[u8], acc: &mut [i32; QMR * QNR]) {
     }
 }
 
-/// Quantises fp32 activations to u8: `out[i] = round_half_up(clamp(x[i] * inv_scale +
-/// zero_point, 0, 255))` (multiply, then add: no fused multiply-add, so every kernel set gives
-/// the same bytes; NaN becomes 0).
-pub type QuantizeKernel = fn(x: &[f32], inv_scale: f32, zero_point: f32, out: &mut [u8]);
-
-/// Scalar reference [`QuantizeKernel`].
-pub fn quantize_scalar(x: &[f32], inv_scale: f32, zero_point: f32, out: &mut [u8]) {
-    for (o, &v) in out.iter_mut().zip(x) {
-        *o = quantize_one(v, inv_scale, zero_point);
-    }
-}
-
-/// One value, as [`QuantizeKernel`] defines it.
+/// Quantises one fp32 activation to u8: `round_half_up(clamp(v * inv_scale + zero_point, 0,
+/// 255))` (multiply, then add: no fused multiply-add, so every kernel set gives the same
+/// bytes; NaN becomes 0).
 #[inline(always)]
 pub fn quantize_one(v: f32, inv_scale: f32, zero_point: f32) -> u8 {
     // Clamp first, so the truncating cast rounds a non-negative number half up.
     ((v * inv_scale + zero_point).clamp(0.0, ACT_MAX as f32) + 0.5) as u8
+}
+
+/// Quantises four fp32 rows into one row of channel quads: `out[4 * i + j]` is `x[j][i]`
+/// quantised by [`quantize_one`] (`out.len() == 4 * n`, every `x[j].len() >= n`).
+pub type QuantizeQuadsKernel = fn(x: [&[f32]; 4], inv_scale: f32, zero_point: f32, out: &mut [u8]);
+
+/// Scalar reference [`QuantizeQuadsKernel`].
+pub fn quantize_quads_scalar(x: [&[f32]; 4], inv_scale: f32, zero_point: f32, out: &mut [u8]) {
+    for (i, o) in out.chunks_exact_mut(4).enumerate() {
+        for (j, v) in o.iter_mut().enumerate() {
+            *v = quantize_one(x[j][i], inv_scale, zero_point);
+        }
+    }
+}
+
+/// Per-row constants of an int8 tile's epilogue (rows past the matrix: zeros).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TileParams {
+    /// `zero_point * row_sum` of each row's weights.
+    pub zp_corr: [i32; QMR],
+    /// `x_scale * w_scale` of each row.
+    pub scale: [f32; QMR],
+    /// Each row's bias.
+    pub bias: [f32; QMR],
+}
+
+/// Turns a micro-kernel's i32 tile into fp32 and applies the epilogue:
+/// `tile[r][c] = epi((acc[r][c] - zp_corr[r]) as f32 * scale[r] + bias[r])`.
+pub type QTileKernel = fn(
+    acc: &[i32; QMR * QNR],
+    tp: &TileParams,
+    epi: &crate::runtime::op::Epilogue,
+    tile: &mut [f32; QMR * QNR],
+);
+
+/// Scalar reference [`QTileKernel`] (also the body the SIMD builds compile: the same IEEE
+/// operations in the same order, so the same results).
+#[inline(always)]
+pub fn qtile_scalar(
+    acc: &[i32; QMR * QNR],
+    tp: &TileParams,
+    epi: &crate::runtime::op::Epilogue,
+    tile: &mut [f32; QMR * QNR],
+) {
+    // Row by row, so that the compiler vectorises along the columns.
+    for (r, (out, row)) in tile
+        .chunks_exact_mut(QNR)
+        .zip(acc.chunks_exact(QNR))
+        .enumerate()
+    {
+        let (z, s, b) = (tp.zp_corr[r], tp.scale[r], tp.bias[r]);
+        for (o, &a) in out.iter_mut().zip(row) {
+            *o = (a - z) as f32 * s + b;
+        }
+    }
+    epi.apply_slice(tile);
 }
 
 /// Padded depth: `k` rounded up to a multiple of 4.
@@ -162,9 +208,9 @@ mod tests {
         (*seed >> 33) as u32
     }
 
-    /// Every quantisation kernel gives the reference's bytes: random values over and beyond
-    /// the range, the clamps, half-way points, infinities and NaN, lengths around the vector
-    /// width.
+    /// Every quad quantisation kernel gives the reference's bytes: random values over and
+    /// beyond the range, the clamps, half-way points, infinities and NaN, lengths around the
+    /// vector width.
     #[test]
     fn quantize_kernels_are_bit_exact() {
         let mut seed = 3;
@@ -184,13 +230,69 @@ mod tests {
             -0.0,
         ]);
         x.extend((0..64).map(|i| ((i as f32 + 0.5) - zp) / inv));
+        let rows = x.len() / 4;
+        let planes: [&[f32]; 4] = core::array::from_fn(|j| &x[j * rows..(j + 1) * rows]);
         for ks in crate::runtime::kernels::KernelSet::available() {
-            for len in [0, 1, 31, 32, 33, 95, x.len()] {
-                let mut want = vec![0u8; len];
-                quantize_scalar(&x[..len], inv, zp, &mut want);
-                let mut got = vec![1u8; len];
-                (ks.quantize)(&x[..len], inv, zp, &mut got);
+            for len in [0, 1, 7, 8, 9, 31, 33, rows] {
+                let rows = planes.map(|p| &p[..len]);
+                let want: Vec<u8> = (0..4 * len)
+                    .map(|i| quantize_one(rows[i % 4][i / 4], inv, zp))
+                    .collect();
+                let mut got = vec![1u8; 4 * len];
+                (ks.quantize_quads)(rows, inv, zp, &mut got);
                 assert_eq!(got, want, "{} len {len}", ks.name);
+            }
+        }
+        assert_eq!(quantize_one(f32::NAN, inv, zp), 0);
+        assert_eq!(quantize_one(1e30, inv, zp), 255);
+    }
+
+    /// Every tile epilogue equals the scalar reference bit for bit, for each activation
+    /// kind, with and without a post affine, over the whole i32 range.
+    #[test]
+    fn tile_kernels_are_bit_exact() {
+        use crate::runtime::op::{Activation, Epilogue};
+        let mut seed = 9;
+        let acc: [i32; QMR * QNR] = core::array::from_fn(|i| match i {
+            0 => i32::MAX,
+            1 => i32::MIN / 2,
+            _ => (lcg(&mut seed) as i32) >> (1 + i % 20),
+        });
+        let tp = TileParams {
+            zp_corr: [100, -7, 0, 123456],
+            scale: [1e-4, 3e-3, 1e-9, 0.5],
+            bias: [0.25, -1.0, 0.0, 3.0],
+        };
+        for act in [
+            Activation::None,
+            Activation::Relu,
+            Activation::Clip { min: 0.0, max: 6.0 },
+            Activation::Sigmoid,
+            Activation::HardSigmoid {
+                alpha: 0.2,
+                beta: 0.5,
+            },
+            Activation::HardSwish,
+            Activation::Swish,
+        ] {
+            for (post_scale, post_bias) in [(1.0, 0.0), (0.5, -0.25)] {
+                let epi = Epilogue {
+                    act,
+                    post_scale,
+                    post_bias,
+                };
+                let mut want = [0f32; QMR * QNR];
+                qtile_scalar(&acc, &tp, &epi, &mut want);
+                for ks in crate::runtime::kernels::KernelSet::available() {
+                    let mut got = [f32::NAN; QMR * QNR];
+                    (ks.qtile)(&acc, &tp, &epi, &mut got);
+                    assert_eq!(
+                        got.map(f32::to_bits),
+                        want.map(f32::to_bits),
+                        "{} {act:?}",
+                        ks.name
+                    );
+                }
             }
         }
     }

@@ -6,7 +6,7 @@
 //! the calls sound.
 
 use super::depthwise::{DW_TILE, DwGeom, PaddedPlane};
-use super::qgemm::{QMR, QNR, quantize_one};
+use super::qgemm::{QMR, QNR, TileParams};
 use super::{KernelSet, MR, NR};
 use core::arch::x86_64::*;
 
@@ -80,7 +80,8 @@ pub fn avx2() -> Option<KernelSet> {
         gemm: gemm_avx2,
         dw_plane: dw_plane_avx2,
         qgemm: qgemm_avx2,
-        quantize: quantize_avx2,
+        quantize_quads: quantize_quads_avx2,
+        qtile: qtile_avx2,
         exp_shifted: exp_shifted_avx2,
         epilogue: epilogue_avx2,
     })
@@ -296,22 +297,38 @@ unsafe fn dw_plane_avx2_impl(
     }
 }
 
-fn quantize_avx2(x: &[f32], inv_scale: f32, zero_point: f32, out: &mut [u8]) {
-    let n = x.len().min(out.len());
-    let body = n / 32 * 32;
+fn quantize_quads_avx2(x: [&[f32]; 4], inv_scale: f32, zero_point: f32, out: &mut [u8]) {
+    let n = out.len() / 4;
+    assert!(x.iter().all(|r| r.len() >= n));
+    let body = n / 8 * 8;
     // SAFETY: reachable only through the sets built by `avx2()`/`avx512_vnni()` (AVX2
-    // checked); the body reads and writes the first `body <= n` elements of both slices.
-    unsafe { quantize_avx2_impl(x.as_ptr(), inv_scale, zero_point, out.as_mut_ptr(), body) }
-    for (o, &v) in out[body..n].iter_mut().zip(&x[body..n]) {
-        *o = quantize_one(v, inv_scale, zero_point);
+    // checked); the body reads the first `body <= n` floats of each row and writes the first
+    // `4 * body` bytes of `out`, all within the lengths checked above.
+    unsafe {
+        quantize_quads_avx2_impl(
+            x.map(|r| r.as_ptr()),
+            inv_scale,
+            zero_point,
+            out.as_mut_ptr(),
+            body,
+        )
     }
+    let tail = [
+        &x[0][body..n],
+        &x[1][body..n],
+        &x[2][body..n],
+        &x[3][body..n],
+    ];
+    super::qgemm::quantize_quads_scalar(tail, inv_scale, zero_point, &mut out[4 * body..]);
 }
 
 #[target_feature(enable = "avx2")]
-unsafe fn quantize_avx2_impl(x: *const f32, inv: f32, zp: f32, out: *mut u8, n: usize) {
-    // SAFETY (whole body): the caller guarantees `n` (a multiple of 32) floats at `x` and bytes
-    // at `out`. Same operations as `quantize_one`: multiply, add, max with 0 (NaN becomes 0,
-    // as the reference's cast makes it), min with 255, add 0.5, truncate.
+unsafe fn quantize_quads_avx2_impl(x: [*const f32; 4], inv: f32, zp: f32, out: *mut u8, n: usize) {
+    // SAFETY (whole body): the caller guarantees `n` (a multiple of 8) floats in each row and
+    // `4 * n` bytes at `out`. Same operations as `quantize_one`: multiply, add, max with 0
+    // (NaN becomes 0, as the reference's cast makes it), min with 255, add 0.5, truncate. Each
+    // lane then holds a byte value, so shifting channel j by 8j bits and or-ing the four
+    // gives each pixel's quad as one little-endian u32.
     unsafe {
         let (vinv, vzp) = (_mm256_set1_ps(inv), _mm256_set1_ps(zp));
         let (lo, hi, half) = (
@@ -324,18 +341,56 @@ unsafe fn quantize_avx2_impl(x: *const f32, inv: f32, zp: f32, out: *mut u8, n: 
             let v = _mm256_min_ps(_mm256_max_ps(v, lo), hi);
             _mm256_cvttps_epi32(_mm256_add_ps(v, half))
         };
-        // packs interleave 128-bit lanes; this permutation puts the dwords back in order.
-        let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
         let mut i = 0;
         while i < n {
-            let p = x.add(i);
-            let a = _mm256_packus_epi32(q(p), q(p.add(8)));
-            let b = _mm256_packus_epi32(q(p.add(16)), q(p.add(24)));
-            let bytes = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(a, b), order);
-            _mm256_storeu_si256(out.add(i) as *mut __m256i, bytes);
-            i += 32;
+            let c0 = q(x[0].add(i));
+            let c1 = _mm256_slli_epi32(q(x[1].add(i)), 8);
+            let c2 = _mm256_slli_epi32(q(x[2].add(i)), 16);
+            let c3 = _mm256_slli_epi32(q(x[3].add(i)), 24);
+            let quads = _mm256_or_si256(_mm256_or_si256(c0, c1), _mm256_or_si256(c2, c3));
+            _mm256_storeu_si256(out.add(4 * i) as *mut __m256i, quads);
+            i += 8;
         }
     }
+}
+
+fn qtile_avx2(
+    acc: &[i32; QMR * QNR],
+    tp: &TileParams,
+    epi: &crate::runtime::op::Epilogue,
+    tile: &mut [f32; QMR * QNR],
+) {
+    // SAFETY: reachable only through the sets built by `avx2()`/`avx512_vnni()`, which checked
+    // AVX2 and FMA; the body is safe code.
+    unsafe { qtile_avx2_impl(acc, tp, epi, tile) }
+}
+
+/// [`super::qgemm::qtile_scalar`] with explicit AVX2: the same operations (subtract,
+/// convert with round-to-nearest, multiply, add; no FMA), then the scalar epilogue compiled
+/// for AVX2, so the same results.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn qtile_avx2_impl(
+    acc: &[i32; QMR * QNR],
+    tp: &TileParams,
+    epi: &crate::runtime::op::Epilogue,
+    tile: &mut [f32; QMR * QNR],
+) {
+    // SAFETY: every access is within the fixed-size arrays: rows `r < QMR`, two vectors of 8
+    // at offsets `r * QNR` and `r * QNR + 8` (`QNR == 16`).
+    const _: () = assert!(QNR == 16);
+    unsafe {
+        let (a, t) = (acc.as_ptr(), tile.as_mut_ptr());
+        for r in 0..QMR {
+            let z = _mm256_set1_epi32(tp.zp_corr[r]);
+            let (s, b) = (_mm256_set1_ps(tp.scale[r]), _mm256_set1_ps(tp.bias[r]));
+            for half in [0, 8] {
+                let v = _mm256_loadu_si256(a.add(r * QNR + half) as *const __m256i);
+                let v = _mm256_cvtepi32_ps(_mm256_sub_epi32(v, z));
+                _mm256_storeu_ps(t.add(r * QNR + half), _mm256_add_ps(_mm256_mul_ps(v, s), b));
+            }
+        }
+    }
+    epi.apply_slice(tile);
 }
 
 fn exp_shifted_avx2(x: &[f32], shift: f32, out: &mut [f32]) {

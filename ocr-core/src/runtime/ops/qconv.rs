@@ -1,32 +1,187 @@
 //! int8 convolution: fp32 in, fp32 out, int8 inside.
 //!
-//! Each image's fp32 input is quantised to 8 bits once, in one vectorised pass, into scratch;
-//! B panels are packed from those bytes, multiplied with the int8 weights packed at load, and
-//! the i32 sums are turned back into fp32 in the epilogue:
-//! `y = act((acc - zp * row_sum) * x_scale * w_scale[m] + bias[m])`. Real zero padding maps to
-//! the zero point, so padded taps cost nothing extra and stay exact.
+//! ## Data flow
+//!
+//! 1. Each image's fp32 input is quantised once, in one vectorised pass, into *channel quads*:
+//!    per group, `[ceil(cg / 4)][hp][wp][4]` bytes, the four channels of a quad side by side
+//!    for each pixel of a zero-point padded plane (`hp x wp`, the convolution's padding
+//!    included). Channels past the group's last fill the quad with any bytes: their weights are
+//!    zero.
+//! 2. The im2col matrix is never built. Its rows are ordered (quad, tap y, tap x, channel in
+//!    quad), so the four bytes of one row block (`k4`) that meet one column are one pixel's
+//!    quad: a B panel block of [`QNR`] columns is 64 contiguous bytes of the quantised input
+//!    for unit stride, copied as is, or [`QNR`] strided 4-byte words otherwise. Weights are
+//!    packed once at load in the same order ([`pack_weights`]).
+//! 3. Panels are [`QNR`] output columns of one output row (so that a panel's taps are
+//!    contiguous), or, for pointwise unpadded unit-stride convolutions, of the flattened
+//!    output. The micro-kernel's i32 tile is turned into fp32 and through the activation in
+//!    one kernel call while it is in L1:
+//!    `y = act((acc - zp * row_sum) * x_scale * w_scale[m] + bias[m])`. Padding quantises to
+//!    the zero point exactly, so padded taps cost nothing extra and stay exact.
 
 use crate::runtime::kernels::KernelSet;
 use crate::runtime::kernels::gemm::CPtr;
-use crate::runtime::kernels::qgemm::{QMR, QNR, padded_k};
+use crate::runtime::kernels::qgemm::{QMR, QNR, TileParams, pack_a};
 use crate::runtime::model::QConv;
 use crate::runtime::op::{ActQuant, ConvParams};
 use crate::runtime::ops::conv::{image_groups, over_image_groups};
 use crate::runtime::parallel::Threads;
 use alloc::vec::Vec;
 
-/// Activation values quantised per task when an image is spread over threads.
-const QUANT_CHUNK: usize = 1 << 16;
-
 /// Products below this many multiply-adds run on one thread.
 const SMALL_MACS: usize = 1 << 21;
 
-fn tasks(m: usize, n: usize, k: usize, threads: &Threads) -> usize {
+/// Bytes of one B panel block: [`QNR`] columns of four bytes.
+const BLOCK: usize = QNR * 4;
+
+/// The shapes of one int8 convolution and of its quantised input.
+struct Geom {
+    h: usize,
+    w: usize,
+    group: usize,
+    /// Input channels per group, and channel quads per group.
+    cg: usize,
+    cg4: usize,
+    /// Output channels per group.
+    mg: usize,
+    kh: usize,
+    kw: usize,
+    oh: usize,
+    ow: usize,
+    strides: [usize; 2],
+    dilations: [usize; 2],
+    /// Top and left padding.
+    pt: usize,
+    pl: usize,
+    /// Padded plane height and width.
+    hp: usize,
+    wp: usize,
+    /// Pointwise, unit stride, unpadded: panels run over the flattened output.
+    flat: bool,
+}
+
+impl Geom {
+    fn new(p: &ConvParams, x_shape: &[usize], w_shape: &[usize], out_shape: &[usize]) -> Geom {
+        let (h, w) = (x_shape[2], x_shape[3]);
+        let (m, cg, kh, kw) = (w_shape[0], w_shape[1], w_shape[2], w_shape[3]);
+        let flat = kh == 1 && kw == 1 && p.strides == [1, 1] && p.pads == [0; 4];
+        Geom {
+            h,
+            w,
+            group: p.group,
+            cg,
+            cg4: cg.div_ceil(4),
+            mg: m / p.group,
+            kh,
+            kw,
+            oh: out_shape[2],
+            ow: out_shape[3],
+            strides: p.strides,
+            dilations: p.dilations,
+            pt: p.pads[0],
+            pl: p.pads[1],
+            hp: h + p.pads[0] + p.pads[2],
+            wp: w + p.pads[1] + p.pads[3],
+            flat,
+        }
+    }
+
+    /// Row blocks of four of the (padded) im2col matrix.
+    fn k4(&self) -> usize {
+        self.cg4 * self.kh * self.kw
+    }
+
+    /// Bytes of one quantised channel quad plane.
+    fn plane(&self) -> usize {
+        self.hp * self.wp * 4
+    }
+
+    /// Panels per output row (row panels only).
+    fn row_panels(&self) -> usize {
+        self.ow.div_ceil(QNR)
+    }
+
+    /// Panels per image and group.
+    fn panels(&self) -> usize {
+        if self.flat {
+            (self.oh * self.ow).div_ceil(QNR)
+        } else {
+            self.oh * self.row_panels()
+        }
+    }
+
+    /// A panel's first output column (offset in an output plane), its valid columns, and the
+    /// byte offset of its first column's window origin in a quad plane.
+    fn panel_at(&self, panel: usize) -> (usize, usize, usize) {
+        if self.flat {
+            let n0 = panel * QNR;
+            (n0, QNR.min(self.oh * self.ow - n0), n0 * 4)
+        } else {
+            let (oy, ox0) = (panel / self.row_panels(), panel % self.row_panels() * QNR);
+            let src = (oy * self.strides[0] * self.wp + ox0 * self.strides[1]) * 4;
+            (oy * self.ow + ox0, QNR.min(self.ow - ox0), src)
+        }
+    }
+
+    /// Byte offset of each row block's tap from a window origin, within a group's quads.
+    fn taps(&self) -> Vec<usize> {
+        let mut taps = Vec::with_capacity(self.k4());
+        for c4 in 0..self.cg4 {
+            for ky in 0..self.kh {
+                for kx in 0..self.kw {
+                    let (y, x) = (ky * self.dilations[0], kx * self.dilations[1]);
+                    taps.push(((c4 * self.hp + y) * self.wp + x) * 4);
+                }
+            }
+        }
+        taps
+    }
+
+    /// Bytes one quantised image takes, with the slack that the unused columns of a last,
+    /// partial panel may read past the planes (their results are never stored).
+    fn image_len(&self) -> usize {
+        let planes = self.group * self.cg4 * self.plane();
+        let (_, _, last_src) = self.panel_at(self.panels() - 1);
+        let last_tap = self.taps().last().copied().unwrap_or(0);
+        let reach = (self.group - 1) * self.cg4 * self.plane()
+            + last_src
+            + last_tap
+            + (QNR - 1) * self.strides[1] * 4
+            + 4;
+        planes.max(reach)
+    }
+}
+
+/// Reorders one convolution's int8 weights (`[m][cg][kh][kw]`) into the row order of the
+/// quantised input (channel quad, tap y, tap x, channel in quad; channels past `cg` zero) and
+/// packs each group's block for the micro-kernel.
+pub fn pack_weights(w: &[i8], w_shape: &[usize], group: usize) -> Vec<Vec<i8>> {
+    let (m, cg, kh, kw) = (w_shape[0], w_shape[1], w_shape[2], w_shape[3]);
+    let (mg, cg4, taps) = (m / group, cg.div_ceil(4), kh * kw);
+    let k = cg4 * taps * 4;
+    (0..group)
+        .map(|g| {
+            let mut rows = alloc::vec![0i8; mg * k];
+            for r in 0..mg {
+                let src = &w[(g * mg + r) * cg * taps..(g * mg + r + 1) * cg * taps];
+                for ci in 0..cg {
+                    for t in 0..taps {
+                        rows[r * k + ((ci / 4) * taps + t) * 4 + ci % 4] = src[ci * taps + t];
+                    }
+                }
+            }
+            pack_a(&rows, mg, k)
+        })
+        .collect()
+}
+
+fn tasks(g: &Geom, threads: &Threads) -> usize {
     let t = threads.count();
-    if t == 1 || m.saturating_mul(n).saturating_mul(k) < SMALL_MACS {
+    let macs = g.mg * g.oh * g.ow * g.cg * g.kh * g.kw;
+    if t == 1 || macs < SMALL_MACS {
         1
     } else {
-        n.div_ceil(QNR).clamp(1, 4 * t)
+        g.panels().clamp(1, 4 * t)
     }
 }
 
@@ -39,118 +194,70 @@ pub fn qconv_scratch_len(
     out_shape: &[usize],
     threads: &Threads,
 ) -> usize {
-    let mg = w_shape[0] / p.group;
-    let k = w_shape[1] * w_shape[2] * w_shape[3];
-    let n = out_shape[2] * out_shape[3];
-    let image: usize = x_shape.iter().skip(1).product();
+    let g = Geom::new(p, x_shape, w_shape, out_shape);
+    let panel = g.k4() * BLOCK;
     match image_groups(x_shape[0], threads) {
         // Each image group runs on one thread: one image and one panel each.
-        Some(groups) => groups * (image + padded_k(k) * QNR),
-        None => image + tasks(mg, n, k, threads) * padded_k(k) * QNR,
+        Some(groups) => groups * (g.image_len() + panel),
+        None => g.image_len() + tasks(&g, threads) * panel,
     }
 }
 
-/// Where B's columns come from: one image's quantised input channels of one group, `[c, h, w]`.
-struct Source<'a> {
-    x: &'a [u8],
-    /// Row `k` of the im2col matrix: (offset of its channel plane in `x`, tap's y and x offset
-    /// from the window origin). Computed once per convolution.
-    taps: &'a [(usize, isize, isize)],
-
-    h: usize,
-    w: usize,
-    kh: usize,
-    kw: usize,
-    p: &'a ConvParams,
-    ow: usize,
+/// Quantises one image (`[c][h][w]` fp32) into channel quads (`xq`, [`Geom::image_len`]
+/// bytes), spreading the quad planes over `threads`.
+fn quantize_image(
+    ks: &KernelSet,
+    threads: &Threads,
+    g: &Geom,
+    q: &ActQuant,
+    x: &[f32],
+    xq: &mut [u8],
+) {
+    let (h, w, plane) = (g.h, g.w, g.plane());
+    let zp = q.zero_point as u8;
+    let (inv, zpf) = (1.0 / q.scale, q.zero_point as f32);
+    let planes = g.group * g.cg4;
+    threads.for_each_chunk_mut(&mut xq[..planes * plane], plane, |pi, dst| {
+        let (gi, c4) = (pi / g.cg4, pi % g.cg4);
+        // Channels of this quad (past the group's last: the first again, weighted by zero).
+        let ch = |j: usize| {
+            let c = if 4 * c4 + j < g.cg {
+                4 * c4 + j
+            } else {
+                4 * c4
+            };
+            &x[(gi * g.cg + c) * h * w..(gi * g.cg + c + 1) * h * w]
+        };
+        let src = [ch(0), ch(1), ch(2), ch(3)];
+        let row_bytes = g.wp * 4;
+        // Padding rows and columns hold the zero point.
+        dst[..g.pt * row_bytes].fill(zp);
+        dst[(g.pt + h) * row_bytes..].fill(zp);
+        for y in 0..h {
+            let row = &mut dst[(g.pt + y) * row_bytes..(g.pt + y + 1) * row_bytes];
+            row[..g.pl * 4].fill(zp);
+            row[(g.pl + w) * 4..].fill(zp);
+            let rows = src.map(|s| &s[y * w..(y + 1) * w]);
+            (ks.quantize_quads)(rows, inv, zpf, &mut row[g.pl * 4..(g.pl + w) * 4]);
+        }
+    });
 }
 
-/// Packs columns `n0..n0 + QNR` of the implicit im2col matrix of quantised input into `dst`
-/// (`[k/4][QNR][4]`, the layout of `qgemm::pack_b`).
-fn pack_b(src: &Source, q: &ActQuant, k: usize, n: usize, n0: usize, dst: &mut [u8]) {
-    let cols = QNR.min(n - n0);
-    let kp = padded_k(k);
-    let zp_u8 = q.zero_point as u8;
-    let p = src.p;
-    let (h, w) = (src.h as isize, src.w as isize);
-    if src.kh == 1 && src.kw == 1 && p.strides == [1, 1] && p.pads == [0; 4] {
-        // Pointwise: row k of B is input channel k, contiguous: interleave four rows into the
-        // [column][4] layout.
-        let hw = src.h * src.w;
-        if cols == QNR {
-            for k4 in 0..k / 4 {
-                let rows: [[u8; QNR]; 4] = core::array::from_fn(|j| {
-                    let at = (k4 * 4 + j) * hw + n0;
-                    src.x[at..at + QNR].try_into().expect("panel width")
-                });
-                interleave4(&rows, &mut dst[k4 * QNR * 4..(k4 + 1) * QNR * 4]);
-            }
-            if k.is_multiple_of(4) {
-                return;
-            }
-        }
-        let k_done = if cols == QNR { k / 4 * 4 } else { 0 };
-        dst[k_done / 4 * QNR * 4..kp * QNR].fill(0);
-        for kk in k_done..k {
-            let (k4, j) = (kk / 4, kk % 4);
-            for c in 0..cols {
-                dst[(k4 * QNR + c) * 4 + j] = src.x[kk * hw + n0 + c];
-            }
-        }
-        return;
-    }
-    // Where each column's window starts in the input (top-left tap, padding included).
-    let mut y0 = [0isize; QNR];
-    let mut x0 = [0isize; QNR];
-    for c in 0..cols {
-        let (oy, ox) = ((n0 + c) / src.ow, (n0 + c) % src.ow);
-        y0[c] = (oy * p.strides[0]) as isize - p.pads[0] as isize;
-        x0[c] = (ox * p.strides[1]) as isize - p.pads[1] as isize;
-    }
-    // A full panel on one output row with unit stride reads 16 adjacent input bytes per tap.
-    let one_row = cols == QNR && y0[0] == y0[QNR - 1] && p.strides[1] == 1;
-    let w_u = src.w;
-    for k4 in 0..kp / 4 {
-        // Four rows of B (zero past K or past the last column), then interleaved.
-        let mut rows = [[0u8; QNR]; 4];
-        for (j, row) in rows.iter_mut().enumerate() {
-            let kk = k4 * 4 + j;
-            if kk >= k {
-                break;
-            }
-            let (base, ty, tx) = src.taps[kk];
-            let plane = &src.x[base..base + src.h * w_u];
-            if one_row {
-                let (y, x) = (y0[0] + ty, x0[0] + tx);
-                if y < 0 || y >= h {
-                    *row = [zp_u8; QNR];
-                    continue;
-                }
-                if x >= 0 && x + QNR as isize <= w {
-                    let at = y as usize * w_u + x as usize;
-                    row.copy_from_slice(&plane[at..at + QNR]);
-                    continue;
-                }
-            }
-            for c in 0..cols {
-                let (y, x) = (y0[c] + ty, x0[c] + tx);
-                row[c] = if y >= 0 && y < h && x >= 0 && x < w {
-                    plane[y as usize * w_u + x as usize]
-                } else {
-                    zp_u8
-                };
-            }
-        }
-        interleave4(&rows, &mut dst[k4 * QNR * 4..(k4 + 1) * QNR * 4]);
-    }
-}
-
-/// Writes four rows of 16 bytes as 16 columns of 4 (the int8 micro-kernel's B layout).
+/// Copies the B panel whose first column's window starts at byte `origin` of the group's
+/// quads `xg` into `dst` (`[k4][QNR][4]`).
 #[inline(always)]
-fn interleave4(rows: &[[u8; QNR]; 4], dst: &mut [u8]) {
-    let d: &mut [u8; QNR * 4] = dst.try_into().expect("panel block");
-    for c in 0..QNR {
-        d[c * 4..c * 4 + 4].copy_from_slice(&[rows[0][c], rows[1][c], rows[2][c], rows[3][c]]);
+fn pack_panel(g: &Geom, xg: &[u8], taps: &[usize], origin: usize, dst: &mut [u8]) {
+    let sx = g.strides[1];
+    for (block, &tap) in dst.chunks_exact_mut(BLOCK).zip(taps) {
+        let at = origin + tap;
+        if sx == 1 {
+            block.copy_from_slice(&xg[at..at + BLOCK]);
+        } else {
+            for (c, word) in block.chunks_exact_mut(4).enumerate() {
+                let from = at + c * sx * 4;
+                word.copy_from_slice(&xg[from..from + 4]);
+            }
+        }
     }
 }
 
@@ -170,89 +277,67 @@ pub fn qconv(
     scratch: &mut [u8],
 ) {
     let q = p.act_quant.expect("qconv needs activation quantisation");
-    let (nb, c, h, wd) = (x_shape[0], x_shape[1], x_shape[2], x_shape[3]);
-    let (m, cg, kh, kw) = (w_shape[0], w_shape[1], w_shape[2], w_shape[3]);
-    let (oh, ow) = (out_shape[2], out_shape[3]);
-    let (mg, k, n) = (m / p.group, cg * kh * kw, oh * ow);
-    let kp = padded_k(k);
-    let panels = n.div_ceil(QNR);
-    let kernel = ks.qgemm;
-    let taps: Vec<(usize, isize, isize)> = (0..k)
-        .map(|kk| {
-            let (ci, ky, kx) = (kk / (kh * kw), (kk / kw) % kh, kk % kw);
-            (
-                ci * h * wd,
-                (ky * p.dilations[0]) as isize,
-                (kx * p.dilations[1]) as isize,
-            )
-        })
-        .collect();
+    let g = Geom::new(p, x_shape, w_shape, out_shape);
+    let (nb, img_in) = (x_shape[0], x_shape[1] * g.h * g.w);
+    let (k4, panels, n) = (g.k4(), g.panels(), g.oh * g.ow);
+    let img_out = w_shape[0] * n;
+    let taps = g.taps();
+    let group_bytes = g.cg4 * g.plane();
     // Runs `nb` images one after another, splitting each product over `threads`.
     let run = |threads: &Threads, x: &[f32], nb: usize, out: &mut [f32], scratch: &mut [u8]| {
-        let t = tasks(mg, n, k, threads);
+        let t = tasks(&g, threads);
         let per_task = panels.div_ceil(t);
-        let (xq, scratch) = scratch.split_at_mut(c * h * wd);
+        let (xq, scratch) = scratch.split_at_mut(g.image_len());
         for i in 0..nb {
-            // Element-wise: large images are quantised in chunks on all threads.
-            let xi = &x[i * c * h * wd..(i + 1) * c * h * wd];
-            threads.for_each_chunk_mut(xq, QUANT_CHUNK, |ci, o| {
-                let at = ci * QUANT_CHUNK;
-                (ks.quantize)(&xi[at..at + o.len()], 1.0 / q.scale, q.zero_point as f32, o);
-            });
-            for g in 0..p.group {
-                let xin = &xq[g * cg * h * wd..(g + 1) * cg * h * wd];
-                let src = Source {
-                    x: xin,
-                    taps: &taps,
-                    h,
-                    w: wd,
-                    kh,
-                    kw,
-                    p,
-                    ow,
-                };
-                let o = &mut out[(i * m + g * mg) * n..(i * m + (g + 1) * mg) * n];
+            quantize_image(ks, threads, &g, &q, &x[i * img_in..(i + 1) * img_in], xq);
+            for gi in 0..g.group {
+                let xg = &xq[gi * group_bytes..];
+                let o = &mut out[i * img_out + gi * g.mg * n..i * img_out + (gi + 1) * g.mg * n];
                 let cp = CPtr(o.as_mut_ptr());
-                let a = &qw.packed[g];
-                threads.for_each_chunk_mut(&mut scratch[..t * kp * QNR], kp * QNR, |ti, bpanel| {
-                    let mut acc = [0i32; QMR * QNR];
-                    let (first, end) = (ti * per_task, ((ti + 1) * per_task).min(panels));
-                    for panel in first..end {
-                        let n0 = panel * QNR;
-                        let cols = QNR.min(n - n0);
-                        pack_b(&src, &q, k, n, n0, bpanel);
-                        for (mp, apanel) in a.chunks_exact(QMR * kp).enumerate() {
-                            kernel(kp / 4, apanel, bpanel, &mut acc);
-                            for r in 0..QMR.min(mg - mp * QMR) {
-                                let row = mp * QMR + r;
-                                let mc = g * mg + row;
-                                let (zp_corr, s) =
-                                    (q.zero_point * qw.row_sums[mc], q.scale * qw.w_scales[mc]);
-                                let b = bias.map_or(0.0, |b| b[mc]);
-                                // SAFETY: `row * n + n0 + cols <= mg * n = o.len()`, and columns
-                                // n0..n0+cols belong to this task alone.
-                                let crow = unsafe { cp.slice(row * n + n0, cols) };
-                                for (dst, &a) in crow.iter_mut().zip(&acc[r * QNR..r * QNR + cols])
-                                {
-                                    *dst = (a - zp_corr) as f32 * s + b;
+                let a = &qw.packed[gi];
+                // Each weight panel's epilogue constants.
+                let params: Vec<TileParams> = (0..g.mg.div_ceil(QMR))
+                    .map(|mp| {
+                        let mut tp = TileParams::default();
+                        for r in 0..QMR.min(g.mg - mp * QMR) {
+                            let mc = gi * g.mg + mp * QMR + r;
+                            tp.zp_corr[r] = q.zero_point * qw.row_sums[mc];
+                            tp.scale[r] = q.scale * qw.w_scales[mc];
+                            tp.bias[r] = bias.map_or(0.0, |b| b[mc]);
+                        }
+                        tp
+                    })
+                    .collect();
+                threads.for_each_chunk_mut(
+                    &mut scratch[..t * k4 * BLOCK],
+                    k4 * BLOCK,
+                    |ti, bpanel| {
+                        let mut acc = [0i32; QMR * QNR];
+                        let mut tile = [0f32; QMR * QNR];
+                        for panel in ti * per_task..((ti + 1) * per_task).min(panels) {
+                            let (o0, cols, origin) = g.panel_at(panel);
+                            pack_panel(&g, xg, &taps, origin, bpanel);
+                            for (mp, apanel) in a.chunks_exact(QMR * k4 * 4).enumerate() {
+                                (ks.qgemm)(k4, apanel, bpanel, &mut acc);
+                                (ks.qtile)(&acc, &params[mp], &p.epilogue, &mut tile);
+                                for r in 0..QMR.min(g.mg - mp * QMR) {
+                                    // SAFETY: `(mp * QMR + r) * n + o0 + cols <= mg * n = o.len()`,
+                                    // and a panel's columns belong to one task alone.
+                                    let dst = unsafe { cp.slice((mp * QMR + r) * n + o0, cols) };
+                                    let src = &tile[r * QNR..(r + 1) * QNR];
+                                    if cols == QNR {
+                                        dst.copy_from_slice(src);
+                                    } else {
+                                        dst.iter_mut().zip(src).for_each(|(d, s)| *d = *s);
+                                    }
                                 }
                             }
                         }
-                    }
-                    // The activation over each row's whole run of this task's columns at once:
-                    // long slices vectorise, per-tile calls would not.
-                    if first < end {
-                        let (c0, c1) = (first * QNR, (end * QNR).min(n));
-                        for row in 0..mg {
-                            // SAFETY: as above; these columns are this task's.
-                            (ks.epilogue)(&p.epilogue, unsafe { cp.slice(row * n + c0, c1 - c0) });
-                        }
-                    }
-                });
+                    },
+                );
             }
         }
     };
-    let (img_in, img_out) = (c * h * wd, m * n);
     // Several images and threads: whole images in parallel, each on one thread.
     over_image_groups(nb, img_out, threads, out, scratch, |th, first, o, s| {
         let count = o.len() / img_out;
@@ -287,16 +372,20 @@ mod tests {
     #[test]
     fn matches_the_integer_formula() {
         let mut seed = 5;
-        // (c, h, w, m, k, stride, pad, group)
-        for &(c, h, w, m, k, s, pad, group) in &[
-            (8, 5, 19, 6, 1, 1, 0, 1),
-            (7, 4, 16, 5, 1, 1, 0, 1),
-            (9, 1, 1, 3, 1, 1, 0, 1),
-            (3, 7, 9, 5, 3, 2, 1, 1),
-            (4, 6, 6, 4, 3, 1, 1, 2),
+        // (c, h, w, m, k, stride, pad, group, dilation)
+        for &(c, h, w, m, k, s, pad, group, d) in &[
+            (8, 5, 19, 6, 1, 1, 0, 1, 1),
+            (7, 4, 16, 5, 1, 1, 0, 1, 1),
+            (9, 1, 1, 3, 1, 1, 0, 1, 1),
+            (3, 7, 9, 5, 3, 2, 1, 1, 1),
+            (4, 6, 6, 4, 3, 1, 1, 2, 1),
+            // Strided pointwise, a strided row longer than a panel, dilation.
+            (6, 9, 35, 5, 1, 2, 0, 1, 1),
+            (5, 4, 41, 9, 3, 2, 1, 1, 1),
+            (5, 9, 21, 3, 3, 1, 2, 1, 2),
             // Output rows wider than a panel: whole-row panels, inside and at the edges.
-            (5, 3, 40, 4, 3, 1, 1, 1),
-            (2, 3, 37, 3, 3, 1, 0, 1),
+            (5, 3, 40, 4, 3, 1, 1, 1, 1),
+            (2, 3, 37, 3, 3, 1, 0, 1, 1),
         ] {
             let cg = c / group;
             let x: Vec<f32> = (0..c * h * w).map(|_| 4.0 * lcg(&mut seed)).collect();
@@ -312,7 +401,7 @@ mod tests {
             let p = ConvParams {
                 strides: [s, s],
                 pads: [pad; 4],
-                dilations: [1, 1],
+                dilations: [d, d],
                 group,
                 // A ReLU with a post affine: the epilogue runs over every output.
                 epilogue: Epilogue {
@@ -322,13 +411,11 @@ mod tests {
                 },
                 act_quant: Some(q),
             };
-            let oh = (h + 2 * pad - k) / s + 1;
-            let ow = (w + 2 * pad - k) / s + 1;
+            let oh = (h + 2 * pad - d * (k - 1) - 1) / s + 1;
+            let ow = (w + 2 * pad - d * (k - 1) - 1) / s + 1;
             let mg = m / group;
             let kk = cg * k * k;
-            let packed = (0..group)
-                .map(|g| qgemm::pack_a(&wq[g * mg * kk..(g + 1) * mg * kk], mg, kk))
-                .collect();
+            let packed = pack_weights(&wq, &[m, cg, k, k], group);
             let qw = QConv {
                 packed,
                 row_sums: qgemm::row_sums(&wq, m, kk),
@@ -345,8 +432,8 @@ mod tests {
                         for ci in 0..cg {
                             for ky in 0..k {
                                 for kx in 0..k {
-                                    let y = (oy * s + ky) as isize - pad as isize;
-                                    let xx = (ox * s + kx) as isize - pad as isize;
+                                    let y = (oy * s + ky * d) as isize - pad as isize;
+                                    let xx = (ox * s + kx * d) as isize - pad as isize;
                                     let qx = if y >= 0
                                         && y < h as isize
                                         && xx >= 0
