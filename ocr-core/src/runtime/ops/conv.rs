@@ -238,6 +238,31 @@ pub fn conv_transpose(
             gscratch,
         );
         let o = &mut out[i * co * oh * ow..(i + 1) * co * oh * ow];
+        if p.strides == [kh, kw]
+            && p.pads == [0; 4]
+            && p.dilations == [1, 1]
+            && (oh, ow) == (h * kh, wd * kw)
+        {
+            // Upsampling (PP-OCR's detection head): the taps tile the output, so every
+            // output is one product plus the bias, written once, row by row.
+            for c in 0..co {
+                let b = bias.map_or(0.0, |b| b[c]);
+                for (y, orow) in o[c * oh * ow..(c + 1) * oh * ow]
+                    .chunks_exact_mut(ow)
+                    .enumerate()
+                {
+                    let (iy, ky) = (y / kh, y % kh);
+                    for kx in 0..kw {
+                        let row = &cols[((c * kh + ky) * kw + kx) * n + iy * wd..][..wd];
+                        for (dst, &v) in orow[kx..].iter_mut().step_by(kw).zip(row) {
+                            *dst = v + b;
+                        }
+                    }
+                    (ks.epilogue)(&p.epilogue, orow);
+                }
+            }
+            continue;
+        }
         for c in 0..co {
             o[c * oh * ow..(c + 1) * oh * ow].fill(bias.map_or(0.0, |b| b[c]));
         }
@@ -263,5 +288,97 @@ pub fn conv_transpose(
             }
         }
         (ks.epilogue)(&p.epilogue, o);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::op::{Activation, Epilogue};
+    use alloc::vec;
+
+    /// Transposed convolution equals the scatter formula computed naively in f64: the
+    /// upsampling fast path (stride equal to the kernel) and the general path (overlapping
+    /// taps, padding, output padding), with an activation.
+    #[test]
+    fn conv_transpose_matches_the_formula() {
+        let mut seed = 17u64;
+        let mut rnd = || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+            ((seed >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+        };
+        // (ci, co, h, w, k, stride, pad, output_padding)
+        for &(ci, co, h, w, k, s, pad, op) in &[
+            (3, 2, 4, 5, 2, 2, 0, 0),
+            (5, 3, 3, 7, 3, 2, 1, 1),
+            (2, 4, 5, 3, 3, 1, 1, 0),
+        ] {
+            let x: Vec<f32> = (0..ci * h * w).map(|_| rnd()).collect();
+            let wt: Vec<f32> = (0..ci * co * k * k).map(|_| rnd()).collect();
+            let bias: Vec<f32> = (0..co).map(|_| rnd()).collect();
+            let oh = (h - 1) * s + k - 2 * pad + op;
+            let ow = (w - 1) * s + k - 2 * pad + op;
+            let mut want = vec![0f64; co * oh * ow];
+            for (c, plane) in want.chunks_exact_mut(oh * ow).enumerate() {
+                plane.fill(bias[c] as f64);
+                for i in 0..ci {
+                    for iy in 0..h {
+                        for ix in 0..w {
+                            for ky in 0..k {
+                                for kx in 0..k {
+                                    let y = (iy * s + ky) as isize - pad as isize;
+                                    let xo = (ix * s + kx) as isize - pad as isize;
+                                    if (0..oh as isize).contains(&y)
+                                        && (0..ow as isize).contains(&xo)
+                                    {
+                                        plane[y as usize * ow + xo as usize] +=
+                                            x[(i * h + iy) * w + ix] as f64
+                                                * wt[((i * co + c) * k + ky) * k + kx] as f64;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            let p = ConvTransposeParams {
+                strides: [s, s],
+                pads: [pad; 4],
+                dilations: [1, 1],
+                output_padding: [op, op],
+                epilogue: Epilogue {
+                    act: Activation::Relu,
+                    post_scale: 1.0,
+                    post_bias: 0.0,
+                },
+            };
+            let threads = Threads::single();
+            let (xs, ws, os) = ([1, ci, h, w], [ci, co, k, k], [1, co, oh, ow]);
+            for ks in KernelSet::available() {
+                let mut scratch = vec![0f32; conv_transpose_scratch_len(&xs, &ws, &threads)];
+                let mut out = vec![f32::NAN; co * oh * ow];
+                conv_transpose(
+                    &ks,
+                    &threads,
+                    &p,
+                    &x,
+                    &xs,
+                    &wt,
+                    &ws,
+                    None,
+                    Some(&bias),
+                    &mut out,
+                    &os,
+                    &mut scratch,
+                );
+                for (a, b) in out.iter().zip(&want) {
+                    assert!(
+                        (*a as f64 - b.max(0.0)).abs() < 1e-5,
+                        "{}: {a} vs {b}",
+                        ks.name
+                    );
+                }
+            }
+        }
     }
 }
