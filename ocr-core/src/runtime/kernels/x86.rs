@@ -87,17 +87,18 @@ pub fn avx2() -> Option<KernelSet> {
     })
 }
 
-/// AVX2 + FMA for fp32 with AVX-512 VNNI (256-bit, `vpdpbusd`) for int8, if the CPU has them.
+/// AVX2 + FMA for fp32 with AVX-512 VNNI (512-bit `vpdpbusd`) for int8, if the CPU has them.
 pub fn avx512_vnni() -> Option<KernelSet> {
     let base = avx2()?;
     #[cfg(feature = "std")]
-    let ok =
-        std::is_x86_feature_detected!("avx512vnni") && std::is_x86_feature_detected!("avx512vl");
+    let ok = std::is_x86_feature_detected!("avx512f")
+        && std::is_x86_feature_detected!("avx512vnni")
+        && std::is_x86_feature_detected!("avx512vl");
     #[cfg(not(feature = "std"))]
     let ok = cpu::features().avx512_vnni;
     ok.then_some(KernelSet {
         name: "avx2-fma+avx512vnni",
-        qgemm: qgemm_vnni,
+        qgemm: qgemm_vnni512,
         ..base
     })
 }
@@ -141,29 +142,46 @@ unsafe fn qgemm_4x16_avx2(k4: usize, a: *const i8, b: *const u8, acc: *mut i32) 
     }
 }
 
-fn qgemm_vnni(k4: usize, a: &[i8], b: &[u8], acc: &mut [i32; QMR * QNR]) {
+fn qgemm_vnni512(k4: usize, a: &[i8], b: &[u8], acc: &mut [i32; QMR * QNR]) {
     assert!(a.len() >= k4 * QMR * 4 && b.len() >= k4 * QNR * 4);
     // SAFETY: reachable only through the set built by `avx512_vnni()`, which checked
-    // AVX512-VNNI and AVX512-VL; reads and writes stay within the lengths asserted above.
-    unsafe { qgemm_4x16_vnni(k4, a.as_ptr(), b.as_ptr(), acc.as_mut_ptr()) }
+    // AVX512-F and AVX512-VNNI; reads and writes stay within the lengths asserted above.
+    unsafe { qgemm_4x16_vnni512(k4, a.as_ptr(), b.as_ptr(), acc.as_mut_ptr()) }
 }
 
-#[target_feature(enable = "avx2,avx512vnni,avx512vl")]
-unsafe fn qgemm_4x16_vnni(k4: usize, a: *const i8, b: *const u8, acc: *mut i32) {
-    // SAFETY (whole body): as for `qgemm_4x16_avx2`; `vpdpbusd` accumulates exactly in i32.
+/// The 4x16 int8 tile with 512-bit `vpdpbusd`: one B block (16 columns x 4 bytes) is one
+/// zmm, so a row of the tile is one register. `vpdpbusd` has a latency of several cycles and
+/// two issue ports, so four accumulators alone would leave it idle: even and odd `k4` steps
+/// go to two sets of four, added at the end (integer sums, so the order does not change the
+/// result).
+#[target_feature(enable = "avx512f,avx512vnni")]
+unsafe fn qgemm_4x16_vnni512(k4: usize, a: *const i8, b: *const u8, acc: *mut i32) {
+    // SAFETY (whole body): the caller guarantees `a` holds k4*16 and `b` k4*64 bytes and `acc`
+    // 64 i32; `vpdpbusd` accumulates exactly in i32.
     unsafe {
-        let mut c = [_mm256_setzero_si256(); 8];
-        for kk in 0..k4 {
-            let b0 = _mm256_loadu_si256(b.add(kk * 64) as *const __m256i);
-            let b1 = _mm256_loadu_si256(b.add(kk * 64 + 32) as *const __m256i);
+        let mut even = [_mm512_setzero_si512(); QMR];
+        let mut odd = [_mm512_setzero_si512(); QMR];
+        let row = |kk: usize, r: usize| {
+            _mm512_set1_epi32((a.add(kk * 16 + r * 4) as *const i32).read_unaligned())
+        };
+        let mut kk = 0;
+        while kk + 2 <= k4 {
+            let b0 = _mm512_loadu_si512(b.add(kk * 64) as *const _);
+            let b1 = _mm512_loadu_si512(b.add(kk * 64 + 64) as *const _);
             for r in 0..QMR {
-                let w = _mm256_set1_epi32((a.add(kk * 16 + r * 4) as *const i32).read_unaligned());
-                c[2 * r] = _mm256_dpbusd_epi32(c[2 * r], b0, w);
-                c[2 * r + 1] = _mm256_dpbusd_epi32(c[2 * r + 1], b1, w);
+                even[r] = _mm512_dpbusd_epi32(even[r], b0, row(kk, r));
+                odd[r] = _mm512_dpbusd_epi32(odd[r], b1, row(kk + 1, r));
+            }
+            kk += 2;
+        }
+        if kk < k4 {
+            let b0 = _mm512_loadu_si512(b.add(kk * 64) as *const _);
+            for (r, e) in even.iter_mut().enumerate() {
+                *e = _mm512_dpbusd_epi32(*e, b0, row(kk, r));
             }
         }
-        for (i, v) in c.iter().enumerate() {
-            _mm256_storeu_si256(acc.add(i * 8) as *mut __m256i, *v);
+        for (r, (e, o)) in even.iter().zip(&odd).enumerate() {
+            _mm512_storeu_si512(acc.add(r * 16) as *mut _, _mm512_add_epi32(*e, *o));
         }
     }
 }
