@@ -5,9 +5,10 @@
 //! contiguous run of inputs whatever the stride, so the plane kernel accumulates [`DW_TILE`]
 //! outputs in registers over all taps with plain vector loads, and never tests bounds.
 //!
-//! The kernel multiplies and adds in separate steps, in the same order in every kernel set, so
-//! the SIMD builds are bit-identical to the scalar reference. Even and odd taps go to two
-//! partial sums (added at the end), which halves the dependency chains' length.
+//! Even and odd taps go to two partial sums (added at the end), which halves the dependency
+//! chains' length. The scalar reference multiplies and adds in separate steps; the AVX2 kernel
+//! fuses them (one rounding per tap), so it agrees with the reference to within a few units
+//! in the last place of the sums (tested: `1e-5` absolute on unit-scale data).
 
 use crate::runtime::op::Epilogue;
 use crate::runtime::parallel::Threads;
@@ -205,9 +206,10 @@ mod tests {
     use crate::runtime::kernels::KernelSet;
     use alloc::vec::Vec;
 
-    /// Every kernel set equals the scalar reference bit for bit, and the reference equals a
-    /// naive f64 convolution within float rounding, over strides, pads, dilations, kernel sizes
-    /// and widths that are not multiples of the tile (including width 1).
+    /// Every kernel set equals a naive f64 convolution within float rounding (so the SIMD
+    /// kernels agree with the scalar reference within twice that), and gives the same bits on
+    /// one thread and two, over strides, pads, dilations, kernel sizes and widths that are not
+    /// multiples of the tile (including width 1).
     #[test]
     fn matches_naive_convolution_on_every_kernel_set() {
         let mut seed = 7u64;
@@ -271,8 +273,8 @@ mod tests {
                     }
                 }
             }
-            let mut reference: Option<Vec<f32>> = None;
             for ks in KernelSet::available() {
+                let mut reference: Option<Vec<f32>> = None;
                 for th in [Threads::single(), Threads::new(2).unwrap()] {
                     let mut out = vec![f32::NAN; n * c * oh * ow];
                     depthwise(
@@ -293,7 +295,7 @@ mod tests {
                         None => reference = Some(out),
                         Some(r) => assert!(
                             r.iter().zip(&out).all(|(a, b)| a.to_bits() == b.to_bits()),
-                            "{} differs from the scalar reference",
+                            "{} differs between thread counts",
                             ks.name
                         ),
                     }

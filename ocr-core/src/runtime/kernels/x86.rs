@@ -273,9 +273,9 @@ unsafe fn dw_plane_avx2_impl(
 ) {
     // SAFETY (whole body): a tile reads DW_TILE floats from `row + tap + ox0`, which ends at or
     // before the reach the caller asserted to be inside the plane; the output goes through a
-    // stack tile copied by slice. Multiplies and adds are separate instructions in the
-    // reference's order (even taps, odd taps, then their sum), so the results are
-    // bit-identical to it.
+    // stack tile copied by slice. Taps accumulate with fused multiply-adds (one rounding per
+    // tap instead of the reference's two), even and odd taps in separate sums added at the
+    // end as in the reference.
     let offsets = x.taps;
     let xp = x.data.as_ptr();
     unsafe {
@@ -290,16 +290,13 @@ unsafe fn dw_plane_avx2_impl(
                     let w = _mm256_set1_ps(*weights.get_unchecked(t));
                     let p = base.add(*offsets.get_unchecked(t));
                     for (v, acc) in e.iter_mut().enumerate() {
-                        *acc = _mm256_add_ps(*acc, _mm256_mul_ps(w, _mm256_loadu_ps(p.add(8 * v))));
+                        *acc = _mm256_fmadd_ps(w, _mm256_loadu_ps(p.add(8 * v)), *acc);
                     }
                     if t + 1 < offsets.len() {
                         let w = _mm256_set1_ps(*weights.get_unchecked(t + 1));
                         let p = base.add(*offsets.get_unchecked(t + 1));
                         for (v, acc) in o.iter_mut().enumerate() {
-                            *acc = _mm256_add_ps(
-                                *acc,
-                                _mm256_mul_ps(w, _mm256_loadu_ps(p.add(8 * v))),
-                            );
+                            *acc = _mm256_fmadd_ps(w, _mm256_loadu_ps(p.add(8 * v)), *acc);
                         }
                     }
                     t += 2;
