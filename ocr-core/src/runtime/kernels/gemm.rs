@@ -292,7 +292,14 @@ fn write_row(
     epi: &Epilogue,
 ) {
     match bias {
-        Bias::None => crow.copy_from_slice(acc),
+        Bias::None => match (
+            <&mut [f32; NR]>::try_from(&mut *crow),
+            <&[f32; NR]>::try_from(acc),
+        ) {
+            // Whole tile rows as a fixed-size copy (vector moves, not a memmove call).
+            (Ok(d), Ok(s)) => *d = *s,
+            _ => crow.copy_from_slice(acc),
+        },
         Bias::Row(bv) => {
             let bv = bv[row];
             crow.iter_mut().zip(acc).for_each(|(o, &v)| *o = v + bv);

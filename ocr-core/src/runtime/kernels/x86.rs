@@ -306,7 +306,12 @@ unsafe fn dw_plane_avx2_impl(
                     _mm256_storeu_ps(tile.as_mut_ptr().add(8 * v), _mm256_add_ps(e[v], o[v]));
                 }
                 let cols = DW_TILE.min(g.ow - ox0);
-                out[oy * g.ow + ox0..oy * g.ow + ox0 + cols].copy_from_slice(&tile[..cols]);
+                let dst = &mut out[oy * g.ow + ox0..oy * g.ow + ox0 + cols];
+                // Whole tiles as a fixed-size copy (vector moves, not a memmove call).
+                match <&mut [f32; DW_TILE]>::try_from(&mut *dst) {
+                    Ok(d) => *d = tile,
+                    Err(_) => dst.copy_from_slice(&tile[..cols]),
+                }
             }
         }
     }

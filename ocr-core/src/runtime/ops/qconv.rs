@@ -325,10 +325,11 @@ pub fn qconv(
                                     // and a panel's columns belong to one task alone.
                                     let dst = unsafe { cp.slice((mp * QMR + r) * n + o0, cols) };
                                     let src = &tile[r * QNR..(r + 1) * QNR];
-                                    if cols == QNR {
-                                        dst.copy_from_slice(src);
-                                    } else {
-                                        dst.iter_mut().zip(src).for_each(|(d, s)| *d = *s);
+                                    // A fixed-size copy for whole panels compiles to a few
+                                    // vector moves where a slice copy would call memmove.
+                                    match <&mut [f32; QNR]>::try_from(&mut *dst) {
+                                        Ok(d) => *d = src.try_into().expect("tile row"),
+                                        Err(_) => dst.copy_from_slice(&src[..cols]),
                                     }
                                 }
                             }
