@@ -204,7 +204,7 @@ pub fn qconv_scratch_len(
 }
 
 /// Quantises one image (`[c][h][w]` fp32) into channel quads (`xq`, [`Geom::image_len`]
-/// bytes), spreading the quad planes over `threads`.
+/// bytes), spreading the padded rows of all quad planes over `threads`.
 fn quantize_image(
     ks: &KernelSet,
     threads: &Threads,
@@ -213,34 +213,42 @@ fn quantize_image(
     x: &[f32],
     xq: &mut [u8],
 ) {
-    let (h, w, plane) = (g.h, g.w, g.plane());
+    let (h, w, row_bytes) = (g.h, g.w, g.wp * 4);
     let zp = q.zero_point as u8;
     let (inv, zpf) = (1.0 / q.scale, q.zero_point as f32);
-    let planes = g.group * g.cg4;
-    threads.for_each_chunk_mut(&mut xq[..planes * plane], plane, |pi, dst| {
-        let (gi, c4) = (pi / g.cg4, pi % g.cg4);
-        // Channels of this quad (past the group's last: the first again, weighted by zero).
-        let ch = |j: usize| {
-            let c = if 4 * c4 + j < g.cg {
-                4 * c4 + j
-            } else {
-                4 * c4
-            };
-            &x[(gi * g.cg + c) * h * w..(gi * g.cg + c + 1) * h * w]
-        };
-        let src = [ch(0), ch(1), ch(2), ch(3)];
-        let row_bytes = g.wp * 4;
-        // Padding rows and columns hold the zero point.
-        dst[..g.pt * row_bytes].fill(zp);
-        dst[(g.pt + h) * row_bytes..].fill(zp);
-        for y in 0..h {
-            let row = &mut dst[(g.pt + y) * row_bytes..(g.pt + y + 1) * row_bytes];
-            row[..g.pl * 4].fill(zp);
-            row[(g.pl + w) * 4..].fill(zp);
-            let rows = src.map(|s| &s[y * w..(y + 1) * w]);
-            (ks.quantize_quads)(rows, inv, zpf, &mut row[g.pl * 4..(g.pl + w) * 4]);
-        }
-    });
+    let rows = g.group * g.cg4 * g.hp;
+    // Rows per task: enough work to amortise a task, at least one row.
+    let per_task = (1usize << 14).div_ceil(row_bytes).max(1);
+    threads.for_each_chunk_mut(
+        &mut xq[..rows * row_bytes],
+        per_task * row_bytes,
+        |ti, dst| {
+            for (j, row) in dst.chunks_exact_mut(row_bytes).enumerate() {
+                let r = ti * per_task + j;
+                let (plane, y) = (r / g.hp, r % g.hp);
+                let (gi, c4) = (plane / g.cg4, plane % g.cg4);
+                // Padding rows and columns hold the zero point.
+                let Some(y) = y.checked_sub(g.pt).filter(|&y| y < h) else {
+                    row.fill(zp);
+                    continue;
+                };
+                row[..g.pl * 4].fill(zp);
+                row[(g.pl + w) * 4..].fill(zp);
+                // Channels of this quad (past the group's last: the first again, weighted by zero).
+                let src = |j: usize| {
+                    let c = gi * g.cg
+                        + if 4 * c4 + j < g.cg {
+                            4 * c4 + j
+                        } else {
+                            4 * c4
+                        };
+                    &x[(c * h + y) * w..(c * h + y + 1) * w]
+                };
+                let rows = [src(0), src(1), src(2), src(3)];
+                (ks.quantize_quads)(rows, inv, zpf, &mut row[g.pl * 4..(g.pl + w) * 4]);
+            }
+        },
+    );
 }
 
 /// Copies the B panel whose first column's window starts at byte `origin` of the group's
