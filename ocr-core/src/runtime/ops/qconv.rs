@@ -141,6 +141,9 @@ impl Geom {
     /// partial panel may read past the planes (their results are never stored).
     fn image_len(&self) -> usize {
         let planes = self.group * self.cg4 * self.plane();
+        if self.panels() == 0 {
+            return planes;
+        }
         let (_, _, last_src) = self.panel_at(self.panels() - 1);
         let last_tap = self.taps().last().copied().unwrap_or(0);
         let reach = (self.group - 1) * self.cg4 * self.plane()
@@ -285,6 +288,9 @@ pub fn qconv(
     scratch: &mut [u8],
 ) {
     let q = p.act_quant.expect("qconv needs activation quantisation");
+    if out.is_empty() {
+        return;
+    }
     let g = Geom::new(p, x_shape, w_shape, out_shape);
     let (nb, img_in) = (x_shape[0], x_shape[1] * g.h * g.w);
     let (k4, panels, n) = (g.k4(), g.panels(), g.oh * g.ow);
