@@ -219,7 +219,9 @@ fn is_suffix(small: &[usize], full: &[usize]) -> bool {
     s.len() <= full.len() && full[full.len() - s.len()..] == *s
 }
 
-/// For a `[C, 1, 1]`-like operand against `[N, C, H, W]`, returns `(C, H*W)`.
+/// For a `[C, 1, 1]`-like operand against `[N, C, H, W]`, returns `(C, H*W)`; for
+/// `[N, C, 1, 1]` (a batch's squeeze-excitation scales), `(N*C, H*W)`: plane `p` of the output
+/// takes value `p % planes` of the operand either way.
 fn per_channel(small: &[usize], full: &[usize]) -> Option<(usize, usize)> {
     if full.len() != 4 || small.len() < 3 || small.len() > 4 {
         return None;
@@ -228,8 +230,8 @@ fn per_channel(small: &[usize], full: &[usize]) -> Option<(usize, usize)> {
     let dims: Vec<usize> = (0..4)
         .map(|i| if i < off { 1 } else { small[i - off] })
         .collect();
-    (dims[0] == 1 && dims[1] == full[1] && dims[2] == 1 && dims[3] == 1)
-        .then_some((full[1], full[2] * full[3]))
+    ((dims[0] == 1 || dims[0] == full[0]) && dims[1] == full[1] && dims[2] == 1 && dims[3] == 1)
+        .then_some((dims[0] * full[1], full[2] * full[3]))
 }
 
 #[cfg(test)]
@@ -239,11 +241,12 @@ mod tests {
 
     #[test]
     fn fast_paths_match_generic() {
-        let shapes: [(&[usize], &[usize]); 5] = [
+        let shapes: [(&[usize], &[usize]); 6] = [
             (&[2, 3, 2, 2], &[2, 3, 2, 2]),
             (&[2, 3, 2, 2], &[1]),
             (&[2, 3, 2, 2], &[2]),
             (&[2, 3, 2, 2], &[3, 1, 1]),
+            (&[2, 3, 2, 2], &[2, 3, 1, 1]),
             (&[1], &[2, 3, 2, 2]),
         ];
         for (sa, sb) in shapes {
@@ -273,7 +276,13 @@ mod tests {
         let n: usize = full.iter().product();
         let a: Vec<f32> = (0..n).map(|i| (i % 1013) as f32 * 0.25 - 7.0).collect();
         let threads = Threads::new(2).unwrap();
-        for sb in [&full[..], &[1][..], &[5, 1, 1][..], &[1, 5, 1, 1][..]] {
+        for sb in [
+            &full[..],
+            &[1][..],
+            &[5, 1, 1][..],
+            &[1, 5, 1, 1][..],
+            &[2, 5, 1, 1][..],
+        ] {
             let nb: usize = sb.iter().product();
             let b: Vec<f32> = (0..nb).map(|i| (i % 17) as f32 + 0.5).collect();
             for op in [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div] {
