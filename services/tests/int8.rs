@@ -98,3 +98,39 @@ fn int8_pages_read_as_well_as_fp32() {
     assert!(fc < 0.05, "fp32 page CER {fc}");
     assert!(qc <= fc + 0.01, "int8 CER {qc} vs fp32 {fc}");
 }
+
+/// With two threads the recogniser runs whole batches in parallel on one-thread sessions; the
+/// page must read exactly as on one thread (same text, same confidences to the bit), with
+/// small batches so that there are many.
+#[test]
+fn two_threads_read_pages_exactly_as_one() {
+    let mut records = dev("paddleocr");
+    records.retain(|r| r.entry.task == "page");
+    let engine = |threads| {
+        Engine::with_config(EngineConfig {
+            threads,
+            ..Default::default()
+        })
+        .unwrap()
+    };
+    let (one, two) = (engine(1), engine(2));
+    let opts = ocr_core::ocr::ReadOptions {
+        rec_batch: 2,
+        ..Default::default()
+    };
+    let mut lines = 0;
+    for r in records.iter().take(2) {
+        let bytes = std::fs::read(&r.path).unwrap();
+        let (a, b) = (
+            one.read_bytes(&bytes, &opts).unwrap(),
+            two.read_bytes(&bytes, &opts).unwrap(),
+        );
+        assert_eq!(a.lines.len(), b.lines.len(), "{}", r.key);
+        for (x, y) in a.lines.iter().zip(&b.lines) {
+            assert_eq!(x.text, y.text, "{}", r.key);
+            assert_eq!(x.confidence.to_bits(), y.confidence.to_bits(), "{}", r.key);
+        }
+        lines += a.lines.len();
+    }
+    assert!(lines > 8, "only {lines} lines: too few batches to run in parallel");
+}

@@ -100,6 +100,8 @@ struct Stage {
     model: Arc<Model>,
     norm: Normalize,
     pool: Mutex<Vec<Session>>,
+    /// Sessions on one thread, for work that runs whole calls in parallel.
+    single: Mutex<Vec<Session>>,
     threads: Threads,
 }
 
@@ -109,16 +111,31 @@ impl Stage {
             norm: Normalize::from_model(&model)?,
             model: Arc::new(model),
             pool: Mutex::new(Vec::new()),
+            single: Mutex::new(Vec::new()),
             threads: threads.clone(),
         })
     }
 
+    /// Runs `f` on a pooled session that spreads each operator over the engine's threads.
     fn with_session<R>(&self, f: impl FnOnce(&mut Session) -> R) -> R {
-        let taken = self.pool.lock().map(|mut p| p.pop()).unwrap_or(None);
-        let mut s = taken
-            .unwrap_or_else(|| Session::with_threads(self.model.clone(), self.threads.clone()));
+        Self::pooled(&self.pool, &self.model, &self.threads, f)
+    }
+
+    /// Runs `f` on a pooled one-thread session.
+    fn with_single_session<R>(&self, f: impl FnOnce(&mut Session) -> R) -> R {
+        Self::pooled(&self.single, &self.model, &Threads::single(), f)
+    }
+
+    fn pooled<R>(
+        pool: &Mutex<Vec<Session>>,
+        model: &Arc<Model>,
+        threads: &Threads,
+        f: impl FnOnce(&mut Session) -> R,
+    ) -> R {
+        let taken = pool.lock().map(|mut p| p.pop()).unwrap_or(None);
+        let mut s = taken.unwrap_or_else(|| Session::with_threads(model.clone(), threads.clone()));
         let r = f(&mut s);
-        if let Ok(mut p) = self.pool.lock() {
+        if let Ok(mut p) = pool.lock() {
             p.push(s);
         }
         r
@@ -187,9 +204,7 @@ impl LineRecognizer {
         cancel: Option<&Cancel>,
     ) -> Result<Vec<Line>, OcrError> {
         let images: Vec<&RgbImage> = crops.iter().map(|c| &c.image).collect();
-        let outputs = self.stage.with_session(|s| {
-            recognize::recognize(s, &self.stage.norm, &images, batch, self.min_width, cancel)
-        })?;
+        let outputs = self.run(&images, batch, cancel)?;
         let mask = allowed_chars.map(|a| ctc::allowed_mask(&self.charset, a));
         let mut lines = Vec::with_capacity(crops.len());
         for (crop, out) in crops.iter().zip(&outputs) {
@@ -232,6 +247,58 @@ impl LineRecognizer {
             });
         }
         Ok(lines)
+    }
+
+    /// Runs the recogniser over `images` in batches. With several threads and several
+    /// batches, whole batches run in parallel, one worker per thread, each on a one-thread
+    /// session: a batch's output depends only on its lines, so the results are the same as
+    /// one batch after another, and the threads split coarse work instead of each operator.
+    fn run(
+        &self,
+        images: &[&RgbImage],
+        batch: usize,
+        cancel: Option<&Cancel>,
+    ) -> Result<Vec<recognize::RecOutput>, OcrError> {
+        let stage = &self.stage;
+        let groups = recognize::batches(images, batch);
+        let workers = stage.threads.count().min(groups.len());
+        if workers <= 1 {
+            return stage.with_session(|s| {
+                recognize::recognize(s, &stage.norm, images, batch, self.min_width, cancel)
+            });
+        }
+        type Done = Result<Vec<(usize, recognize::RecOutput)>, OcrError>;
+        let mut results: Vec<Done> = (0..workers).map(|_| Ok(Vec::new())).collect();
+        stage
+            .threads
+            .for_each_chunk_mut(&mut results, 1, |w, slot| {
+                slot[0] = stage.with_single_session(|s| {
+                    let mut done = Vec::new();
+                    // Interleaved: batches are sorted by width, so each worker gets a similar mix.
+                    for group in groups.iter().skip(w).step_by(workers) {
+                        cancel::check(cancel)?;
+                        let outs = recognize::recognize_batch(
+                            s,
+                            &stage.norm,
+                            images,
+                            group,
+                            self.min_width,
+                        )?;
+                        done.extend(group.iter().copied().zip(outs));
+                    }
+                    Ok(done)
+                });
+            });
+        let mut out: Vec<Option<recognize::RecOutput>> = vec![None; images.len()];
+        for r in results {
+            for (i, o) in r? {
+                out[i] = Some(o);
+            }
+        }
+        Ok(out
+            .into_iter()
+            .map(|o| o.expect("every crop recognised"))
+            .collect())
     }
 
     /// Recognises an image that is one text line (a scanning app's crop), upright.
