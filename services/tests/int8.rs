@@ -99,9 +99,9 @@ fn int8_pages_read_as_well_as_fp32() {
     assert!(qc <= fc + 0.01, "int8 CER {qc} vs fp32 {fc}");
 }
 
-/// With two threads the recogniser runs whole batches in parallel on one-thread sessions; the
-/// page must read exactly as on one thread (same text, same confidences to the bit), with
-/// small batches so that there are many.
+/// With two threads the classifier and the recogniser run whole batches in parallel on
+/// one-thread sessions; the page must read exactly as on one thread (same text and angles,
+/// same confidences to the bit), with small batches so that there are many.
 #[test]
 fn two_threads_read_pages_exactly_as_one() {
     let mut records = dev("paddleocr");
@@ -127,10 +127,13 @@ fn two_threads_read_pages_exactly_as_one() {
         );
         assert_eq!(a.lines.len(), b.lines.len(), "{}", r.key);
         for (x, y) in a.lines.iter().zip(&b.lines) {
-            assert_eq!(x.text, y.text, "{}", r.key);
+            assert_eq!((&x.text, x.angle), (&y.text, y.angle), "{}", r.key);
             assert_eq!(x.confidence.to_bits(), y.confidence.to_bits(), "{}", r.key);
         }
         lines += a.lines.len();
     }
-    assert!(lines > 8, "only {lines} lines: too few batches to run in parallel");
+    assert!(
+        lines > 8,
+        "only {lines} lines: too few batches to run in parallel"
+    );
 }

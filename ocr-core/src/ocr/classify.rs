@@ -29,54 +29,63 @@ fn windows(img: &RgbImage) -> Vec<RgbImage> {
         .collect()
 }
 
-/// Classifies crops in batches; turns those the model is sure are upside down (mean
-/// probability over a crop's windows above `thresh`) and returns each crop's angle.
-pub fn classify(
-    session: &mut Session,
-    norm: &Normalize,
-    crops: &mut [Crop],
-    batch: usize,
-    thresh: f32,
-) -> Result<Vec<u16>, OcrError> {
-    let (h, w) = (CLS_H as usize, CLS_W as usize);
-    // (crop index, window) pairs.
-    let items: Vec<(usize, RgbImage)> = crops
+/// Each crop's windows (see `windows`), as (crop index, window) pairs in crop order.
+pub fn windows_of(crops: &[Crop]) -> Vec<(usize, RgbImage)> {
+    crops
         .iter()
         .enumerate()
         .flat_map(|(i, c)| windows(&c.image).into_iter().map(move |win| (i, win)))
-        .collect();
-    let mut p180 = vec![(0f32, 0usize); crops.len()];
-    for chunk in items.chunks(batch.max(1)) {
-        let mut data = vec![0f32; chunk.len() * 3 * h * w];
-        for (j, (_, img)) in chunk.iter().enumerate() {
-            let (cw, ch) = img.dimensions();
-            let rw = ((CLS_H as f32 * cw as f32 / ch.max(1) as f32).ceil() as u32).clamp(1, CLS_W);
-            norm.write(
-                &resize(img, rw, CLS_H),
-                &mut data[j * 3 * h * w..(j + 1) * 3 * h * w],
-                w,
-            );
-        }
-        let x = Tensor::new(vec![chunk.len(), 3, h, w], data)?;
-        let y = session.run(&[&x])?.remove(0);
-        if y.shape() != [chunk.len(), 2] {
-            return Err(OcrError::Model(format!(
-                "classifier output {:?}",
-                y.shape()
-            )));
-        }
-        for (j, (i, _)) in chunk.iter().enumerate() {
-            p180[*i].0 += y.data()[j * 2 + 1];
-            p180[*i].1 += 1;
-        }
+        .collect()
+}
+
+/// Classifies one batch of windows; returns each window's probability of "upside down".
+pub fn classify_batch(
+    session: &mut Session,
+    norm: &Normalize,
+    batch: &[(usize, RgbImage)],
+) -> Result<Vec<f32>, OcrError> {
+    let (h, w) = (CLS_H as usize, CLS_W as usize);
+    let mut data = vec![0f32; batch.len() * 3 * h * w];
+    for (j, (_, img)) in batch.iter().enumerate() {
+        let (cw, ch) = img.dimensions();
+        let rw = ((CLS_H as f32 * cw as f32 / ch.max(1) as f32).ceil() as u32).clamp(1, CLS_W);
+        norm.write(
+            &resize(img, rw, CLS_H),
+            &mut data[j * 3 * h * w..(j + 1) * 3 * h * w],
+            w,
+        );
+    }
+    let x = Tensor::new(vec![batch.len(), 3, h, w], data)?;
+    let y = session.run(&[&x])?.remove(0);
+    if y.shape() != [batch.len(), 2] {
+        return Err(OcrError::Model(format!(
+            "classifier output {:?}",
+            y.shape()
+        )));
+    }
+    Ok((0..batch.len()).map(|j| y.data()[j * 2 + 1]).collect())
+}
+
+/// Turns the crops the model is sure are upside down (mean probability over a crop's windows
+/// above `thresh`; `p180` per window of `windows`) and returns each crop's angle.
+pub fn turn(
+    crops: &mut [Crop],
+    windows: &[(usize, RgbImage)],
+    p180: &[f32],
+    thresh: f32,
+) -> Vec<u16> {
+    let mut sums = vec![(0f32, 0usize); crops.len()];
+    for ((i, _), &p) in windows.iter().zip(p180) {
+        sums[*i].0 += p;
+        sums[*i].1 += 1;
     }
     let mut angles = vec![0u16; crops.len()];
     for (i, c) in crops.iter_mut().enumerate() {
-        let (sum, n) = p180[i];
+        let (sum, n) = sums[i];
         if n > 0 && sum / n as f32 > thresh {
             c.rotate180();
             angles[i] = 180;
         }
     }
-    Ok(angles)
+    angles
 }

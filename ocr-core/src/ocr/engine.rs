@@ -15,6 +15,9 @@ use ocr_charset::Charset;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+/// Classifier windows per batch.
+const CLS_BATCH: usize = 6;
+
 /// Which of the committed models an engine built without model files uses.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Precision {
@@ -124,6 +127,42 @@ impl Stage {
     /// Runs `f` on a pooled one-thread session.
     fn with_single_session<R>(&self, f: impl FnOnce(&mut Session) -> R) -> R {
         Self::pooled(&self.single, &self.model, &Threads::single(), f)
+    }
+
+    /// Runs `batches` independent batches (`run(session, index)`), results in index order.
+    /// With several threads and batches, whole batches run in parallel, one worker per thread
+    /// (interleaved indices), each on a one-thread session: a batch's output depends only on
+    /// its inputs, so the results are the same as one batch after another, and the threads
+    /// split coarse work instead of each operator.
+    fn run_batches<T: Send>(
+        &self,
+        batches: usize,
+        run: impl Fn(&mut Session, usize) -> Result<T, OcrError> + Sync + Send,
+    ) -> Result<Vec<T>, OcrError> {
+        let workers = self.threads.count().min(batches);
+        if workers <= 1 {
+            return self.with_session(|s| (0..batches).map(|b| run(s, b)).collect());
+        }
+        type Done<T> = Result<Vec<(usize, T)>, OcrError>;
+        let mut results: Vec<Done<T>> = (0..workers).map(|_| Ok(Vec::new())).collect();
+        self.threads.for_each_chunk_mut(&mut results, 1, |w, slot| {
+            slot[0] = self.with_single_session(|s| {
+                (w..batches)
+                    .step_by(workers)
+                    .map(|b| Ok((b, run(s, b)?)))
+                    .collect()
+            });
+        });
+        let mut out: Vec<Option<T>> = (0..batches).map(|_| None).collect();
+        for r in results {
+            for (b, t) in r? {
+                out[b] = Some(t);
+            }
+        }
+        Ok(out
+            .into_iter()
+            .map(|t| t.expect("every batch run"))
+            .collect())
     }
 
     fn pooled<R>(
@@ -249,10 +288,8 @@ impl LineRecognizer {
         Ok(lines)
     }
 
-    /// Runs the recogniser over `images` in batches. With several threads and several
-    /// batches, whole batches run in parallel, one worker per thread, each on a one-thread
-    /// session: a batch's output depends only on its lines, so the results are the same as
-    /// one batch after another, and the threads split coarse work instead of each operator.
+    /// Runs the recogniser over `images` in batches of similar widths (in parallel where
+    /// there are threads, see [`Stage::run_batches`]), outputs in input order.
     fn run(
         &self,
         images: &[&RgbImage],
@@ -261,37 +298,13 @@ impl LineRecognizer {
     ) -> Result<Vec<recognize::RecOutput>, OcrError> {
         let stage = &self.stage;
         let groups = recognize::batches(images, batch);
-        let workers = stage.threads.count().min(groups.len());
-        if workers <= 1 {
-            return stage.with_session(|s| {
-                recognize::recognize(s, &stage.norm, images, batch, self.min_width, cancel)
-            });
-        }
-        type Done = Result<Vec<(usize, recognize::RecOutput)>, OcrError>;
-        let mut results: Vec<Done> = (0..workers).map(|_| Ok(Vec::new())).collect();
-        stage
-            .threads
-            .for_each_chunk_mut(&mut results, 1, |w, slot| {
-                slot[0] = stage.with_single_session(|s| {
-                    let mut done = Vec::new();
-                    // Interleaved: batches are sorted by width, so each worker gets a similar mix.
-                    for group in groups.iter().skip(w).step_by(workers) {
-                        cancel::check(cancel)?;
-                        let outs = recognize::recognize_batch(
-                            s,
-                            &stage.norm,
-                            images,
-                            group,
-                            self.min_width,
-                        )?;
-                        done.extend(group.iter().copied().zip(outs));
-                    }
-                    Ok(done)
-                });
-            });
+        let outputs = stage.run_batches(groups.len(), |s, b| {
+            cancel::check(cancel)?;
+            recognize::recognize_batch(s, &stage.norm, images, &groups[b], self.min_width)
+        })?;
         let mut out: Vec<Option<recognize::RecOutput>> = vec![None; images.len()];
-        for r in results {
-            for (i, o) in r? {
+        for (group, outs) in groups.iter().zip(outputs) {
+            for (&i, o) in group.iter().zip(outs) {
                 out[i] = Some(o);
             }
         }
@@ -510,9 +523,14 @@ impl Engine {
         }
         let t = Instant::now();
         let angles = match (&self.cls, opts.classify) {
-            (Some(cls), true) => cls.with_session(|s| {
-                classify::classify(s, &cls.norm, &mut crops, 6, opts.cls_thresh)
-            })?,
+            (Some(cls), true) => {
+                let windows = classify::windows_of(&crops);
+                let batches: Vec<&[(usize, RgbImage)]> = windows.chunks(CLS_BATCH).collect();
+                let p180 = cls.run_batches(batches.len(), |s, b| {
+                    classify::classify_batch(s, &cls.norm, batches[b])
+                })?;
+                classify::turn(&mut crops, &windows, &p180.concat(), opts.cls_thresh)
+            }
             _ => vec![0; crops.len()],
         };
         timings.classify = ms(t);
