@@ -55,8 +55,10 @@ CASES = [
     ("rec_48x1200_b1", "rec", [WORDS], {"h": 48, "w": 1200}),
     # 266x17 renders of random characters, upscaled: low-confidence, near-tie positions where
     # fp32 rounding order alone moves probabilities by ~4e-4 (onnxruntime's optimised graph vs
-    # its unoptimised one differ by 4.2e-4 here), so this case gets a wider tolerance.
-    ("rec_48x1200_randchars", "rec", [["cnocr/examples/rand_cn1.png"]], {"h": 48, "w": 1200, "tol": 5e-4}),
+    # its unoptimised one differ by 4.2e-4 here; Kestrel's depthwise kernel with fused
+    # multiply-adds, against the same without, moves them by 5.5e-4), so this case gets a
+    # wider tolerance.
+    ("rec_48x1200_randchars", "rec", [["cnocr/examples/rand_cn1.png"]], {"h": 48, "w": 1200, "tol": 1e-3}),
     ("rec_48x320_b4", "rec", [
         ["paddleocr/doc/imgs_words_en/word_308.png"],
         ["paddleocr/doc/imgs_words_en/word_201.png"],
