@@ -58,6 +58,17 @@ impl Threads {
         })
     }
 
+    /// Runs `f` on one of the pool's threads (directly when there is no pool): parallel
+    /// work that `f` then starts is shared with the thread already running, instead of being
+    /// handed to the pool from outside and waited for.
+    pub fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        #[cfg(feature = "std")]
+        if let Some(pool) = &self.pool {
+            return pool.install(f);
+        }
+        f()
+    }
+
     /// Number of threads work is spread over.
     pub fn count(&self) -> usize {
         self.count
