@@ -325,11 +325,11 @@ fn execute(
             }
             (Op::GlobalAveragePool, _) => {
                 let x = input(0)?;
-                pool::global_average_pool(x.data, x.shape, out);
+                pool::global_average_pool(threads, x.data, x.shape, out);
             }
             (Op::Resize { scale_h, scale_w }, _) => {
                 let x = input(0)?;
-                pool::resize_nearest(x.data, x.shape, *scale_h, *scale_w, out);
+                pool::resize_nearest(threads, x.data, x.shape, *scale_h, *scale_w, out);
             }
             (Op::Unary(u), _) => elementwise::unary_par(threads, *u, input(0)?.data, out),
             (Op::Binary(b), _) => {

@@ -1,6 +1,7 @@
 //! Pooling and nearest-neighbour upsampling over NCHW tensors.
 
 use crate::runtime::op::PoolParams;
+use crate::runtime::parallel::Threads;
 
 /// Max (`is_max`) or average pooling.
 pub fn pool(
@@ -68,26 +69,97 @@ pub fn sum8(v: &[f32]) -> f32 {
     s
 }
 
-/// Mean over each H x W plane.
-pub fn global_average_pool(x: &[f32], x_shape: &[usize], out: &mut [f32]) {
-    let hw = x_shape[2] * x_shape[3];
-    for (o, plane) in out.iter_mut().zip(x.chunks_exact(hw)) {
-        *o = sum8(plane) / hw as f32;
-    }
+/// Planes per parallel task for a per-plane operation over planes of `plane` values: about
+/// `PLANE_TASK` values each (at least one plane), so small tensors stay on one thread.
+fn planes_per_task(plane: usize) -> usize {
+    const PLANE_TASK: usize = 1 << 16;
+    PLANE_TASK.div_ceil(plane.max(1)).max(1)
 }
 
-/// Nearest-neighbour upsampling by integer factors.
-pub fn resize_nearest(x: &[f32], x_shape: &[usize], sh: usize, sw: usize, out: &mut [f32]) {
+/// Mean over each H x W plane, planes spread over `threads` (each plane's sum is computed
+/// whole, so the result does not depend on the thread count).
+pub fn global_average_pool(threads: &Threads, x: &[f32], x_shape: &[usize], out: &mut [f32]) {
+    let hw = x_shape[2] * x_shape[3];
+    if hw == 0 {
+        out.fill(f32::NAN);
+        return;
+    }
+    let per = planes_per_task(hw);
+    threads.for_each_chunk_mut(out, per, |t, o| {
+        for (o, plane) in o.iter_mut().zip(x[t * per * hw..].chunks_exact(hw)) {
+            *o = sum8(plane) / hw as f32;
+        }
+    });
+}
+
+/// Nearest-neighbour upsampling by integer factors, planes spread over `threads`.
+pub fn resize_nearest(
+    threads: &Threads,
+    x: &[f32],
+    x_shape: &[usize],
+    sh: usize,
+    sw: usize,
+    out: &mut [f32],
+) {
     let (h, w) = (x_shape[2], x_shape[3]);
     let (oh, ow) = (h * sh, w * sw);
-    for (src, dst) in x.chunks_exact(h * w).zip(out.chunks_exact_mut(oh * ow)) {
-        for (row, drows) in src.chunks_exact(w).zip(dst.chunks_exact_mut(ow * sh)) {
-            let (first, rest) = drows.split_at_mut(ow);
-            for (d, &v) in first.chunks_exact_mut(sw).zip(row) {
-                d.fill(v);
+    if oh * ow == 0 {
+        return;
+    }
+    let per = planes_per_task(oh * ow);
+    threads.for_each_chunk_mut(out, per * oh * ow, |t, o| {
+        let src_planes = x[t * per * h * w..].chunks_exact(h * w);
+        for (src, dst) in src_planes.zip(o.chunks_exact_mut(oh * ow)) {
+            for (row, drows) in src.chunks_exact(w).zip(dst.chunks_exact_mut(ow * sh)) {
+                let (first, rest) = drows.split_at_mut(ow);
+                for (d, &v) in first.chunks_exact_mut(sw).zip(row) {
+                    d.fill(v);
+                }
+                for r in rest.chunks_exact_mut(ow) {
+                    r.copy_from_slice(first);
+                }
             }
-            for r in rest.chunks_exact_mut(ow) {
-                r.copy_from_slice(first);
+        }
+    });
+}
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    use super::*;
+    use alloc::vec;
+    use alloc::vec::Vec;
+
+    /// Global average pooling and nearest upsampling give the same bits on one thread and
+    /// two, and the values the definitions give, on planes big enough to be split.
+    #[test]
+    fn per_plane_ops_match_their_definitions_on_any_thread_count() {
+        let shape = [2usize, 5, 67, 131];
+        let (h, w) = (shape[2], shape[3]);
+        let n: usize = shape.iter().product();
+        let x: Vec<f32> = (0..n)
+            .map(|i| ((i * 37) % 101) as f32 * 0.125 - 6.0)
+            .collect();
+        let one = Threads::single();
+        let two = Threads::new(2).unwrap();
+        let (mut g1, mut g2) = (vec![0f32; 10], vec![0f32; 10]);
+        global_average_pool(&one, &x, &shape, &mut g1);
+        global_average_pool(&two, &x, &shape, &mut g2);
+        assert_eq!(g1, g2);
+        for (p, &g) in g1.iter().enumerate() {
+            let want: f64 = x[p * h * w..(p + 1) * h * w]
+                .iter()
+                .map(|&v| v as f64)
+                .sum();
+            assert!((g as f64 - want / (h * w) as f64).abs() < 1e-4, "plane {p}");
+        }
+        let (mut r1, mut r2) = (vec![0f32; n * 6], vec![1f32; n * 6]);
+        resize_nearest(&one, &x, &shape, 2, 3, &mut r1);
+        resize_nearest(&two, &x, &shape, 2, 3, &mut r2);
+        assert_eq!(r1, r2);
+        let (oh, ow) = (2 * h, 3 * w);
+        for p in [0, 9] {
+            for (y, xx) in [(0, 0), (oh - 1, ow - 1), (77, 200)] {
+                assert_eq!(r1[(p * oh + y) * ow + xx], x[(p * h + y / 2) * w + xx / 3]);
             }
         }
     }
