@@ -120,17 +120,26 @@ fn pad_plane(g: &DwGeom, x: &[f32], dst: &mut [f32]) {
             row[g.pw..g.pw + n].copy_from_slice(&src[..n]);
             continue;
         }
-        // Padded column c = ix + pw goes to phase c % sw, index c / sw, counted incrementally.
-        let (mut phase, mut idx) = (g.pw % g.sw, g.pw / g.sw);
-        for &v in src {
-            if idx >= pl {
-                break;
+        // Padded column c = ix + pw goes to phase c % sw, index c / sw: each phase takes every
+        // sw-th input column from the first one that lands in it (a strided copy per phase
+        // instead of a branch per value).
+        for phase in 0..g.sw {
+            let ix0 = (phase + g.sw - g.pw % g.sw) % g.sw;
+            let idx0 = (ix0 + g.pw) / g.sw;
+            if ix0 >= src.len() || idx0 >= pl {
+                continue;
             }
-            row[phase * pl + idx] = v;
-            phase += 1;
-            if phase == g.sw {
-                phase = 0;
-                idx += 1;
+            let dst = &mut row[phase * pl + idx0..(phase + 1) * pl];
+            let from = &src[ix0..];
+            // Values this phase takes: every sw-th of `from`, as many as fit.
+            let take = dst.len().min(from.len().div_ceil(g.sw));
+            // Whole groups of sw as fixed chunks (this vectorises; `step_by` does not).
+            let whole = take.min(from.len() / g.sw);
+            for (d, group) in dst[..whole].iter_mut().zip(from.chunks_exact(g.sw)) {
+                *d = group[0];
+            }
+            if take > whole {
+                dst[whole] = from[whole * g.sw];
             }
         }
     }
