@@ -97,3 +97,25 @@ impl KernelSet {
         v
     }
 }
+
+/// One of each activation kind, with and without odd parameters: what the epilogue kernels'
+/// bit-exactness tests run over.
+#[cfg(test)]
+pub(crate) const TEST_ACTIVATIONS: [crate::runtime::op::Activation; 7] = {
+    use crate::runtime::op::Activation;
+    [
+        Activation::None,
+        Activation::Relu,
+        Activation::Clip {
+            min: -1.5,
+            max: 6.0,
+        },
+        Activation::Sigmoid,
+        Activation::HardSigmoid {
+            alpha: 0.2,
+            beta: 0.5,
+        },
+        Activation::HardSwish,
+        Activation::Swish,
+    ]
+};

@@ -251,7 +251,7 @@ mod tests {
     /// kind, with and without a post affine, over the whole i32 range.
     #[test]
     fn tile_kernels_are_bit_exact() {
-        use crate::runtime::op::{Activation, Epilogue};
+        use crate::runtime::op::Epilogue;
         let mut seed = 9;
         let acc: [i32; QMR * QNR] = core::array::from_fn(|i| match i {
             0 => i32::MAX,
@@ -263,18 +263,7 @@ mod tests {
             scale: [1e-4, 3e-3, 1e-9, 0.5],
             bias: [0.25, -1.0, 0.0, 3.0],
         };
-        for act in [
-            Activation::None,
-            Activation::Relu,
-            Activation::Clip { min: 0.0, max: 6.0 },
-            Activation::Sigmoid,
-            Activation::HardSigmoid {
-                alpha: 0.2,
-                beta: 0.5,
-            },
-            Activation::HardSwish,
-            Activation::Swish,
-        ] {
+        for act in crate::runtime::kernels::TEST_ACTIVATIONS {
             for (post_scale, post_bias) in [(1.0, 0.0), (0.5, -0.25)] {
                 let epi = Epilogue {
                     act,

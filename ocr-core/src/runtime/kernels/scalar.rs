@@ -43,24 +43,10 @@ mod tests {
     /// width.
     #[test]
     fn epilogue_kernels_are_bit_exact() {
-        use crate::runtime::op::{Activation, Epilogue};
+        use crate::runtime::op::Epilogue;
         let mut x: Vec<f32> = (0..517).map(|i| (i as f32 - 250.0) * 0.043).collect();
         x.extend([f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -0.0, 1e-40]);
-        let acts = [
-            Activation::None,
-            Activation::Relu,
-            Activation::Clip {
-                min: -1.5,
-                max: 6.0,
-            },
-            Activation::Sigmoid,
-            Activation::HardSigmoid {
-                alpha: 0.2,
-                beta: 0.5,
-            },
-            Activation::HardSwish,
-            Activation::Swish,
-        ];
+        let acts = super::super::TEST_ACTIVATIONS;
         let reference = KernelSet::scalar();
         for ks in KernelSet::available() {
             for act in acts {
