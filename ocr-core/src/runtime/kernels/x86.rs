@@ -150,10 +150,9 @@ fn qgemm_vnni512(k4: usize, a: &[i8], b: &[u8], acc: &mut [i32; QMR * QNR]) {
 }
 
 /// The 4x16 int8 tile with 512-bit `vpdpbusd`: one B block (16 columns x 4 bytes) is one
-/// zmm, so a row of the tile is one register. `vpdpbusd` has a latency of several cycles and
-/// two issue ports, so four accumulators alone would leave it idle: even and odd `k4` steps
-/// go to two sets of four, added at the end (integer sums, so the order does not change the
-/// result).
+/// zmm, so a row of the tile is one register. `vpdpbusd` has a latency of several cycles, so
+/// four dependent accumulators alone would leave it idle: even and odd `k4` steps go to two
+/// sets of four, added at the end (integer sums, so the order does not change the result).
 #[target_feature(enable = "avx512f,avx512vnni")]
 unsafe fn qgemm_4x16_vnni512(k4: usize, a: *const i8, b: *const u8, acc: *mut i32) {
     // SAFETY (whole body): the caller guarantees `a` holds k4*16 and `b` k4*64 bytes and `acc`
