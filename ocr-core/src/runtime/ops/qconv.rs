@@ -129,12 +129,17 @@ impl Geom {
         for c4 in 0..self.cg4 {
             for ky in 0..self.kh {
                 for kx in 0..self.kw {
-                    let (y, x) = (ky * self.dilations[0], kx * self.dilations[1]);
-                    taps.push(((c4 * self.hp + y) * self.wp + x) * 4);
+                    taps.push(self.tap(c4, ky, kx));
                 }
             }
         }
         taps
+    }
+
+    /// Byte offset of tap `(ky, kx)` of channel quad `c4` from a window origin.
+    fn tap(&self, c4: usize, ky: usize, kx: usize) -> usize {
+        let (y, x) = (ky * self.dilations[0], kx * self.dilations[1]);
+        ((c4 * self.hp + y) * self.wp + x) * 4
     }
 
     /// Bytes one quantised image takes, with the slack that the unused columns of a last,
@@ -145,7 +150,11 @@ impl Geom {
             return planes;
         }
         let (_, _, last_src) = self.panel_at(self.panels() - 1);
-        let last_tap = self.taps().last().copied().unwrap_or(0);
+        let last_tap = self.tap(
+            self.cg4.saturating_sub(1),
+            self.kh.saturating_sub(1),
+            self.kw.saturating_sub(1),
+        );
         let reach = (self.group - 1) * self.cg4 * self.plane()
             + last_src
             + last_tap
@@ -297,6 +306,23 @@ pub fn qconv(
     let img_out = w_shape[0] * n;
     let taps = g.taps();
     let group_bytes = g.cg4 * g.plane();
+    // Each group's weight panels' epilogue constants.
+    let params: Vec<Vec<TileParams>> = (0..g.group)
+        .map(|gi| {
+            (0..g.mg.div_ceil(QMR))
+                .map(|mp| {
+                    let mut tp = TileParams::default();
+                    for r in 0..QMR.min(g.mg - mp * QMR) {
+                        let mc = gi * g.mg + mp * QMR + r;
+                        tp.zp_corr[r] = q.zero_point * qw.row_sums[mc];
+                        tp.scale[r] = q.scale * qw.w_scales[mc];
+                        tp.bias[r] = bias.map_or(0.0, |b| b[mc]);
+                    }
+                    tp
+                })
+                .collect()
+        })
+        .collect();
     // Runs `nb` images one after another, splitting each product over `threads`.
     let run = |threads: &Threads, x: &[f32], nb: usize, out: &mut [f32], scratch: &mut [u8]| {
         let t = tasks(&g, threads);
@@ -308,20 +334,7 @@ pub fn qconv(
                 let xg = &xq[gi * group_bytes..];
                 let o = &mut out[i * img_out + gi * g.mg * n..i * img_out + (gi + 1) * g.mg * n];
                 let cp = CPtr(o.as_mut_ptr());
-                let a = &qw.packed[gi];
-                // Each weight panel's epilogue constants.
-                let params: Vec<TileParams> = (0..g.mg.div_ceil(QMR))
-                    .map(|mp| {
-                        let mut tp = TileParams::default();
-                        for r in 0..QMR.min(g.mg - mp * QMR) {
-                            let mc = gi * g.mg + mp * QMR + r;
-                            tp.zp_corr[r] = q.zero_point * qw.row_sums[mc];
-                            tp.scale[r] = q.scale * qw.w_scales[mc];
-                            tp.bias[r] = bias.map_or(0.0, |b| b[mc]);
-                        }
-                        tp
-                    })
-                    .collect();
+                let (a, params) = (&qw.packed[gi], &params[gi]);
                 threads.for_each_chunk_mut(
                     &mut scratch[..t * k4 * BLOCK],
                     k4 * BLOCK,
