@@ -222,12 +222,7 @@ mod tests {
     #[test]
     fn matches_naive_convolution_on_every_kernel_set() {
         let mut seed = 7u64;
-        let mut rnd = || {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((seed >> 40) as f32 / (1u64 << 24) as f32) - 0.5
-        };
+        let mut rnd = || crate::runtime::kernels::test_uniform(&mut seed);
         // (c, h, w, k, (sh, sw), pad, dilation)
         let cases = [
             (3, 12, 80, 3, (1, 1), 1, 1),

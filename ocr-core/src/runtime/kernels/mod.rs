@@ -119,3 +119,13 @@ pub(crate) const TEST_ACTIVATIONS: [crate::runtime::op::Activation; 7] = {
         Activation::Swish,
     ]
 };
+
+/// The next value in `-0.5..0.5` of a 64-bit linear congruential sequence: the deterministic
+/// test data of the convolution kernels' tests.
+#[cfg(test)]
+pub(crate) fn test_uniform(seed: &mut u64) -> f32 {
+    *seed = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    ((*seed >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+}

@@ -303,10 +303,7 @@ mod tests {
     #[test]
     fn conv_transpose_matches_the_formula() {
         let mut seed = 17u64;
-        let mut rnd = || {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
-            ((seed >> 40) as f32 / (1u64 << 24) as f32) - 0.5
-        };
+        let mut rnd = || crate::runtime::kernels::test_uniform(&mut seed);
         // (ci, co, h, w, k, stride, pad, output_padding)
         for &(ci, co, h, w, k, s, pad, op) in &[
             (3, 2, 4, 5, 2, 2, 0, 0),

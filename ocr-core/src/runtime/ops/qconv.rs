@@ -383,16 +383,10 @@ pub fn qconv(
 mod tests {
     use super::*;
     use crate::runtime::kernels::qgemm;
+    use crate::runtime::kernels::test_uniform as lcg;
     use crate::runtime::op::Epilogue;
     use alloc::vec;
     use alloc::vec::Vec;
-
-    fn lcg(seed: &mut u64) -> f32 {
-        *seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((*seed >> 40) as f32 / (1u64 << 24) as f32) - 0.5
-    }
 
     /// The int8 convolution equals the exact integer formula `sum (q_x - zp) * q_w * s_x *
     /// s_w + b` computed naively in f64, on every kernel set: pointwise, strided and padded
