@@ -54,30 +54,6 @@ pub fn batches(crops: &[&RgbImage], batch: usize) -> Vec<Vec<usize>> {
     order.chunks(batch.max(1)).map(<[usize]>::to_vec).collect()
 }
 
-/// Recognises crops in batches of lines of similar aspect ratio; outputs are in input order.
-/// Checks `cancel` before each batch.
-pub fn recognize(
-    session: &mut Session,
-    norm: &Normalize,
-    crops: &[&RgbImage],
-    batch: usize,
-    min_width: u32,
-    cancel: Option<&super::Cancel>,
-) -> Result<Vec<RecOutput>, OcrError> {
-    let mut out: Vec<Option<RecOutput>> = vec![None; crops.len()];
-    for group in batches(crops, batch) {
-        super::cancel::check(cancel)?;
-        let outputs = recognize_batch(session, norm, crops, &group, min_width)?;
-        for (i, o) in group.into_iter().zip(outputs) {
-            out[i] = Some(o);
-        }
-    }
-    Ok(out
-        .into_iter()
-        .map(|o| o.expect("every crop recognised"))
-        .collect())
-}
-
 /// Recognises one batch (`group`, indices into `crops`), outputs in the batch's order.
 pub fn recognize_batch(
     session: &mut Session,
