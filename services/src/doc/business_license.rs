@@ -267,7 +267,8 @@ fn scope_clause(scope: &str) -> (String, bool) {
         .next()
         .filter(|&c| is_paren(c, [')', '）']))
         .map(|c| tail_end + c.len_utf8());
-    let at_end = closing.map_or(tail_end, |e| e) == scope.len();
+    let (start, end) = (opening.unwrap_or(h), closing.unwrap_or(tail_end));
+    let at_end = end == scope.len();
     let inner = &SCOPE_CLAUSE['（'.len_utf8()..SCOPE_CLAUSE.len() - '）'.len_utf8()];
     let open = if opening.is_some() || at_end {
         "（"
@@ -279,8 +280,6 @@ fn scope_clause(scope: &str) -> (String, bool) {
     } else {
         ""
     };
-    let start = opening.unwrap_or(h);
-    let end = closing.unwrap_or(tail_end);
     let fixed = format!("{}{open}{inner}{close}{}", &scope[..start], &scope[end..]);
     let changed = fixed != scope;
     (fixed, changed)
@@ -308,10 +307,9 @@ fn credit_code(
         return Ok(None);
     };
     let line = &lines[i];
-    let (reread, quad) =
+    let (mut reread, mut quad) =
         super::reread_span(engine, doc, line, start, run.len(), CREDIT_CODE_ALPHABET)?;
     let mut reread_text = compact(&reread.text);
-    let (mut reread, mut quad) = (reread, quad);
     if reread_text.len() == 17 {
         // One character short: the reading's span probably lost an end character. Read again
         // over the span grown by a character and a half at each end; taken when that gives a
