@@ -39,6 +39,7 @@ pub fn optimise(g: &mut Graph) -> Result<Report, String> {
     remove_identities(g, &mut r);
     fold_batch_norms(g, &mut r)?;
     fuse_patterns(g, &mut r);
+    fuse_gated_residuals(g, &mut r);
     remove_identities(g, &mut r);
     fold_conv_affines(g, &mut r);
     fuse_matmul_bias(g, &mut r);
@@ -160,10 +161,7 @@ fn fold_batch_norms(g: &mut Graph, r: &mut Report) -> Result<(), String> {
         let producers = g.producers();
         let consumers = g.consumers();
         let conv = producers[x as usize].filter(|&p| {
-            g.nodes[p].op == "Conv"
-                && consumers[x as usize].len() == 1
-                && !g.is_pinned(x)
-                && g.nodes[p].attr("activation").is_none()
+            is_scalable_conv(&g.nodes[p]) && consumers[x as usize].len() == 1 && !g.is_pinned(x)
         });
         if let Some(p) = conv
             && fold_scale_into_conv(g, p, &scale, &shift)
@@ -198,6 +196,37 @@ fn fold_batch_norms(g: &mut Graph, r: &mut Report) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether node `n` is a convolution whose output channels [`fold_scale_into_conv`] can scale:
+/// any `Conv`, or a group-1 `ConvTranspose`, without a fused activation.
+fn is_scalable_conv(n: &NodeDef) -> bool {
+    let plain_transpose =
+        n.op == "ConvTranspose" && matches!(n.attr("group"), None | Some(Attr::Int(1)));
+    (n.op == "Conv" || plain_transpose) && n.attr("activation").is_none()
+}
+
+/// Output channel count of a convolution's constant weight shape, and the output channel of
+/// the weight at flat index `i`: `Conv` weights are `[Co, Ci/g, kh, kw]`, group-1
+/// `ConvTranspose` weights `[Ci, Co, kh, kw]`.
+fn weight_channels(op: &str, wshape: &[usize]) -> Option<(usize, impl Fn(usize) -> usize + use<>)> {
+    let per_tap: usize = wshape.iter().skip(2).product();
+    let (m, transpose) = match op {
+        "ConvTranspose" => (*wshape.get(1)?, true),
+        _ => (*wshape.first()?, false),
+    };
+    let inner = if transpose {
+        per_tap
+    } else {
+        wshape.iter().skip(1).product()
+    };
+    (m > 0 && inner > 0).then_some((m, move |i: usize| {
+        if transpose {
+            (i / inner) % m
+        } else {
+            i / inner
+        }
+    }))
+}
+
 /// Scales a convolution's output channels: `w[o] *= scale[o]`, `b[o] = b[o] * scale[o] + shift[o]`.
 /// Returns false when the weights are not constant or the channel counts differ.
 fn fold_scale_into_conv(g: &mut Graph, p: usize, scale: &[f32], shift: &[f32]) -> bool {
@@ -208,9 +237,11 @@ fn fold_scale_into_conv(g: &mut Graph, p: usize, scale: &[f32], shift: &[f32]) -
     let Some((wshape, w)) = g.const_f32(wv).map(|(s, d)| (s.to_vec(), d.to_vec())) else {
         return false;
     };
-    let m = wshape.first().copied().unwrap_or(0);
+    let Some((m, channel_of)) = weight_channels(&node.op, &wshape) else {
+        return false;
+    };
     let per = |v: &[f32], j: usize| if v.len() == 1 { v[0] } else { v[j] };
-    if m == 0 || (scale.len() != m && scale.len() != 1) || (shift.len() != m && shift.len() != 1) {
+    if (scale.len() != m && scale.len() != 1) || (shift.len() != m && shift.len() != 1) {
         return false;
     }
     let bias: Vec<f32> = match node.inputs.get(2).copied().flatten() {
@@ -220,11 +251,10 @@ fn fold_scale_into_conv(g: &mut Graph, p: usize, scale: &[f32], shift: &[f32]) -
         },
         None => vec![0.0; m],
     };
-    let k = w.len() / m;
     let w2: Vec<f32> = w
         .iter()
         .enumerate()
-        .map(|(i, &x)| x * per(scale, i / k))
+        .map(|(i, &x)| x * per(scale, channel_of(i)))
         .collect();
     let b2: Vec<f32> = (0..m)
         .map(|j| bias[j] * per(scale, j) + per(shift, j))
@@ -268,14 +298,15 @@ fn other_input(n: &NodeDef, v: u32) -> Option<u32> {
     }
 }
 
-/// Folds `Conv -> Mul(const) -> Add(const)` (scalar or per-channel) into the weights.
+/// Folds `Conv -> Mul(const) -> Add(const)` (scalar or per-channel) into the weights; likewise
+/// after a `ConvTranspose` (PP-OCR's detection head: bias `Add`, then a batch norm).
 fn fold_conv_affines(g: &mut Graph, r: &mut Report) {
     let mut changed = true;
     while changed {
         changed = false;
         let consumers = g.consumers();
         for p in 0..g.nodes.len() {
-            if g.nodes[p].op != "Conv" || g.nodes[p].attr("activation").is_some() {
+            if !is_scalable_conv(&g.nodes[p]) {
                 continue;
             }
             let out = single_output(&g.nodes[p]);
@@ -285,7 +316,8 @@ fn fold_conv_affines(g: &mut Graph, r: &mut Report) {
             let cn = &g.nodes[c];
             let m = g.nodes[p].inputs[1]
                 .and_then(|w| g.const_f32(w))
-                .map_or(0, |(s, _)| s[0]);
+                .and_then(|(s, _)| weight_channels(&g.nodes[p].op, s))
+                .map_or(0, |(m, _)| m);
             let Some(other) = other_input(cn, out) else {
                 continue;
             };
@@ -462,6 +494,45 @@ fn fuse_patterns(g: &mut Graph, r: &mut Report) {
         g.nodes[at] = new_node;
         flags[at] = false;
         g.remove_nodes(&flags);
+        r.patterns += 1;
+    }
+}
+
+/// Rewrites the gated residual `y = x + x * s` (PP-OCR's RSE blocks, `s` a per-channel
+/// attention) as `y = x * (1 + s)`: one pass over the large `x` instead of two, and the
+/// `1 + s` over the small `s`. Exact up to one rounding.
+fn fuse_gated_residuals(g: &mut Graph, r: &mut Report) {
+    loop {
+        let consumers = g.consumers();
+        let producers = g.producers();
+        let hit = g.nodes.iter().enumerate().find_map(|(i, n)| {
+            if n.op != "Add" || n.inputs.len() != 2 {
+                return None;
+            }
+            [(0, 1), (1, 0)].into_iter().find_map(|(xi, mi)| {
+                let (x, mv) = (n.inputs[xi]?, n.inputs[mi]?);
+                let m = producers[mv as usize]?;
+                let s = other_input(&g.nodes[m], x)?;
+                (g.nodes[m].op == "Mul" && s != x && sole_consumer(g, &consumers, mv) == Some(i))
+                    .then_some((i, m, x, s, mv))
+            })
+        });
+        let Some((i, m, x, s, gate)) = hit else {
+            return;
+        };
+        let name = g.nodes[m].name.clone();
+        let one = g.add_const_f32(&format!("{name}.one"), vec![], vec![1.0]);
+        // The Mul's output value becomes the gate `1 + s`; it had no reader but the Add.
+        g.nodes[m] = NodeDef {
+            op: "Add".into(),
+            name: format!("{name}.gate"),
+            inputs: vec![Some(s), Some(one)],
+            outputs: vec![gate],
+            attrs: vec![],
+        };
+        let y = &mut g.nodes[i];
+        y.op = "Mul".into();
+        y.inputs = vec![Some(x), Some(gate)];
         r.patterns += 1;
     }
 }

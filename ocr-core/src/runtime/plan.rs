@@ -345,8 +345,8 @@ fn scratch_for(
             conv::conv_scratch_len(p, shape(0), shape(1), out_shape, threads),
             0,
         ),
-        Op::ConvTranspose(_) => (
-            conv::conv_transpose_scratch_len(shape(0), shape(1), threads),
+        Op::ConvTranspose(p) => (
+            conv::conv_transpose_scratch_len(p, shape(0), shape(1), out_shape, threads),
             0,
         ),
         Op::MatMul(_) => (matmul::matmul_scratch_len(shape(0), shape(1), threads), 0),

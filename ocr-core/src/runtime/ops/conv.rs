@@ -170,13 +170,53 @@ pub(crate) fn over_image_groups<T: Send>(
     }
 }
 
-/// Scratch floats [`conv_transpose`] needs.
-pub fn conv_transpose_scratch_len(
+/// True when a transposed convolution's taps tile its output exactly (stride equal to the
+/// kernel, no padding, dilation 1; PP-OCR's detection head upsamples this way): every output
+/// is one product plus the bias, and input row `iy` alone makes output rows `iy * kh ..`.
+fn is_upsampling(
+    p: &ConvTransposeParams,
     x_shape: &[usize],
     w_shape: &[usize],
+    out_shape: &[usize],
+) -> bool {
+    let (kh, kw) = (w_shape[2], w_shape[3]);
+    p.strides == [kh, kw]
+        && p.pads == [0; 4]
+        && p.dilations == [1, 1]
+        && out_shape[2] == x_shape[2] * kh
+        && out_shape[3] == x_shape[3] * kw
+}
+
+/// Products one upsampling step computes at most (floats): 256 KiB, so they are scattered into
+/// the output while still in L2.
+const UPSAMPLE_BLOCK_FLOATS: usize = 64 * 1024;
+
+/// How the upsampling path splits its work: `(channels per task, tasks, input rows per block)`.
+/// Tasks own disjoint output channels; each steps through the input a block of rows at a time.
+fn upsample_plan(x_shape: &[usize], w_shape: &[usize], threads: &Threads) -> (usize, usize, usize) {
+    let co = w_shape[1];
+    let tasks = threads.count().clamp(1, co.max(1));
+    let per_task = co.div_ceil(tasks);
+    let rows = per_task * w_shape[2] * w_shape[3];
+    let block = (UPSAMPLE_BLOCK_FLOATS / (rows * x_shape[3]).max(1)).clamp(1, x_shape[2].max(1));
+    (per_task, co.div_ceil(per_task.max(1)), block)
+}
+
+/// Scratch floats [`conv_transpose`] needs.
+pub fn conv_transpose_scratch_len(
+    p: &ConvTransposeParams,
+    x_shape: &[usize],
+    w_shape: &[usize],
+    out_shape: &[usize],
     threads: &Threads,
 ) -> usize {
     let rows = w_shape[1] * w_shape[2] * w_shape[3];
+    if is_upsampling(p, x_shape, w_shape, out_shape) {
+        let (per_task, tasks, block) = upsample_plan(x_shape, w_shape, threads);
+        let task_rows = per_task * w_shape[2] * w_shape[3];
+        return tasks
+            * (task_rows * block * x_shape[3] + gemm::scratch_len(task_rows, x_shape[1], 1));
+    }
     let n = x_shape[2] * x_shape[3];
     rows * n
         + gemm::scratch_len(
@@ -202,6 +242,12 @@ pub fn conv_transpose(
     out_shape: &[usize],
     scratch: &mut [f32],
 ) {
+    if is_upsampling(p, x_shape, w_shape, out_shape) {
+        upsample(
+            ks, threads, p, x, x_shape, w, w_shape, packed_w, bias, out, scratch,
+        );
+        return;
+    }
     let (nb, ci, h, wd) = (x_shape[0], x_shape[1], x_shape[2], x_shape[3]);
     let (co, kh, kw) = (w_shape[1], w_shape[2], w_shape[3]);
     let (oh, ow) = (out_shape[2], out_shape[3]);
@@ -238,31 +284,6 @@ pub fn conv_transpose(
             gscratch,
         );
         let o = &mut out[i * co * oh * ow..(i + 1) * co * oh * ow];
-        if p.strides == [kh, kw]
-            && p.pads == [0; 4]
-            && p.dilations == [1, 1]
-            && (oh, ow) == (h * kh, wd * kw)
-        {
-            // Upsampling (PP-OCR's detection head): the taps tile the output, so every
-            // output is one product plus the bias, written once, row by row.
-            for c in 0..co {
-                let b = bias.map_or(0.0, |b| b[c]);
-                for (y, orow) in o[c * oh * ow..(c + 1) * oh * ow]
-                    .chunks_exact_mut(ow)
-                    .enumerate()
-                {
-                    let (iy, ky) = (y / kh, y % kh);
-                    for kx in 0..kw {
-                        let row = &cols[((c * kh + ky) * kw + kx) * n + iy * wd..][..wd];
-                        for (dst, &v) in orow[kx..].iter_mut().step_by(kw).zip(row) {
-                            *dst = v + b;
-                        }
-                    }
-                    (ks.epilogue)(&p.epilogue, orow);
-                }
-            }
-            continue;
-        }
         for c in 0..co {
             o[c * oh * ow..(c + 1) * oh * ow].fill(bias.map_or(0.0, |b| b[c]));
         }
@@ -291,6 +312,107 @@ pub fn conv_transpose(
     }
 }
 
+/// The upsampling case of [`conv_transpose`] ([`is_upsampling`]). Each task owns a range of
+/// output channels and walks the input a block of rows at a time: one product gives the block's
+/// taps (`(channel, ky, kx)` x pixel, small enough to stay in L2), which are interleaved into
+/// the output rows with the bias and the epilogue. The full tap matrix is never materialised.
+#[allow(clippy::too_many_arguments)]
+fn upsample(
+    ks: &KernelSet,
+    threads: &Threads,
+    p: &ConvTransposeParams,
+    x: &[f32],
+    x_shape: &[usize],
+    w: &[f32],
+    w_shape: &[usize],
+    packed_w: Option<&[f32]>,
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+    scratch: &mut [f32],
+) {
+    let (nb, ci, h, wd) = (x_shape[0], x_shape[1], x_shape[2], x_shape[3]);
+    let (co, kh, kw) = (w_shape[1], w_shape[2], w_shape[3]);
+    let (oh, ow) = (h * kh, wd * kw);
+    let n = h * wd;
+    let rows = co * kh * kw;
+    let (per_task, tasks, block) = upsample_plan(x_shape, w_shape, threads);
+    let plane = oh * ow;
+    let task_scratch = scratch.len() / tasks;
+    let identity = crate::runtime::op::Epilogue::identity();
+    let single = Threads::single();
+    for i in 0..nb {
+        let xin = &x[i * ci * n..(i + 1) * ci * n];
+        let o = &mut out[i * co * plane..(i + 1) * co * plane];
+        threads.for_each_pair_mut(o, per_task * plane, scratch, task_scratch, |t, o, s| {
+            let c0 = t * per_task;
+            let nc = o.len() / plane;
+            let task_rows = nc * kh * kw;
+            // A holds this task's rows (channel, ky, kx) of the [Ci, rows] weights; the
+            // load-time packing covers all rows, so it serves only a task that has them all.
+            let a = match packed_w {
+                Some(pw) if task_rows == rows => ASource::Packed(pw),
+                _ => ASource::Mat(MatRef {
+                    data: &w[c0 * kh * kw..],
+                    rs: 1,
+                    cs: rows,
+                }),
+            };
+            let (cols, gscratch) = s.split_at_mut(task_rows * block * wd);
+            for iy0 in (0..h).step_by(block) {
+                let nrows = block.min(h - iy0);
+                let ncols = nrows * wd;
+                let src = BSource::Mat(MatRef {
+                    data: &xin[iy0 * wd..],
+                    rs: n,
+                    cs: 1,
+                });
+                let cols = &mut cols[..task_rows * ncols];
+                gemm::gemm(
+                    ks,
+                    &single,
+                    (task_rows, ncols, ci),
+                    a,
+                    &src,
+                    cols,
+                    ncols,
+                    Bias::None,
+                    &identity,
+                    gscratch,
+                );
+                for c in 0..nc {
+                    let b = bias.map_or(0.0, |b| b[c0 + c]);
+                    for iy in iy0..iy0 + nrows {
+                        for ky in 0..kh {
+                            let y = iy * kh + ky;
+                            let orow = &mut o[c * plane + y * ow..][..ow];
+                            let tap = |kx: usize| {
+                                &cols[((c * kh + ky) * kw + kx) * ncols + (iy - iy0) * wd..][..wd]
+                            };
+                            if kw == 2 {
+                                // The common 2x2 case as one interleaving pass.
+                                for (pair, (&l, &r)) in
+                                    orow.chunks_exact_mut(2).zip(tap(0).iter().zip(tap(1)))
+                                {
+                                    pair[0] = l + b;
+                                    pair[1] = r + b;
+                                }
+                            } else {
+                                for kx in 0..kw {
+                                    for (dst, &v) in orow[kx..].iter_mut().step_by(kw).zip(tap(kx))
+                                    {
+                                        *dst = v + b;
+                                    }
+                                }
+                            }
+                            (ks.epilogue)(&p.epilogue, orow);
+                        }
+                    }
+                }
+            }
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,25 +420,32 @@ mod tests {
     use alloc::vec;
 
     /// Transposed convolution equals the scatter formula computed naively in f64: the
-    /// upsampling fast path (stride equal to the kernel) and the general path (overlapping
-    /// taps, padding, output padding), with an activation.
+    /// upsampling path (stride equal to the kernel; one block of rows, several blocks with a
+    /// short last one, 2x2 and 3x3 taps) and the general path (overlapping taps, padding,
+    /// output padding), with an activation, on one and three threads (channels split unevenly),
+    /// with weights as given and packed at load, over a batch of two.
     #[test]
     fn conv_transpose_matches_the_formula() {
         let mut seed = 17u64;
         let mut rnd = || crate::runtime::kernels::test_uniform(&mut seed);
+        let nb = 2;
         // (ci, co, h, w, k, stride, pad, output_padding)
         for &(ci, co, h, w, k, s, pad, op) in &[
             (3, 2, 4, 5, 2, 2, 0, 0),
+            (5, 7, 13, 500, 2, 2, 0, 0),
+            (4, 5, 9, 300, 3, 3, 0, 0),
             (5, 3, 3, 7, 3, 2, 1, 1),
             (2, 4, 5, 3, 3, 1, 1, 0),
         ] {
-            let x: Vec<f32> = (0..ci * h * w).map(|_| rnd()).collect();
+            let x: Vec<f32> = (0..nb * ci * h * w).map(|_| rnd()).collect();
             let wt: Vec<f32> = (0..ci * co * k * k).map(|_| rnd()).collect();
             let bias: Vec<f32> = (0..co).map(|_| rnd()).collect();
             let oh = (h - 1) * s + k - 2 * pad + op;
             let ow = (w - 1) * s + k - 2 * pad + op;
-            let mut want = vec![0f64; co * oh * ow];
-            for (c, plane) in want.chunks_exact_mut(oh * ow).enumerate() {
+            let mut want = vec![0f64; nb * co * oh * ow];
+            for (cn, plane) in want.chunks_exact_mut(oh * ow).enumerate() {
+                let (img, c) = (cn / co, cn % co);
+                let x = &x[img * ci * h * w..];
                 plane.fill(bias[c] as f64);
                 for i in 0..ci {
                     for iy in 0..h {
@@ -349,11 +478,30 @@ mod tests {
                     post_bias: 0.0,
                 },
             };
-            let threads = Threads::single();
-            let (xs, ws, os) = ([1, ci, h, w], [ci, co, k, k], [1, co, oh, ow]);
-            for ks in KernelSet::available() {
-                let mut scratch = vec![0f32; conv_transpose_scratch_len(&xs, &ws, &threads)];
-                let mut out = vec![f32::NAN; co * oh * ow];
+            let (xs, ws, os) = ([nb, ci, h, w], [ci, co, k, k], [nb, co, oh, ow]);
+            let packed = gemm::pack_a_all(
+                MatRef {
+                    data: &wt,
+                    rs: 1,
+                    cs: co * k * k,
+                },
+                co * k * k,
+                ci,
+            );
+            let runs = [
+                (1, None),
+                (1, Some(&packed[..])),
+                (3, None),
+                (3, Some(&packed[..])),
+            ];
+            for (ks, (threads, packed)) in KernelSet::available()
+                .into_iter()
+                .flat_map(|ks| runs.map(move |r| (ks, r)))
+            {
+                let threads = Threads::new(threads).unwrap();
+                let len = conv_transpose_scratch_len(&p, &xs, &ws, &os, &threads);
+                let mut scratch = vec![0f32; len];
+                let mut out = vec![f32::NAN; nb * co * oh * ow];
                 conv_transpose(
                     &ks,
                     &threads,
@@ -362,7 +510,7 @@ mod tests {
                     &xs,
                     &wt,
                     &ws,
-                    None,
+                    packed,
                     Some(&bias),
                     &mut out,
                     &os,
