@@ -107,29 +107,36 @@ pub type DwPlaneKernel =
 fn pad_plane(g: &DwGeom, x: &[f32], dst: &mut [f32]) {
     let (rows, pl) = (g.rows(), g.phase_len());
     let dst = &mut dst[..rows * g.sw * pl];
-    dst.fill(0.0);
+    // Every float is written once: padding rows and the pads around each row's values are
+    // zeroed, the values copied (a full clear first would write the plane twice).
     for r in 0..rows {
+        let row = &mut dst[r * g.sw * pl..(r + 1) * g.sw * pl];
         let Some(iy) = r.checked_sub(g.ph).filter(|&y| y < g.h) else {
+            row.fill(0.0);
             continue;
         };
         let src = &x[iy * g.w..(iy + 1) * g.w];
-        let row = &mut dst[r * g.sw * pl..(r + 1) * g.sw * pl];
         if g.sw == 1 {
             // Columns beyond the taps' reach are not needed.
             let n = src.len().min(pl.saturating_sub(g.pw));
-            row[g.pw..g.pw + n].copy_from_slice(&src[..n]);
+            let (left, rest) = row.split_at_mut(g.pw.min(pl));
+            left.fill(0.0);
+            rest[..n].copy_from_slice(&src[..n]);
+            rest[n..].fill(0.0);
             continue;
         }
         // Padded column c = ix + pw goes to phase c % sw, index c / sw: each phase takes every
         // sw-th input column from the first one that lands in it (a strided copy per phase
         // instead of a branch per value).
-        for phase in 0..g.sw {
+        for (phase, dst) in row.chunks_exact_mut(pl).enumerate() {
             let ix0 = (phase + g.sw - g.pw % g.sw) % g.sw;
             let idx0 = (ix0 + g.pw) / g.sw;
             if ix0 >= src.len() || idx0 >= pl {
+                dst.fill(0.0);
                 continue;
             }
-            let dst = &mut row[phase * pl + idx0..(phase + 1) * pl];
+            let (left, dst) = dst.split_at_mut(idx0);
+            left.fill(0.0);
             let from = &src[ix0..];
             // Values this phase takes: every sw-th of `from`, as many as fit.
             let take = dst.len().min(from.len().div_ceil(g.sw));
@@ -141,6 +148,7 @@ fn pad_plane(g: &DwGeom, x: &[f32], dst: &mut [f32]) {
             if take > whole {
                 dst[whole] = from[whole * g.sw];
             }
+            dst[take..].fill(0.0);
         }
     }
 }
@@ -214,6 +222,59 @@ mod tests {
     use super::*;
     use crate::runtime::kernels::KernelSet;
     use alloc::vec::Vec;
+
+    /// A padded plane holds, at `[row][phase][index]`, the input at row `row - ph` and column
+    /// `index * sw + phase - pw`, zero outside the input, in every float: the buffer is reused
+    /// from plane to plane, so a float it failed to write would leak the previous plane.
+    #[test]
+    fn padded_plane_writes_every_float() {
+        for &(h, w, k, (sh, sw), pad) in &[
+            (5, 9, 3, (1, 1), 1),
+            (4, 7, 5, (1, 1), 2),
+            (6, 11, 3, (2, 2), 1),
+            (6, 10, 3, (1, 2), 1),
+            (5, 13, 5, (2, 3), 2),
+            (3, 1, 3, (1, 1), 1),
+            (6, 33, 5, (2, 2), 0),
+        ] {
+            let g = DwGeom {
+                c: 1,
+                h,
+                w,
+                kh: k,
+                kw: k,
+                sh,
+                sw,
+                ph: pad,
+                pw: pad,
+                dh: 1,
+                dw: 1,
+                oh: (h + 2 * pad - k) / sh + 1,
+                ow: (w + 2 * pad - k) / sw + 1,
+            };
+            let x: Vec<f32> = (0..h * w).map(|i| i as f32 + 1.0).collect();
+            let mut got = vec![f32::NAN; g.padded_len()];
+            pad_plane(&g, &x, &mut got);
+            let pl = g.phase_len();
+            for (i, &v) in got.iter().enumerate() {
+                let (r, phase, idx) = (i / (sw * pl), i / pl % sw, i % pl);
+                let (iy, ix) = (
+                    r as isize - pad as isize,
+                    (idx * sw + phase) as isize - pad as isize,
+                );
+                let inside = (0..h as isize).contains(&iy) && (0..w as isize).contains(&ix);
+                let want = if inside {
+                    x[iy as usize * w + ix as usize]
+                } else {
+                    0.0
+                };
+                assert_eq!(
+                    v, want,
+                    "{h}x{w} k{k} s{sh},{sw} p{pad}: row {r} phase {phase} index {idx}"
+                );
+            }
+        }
+    }
 
     /// Every kernel set equals a naive f64 convolution within float rounding (so the SIMD
     /// kernels agree with the scalar reference within twice that), and gives the same bits on

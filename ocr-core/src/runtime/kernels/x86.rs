@@ -98,7 +98,9 @@ pub fn avx512_vnni() -> Option<KernelSet> {
     let ok = cpu::features().avx512_vnni;
     ok.then_some(KernelSet {
         name: "avx2-fma+avx512vnni",
+        gemm: gemm_avx512,
         qgemm: qgemm_vnni512,
+        qtile: qtile_avx512,
         ..base
     })
 }
@@ -250,6 +252,47 @@ unsafe fn gemm_6x16(k: usize, a: *const f32, b: *const f32, acc: *mut f32) {
     }
 }
 
+fn gemm_avx512(k: usize, a: &[f32], b: &[f32], acc: &mut [f32; MR * NR]) {
+    assert!(a.len() >= k * MR && b.len() >= k * NR);
+    // SAFETY: reachable only through the set built by `avx512_vnni()`, which checked AVX-512F;
+    // the reads stay within `k * MR` / `k * NR` elements, checked above, and the writes within
+    // the `MR * NR` array.
+    unsafe { gemm_6x16_avx512(k, a.as_ptr(), b.as_ptr(), acc.as_mut_ptr()) }
+}
+
+/// The 6x16 fp32 tile with one 512-bit register per row. Even and odd k steps go to two
+/// accumulator sets (twelve chains in flight, enough to cover the FMA latency on two ports),
+/// added at the end; so the sums are grouped differently from the AVX2 kernel's (tested
+/// within the GEMM tolerance, not bit-exact).
+#[target_feature(enable = "avx512f")]
+unsafe fn gemm_6x16_avx512(k: usize, a: *const f32, b: *const f32, acc: *mut f32) {
+    // SAFETY (whole body): the caller guarantees `a` holds k*6, `b` k*16 and `acc` 96 floats.
+    unsafe {
+        let mut even = [_mm512_setzero_ps(); MR];
+        let mut odd = [_mm512_setzero_ps(); MR];
+        let (mut ap, mut bp) = (a, b);
+        for _ in 0..k / 2 {
+            let b0 = _mm512_loadu_ps(bp);
+            let b1 = _mm512_loadu_ps(bp.add(NR));
+            for r in 0..MR {
+                even[r] = _mm512_fmadd_ps(_mm512_set1_ps(*ap.add(r)), b0, even[r]);
+                odd[r] = _mm512_fmadd_ps(_mm512_set1_ps(*ap.add(MR + r)), b1, odd[r]);
+            }
+            ap = ap.add(2 * MR);
+            bp = bp.add(2 * NR);
+        }
+        if k % 2 == 1 {
+            let b0 = _mm512_loadu_ps(bp);
+            for (r, e) in even.iter_mut().enumerate() {
+                *e = _mm512_fmadd_ps(_mm512_set1_ps(*ap.add(r)), b0, *e);
+            }
+        }
+        for r in 0..MR {
+            _mm512_storeu_ps(acc.add(r * NR), _mm512_add_ps(even[r], odd[r]));
+        }
+    }
+}
+
 fn dw_plane_avx2(g: &DwGeom, x: PaddedPlane, weights: &[f32], bias: f32, out: &mut [f32]) {
     // The last tile of the last row at the farthest tap must end inside the plane.
     let reach = x.taps.iter().max().map_or(0, |&t| {
@@ -271,8 +314,9 @@ unsafe fn dw_plane_avx2_impl(
     out: &mut [f32],
 ) {
     // SAFETY (whole body): a tile reads DW_TILE floats from `row + tap + ox0`, which ends at or
-    // before the reach the caller asserted to be inside the plane; the output goes through a
-    // stack tile copied by slice. Taps accumulate with fused multiply-adds (one rounding per
+    // before the reach the caller asserted to be inside the plane; stores go only to the
+    // `cols <= ow - ox0` floats of the tile's output row, whose slice is taken (so
+    // bounds-checked) first. Taps accumulate with fused multiply-adds (one rounding per
     // tap instead of the reference's two), even and odd taps in separate sums added at the
     // end as in the reference.
     let offsets = x.taps;
@@ -300,16 +344,22 @@ unsafe fn dw_plane_avx2_impl(
                     }
                     t += 2;
                 }
-                let mut tile = [0f32; DW_TILE];
-                for v in 0..4 {
-                    _mm256_storeu_ps(tile.as_mut_ptr().add(8 * v), _mm256_add_ps(e[v], o[v]));
-                }
                 let cols = DW_TILE.min(g.ow - ox0);
-                let dst = &mut out[oy * g.ow + ox0..oy * g.ow + ox0 + cols];
-                // Whole tiles as a fixed-size copy (vector moves, not a memmove call).
-                match <&mut [f32; DW_TILE]>::try_from(&mut *dst) {
-                    Ok(d) => *d = tile,
-                    Err(_) => dst.copy_from_slice(&tile[..cols]),
+                let dst = out[oy * g.ow + ox0..oy * g.ow + ox0 + cols].as_mut_ptr();
+                // Straight into the output row: whole vectors, then the tail's lanes under a
+                // mask (masked-off lanes are neither written nor faulted on).
+                for v in 0..4 {
+                    let sum = _mm256_add_ps(e[v], o[v]);
+                    let lanes = cols.saturating_sub(8 * v).min(8);
+                    if lanes == 8 {
+                        _mm256_storeu_ps(dst.add(8 * v), sum);
+                    } else if lanes > 0 {
+                        let mask = _mm256_cmpgt_epi32(
+                            _mm256_set1_epi32(lanes as i32),
+                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                        );
+                        _mm256_maskstore_ps(dst.add(8 * v), mask, sum);
+                    }
                 }
             }
         }
@@ -407,6 +457,41 @@ unsafe fn qtile_avx2_impl(
                 let v = _mm256_cvtepi32_ps(_mm256_sub_epi32(v, z));
                 _mm256_storeu_ps(t.add(r * QNR + half), _mm256_add_ps(_mm256_mul_ps(v, s), b));
             }
+        }
+    }
+    epi.apply_slice(tile);
+}
+
+fn qtile_avx512(
+    acc: &[i32; QMR * QNR],
+    tp: &TileParams,
+    epi: &crate::runtime::op::Epilogue,
+    tile: &mut [f32; QMR * QNR],
+) {
+    // SAFETY: reachable only through the set built by `avx512_vnni()`, which checked
+    // AVX-512F; the body's accesses are bounded as stated there.
+    unsafe { qtile_avx512_impl(acc, tp, epi, tile) }
+}
+
+/// [`qtile_avx2_impl`] with one 512-bit register per tile row, the activation compiled for
+/// 512-bit vectors: the same operations in the same order, so the same bits.
+#[target_feature(enable = "avx512f")]
+unsafe fn qtile_avx512_impl(
+    acc: &[i32; QMR * QNR],
+    tp: &TileParams,
+    epi: &crate::runtime::op::Epilogue,
+    tile: &mut [f32; QMR * QNR],
+) {
+    // SAFETY: every access is within the fixed-size arrays: rows `r < QMR`, one vector of 16
+    // at offset `r * QNR` (`QNR == 16`).
+    unsafe {
+        let (a, t) = (acc.as_ptr(), tile.as_mut_ptr());
+        for r in 0..QMR {
+            let z = _mm512_set1_epi32(tp.zp_corr[r]);
+            let (s, b) = (_mm512_set1_ps(tp.scale[r]), _mm512_set1_ps(tp.bias[r]));
+            let v = _mm512_loadu_si512(a.add(r * QNR) as *const _);
+            let v = _mm512_cvtepi32_ps(_mm512_sub_epi32(v, z));
+            _mm512_storeu_ps(t.add(r * QNR), _mm512_add_ps(_mm512_mul_ps(v, s), b));
         }
     }
     epi.apply_slice(tile);

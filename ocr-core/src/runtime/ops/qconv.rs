@@ -34,6 +34,21 @@ const SMALL_MACS: usize = 1 << 21;
 /// Bytes of one B panel block: [`QNR`] columns of four bytes.
 const BLOCK: usize = QNR * 4;
 
+/// Packed B bytes a task holds at once: a run of B panels that stays in L2 while blocks of A
+/// panels sweep it.
+const B_RUN_BYTES: usize = 256 * 1024;
+
+/// A panels (of [`QMR`] output channels) that sweep a run of B panels together. A tile row is
+/// one 64-byte line of an output plane; sweeping every A panel per B panel would write to all
+/// the output planes in turn (96 for det's neck), more streams than the hardware prefetchers
+/// follow. 32 planes at a time, each written along a whole run, keep the writes prefetched.
+const A_BLOCK: usize = 8;
+
+/// B panels per run, for panels of `k4` row blocks and `per_task` panels per task.
+fn run_panels(k4: usize, per_task: usize) -> usize {
+    (B_RUN_BYTES / (k4 * BLOCK).max(1)).clamp(1, per_task.max(1))
+}
+
 /// The shapes of one int8 convolution and of its quantised input.
 struct Geom {
     h: usize,
@@ -207,11 +222,14 @@ pub fn qconv_scratch_len(
     threads: &Threads,
 ) -> usize {
     let g = Geom::new(p, x_shape, w_shape, out_shape);
-    let panel = g.k4() * BLOCK;
+    let run_bytes = |t: usize| run_panels(g.k4(), g.panels().div_ceil(t)) * g.k4() * BLOCK;
     match image_groups(x_shape[0], threads) {
-        // Each image group runs on one thread: one image and one panel each.
-        Some(groups) => groups * (g.image_len() + panel),
-        None => g.image_len() + tasks(&g, threads) * panel,
+        // Each image group runs on one thread: one image and one run of panels each.
+        Some(groups) => groups * (g.image_len() + run_bytes(1)),
+        None => {
+            let t = tasks(&g, threads);
+            g.image_len() + t * run_bytes(t)
+        }
     }
 }
 
@@ -335,28 +353,46 @@ pub fn qconv(
                 let o = &mut out[i * img_out + gi * g.mg * n..i * img_out + (gi + 1) * g.mg * n];
                 let cp = CPtr(o.as_mut_ptr());
                 let (a, params) = (&qw.packed[gi], &params[gi]);
+                let run = run_panels(k4, per_task);
+                let a_panels: Vec<&[i8]> = a.chunks_exact(QMR * k4 * 4).collect();
                 threads.for_each_chunk_mut(
-                    &mut scratch[..t * k4 * BLOCK],
-                    k4 * BLOCK,
-                    |ti, bpanel| {
+                    &mut scratch[..t * run * k4 * BLOCK],
+                    run * k4 * BLOCK,
+                    |ti, bpanels| {
                         let mut acc = [0i32; QMR * QNR];
                         let mut tile = [0f32; QMR * QNR];
-                        for panel in ti * per_task..((ti + 1) * per_task).min(panels) {
-                            let (o0, cols, origin) = g.panel_at(panel);
-                            pack_panel(&g, xg, &taps, origin, bpanel);
-                            for (mp, apanel) in a.chunks_exact(QMR * k4 * 4).enumerate() {
-                                (ks.qgemm)(k4, apanel, bpanel, &mut acc);
-                                (ks.qtile)(&acc, &params[mp], &p.epilogue, &mut tile);
-                                for r in 0..QMR.min(g.mg - mp * QMR) {
-                                    // SAFETY: `(mp * QMR + r) * n + o0 + cols <= mg * n = o.len()`,
-                                    // and a panel's columns belong to one task alone.
-                                    let dst = unsafe { cp.slice((mp * QMR + r) * n + o0, cols) };
-                                    let src = &tile[r * QNR..(r + 1) * QNR];
-                                    // A fixed-size copy for whole panels compiles to a few
-                                    // vector moves where a slice copy would call memmove.
-                                    match <&mut [f32; QNR]>::try_from(&mut *dst) {
-                                        Ok(d) => *d = src.try_into().expect("tile row"),
-                                        Err(_) => dst.copy_from_slice(&src[..cols]),
+                        let task = ti * per_task..((ti + 1) * per_task).min(panels);
+                        for first in task.clone().step_by(run) {
+                            let run = first..(first + run).min(task.end);
+                            for (panel, bpanel) in
+                                run.clone().zip(bpanels.chunks_exact_mut(k4 * BLOCK))
+                            {
+                                pack_panel(&g, xg, &taps, g.panel_at(panel).2, bpanel);
+                            }
+                            for a_block in (0..a_panels.len()).step_by(A_BLOCK) {
+                                let a_block = a_block..(a_block + A_BLOCK).min(a_panels.len());
+                                for (panel, bpanel) in
+                                    run.clone().zip(bpanels.chunks_exact(k4 * BLOCK))
+                                {
+                                    let (o0, cols, _) = g.panel_at(panel);
+                                    for mp in a_block.clone() {
+                                        (ks.qgemm)(k4, a_panels[mp], bpanel, &mut acc);
+                                        (ks.qtile)(&acc, &params[mp], &p.epilogue, &mut tile);
+                                        for r in 0..QMR.min(g.mg - mp * QMR) {
+                                            // SAFETY: `(mp * QMR + r) * n + o0 + cols <= mg * n
+                                            // = o.len()`, and a panel's columns belong to one
+                                            // task alone.
+                                            let dst =
+                                                unsafe { cp.slice((mp * QMR + r) * n + o0, cols) };
+                                            let src = &tile[r * QNR..(r + 1) * QNR];
+                                            // A fixed-size copy for whole panels compiles to a
+                                            // few vector moves where a slice copy would call
+                                            // memmove.
+                                            match <&mut [f32; QNR]>::try_from(&mut *dst) {
+                                                Ok(d) => *d = src.try_into().expect("tile row"),
+                                                Err(_) => dst.copy_from_slice(&src[..cols]),
+                                            }
+                                        }
                                     }
                                 }
                             }
@@ -390,7 +426,7 @@ mod tests {
 
     /// The int8 convolution equals the exact integer formula `sum (q_x - zp) * q_w * s_x *
     /// s_w + b` computed naively in f64, on every kernel set: pointwise, strided and padded
-    /// (padding quantises to the zero point), grouped.
+    /// (padding quantises to the zero point), grouped, several A blocks and B runs.
     #[test]
     fn matches_the_integer_formula() {
         let mut seed = 5;
@@ -405,6 +441,10 @@ mod tests {
             (6, 9, 35, 5, 1, 2, 0, 1, 1),
             (5, 4, 41, 9, 3, 2, 1, 1, 1),
             (5, 9, 21, 3, 3, 1, 2, 1, 2),
+            // More output channels than one block of A panels sweeps (two blocks, the last
+            // one partial), and more panels than one run holds (runs of 27, the last partial).
+            (5, 7, 13, 43, 1, 1, 0, 1, 1),
+            (64, 24, 24, 37, 3, 1, 1, 1, 1),
             // Output rows wider than a panel: whole-row panels, inside and at the edges.
             (5, 3, 40, 4, 3, 1, 1, 1, 1),
             (2, 3, 37, 3, 3, 1, 0, 1, 1),
