@@ -176,6 +176,55 @@ fn is_alias(op: &Op) -> bool {
     )
 }
 
+/// Where a buffer lives: its own allocation, or a range of a concatenation's output that
+/// its producer writes in place.
+#[derive(Debug, Clone, Copy)]
+struct Placement {
+    /// The buffer allocated in the arena.
+    root: usize,
+    /// Offset of this buffer in the root's range, in floats.
+    offset: usize,
+}
+
+/// Buffers that a Concat's output can take over: when every dimension before the axis is 1,
+/// each input is one contiguous range of the output, so its producer can write it there and
+/// the copy disappears (det's neck concatenates four 24-channel maps of 240x240 floats). Each
+/// input must be a distinct buffer written by a step of this plan and in no other
+/// concatenation. Returns the buffers with their offsets in the output.
+fn concat_in_place(
+    node: &super::op::Node,
+    axis: usize,
+    infos: &[Option<Info>],
+    buffer_of: &[Option<usize>],
+    placement: &[Placement],
+    first_step_buffer: usize,
+) -> Option<Vec<(usize, usize)>> {
+    let mut pieces: Vec<(usize, usize)> = Vec::new();
+    let mut offset = 0;
+    for v in &node.inputs {
+        let v = (*v)? as usize;
+        let info = infos[v].as_ref()?;
+        let b = buffer_of[v]?;
+        let placed_elsewhere = placement[b].root != b;
+        let holds_others = placement
+            .iter()
+            .enumerate()
+            .any(|(i, p)| p.root == b && i != b);
+        if info.data.is_some()
+            || info.shape[..axis].iter().any(|&d| d != 1)
+            || b < first_step_buffer
+            || placed_elsewhere
+            || holds_others
+            || pieces.iter().any(|&(o, _)| o == b)
+        {
+            return None;
+        }
+        pieces.push((b, offset));
+        offset += info.shape.iter().product::<usize>();
+    }
+    Some(pieces)
+}
+
 /// Plans `model` for inputs of `shapes`, sizing scratch for `threads`. `max_arena_floats`
 /// bounds the arena so hostile input shapes fail cleanly instead of exhausting memory.
 pub fn plan(
@@ -196,10 +245,16 @@ pub fn plan(
     // Buffer id of each run-time value (aliases share their input's buffer).
     let mut buffer_of: Vec<Option<usize>> = vec![None; nv];
     let mut buffer_len: Vec<usize> = Vec::new();
+    let mut placement: Vec<Placement> = Vec::new();
     for (spec, shape) in model.inputs().iter().zip(shapes) {
         buffer_of[spec.value as usize] = Some(buffer_len.len());
+        placement.push(Placement {
+            root: buffer_len.len(),
+            offset: 0,
+        });
         buffer_len.push(shape.iter().product());
     }
+    let first_step_buffer = buffer_len.len();
     for (ni, node) in model.nodes.iter().enumerate() {
         let ins: Vec<Option<&Info>> = node
             .inputs
@@ -232,8 +287,26 @@ pub fn plan(
             buffer_of[out as usize] = buffer_of[src];
             continue;
         }
-        buffer_of[out as usize] = Some(buffer_len.len());
+        let root = buffer_len.len();
+        buffer_of[out as usize] = Some(root);
         buffer_len.push(len);
+        placement.push(Placement { root, offset: 0 });
+        if let (Op::Concat { .. }, Aux::Axis(axis)) = (&node.op, &aux)
+            && let Some(pieces) = concat_in_place(
+                node,
+                *axis,
+                &infos,
+                &buffer_of,
+                &placement,
+                first_step_buffer,
+            )
+        {
+            // The inputs' producers write into the output; the Concat step is not run.
+            for (b, offset) in pieces {
+                placement[b] = Placement { root, offset };
+            }
+            continue;
+        }
         steps.push(Step {
             node: ni,
             aux,
@@ -243,23 +316,29 @@ pub fn plan(
     }
 
     // Pass 2: buffer lifetimes (last step that reads each buffer; outputs live to the end).
+    // A buffer placed in a concatenation's output lives as long as that output: lifetimes,
+    // allocation and release all go by the root.
     let nb = buffer_len.len();
+    let root_of = |v: &u32| buffer_of[*v as usize].map(|b| placement[b].root);
     let mut last_use = vec![0usize; nb];
     for (si, step) in steps.iter().enumerate() {
-        for v in model.nodes[step.node].inputs.iter().flatten() {
-            if let Some(b) = buffer_of[*v as usize] {
-                last_use[b] = last_use[b].max(si);
-            }
+        for r in model.nodes[step.node]
+            .inputs
+            .iter()
+            .flatten()
+            .filter_map(root_of)
+        {
+            last_use[r] = last_use[r].max(si);
         }
     }
     for spec in model.outputs() {
-        if let Some(b) = buffer_of[spec.value as usize] {
-            last_use[b] = usize::MAX;
+        if let Some(r) = root_of(&spec.value) {
+            last_use[r] = usize::MAX;
         }
     }
     for (_, v) in model.split_points() {
-        if let Some(b) = buffer_of[*v as usize] {
-            last_use[b] = usize::MAX;
+        if let Some(r) = root_of(v) {
+            last_use[r] = usize::MAX;
         }
     }
 
@@ -274,7 +353,9 @@ pub fn plan(
     for (si, step) in steps.iter().enumerate() {
         let out = model.nodes[step.node].outputs[0] as usize;
         if let Some(b) = buffer_of[out] {
-            offset_of[b] = Some(alloc.alloc(buffer_len[b]));
+            let Placement { root, offset } = placement[b];
+            let base = *offset_of[root].get_or_insert_with(|| alloc.alloc(buffer_len[root]));
+            offset_of[b] = Some(base + offset);
         }
         if alloc.end > max_arena_floats {
             return Err(Error::Limit(alloc::format!(
@@ -283,15 +364,17 @@ pub fn plan(
         }
         // Free buffers whose last reader is this step (never the one just written).
         let mut freed: Vec<usize> = Vec::new();
-        for v in model.nodes[step.node].inputs.iter().flatten() {
-            if let Some(b) = buffer_of[*v as usize]
-                && last_use[b] == si
-                && !freed.contains(&b)
-            {
-                if let Some(off) = offset_of[b] {
-                    alloc.release(off, buffer_len[b]);
+        for r in model.nodes[step.node]
+            .inputs
+            .iter()
+            .flatten()
+            .filter_map(root_of)
+        {
+            if last_use[r] == si && !freed.contains(&r) {
+                if let Some(off) = offset_of[r] {
+                    alloc.release(off, buffer_len[r]);
                 }
-                freed.push(b);
+                freed.push(r);
             }
         }
     }
@@ -351,5 +434,100 @@ fn scratch_for(
         ),
         Op::MatMul(_) => (matmul::matmul_scratch_len(shape(0), shape(1), threads), 0),
         _ => (0, 0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::format::{Attr, ConstData, ConstDef, IoDef, ModelDef, NodeDef};
+    use crate::runtime::{Session, Tensor};
+    use alloc::string::String;
+
+    fn node(op: &str, inputs: &[u32], output: u32, attrs: Vec<(String, Attr)>) -> NodeDef {
+        NodeDef {
+            op: op.into(),
+            name: alloc::format!("{op}{output}"),
+            inputs: inputs.iter().map(|&v| Some(v)).collect(),
+            outputs: vec![output],
+            attrs,
+        }
+    }
+
+    fn axis(a: i64) -> Vec<(String, Attr)> {
+        vec![("axis".into(), Attr::Int(a))]
+    }
+
+    /// `x [1, 2, 2, 3]`; `a = x * 2`, `b = x + 1`, `c = a * b`; outputs `Concat(a, b, c)` on
+    /// the channel axis (placed in place), `Concat(x, a)` (a graph input: copied) and
+    /// `Concat(b, b)` on axis 2 (a piece repeated and channels before the axis: copied).
+    fn model() -> Model {
+        let dims = |d: &[u64]| d.iter().map(|&n| Dim::Fixed(n)).collect();
+        let scalar = |value, v| ConstDef {
+            value,
+            shape: vec![],
+            data: ConstData::F32(vec![v]),
+            quant: None,
+        };
+        let def = ModelDef {
+            metadata: vec![],
+            values: ["x", "two", "one", "a", "b", "c", "abc", "xa", "bb"]
+                .map(String::from)
+                .to_vec(),
+            inputs: vec![IoDef {
+                value: 0,
+                dims: dims(&[1, 2, 2, 3]),
+            }],
+            outputs: [(6, [1, 6, 2, 3]), (7, [1, 4, 2, 3]), (8, [1, 2, 4, 3])]
+                .map(|(value, d)| IoDef {
+                    value,
+                    dims: dims(&d),
+                })
+                .to_vec(),
+            constants: vec![scalar(1, 2.0), scalar(2, 1.0)],
+            nodes: vec![
+                node("Mul", &[0, 1], 3, vec![]),
+                node("Add", &[0, 2], 4, vec![]),
+                node("Mul", &[3, 4], 5, vec![]),
+                node("Concat", &[3, 4, 5], 6, axis(1)),
+                node("Concat", &[0, 3], 7, axis(1)),
+                node("Concat", &[4, 4], 8, axis(2)),
+            ],
+            split_points: vec![],
+        };
+        Model::from_def(def).unwrap()
+    }
+
+    /// A concatenation whose pieces are contiguous takes its inputs' buffers over (no step,
+    /// the pieces laid out in order), the others still copy, and every result is right.
+    #[test]
+    fn contiguous_concatenations_are_written_in_place() {
+        let model = model();
+        let shape = vec![1, 2, 2, 3];
+        let p = plan(&model, core::slice::from_ref(&shape), &Threads::single(), usize::MAX).unwrap();
+        let concats: Vec<usize> = p
+            .steps
+            .iter()
+            .filter(|s| model.nodes[s.node].op.name() == "Concat")
+            .map(|s| model.nodes[s.node].outputs[0] as usize)
+            .collect();
+        assert_eq!(concats, [7, 8]);
+        let slot = |v: usize| p.slots[v].unwrap();
+        assert_eq!(slot(3).offset, slot(6).offset);
+        assert_eq!(slot(4).offset, slot(6).offset + 12);
+        assert_eq!(slot(5).offset, slot(6).offset + 24);
+
+        let x: Vec<f32> = (0..12).map(|i| i as f32 - 4.0).collect();
+        let out = Session::new(model)
+            .run(&[&Tensor::new(shape, x.clone()).unwrap()])
+            .unwrap();
+        let a: Vec<f32> = x.iter().map(|v| v * 2.0).collect();
+        let b: Vec<f32> = x.iter().map(|v| v + 1.0).collect();
+        let c: Vec<f32> = a.iter().zip(&b).map(|(a, b)| a * b).collect();
+        assert_eq!(out[0].data(), [&a[..], &b, &c].concat());
+        assert_eq!(out[1].data(), [&x[..], &a].concat());
+        // Axis 2 of [1, 2, 2, 3]: per channel, b's two rows then b's two rows again.
+        let bb: Vec<f32> = b.chunks(6).flat_map(|ch| [ch, ch].concat()).collect();
+        assert_eq!(out[2].data(), bb);
     }
 }

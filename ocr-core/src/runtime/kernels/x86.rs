@@ -101,6 +101,8 @@ pub fn avx512_vnni() -> Option<KernelSet> {
         gemm: gemm_avx512,
         qgemm: qgemm_vnni512,
         qtile: qtile_avx512,
+        exp_shifted: exp_shifted_avx512,
+        epilogue: epilogue_avx512,
         ..base
     })
 }
@@ -519,5 +521,29 @@ fn epilogue_avx2(epi: &crate::runtime::op::Epilogue, xs: &mut [f32]) {
 /// The scalar epilogue compiled for AVX2 (same operations, so the same results).
 #[target_feature(enable = "avx2,fma")]
 unsafe fn epilogue_avx2_impl(epi: &crate::runtime::op::Epilogue, xs: &mut [f32]) {
+    super::scalar::epilogue(epi, xs)
+}
+
+fn exp_shifted_avx512(x: &[f32], shift: f32, out: &mut [f32]) {
+    // SAFETY: reachable only through the set built by `avx512_vnni()`, which checked
+    // AVX-512F; the body is safe code.
+    unsafe { exp_shifted_avx512_impl(x, shift, out) }
+}
+
+/// The scalar body compiled for AVX-512 (16 lanes; the same operations, so the same bits).
+#[target_feature(enable = "avx512f")]
+unsafe fn exp_shifted_avx512_impl(x: &[f32], shift: f32, out: &mut [f32]) {
+    super::scalar::exp_shifted(x, shift, out)
+}
+
+fn epilogue_avx512(epi: &crate::runtime::op::Epilogue, xs: &mut [f32]) {
+    // SAFETY: reachable only through the set built by `avx512_vnni()`, which checked
+    // AVX-512F; the body is safe code.
+    unsafe { epilogue_avx512_impl(epi, xs) }
+}
+
+/// The scalar epilogue compiled for AVX-512 (the same operations, so the same results).
+#[target_feature(enable = "avx512f")]
+unsafe fn epilogue_avx512_impl(epi: &crate::runtime::op::Epilogue, xs: &mut [f32]) {
     super::scalar::epilogue(epi, xs)
 }
