@@ -504,7 +504,13 @@ mod tests {
     fn contiguous_concatenations_are_written_in_place() {
         let model = model();
         let shape = vec![1, 2, 2, 3];
-        let p = plan(&model, core::slice::from_ref(&shape), &Threads::single(), usize::MAX).unwrap();
+        let p = plan(
+            &model,
+            core::slice::from_ref(&shape),
+            &Threads::single(),
+            usize::MAX,
+        )
+        .unwrap();
         let concats: Vec<usize> = p
             .steps
             .iter()

@@ -102,9 +102,14 @@ impl DwGeom {
 pub type DwPlaneKernel =
     fn(g: &DwGeom, x: PaddedPlane, weights: &[f32], bias: f32, out: &mut [f32]);
 
+/// Copies one input plane into its padded, phase-split buffer (see [`pad_plane`]).
+pub type DwPadKernel = fn(g: &DwGeom, x: &[f32], dst: &mut [f32]);
+
 /// Copies plane `x` (`h * w`) into `dst` (at least [`DwGeom::padded_len`]) with zero padding,
-/// split by column phase.
-fn pad_plane(g: &DwGeom, x: &[f32], dst: &mut [f32]) {
+/// split by column phase. The reference [`DwPadKernel`]; the SIMD sets compile this same code
+/// for wider vectors (a copy: the same values whatever the width).
+#[inline(always)]
+pub fn pad_plane(g: &DwGeom, x: &[f32], dst: &mut [f32]) {
     let (rows, pl) = (g.rows(), g.phase_len());
     let dst = &mut dst[..rows * g.sw * pl];
     // Every float is written once: padding rows and the pads around each row's values are
@@ -142,8 +147,15 @@ fn pad_plane(g: &DwGeom, x: &[f32], dst: &mut [f32]) {
             let take = dst.len().min(from.len().div_ceil(g.sw));
             // Whole groups of sw as fixed chunks (this vectorises; `step_by` does not).
             let whole = take.min(from.len() / g.sw);
-            for (d, group) in dst[..whole].iter_mut().zip(from.chunks_exact(g.sw)) {
-                *d = group[0];
+            if g.sw == 2 {
+                // The common stride as a constant, so the gather becomes vector shuffles.
+                for (d, pair) in dst[..whole].iter_mut().zip(from.chunks_exact(2)) {
+                    *d = pair[0];
+                }
+            } else {
+                for (d, group) in dst[..whole].iter_mut().zip(from.chunks_exact(g.sw)) {
+                    *d = group[0];
+                }
             }
             if take > whole {
                 dst[whole] = from[whole * g.sw];
@@ -180,8 +192,7 @@ pub fn dw_plane_scalar(g: &DwGeom, x: PaddedPlane, weights: &[f32], bias: f32, o
 /// `[c, kh*kw]`, `out` `[n, c, oh, ow]`. Planes run in parallel.
 #[allow(clippy::too_many_arguments)]
 pub fn depthwise(
-    kernel: DwPlaneKernel,
-    apply: super::EpilogueKernel,
+    ks: &super::KernelSet,
     threads: &Threads,
     g: &DwGeom,
     input: &[f32],
@@ -204,15 +215,15 @@ pub fn depthwise(
             let plane = task * per_task + j;
             let ch = plane % g.c;
             let x = &input[plane * plane_in..(plane + 1) * plane_in];
-            pad_plane(g, x, &mut padded);
+            (ks.dw_pad)(g, x, &mut padded);
             let wk = &weights[ch * g.kh * g.kw..(ch + 1) * g.kh * g.kw];
             let data = PaddedPlane {
                 data: &padded,
                 phase_len,
                 taps: &taps,
             };
-            kernel(g, data, wk, bias.map_or(0.0, |b| b[ch]), op);
-            apply(epi, op);
+            (ks.dw_plane)(g, data, wk, bias.map_or(0.0, |b| b[ch]), op);
+            (ks.epilogue)(epi, op);
         }
     });
 }
@@ -223,7 +234,7 @@ mod tests {
     use crate::runtime::kernels::KernelSet;
     use alloc::vec::Vec;
 
-    /// A padded plane holds, at `[row][phase][index]`, the input at row `row - ph` and column
+    /// On every kernel set, a padded plane holds, at `[row][phase][index]`, the input at row `row - ph` and column
     /// `index * sw + phase - pw`, zero outside the input, in every float: the buffer is reused
     /// from plane to plane, so a float it failed to write would leak the previous plane.
     #[test]
@@ -253,10 +264,14 @@ mod tests {
                 ow: (w + 2 * pad - k) / sw + 1,
             };
             let x: Vec<f32> = (0..h * w).map(|i| i as f32 + 1.0).collect();
-            let mut got = vec![f32::NAN; g.padded_len()];
-            pad_plane(&g, &x, &mut got);
             let pl = g.phase_len();
-            for (i, &v) in got.iter().enumerate() {
+            for (ks, i, v) in KernelSet::available().into_iter().flat_map(|ks| {
+                let mut got = vec![f32::NAN; g.padded_len()];
+                (ks.dw_pad)(&g, &x, &mut got);
+                got.into_iter()
+                    .enumerate()
+                    .map(move |(i, v)| (ks.name, i, v))
+            }) {
                 let (r, phase, idx) = (i / (sw * pl), i / pl % sw, i % pl);
                 let (iy, ix) = (
                     r as isize - pad as isize,
@@ -270,7 +285,7 @@ mod tests {
                 };
                 assert_eq!(
                     v, want,
-                    "{h}x{w} k{k} s{sh},{sw} p{pad}: row {r} phase {phase} index {idx}"
+                    "{ks}: {h}x{w} k{k} s{sh},{sw} p{pad}: row {r} phase {phase} index {idx}"
                 );
             }
         }
@@ -343,8 +358,7 @@ mod tests {
                 for th in [Threads::single(), Threads::new(2).unwrap()] {
                     let mut out = vec![f32::NAN; n * c * oh * ow];
                     depthwise(
-                        ks.dw_plane,
-                        ks.epilogue,
+                        &ks,
                         &th,
                         &g,
                         &x,

@@ -38,6 +38,8 @@ pub struct KernelSet {
     pub gemm: MicroKernel,
     /// Depthwise convolution of one padded plane.
     pub dw_plane: DwPlaneKernel,
+    /// Copy of one input plane into its padded depthwise buffer.
+    pub dw_pad: depthwise::DwPadKernel,
     /// int8 GEMM micro-kernel.
     pub qgemm: qgemm::QMicroKernel,
     /// fp32 to u8 quantisation of four channels into channel quads.
@@ -63,6 +65,7 @@ impl KernelSet {
             name: "scalar",
             gemm: scalar::gemm_microkernel,
             dw_plane: depthwise::dw_plane_scalar,
+            dw_pad: depthwise::pad_plane,
             qgemm: qgemm::qgemm_scalar,
             quantize_quads: qgemm::quantize_quads_scalar,
             qtile: qgemm::qtile_scalar,

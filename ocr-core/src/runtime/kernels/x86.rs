@@ -79,6 +79,7 @@ pub fn avx2() -> Option<KernelSet> {
         name: "avx2-fma",
         gemm: gemm_avx2,
         dw_plane: dw_plane_avx2,
+        dw_pad: pad_plane_avx2,
         qgemm: qgemm_avx2,
         quantize_quads: quantize_quads_avx2,
         qtile: qtile_avx2,
@@ -102,6 +103,7 @@ pub fn avx512_vnni() -> Option<KernelSet> {
         qgemm: qgemm_vnni512,
         qtile: qtile_avx512,
         exp_shifted: exp_shifted_avx512,
+        dw_pad: pad_plane_avx512,
         epilogue: epilogue_avx512,
         ..base
     })
@@ -522,6 +524,30 @@ fn epilogue_avx2(epi: &crate::runtime::op::Epilogue, xs: &mut [f32]) {
 #[target_feature(enable = "avx2,fma")]
 unsafe fn epilogue_avx2_impl(epi: &crate::runtime::op::Epilogue, xs: &mut [f32]) {
     super::scalar::epilogue(epi, xs)
+}
+
+fn pad_plane_avx2(g: &DwGeom, x: &[f32], dst: &mut [f32]) {
+    // SAFETY: reachable only through the sets built by `avx2()`/`avx512_vnni()`, which checked
+    // AVX2; the body is safe code.
+    unsafe { pad_plane_avx2_impl(g, x, dst) }
+}
+
+/// The padded-plane copy compiled for AVX2 (strided phase splits become vector shuffles).
+#[target_feature(enable = "avx2")]
+unsafe fn pad_plane_avx2_impl(g: &DwGeom, x: &[f32], dst: &mut [f32]) {
+    super::depthwise::pad_plane(g, x, dst)
+}
+
+fn pad_plane_avx512(g: &DwGeom, x: &[f32], dst: &mut [f32]) {
+    // SAFETY: reachable only through the set built by `avx512_vnni()`, which checked
+    // AVX-512F; the body is safe code.
+    unsafe { pad_plane_avx512_impl(g, x, dst) }
+}
+
+/// The padded-plane copy compiled for AVX-512.
+#[target_feature(enable = "avx512f")]
+unsafe fn pad_plane_avx512_impl(g: &DwGeom, x: &[f32], dst: &mut [f32]) {
+    super::depthwise::pad_plane(g, x, dst)
 }
 
 fn exp_shifted_avx512(x: &[f32], shift: f32, out: &mut [f32]) {

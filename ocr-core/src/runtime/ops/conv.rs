@@ -78,17 +78,7 @@ pub fn conv(
             ow,
         };
         // Every plane of every image at once: more independent work for the threads.
-        depthwise(
-            ks.dw_plane,
-            ks.epilogue,
-            threads,
-            &g,
-            x,
-            w,
-            bias,
-            &p.epilogue,
-            out,
-        );
+        depthwise(ks, threads, &g, x, w, bias, &p.epilogue, out);
         return;
     }
     let mg = m / p.group;
