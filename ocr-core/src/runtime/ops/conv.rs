@@ -181,15 +181,48 @@ fn is_upsampling(
 /// the output while still in L2.
 const UPSAMPLE_BLOCK_FLOATS: usize = 64 * 1024;
 
-/// How the upsampling path splits its work: `(channels per task, tasks, input rows per block)`.
-/// Tasks own disjoint output channels; each steps through the input a block of rows at a time.
-fn upsample_plan(x_shape: &[usize], w_shape: &[usize], threads: &Threads) -> (usize, usize, usize) {
-    let co = w_shape[1];
-    let tasks = threads.count().clamp(1, co.max(1));
-    let per_task = co.div_ceil(tasks);
-    let rows = per_task * w_shape[2] * w_shape[3];
-    let block = (UPSAMPLE_BLOCK_FLOATS / (rows * x_shape[3]).max(1)).clamp(1, x_shape[2].max(1));
-    (per_task, co.div_ceil(per_task.max(1)), block)
+/// How the upsampling path splits its work over threads.
+#[derive(Debug, Clone, Copy)]
+struct UpsamplePlan {
+    /// Output channels per task.
+    channels: usize,
+    /// Input rows per task: all of them when tasks split channels; with fewer channels than
+    /// threads (det's last layer has one), each channel's rows are split instead.
+    rows: usize,
+    /// Tasks running at once.
+    tasks: usize,
+    /// Input rows per product (a block of taps that stays in L2).
+    block: usize,
+}
+
+impl UpsamplePlan {
+    fn new(x_shape: &[usize], w_shape: &[usize], threads: &Threads) -> Self {
+        let (h, co, taps) = (
+            x_shape[2].max(1),
+            w_shape[1].max(1),
+            w_shape[2] * w_shape[3],
+        );
+        let t = threads.count().max(1);
+        let (channels, rows) = if co >= t {
+            (co.div_ceil(t), h)
+        } else {
+            (1, h.div_ceil(t))
+        };
+        let tasks = co.div_ceil(channels).max(h.div_ceil(rows));
+        let block = (UPSAMPLE_BLOCK_FLOATS / (channels * taps * x_shape[3]).max(1)).clamp(1, rows);
+        UpsamplePlan {
+            channels,
+            rows,
+            tasks,
+            block,
+        }
+    }
+
+    /// Scratch floats of one task: a block of taps and the product's packing space.
+    fn task_scratch(&self, x_shape: &[usize], w_shape: &[usize]) -> usize {
+        let task_rows = self.channels * w_shape[2] * w_shape[3];
+        task_rows * self.block * x_shape[3] + gemm::scratch_len(task_rows, x_shape[1], 1)
+    }
 }
 
 /// Scratch floats [`conv_transpose`] needs.
@@ -202,10 +235,8 @@ pub fn conv_transpose_scratch_len(
 ) -> usize {
     let rows = w_shape[1] * w_shape[2] * w_shape[3];
     if is_upsampling(p, x_shape, w_shape, out_shape) {
-        let (per_task, tasks, block) = upsample_plan(x_shape, w_shape, threads);
-        let task_rows = per_task * w_shape[2] * w_shape[3];
-        return tasks
-            * (task_rows * block * x_shape[3] + gemm::scratch_len(task_rows, x_shape[1], 1));
+        let plan = UpsamplePlan::new(x_shape, w_shape, threads);
+        return plan.tasks * plan.task_scratch(x_shape, w_shape);
     }
     let n = x_shape[2] * x_shape[3];
     rows * n
@@ -303,9 +334,10 @@ pub fn conv_transpose(
 }
 
 /// The upsampling case of [`conv_transpose`] ([`is_upsampling`]). Each task owns a range of
-/// output channels and walks the input a block of rows at a time: one product gives the block's
-/// taps (`(channel, ky, kx)` x pixel, small enough to stay in L2), which are interleaved into
-/// the output rows with the bias and the epilogue. The full tap matrix is never materialised.
+/// output channels (or, with fewer channels than threads, a range of one channel's rows) and
+/// walks its input rows a block at a time: one product gives the block's taps (`(channel, ky,
+/// kx)` x pixel, small enough to stay in L2), which are interleaved into the output rows with
+/// the bias and the epilogue. The full tap matrix is never materialised.
 #[allow(clippy::too_many_arguments)]
 fn upsample(
     ks: &KernelSet,
@@ -324,32 +356,29 @@ fn upsample(
     let (co, kh, kw) = (w_shape[1], w_shape[2], w_shape[3]);
     let (oh, ow) = (h * kh, wd * kw);
     let n = h * wd;
-    let rows = co * kh * kw;
-    let (per_task, tasks, block) = upsample_plan(x_shape, w_shape, threads);
+    let plan = UpsamplePlan::new(x_shape, w_shape, threads);
+    let task_scratch = plan.task_scratch(x_shape, w_shape);
     let plane = oh * ow;
-    let task_scratch = scratch.len() / tasks;
-    let identity = crate::runtime::op::Epilogue::identity();
-    let single = Threads::single();
-    for i in 0..nb {
-        let xin = &x[i * ci * n..(i + 1) * ci * n];
-        let o = &mut out[i * co * plane..(i + 1) * co * plane];
-        threads.for_each_pair_mut(o, per_task * plane, scratch, task_scratch, |t, o, s| {
-            let c0 = t * per_task;
-            let nc = o.len() / plane;
-            let task_rows = nc * kh * kw;
-            // A holds this task's rows (channel, ky, kx) of the [Ci, rows] weights; the
-            // load-time packing covers all rows, so it serves only a task that has them all.
+    // Channels `c0..c0 + nc` over input rows `rows`, into `o`: per channel, the output rows
+    // of those input rows.
+    let block_of =
+        |xin: &[f32], c0: usize, rows: core::ops::Range<usize>, o: &mut [f32], s: &mut [f32]| {
+            let nc = o.len() / (rows.len() * kh * ow);
+            let cstride = rows.len() * kh * ow;
+            let (task_rows, all_rows) = (nc * kh * kw, co * kh * kw);
+            // A holds this task's rows (channel, ky, kx) of the [Ci, rows] weights; the load-time
+            // packing covers all rows, so it serves only a task that has them all.
             let a = match packed_w {
-                Some(pw) if task_rows == rows => ASource::Packed(pw),
+                Some(pw) if task_rows == all_rows => ASource::Packed(pw),
                 _ => ASource::Mat(MatRef {
                     data: &w[c0 * kh * kw..],
                     rs: 1,
-                    cs: rows,
+                    cs: all_rows,
                 }),
             };
-            let (cols, gscratch) = s.split_at_mut(task_rows * block * wd);
-            for iy0 in (0..h).step_by(block) {
-                let nrows = block.min(h - iy0);
+            let (cols, gscratch) = s.split_at_mut(task_rows * plan.block * wd);
+            for iy0 in rows.clone().step_by(plan.block) {
+                let nrows = plan.block.min(rows.end - iy0);
                 let ncols = nrows * wd;
                 let src = BSource::Mat(MatRef {
                     data: &xin[iy0 * wd..],
@@ -357,9 +386,10 @@ fn upsample(
                     cs: 1,
                 });
                 let cols = &mut cols[..task_rows * ncols];
+                let identity = crate::runtime::op::Epilogue::identity();
                 gemm::gemm(
                     ks,
-                    &single,
+                    &Threads::single(),
                     (task_rows, ncols, ci),
                     a,
                     &src,
@@ -373,8 +403,8 @@ fn upsample(
                     let b = bias.map_or(0.0, |b| b[c0 + c]);
                     for iy in iy0..iy0 + nrows {
                         for ky in 0..kh {
-                            let y = iy * kh + ky;
-                            let orow = &mut o[c * plane + y * ow..][..ow];
+                            let y = (iy - rows.start) * kh + ky;
+                            let orow = &mut o[c * cstride + y * ow..][..ow];
                             let tap = |kx: usize| {
                                 &cols[((c * kh + ky) * kw + kx) * ncols + (iy - iy0) * wd..][..wd]
                             };
@@ -399,7 +429,27 @@ fn upsample(
                     }
                 }
             }
-        });
+        };
+    for i in 0..nb {
+        let xin = &x[i * ci * n..(i + 1) * ci * n];
+        let o = &mut out[i * co * plane..(i + 1) * co * plane];
+        if plan.rows == h {
+            threads.for_each_pair_mut(
+                o,
+                plan.channels * plane,
+                scratch,
+                task_scratch,
+                |t, o, s| block_of(xin, t * plan.channels, 0..h, o, s),
+            );
+        } else {
+            for (c, o) in o.chunks_exact_mut(plane).enumerate() {
+                let chunk = plan.rows * kh * ow;
+                threads.for_each_pair_mut(o, chunk, scratch, task_scratch, |t, o, s| {
+                    let r0 = t * plan.rows;
+                    block_of(xin, c, r0..(r0 + plan.rows).min(h), o, s)
+                });
+            }
+        }
     }
 }
 
