@@ -159,20 +159,12 @@ pub struct BankCard {
     pub bin: Option<BinInfo>,
 }
 
-impl BankCard {
-    /// The fields that were found, by standard name.
-    pub fn fields(&self) -> Vec<(&'static str, &Field)> {
-        [
-            ("card_number", &self.card_number),
-            ("expiry", &self.expiry),
-            ("holder_name", &self.holder_name),
-            ("bank_name", &self.bank_name),
-        ]
-        .into_iter()
-        .filter_map(|(k, f)| f.as_ref().map(|f| (k, f)))
-        .collect()
-    }
-}
+field_list!(BankCard {
+    "card_number" => card_number,
+    "expiry" => expiry,
+    "holder_name" => holder_name,
+    "bank_name" => bank_name,
+});
 
 /// Reads bank cards: the specialised number recogniser beside a general engine.
 pub struct BankCardReader {
@@ -361,12 +353,7 @@ impl BankCardReader {
             bank_name,
             bin,
         };
-        for f in [
-            &mut card.card_number,
-            &mut card.expiry,
-            &mut card.holder_name,
-            &mut card.bank_name,
-        ] {
+        for f in card.slots_mut() {
             super::to_photo(f, &doc);
         }
         Ok(card)

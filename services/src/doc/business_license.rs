@@ -51,26 +51,18 @@ pub struct BusinessLicense {
     pub registration_authority: Option<Field>,
 }
 
-impl BusinessLicense {
-    /// The fields that were found, by the dev manifests' standard names.
-    pub fn fields(&self) -> Vec<(&'static str, &Field)> {
-        [
-            ("credit_code", &self.credit_code),
-            ("name", &self.name),
-            ("type", &self.kind),
-            ("legal_representative", &self.legal_representative),
-            ("registered_capital", &self.registered_capital),
-            ("established_date", &self.established_date),
-            ("business_term", &self.business_term),
-            ("address", &self.address),
-            ("scope", &self.scope),
-            ("registration_authority", &self.registration_authority),
-        ]
-        .into_iter()
-        .filter_map(|(k, f)| f.as_ref().map(|f| (k, f)))
-        .collect()
-    }
-}
+field_list!(BusinessLicense {
+    "credit_code" => credit_code,
+    "name" => name,
+    "type" => kind,
+    "legal_representative" => legal_representative,
+    "registered_capital" => registered_capital,
+    "established_date" => established_date,
+    "business_term" => business_term,
+    "address" => address,
+    "scope" => scope,
+    "registration_authority" => registration_authority,
+});
 
 /// Label spellings of each field.
 const LABELS: &[(&str, &[&str])] = &[
@@ -113,18 +105,7 @@ pub fn read(engine: &Engine, img: &RgbImage, crop: bool) -> Result<BusinessLicen
             let mut out = parse(engine, &doc.image, lines)?;
             out.quad = Some(doc.quad);
             out.turned = doc.turned;
-            for f in [
-                &mut out.credit_code,
-                &mut out.name,
-                &mut out.kind,
-                &mut out.legal_representative,
-                &mut out.registered_capital,
-                &mut out.established_date,
-                &mut out.business_term,
-                &mut out.address,
-                &mut out.scope,
-                &mut out.registration_authority,
-            ] {
+            for f in out.slots_mut() {
                 super::to_photo(f, doc);
             }
             Ok(out)

@@ -92,31 +92,29 @@ impl IdCard {
             .collect()
     }
 
-    /// The fields that were found, by standard name.
+    /// The fields that were found, by standard name: the front's, then the back's.
     pub fn fields(&self) -> Vec<(&'static str, &Field)> {
-        let mut all: Vec<(&'static str, &Option<Field>)> = Vec::new();
-        if let Some(f) = &self.front {
-            all.extend([
-                ("name", &f.name),
-                ("sex", &f.sex),
-                ("ethnicity", &f.ethnicity),
-                ("birth_date", &f.birth_date),
-                ("address", &f.address),
-                ("id_number", &f.id_number),
-            ]);
-        }
-        if let Some(b) = &self.back {
-            all.extend([
-                ("authority", &b.authority),
-                ("valid_from", &b.valid_from),
-                ("valid_to", &b.valid_to),
-            ]);
-        }
-        all.into_iter()
-            .filter_map(|(k, f)| f.as_ref().map(|f| (k, f)))
+        let front = self.front.iter().flat_map(Front::fields);
+        front
+            .chain(self.back.iter().flat_map(Back::fields))
             .collect()
     }
 }
+
+field_list!(Front {
+    "name" => name,
+    "sex" => sex,
+    "ethnicity" => ethnicity,
+    "birth_date" => birth_date,
+    "address" => address,
+    "id_number" => id_number,
+});
+
+field_list!(Back {
+    "authority" => authority,
+    "valid_from" => valid_from,
+    "valid_to" => valid_to,
+});
 
 /// Label spellings (and partial readings) of each front field.
 const FRONT_LABELS: &[(&str, &[&str])] = &[
@@ -203,21 +201,14 @@ pub fn read(engine: &Engine, img: &RgbImage, crop: bool) -> Result<Vec<IdCard>, 
         match side {
             Side::Front => {
                 let mut f = parse_front(engine, &doc.image, &page.lines)?;
-                for field in [
-                    &mut f.name,
-                    &mut f.sex,
-                    &mut f.ethnicity,
-                    &mut f.birth_date,
-                    &mut f.address,
-                    &mut f.id_number,
-                ] {
+                for field in f.slots_mut() {
                     super::to_photo(field, &doc);
                 }
                 out.front = Some(f);
             }
             Side::Back => {
                 let mut b = parse_back(&page.lines, doc.image.width() as f32);
-                for field in [&mut b.authority, &mut b.valid_from, &mut b.valid_to] {
+                for field in b.slots_mut() {
                     super::to_photo(field, &doc);
                 }
                 out.back = Some(b);

@@ -1,6 +1,33 @@
 //! Document pipelines (bank card, ID card, waybill, business license, plate, VIN): shared
 //! parts (field validators, normalisers, the field result type) and one module per document.
 
+/// Lists a document's fields once, as `"standard name" => field`, and derives from that list
+/// `slots` (every field by name, found or not), `fields` (the found ones) and `slots_mut`
+/// (every field, mutably: boxes moved into the photo, for instance).
+macro_rules! field_list {
+    ($ty:ty { $($name:literal => $field:ident),+ $(,)? }) => {
+        impl $ty {
+            /// Every field by its standard name (the dev manifests' names), found or not.
+            pub fn slots(&self) -> Vec<(&'static str, &Option<Field>)> {
+                vec![$(($name, &self.$field)),+]
+            }
+
+            /// Every field, mutably, in the order of `slots`.
+            pub fn slots_mut(&mut self) -> Vec<&mut Option<Field>> {
+                vec![$(&mut self.$field),+]
+            }
+
+            /// The fields that were found, by standard name.
+            pub fn fields(&self) -> Vec<(&'static str, &Field)> {
+                self.slots()
+                    .into_iter()
+                    .filter_map(|(k, f)| f.as_ref().map(|f| (k, f)))
+                    .collect()
+            }
+        }
+    };
+}
+
 pub mod anchor;
 pub mod bank_card;
 pub mod business_license;

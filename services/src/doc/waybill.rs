@@ -61,25 +61,17 @@ pub struct Waybill {
     pub routing_code: Option<Field>,
 }
 
-impl Waybill {
-    /// The fields that were found, by the dev manifests' standard names.
-    pub fn fields(&self) -> Vec<(&'static str, &Field)> {
-        [
-            ("carrier", &self.carrier),
-            ("tracking_number", &self.tracking_number),
-            ("sender_name", &self.sender_name),
-            ("sender_phone", &self.sender_phone),
-            ("sender_address", &self.sender_address),
-            ("recipient_name", &self.recipient_name),
-            ("recipient_phone", &self.recipient_phone),
-            ("recipient_address", &self.recipient_address),
-            ("routing_code", &self.routing_code),
-        ]
-        .into_iter()
-        .filter_map(|(k, f)| f.as_ref().map(|f| (k, f)))
-        .collect()
-    }
-}
+field_list!(Waybill {
+    "carrier" => carrier,
+    "tracking_number" => tracking_number,
+    "sender_name" => sender_name,
+    "sender_phone" => sender_phone,
+    "sender_address" => sender_address,
+    "recipient_name" => recipient_name,
+    "recipient_phone" => recipient_phone,
+    "recipient_address" => recipient_address,
+    "routing_code" => routing_code,
+});
 
 /// Label spellings. `recipient` and `sender` labels open a party's block; the unqualified
 /// `address` and `phone` belong to the block they are in. (`订单号`, an order number, is not a
@@ -189,17 +181,7 @@ pub fn read(engine: &Engine, img: &RgbImage, crop: bool) -> Result<Waybill, OcrE
             let mut out = parse(lines, doc.image.width() as f32);
             out.quad = Some(doc.quad);
             out.turned = doc.turned;
-            for f in [
-                &mut out.carrier,
-                &mut out.tracking_number,
-                &mut out.sender_name,
-                &mut out.sender_phone,
-                &mut out.sender_address,
-                &mut out.recipient_name,
-                &mut out.recipient_phone,
-                &mut out.recipient_address,
-                &mut out.routing_code,
-            ] {
+            for f in out.slots_mut() {
                 super::to_photo(f, doc);
             }
             Ok(out)
