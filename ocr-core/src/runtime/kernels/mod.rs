@@ -42,6 +42,8 @@ pub struct KernelSet {
     pub dw_pad: depthwise::DwPadKernel,
     /// int8 GEMM micro-kernel.
     pub qgemm: qgemm::QMicroKernel,
+    /// Copy of one int8 B panel out of channel quads.
+    pub pack_quads: qgemm::PackQuadsKernel,
     /// fp32 to u8 quantisation of four channels into channel quads.
     pub quantize_quads: qgemm::QuantizeQuadsKernel,
     /// int8 tile to fp32 with the epilogue.
@@ -68,6 +70,7 @@ impl KernelSet {
             dw_pad: depthwise::pad_plane,
             qgemm: qgemm::qgemm_scalar,
             quantize_quads: qgemm::quantize_quads_scalar,
+            pack_quads: qgemm::pack_quads,
             qtile: qgemm::qtile_scalar,
             exp_shifted: scalar::exp_shifted,
             epilogue: scalar::epilogue,

@@ -87,6 +87,30 @@ pub struct TileParams {
     pub bias: [f32; QMR],
 }
 
+/// Copies one B panel (`dst`, `[taps.len()][QNR][4]` bytes) out of quantised channel quads
+/// `xg`: row block `i` is the [`QNR`] quads (four bytes each) from byte `origin + taps[i]`,
+/// `stride` quads apart.
+pub type PackQuadsKernel =
+    fn(xg: &[u8], taps: &[usize], origin: usize, stride: usize, dst: &mut [u8]);
+
+/// Reference [`PackQuadsKernel`]; the SIMD sets compile this same body for wider vectors (a
+/// copy: the same bytes whatever the width).
+#[inline(always)]
+pub fn pack_quads(xg: &[u8], taps: &[usize], origin: usize, stride: usize, dst: &mut [u8]) {
+    const BLOCK: usize = QNR * 4;
+    for (block, &tap) in dst.chunks_exact_mut(BLOCK).zip(taps) {
+        let at = origin + tap;
+        if stride == 1 {
+            block.copy_from_slice(&xg[at..at + BLOCK]);
+        } else {
+            for (c, word) in block.chunks_exact_mut(4).enumerate() {
+                let from = at + c * stride * 4;
+                word.copy_from_slice(&xg[from..from + 4]);
+            }
+        }
+    }
+}
+
 /// Turns a micro-kernel's i32 tile into fp32 and applies the epilogue:
 /// `tile[r][c] = epi((acc[r][c] - zp_corr[r]) as f32 * scale[r] + bias[r])`.
 pub type QTileKernel = fn(

@@ -80,6 +80,7 @@ pub fn avx2() -> Option<KernelSet> {
         gemm: gemm_avx2,
         dw_plane: dw_plane_avx2,
         dw_pad: pad_plane_avx2,
+        pack_quads: pack_quads_avx2,
         qgemm: qgemm_avx2,
         quantize_quads: quantize_quads_avx2,
         qtile: qtile_avx2,
@@ -104,6 +105,7 @@ pub fn avx512_vnni() -> Option<KernelSet> {
         qtile: qtile_avx512,
         exp_shifted: exp_shifted_avx512,
         dw_pad: pad_plane_avx512,
+        pack_quads: pack_quads_avx512,
         epilogue: epilogue_avx512,
         ..base
     })
@@ -524,6 +526,42 @@ fn epilogue_avx2(epi: &crate::runtime::op::Epilogue, xs: &mut [f32]) {
 #[target_feature(enable = "avx2,fma")]
 unsafe fn epilogue_avx2_impl(epi: &crate::runtime::op::Epilogue, xs: &mut [f32]) {
     super::scalar::epilogue(epi, xs)
+}
+
+fn pack_quads_avx2(xg: &[u8], taps: &[usize], origin: usize, stride: usize, dst: &mut [u8]) {
+    // SAFETY: reachable only through the sets built by `avx2()`/`avx512_vnni()`, which checked
+    // AVX2; the body is safe code.
+    unsafe { pack_quads_avx2_impl(xg, taps, origin, stride, dst) }
+}
+
+/// The B panel copy compiled for AVX2 (two 32-byte moves per row block).
+#[target_feature(enable = "avx2")]
+unsafe fn pack_quads_avx2_impl(
+    xg: &[u8],
+    taps: &[usize],
+    origin: usize,
+    stride: usize,
+    dst: &mut [u8],
+) {
+    super::qgemm::pack_quads(xg, taps, origin, stride, dst)
+}
+
+fn pack_quads_avx512(xg: &[u8], taps: &[usize], origin: usize, stride: usize, dst: &mut [u8]) {
+    // SAFETY: reachable only through the set built by `avx512_vnni()`, which checked
+    // AVX-512F; the body is safe code.
+    unsafe { pack_quads_avx512_impl(xg, taps, origin, stride, dst) }
+}
+
+/// The B panel copy compiled for AVX-512 (one 64-byte move per row block).
+#[target_feature(enable = "avx512f")]
+unsafe fn pack_quads_avx512_impl(
+    xg: &[u8],
+    taps: &[usize],
+    origin: usize,
+    stride: usize,
+    dst: &mut [u8],
+) {
+    super::qgemm::pack_quads(xg, taps, origin, stride, dst)
 }
 
 fn pad_plane_avx2(g: &DwGeom, x: &[f32], dst: &mut [f32]) {

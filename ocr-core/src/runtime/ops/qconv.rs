@@ -281,24 +281,6 @@ fn quantize_image(
     );
 }
 
-/// Copies the B panel whose first column's window starts at byte `origin` of the group's
-/// quads `xg` into `dst` (`[k4][QNR][4]`).
-#[inline(always)]
-fn pack_panel(g: &Geom, xg: &[u8], taps: &[usize], origin: usize, dst: &mut [u8]) {
-    let sx = g.strides[1];
-    for (block, &tap) in dst.chunks_exact_mut(BLOCK).zip(taps) {
-        let at = origin + tap;
-        if sx == 1 {
-            block.copy_from_slice(&xg[at..at + BLOCK]);
-        } else {
-            for (c, word) in block.chunks_exact_mut(4).enumerate() {
-                let from = at + c * sx * 4;
-                word.copy_from_slice(&xg[from..from + 4]);
-            }
-        }
-    }
-}
-
 /// Runs an int8 convolution: `x` NCHW fp32, prepared weights `qw`, optional fp32 bias.
 #[allow(clippy::too_many_arguments)]
 pub fn qconv(
@@ -367,7 +349,13 @@ pub fn qconv(
                             for (panel, bpanel) in
                                 run.clone().zip(bpanels.chunks_exact_mut(k4 * BLOCK))
                             {
-                                pack_panel(&g, xg, &taps, g.panel_at(panel).2, bpanel);
+                                (ks.pack_quads)(
+                                    xg,
+                                    &taps,
+                                    g.panel_at(panel).2,
+                                    g.strides[1],
+                                    bpanel,
+                                );
                             }
                             for a_block in (0..a_panels.len()).step_by(A_BLOCK) {
                                 let a_block = a_block..(a_block + A_BLOCK).min(a_panels.len());
