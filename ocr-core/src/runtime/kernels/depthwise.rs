@@ -234,6 +234,33 @@ mod tests {
     use crate::runtime::kernels::KernelSet;
     use alloc::vec::Vec;
 
+    /// The geometry of a square `k x k` depthwise convolution with equal pads and dilations.
+    fn geom(
+        c: usize,
+        h: usize,
+        w: usize,
+        k: usize,
+        (sh, sw): (usize, usize),
+        pad: usize,
+        d: usize,
+    ) -> DwGeom {
+        DwGeom {
+            c,
+            h,
+            w,
+            kh: k,
+            kw: k,
+            sh,
+            sw,
+            ph: pad,
+            pw: pad,
+            dh: d,
+            dw: d,
+            oh: (h + 2 * pad - d * (k - 1) - 1) / sh + 1,
+            ow: (w + 2 * pad - d * (k - 1) - 1) / sw + 1,
+        }
+    }
+
     /// On every kernel set, a padded plane holds, at `[row][phase][index]`, the input at row `row - ph` and column
     /// `index * sw + phase - pw`, zero outside the input, in every float: the buffer is reused
     /// from plane to plane, so a float it failed to write would leak the previous plane.
@@ -248,21 +275,7 @@ mod tests {
             (3, 1, 3, (1, 1), 1),
             (6, 33, 5, (2, 2), 0),
         ] {
-            let g = DwGeom {
-                c: 1,
-                h,
-                w,
-                kh: k,
-                kw: k,
-                sh,
-                sw,
-                ph: pad,
-                pw: pad,
-                dh: 1,
-                dw: 1,
-                oh: (h + 2 * pad - k) / sh + 1,
-                ow: (w + 2 * pad - k) / sw + 1,
-            };
+            let g = geom(1, h, w, k, (sh, sw), pad, 1);
             let x: Vec<f32> = (0..h * w).map(|i| i as f32 + 1.0).collect();
             let pl = g.phase_len();
             for (ks, i, v) in KernelSet::available().into_iter().flat_map(|ks| {
@@ -312,23 +325,8 @@ mod tests {
             (2, 6, 33, 5, (2, 2), 0, 1),
         ];
         for &(c, h, w, k, (sh, sw), pad, d) in &cases {
-            let oh = (h + 2 * pad - d * (k - 1) - 1) / sh + 1;
-            let ow = (w + 2 * pad - d * (k - 1) - 1) / sw + 1;
-            let g = DwGeom {
-                c,
-                h,
-                w,
-                kh: k,
-                kw: k,
-                sh,
-                sw,
-                ph: pad,
-                pw: pad,
-                dh: d,
-                dw: d,
-                oh,
-                ow,
-            };
+            let g = geom(c, h, w, k, (sh, sw), pad, d);
+            let (oh, ow) = (g.oh, g.ow);
             let n = 2;
             let x: Vec<f32> = (0..n * c * h * w).map(|_| rnd()).collect();
             let wt: Vec<f32> = (0..c * k * k).map(|_| rnd()).collect();

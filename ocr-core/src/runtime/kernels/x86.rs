@@ -503,111 +503,70 @@ unsafe fn qtile_avx512_impl(
     epi.apply_slice(tile);
 }
 
-fn exp_shifted_avx2(x: &[f32], shift: f32, out: &mut [f32]) {
-    // SAFETY: reachable only through the sets built by `avx2()`/`avx512_vnni()`, which checked
-    // AVX2 and FMA; the body is safe code.
-    unsafe { exp_shifted_avx2_impl(x, shift, out) }
+/// Defines kernel `$name`: the portable, safe `$body` compiled with `$features` enabled, so
+/// the compiler vectorises it for those registers. The operations are the reference's (no
+/// fast-math and no FMA contraction in Rust), so the results are the same bits.
+macro_rules! compiled_for {
+    ($name:ident, $features:literal, $body:path, fn($($arg:ident: $ty:ty),*)) => {
+        fn $name($($arg: $ty),*) {
+            #[target_feature(enable = $features)]
+            unsafe fn wide($($arg: $ty),*) {
+                $body($($arg),*)
+            }
+            // SAFETY: reachable only through the kernel sets that `avx2()` / `avx512_vnni()`
+            // build after checking these features; the body is safe code.
+            unsafe { wide($($arg),*) }
+        }
+    };
 }
 
-/// The scalar body compiled for AVX2: the compiler vectorises it 8 wide. No fast-math and no
-/// FMA contraction in Rust, so every lane computes exactly what the scalar code computes.
-#[target_feature(enable = "avx2,fma")]
-unsafe fn exp_shifted_avx2_impl(x: &[f32], shift: f32, out: &mut [f32]) {
-    super::scalar::exp_shifted(x, shift, out)
-}
-
-fn epilogue_avx2(epi: &crate::runtime::op::Epilogue, xs: &mut [f32]) {
-    // SAFETY: reachable only through the sets built by `avx2()`/`avx512_vnni()`, which checked
-    // AVX2 and FMA; the body is safe code.
-    unsafe { epilogue_avx2_impl(epi, xs) }
-}
-
-/// The scalar epilogue compiled for AVX2 (same operations, so the same results).
-#[target_feature(enable = "avx2,fma")]
-unsafe fn epilogue_avx2_impl(epi: &crate::runtime::op::Epilogue, xs: &mut [f32]) {
-    super::scalar::epilogue(epi, xs)
-}
-
-fn pack_quads_avx2(xg: &[u8], taps: &[usize], origin: usize, stride: usize, dst: &mut [u8]) {
-    // SAFETY: reachable only through the sets built by `avx2()`/`avx512_vnni()`, which checked
-    // AVX2; the body is safe code.
-    unsafe { pack_quads_avx2_impl(xg, taps, origin, stride, dst) }
-}
-
-/// The B panel copy compiled for AVX2 (two 32-byte moves per row block).
-#[target_feature(enable = "avx2")]
-unsafe fn pack_quads_avx2_impl(
-    xg: &[u8],
-    taps: &[usize],
-    origin: usize,
-    stride: usize,
-    dst: &mut [u8],
-) {
-    super::qgemm::pack_quads(xg, taps, origin, stride, dst)
-}
-
-fn pack_quads_avx512(xg: &[u8], taps: &[usize], origin: usize, stride: usize, dst: &mut [u8]) {
-    // SAFETY: reachable only through the set built by `avx512_vnni()`, which checked
-    // AVX-512F; the body is safe code.
-    unsafe { pack_quads_avx512_impl(xg, taps, origin, stride, dst) }
-}
-
-/// The B panel copy compiled for AVX-512 (one 64-byte move per row block).
-#[target_feature(enable = "avx512f")]
-unsafe fn pack_quads_avx512_impl(
-    xg: &[u8],
-    taps: &[usize],
-    origin: usize,
-    stride: usize,
-    dst: &mut [u8],
-) {
-    super::qgemm::pack_quads(xg, taps, origin, stride, dst)
-}
-
-fn pad_plane_avx2(g: &DwGeom, x: &[f32], dst: &mut [f32]) {
-    // SAFETY: reachable only through the sets built by `avx2()`/`avx512_vnni()`, which checked
-    // AVX2; the body is safe code.
-    unsafe { pad_plane_avx2_impl(g, x, dst) }
-}
-
-/// The padded-plane copy compiled for AVX2 (strided phase splits become vector shuffles).
-#[target_feature(enable = "avx2")]
-unsafe fn pad_plane_avx2_impl(g: &DwGeom, x: &[f32], dst: &mut [f32]) {
-    super::depthwise::pad_plane(g, x, dst)
-}
-
-fn pad_plane_avx512(g: &DwGeom, x: &[f32], dst: &mut [f32]) {
-    // SAFETY: reachable only through the set built by `avx512_vnni()`, which checked
-    // AVX-512F; the body is safe code.
-    unsafe { pad_plane_avx512_impl(g, x, dst) }
-}
-
-/// The padded-plane copy compiled for AVX-512.
-#[target_feature(enable = "avx512f")]
-unsafe fn pad_plane_avx512_impl(g: &DwGeom, x: &[f32], dst: &mut [f32]) {
-    super::depthwise::pad_plane(g, x, dst)
-}
-
-fn exp_shifted_avx512(x: &[f32], shift: f32, out: &mut [f32]) {
-    // SAFETY: reachable only through the set built by `avx512_vnni()`, which checked
-    // AVX-512F; the body is safe code.
-    unsafe { exp_shifted_avx512_impl(x, shift, out) }
-}
-
-/// The scalar body compiled for AVX-512 (16 lanes; the same operations, so the same bits).
-#[target_feature(enable = "avx512f")]
-unsafe fn exp_shifted_avx512_impl(x: &[f32], shift: f32, out: &mut [f32]) {
-    super::scalar::exp_shifted(x, shift, out)
-}
-
-fn epilogue_avx512(epi: &crate::runtime::op::Epilogue, xs: &mut [f32]) {
-    // SAFETY: reachable only through the set built by `avx512_vnni()`, which checked
-    // AVX-512F; the body is safe code.
-    unsafe { epilogue_avx512_impl(epi, xs) }
-}
-
-/// The scalar epilogue compiled for AVX-512 (the same operations, so the same results).
-#[target_feature(enable = "avx512f")]
-unsafe fn epilogue_avx512_impl(epi: &crate::runtime::op::Epilogue, xs: &mut [f32]) {
-    super::scalar::epilogue(epi, xs)
-}
+compiled_for!(
+    exp_shifted_avx2,
+    "avx2,fma",
+    super::scalar::exp_shifted,
+    fn(x: &[f32], shift: f32, out: &mut [f32])
+);
+compiled_for!(
+    exp_shifted_avx512,
+    "avx512f",
+    super::scalar::exp_shifted,
+    fn(x: &[f32], shift: f32, out: &mut [f32])
+);
+compiled_for!(
+    epilogue_avx2,
+    "avx2,fma",
+    super::scalar::epilogue,
+    fn(epi: &crate::runtime::op::Epilogue, xs: &mut [f32])
+);
+compiled_for!(
+    epilogue_avx512,
+    "avx512f",
+    super::scalar::epilogue,
+    fn(epi: &crate::runtime::op::Epilogue, xs: &mut [f32])
+);
+// The depthwise padded-plane copy: stride-2 phase splits become vector shuffles.
+compiled_for!(
+    pad_plane_avx2,
+    "avx2",
+    super::depthwise::pad_plane,
+    fn(g: &DwGeom, x: &[f32], dst: &mut [f32])
+);
+compiled_for!(
+    pad_plane_avx512,
+    "avx512f",
+    super::depthwise::pad_plane,
+    fn(g: &DwGeom, x: &[f32], dst: &mut [f32])
+);
+// The int8 B panel copy: two 32-byte or one 64-byte move per row block.
+compiled_for!(
+    pack_quads_avx2,
+    "avx2",
+    super::qgemm::pack_quads,
+    fn(xg: &[u8], taps: &[usize], origin: usize, stride: usize, dst: &mut [u8])
+);
+compiled_for!(
+    pack_quads_avx512,
+    "avx512f",
+    super::qgemm::pack_quads,
+    fn(xg: &[u8], taps: &[usize], origin: usize, stride: usize, dst: &mut [u8])
+);
