@@ -189,7 +189,7 @@ struct UpsamplePlan {
     /// Input rows per task: all of them when tasks split channels; with fewer channels than
     /// threads (det's last layer has one), each channel's rows are split instead.
     rows: usize,
-    /// Tasks running at once.
+    /// Tasks (each with its own scratch).
     tasks: usize,
     /// Input rows per product (a block of taps that stays in L2).
     block: usize,
@@ -355,6 +355,9 @@ fn upsample(
     let (nb, ci, h, wd) = (x_shape[0], x_shape[1], x_shape[2], x_shape[3]);
     let (co, kh, kw) = (w_shape[1], w_shape[2], w_shape[3]);
     let (oh, ow) = (h * kh, wd * kw);
+    if out.is_empty() {
+        return;
+    }
     let n = h * wd;
     let plan = UpsamplePlan::new(x_shape, w_shape, threads);
     let task_scratch = plan.task_scratch(x_shape, w_shape);
