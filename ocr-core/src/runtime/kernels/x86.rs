@@ -89,7 +89,9 @@ pub fn avx2() -> Option<KernelSet> {
     })
 }
 
-/// AVX2 + FMA for fp32 with AVX-512 VNNI (512-bit `vpdpbusd`) for int8, if the CPU has them.
+/// The AVX-512 set, if the CPU has AVX-512 F, VL and VNNI: 512-bit `vpdpbusd` for int8, the
+/// 512-bit fp32 GEMM and tile epilogue, the portable bodies compiled for 512-bit vectors, and
+/// the AVX2 + FMA kernels for the rest (depthwise, activation quantisation).
 pub fn avx512_vnni() -> Option<KernelSet> {
     let base = avx2()?;
     #[cfg(feature = "std")]
