@@ -261,9 +261,10 @@ mod tests {
         }
     }
 
-    /// On every kernel set, a padded plane holds, at `[row][phase][index]`, the input at row `row - ph` and column
-    /// `index * sw + phase - pw`, zero outside the input, in every float: the buffer is reused
-    /// from plane to plane, so a float it failed to write would leak the previous plane.
+    /// On every kernel set, a padded plane holds, at `[row][phase][index]`, the input at row
+    /// `row - ph` and column `index * sw + phase - pw`, zero outside the input, in every float:
+    /// the buffer is reused from plane to plane, so a float it failed to write would leak the
+    /// previous plane.
     #[test]
     fn padded_plane_writes_every_float() {
         for &(h, w, k, (sh, sw), pad) in &[

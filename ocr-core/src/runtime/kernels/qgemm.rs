@@ -27,6 +27,8 @@ use super::KernelSet;
 pub const QMR: usize = 4;
 /// Columns of B per micro-kernel call.
 pub const QNR: usize = 16;
+/// Bytes of one B panel row block: [`QNR`] columns of four bytes (one channel quad each).
+pub const QBLOCK: usize = QNR * 4;
 /// Largest quantised activation (8 bits; see the module notes).
 pub const ACT_MAX: u8 = 255;
 /// Largest weight magnitude (symmetric int8).
@@ -97,11 +99,10 @@ pub type PackQuadsKernel =
 /// copy: the same bytes whatever the width).
 #[inline(always)]
 pub fn pack_quads(xg: &[u8], taps: &[usize], origin: usize, stride: usize, dst: &mut [u8]) {
-    const BLOCK: usize = QNR * 4;
-    for (block, &tap) in dst.chunks_exact_mut(BLOCK).zip(taps) {
+    for (block, &tap) in dst.chunks_exact_mut(QBLOCK).zip(taps) {
         let at = origin + tap;
         if stride == 1 {
-            block.copy_from_slice(&xg[at..at + BLOCK]);
+            block.copy_from_slice(&xg[at..at + QBLOCK]);
         } else {
             for (c, word) in block.chunks_exact_mut(4).enumerate() {
                 let from = at + c * stride * 4;

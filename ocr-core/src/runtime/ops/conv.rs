@@ -362,6 +362,7 @@ fn upsample(
     let plan = UpsamplePlan::new(x_shape, w_shape, threads);
     let task_scratch = plan.task_scratch(x_shape, w_shape);
     let plane = oh * ow;
+    let (single, identity) = (Threads::single(), crate::runtime::op::Epilogue::identity());
     // Channels `c0..c0 + nc` over input rows `rows`, into `o`: per channel, the output rows
     // of those input rows.
     let block_of =
@@ -389,10 +390,9 @@ fn upsample(
                     cs: 1,
                 });
                 let cols = &mut cols[..task_rows * ncols];
-                let identity = crate::runtime::op::Epilogue::identity();
                 gemm::gemm(
                     ks,
-                    &Threads::single(),
+                    &single,
                     (task_rows, ncols, ci),
                     a,
                     &src,

@@ -21,7 +21,7 @@
 
 use crate::runtime::kernels::KernelSet;
 use crate::runtime::kernels::gemm::CPtr;
-use crate::runtime::kernels::qgemm::{QMR, QNR, TileParams, pack_a};
+use crate::runtime::kernels::qgemm::{QBLOCK as BLOCK, QMR, QNR, TileParams, pack_a};
 use crate::runtime::model::QConv;
 use crate::runtime::op::{ActQuant, ConvParams};
 use crate::runtime::ops::conv::{image_groups, over_image_groups};
@@ -30,9 +30,6 @@ use alloc::vec::Vec;
 
 /// Products below this many multiply-adds run on one thread.
 const SMALL_MACS: usize = 1 << 21;
-
-/// Bytes of one B panel block: [`QNR`] columns of four bytes.
-const BLOCK: usize = QNR * 4;
 
 /// Packed B bytes a task holds at once: a run of B panels that stays in L2 while blocks of A
 /// panels sweep it.
@@ -336,7 +333,8 @@ pub fn qconv(
                 let cp = CPtr(o.as_mut_ptr());
                 let (a, params) = (&qw.packed[gi], &params[gi]);
                 let run = run_panels(k4, per_task);
-                let a_panels: Vec<&[i8]> = a.chunks_exact(QMR * k4 * 4).collect();
+                let a_len = QMR * k4 * 4;
+                let a_panels = a.len() / a_len;
                 threads.for_each_chunk_mut(
                     &mut scratch[..t * run * k4 * BLOCK],
                     run * k4 * BLOCK,
@@ -357,14 +355,15 @@ pub fn qconv(
                                     bpanel,
                                 );
                             }
-                            for a_block in (0..a_panels.len()).step_by(A_BLOCK) {
-                                let a_block = a_block..(a_block + A_BLOCK).min(a_panels.len());
+                            for a_block in (0..a_panels).step_by(A_BLOCK) {
+                                let a_block = a_block..(a_block + A_BLOCK).min(a_panels);
                                 for (panel, bpanel) in
                                     run.clone().zip(bpanels.chunks_exact(k4 * BLOCK))
                                 {
                                     let (o0, cols, _) = g.panel_at(panel);
                                     for mp in a_block.clone() {
-                                        (ks.qgemm)(k4, a_panels[mp], bpanel, &mut acc);
+                                        let apanel = &a[mp * a_len..(mp + 1) * a_len];
+                                        (ks.qgemm)(k4, apanel, bpanel, &mut acc);
                                         (ks.qtile)(&acc, &params[mp], &p.epilogue, &mut tile);
                                         for r in 0..QMR.min(g.mg - mp * QMR) {
                                             // SAFETY: `(mp * QMR + r) * n + o0 + cols <= mg * n
