@@ -6,9 +6,11 @@
 //! outputs in registers over all taps with plain vector loads, and never tests bounds.
 //!
 //! Even and odd taps go to two partial sums (added at the end), which halves the dependency
-//! chains' length. The scalar reference multiplies and adds in separate steps; the AVX2 kernel
-//! fuses them (one rounding per tap), so it agrees with the reference to within a few units
-//! in the last place of the sums (tested: `1e-5` absolute on unit-scale data).
+//! chains' length. The scalar reference multiplies and adds in separate steps; the SIMD
+//! kernels fuse them (one rounding per tap), so they agree with the reference to within a few
+//! units in the last place of the sums (tested: `1e-5` absolute on unit-scale data). The
+//! AVX-512 kernel computes two output rows per tile, and a tail tile of 16 or fewer columns
+//! with one vector per row.
 
 use crate::runtime::op::Epilogue;
 use crate::runtime::parallel::Threads;
@@ -324,6 +326,8 @@ mod tests {
             (1, 5, 1, 3, (1, 1), 1, 1),
             (1, 1, 1, 1, (1, 1), 0, 1),
             (2, 6, 33, 5, (2, 2), 0, 1),
+            // Odd row count, a tail tile of more than 16 columns.
+            (2, 7, 50, 3, (1, 1), 1, 1),
         ];
         for &(c, h, w, k, (sh, sw), pad, d) in &cases {
             let g = geom(c, h, w, k, (sh, sw), pad, d);

@@ -90,8 +90,8 @@ pub fn avx2() -> Option<KernelSet> {
 }
 
 /// The AVX-512 set, if the CPU has AVX-512 F, VL and VNNI: 512-bit `vpdpbusd` for int8, the
-/// 512-bit fp32 GEMM and tile epilogue, the portable bodies compiled for 512-bit vectors, and
-/// the AVX2 + FMA kernels for the rest (depthwise, activation quantisation).
+/// 512-bit fp32 GEMM, tile epilogue and depthwise plane kernel, the portable bodies compiled
+/// for 512-bit vectors, and the AVX2 + FMA kernels for the rest (activation quantisation).
 pub fn avx512_vnni() -> Option<KernelSet> {
     let base = avx2()?;
     #[cfg(feature = "std")]
@@ -106,6 +106,7 @@ pub fn avx512_vnni() -> Option<KernelSet> {
         qgemm: qgemm_vnni512,
         qtile: qtile_avx512,
         exp_shifted: exp_shifted_avx512,
+        dw_plane: dw_plane_avx512,
         dw_pad: pad_plane_avx512,
         pack_quads: pack_quads_avx512,
         epilogue: epilogue_avx512,
@@ -369,6 +370,107 @@ unsafe fn dw_plane_avx2_impl(
                         _mm256_maskstore_ps(dst.add(8 * v), mask, sum);
                     }
                 }
+            }
+        }
+    }
+}
+
+fn dw_plane_avx512(g: &DwGeom, x: PaddedPlane, weights: &[f32], bias: f32, out: &mut [f32]) {
+    // The same bounds as the AVX2 kernel: the last tile of the last row at the farthest tap
+    // ends inside the plane.
+    let reach = x.taps.iter().max().map_or(0, |&t| {
+        g.row_start(g.oh.saturating_sub(1)) + t + g.ow.div_ceil(DW_TILE) * DW_TILE
+    });
+    assert!(x.phase_len == g.phase_len() && reach <= x.data.len());
+    assert!(weights.len() >= x.taps.len() && out.len() >= g.oh * g.ow);
+    let (xp, dst) = (x.data.as_ptr(), out.as_mut_ptr());
+    let mut oy = 0;
+    while oy < g.oh {
+        // Two output rows at a time: with even and odd taps apart, 2 rows x 2 vectors x 2
+        // sums keep eight independent FMA chains in flight, enough to hide FMA latency.
+        let rows = if oy + 1 < g.oh { 2 } else { 1 };
+        for ox0 in (0..g.ow).step_by(DW_TILE) {
+            let cols = DW_TILE.min(g.ow - ox0);
+            let src = [g.row_start(oy) + ox0, g.row_start(oy + rows - 1) + ox0];
+            let dst_at = [oy * g.ow + ox0, (oy + rows - 1) * g.ow + ox0];
+            // SAFETY: reachable only through the set built by `avx512_vnni()` (AVX-512F
+            // checked). Loads read from `src[r] + tap` up to 32 floats (16 when `cols <= 16`),
+            // which ends at or before the reach asserted above, since `src[r]` is the start of
+            // a tile of a row `<= oh - 1`; stores write `cols` floats from `dst_at[r]`, the
+            // tile's part of output row `oy + r`, inside `out` (length asserted above).
+            unsafe {
+                let srcs = src.map(|s| xp.add(s));
+                let dsts = dst_at.map(|d| dst.add(d));
+                match (rows, cols > 16) {
+                    (2, true) => dw_tile_avx512::<2, 2>(srcs, x.taps, weights, bias, dsts, cols),
+                    (2, false) => dw_tile_avx512::<2, 1>(srcs, x.taps, weights, bias, dsts, cols),
+                    (_, true) => dw_tile_avx512::<1, 2>(srcs, x.taps, weights, bias, dsts, cols),
+                    (_, false) => dw_tile_avx512::<1, 1>(srcs, x.taps, weights, bias, dsts, cols),
+                }
+            }
+        }
+        oy += rows;
+    }
+}
+
+/// One depthwise tile of `ROWS` output rows x `16 * VECS` columns, of which the first `cols`
+/// are stored. Taps as in the AVX2 kernel: fused multiply-adds, even and odd taps in two sums
+/// added at the end.
+#[target_feature(enable = "avx512f")]
+#[inline]
+#[allow(clippy::needless_range_loop)] // rows and vectors index three arrays in step
+unsafe fn dw_tile_avx512<const ROWS: usize, const VECS: usize>(
+    src: [*const f32; 2],
+    offsets: &[usize],
+    weights: &[f32],
+    bias: f32,
+    dst: [*mut f32; 2],
+    cols: usize,
+) {
+    // SAFETY (whole body): the caller guarantees that `src[r] + offsets[t]` holds `16 * VECS`
+    // floats for every tap `t` and row `r < ROWS`, that `dst[r]` holds `cols` floats, and that
+    // `weights` has a weight per tap. Lanes past `cols` are masked off the stores.
+    unsafe {
+        let mut even = [[_mm512_set1_ps(bias); VECS]; ROWS];
+        let mut odd = [[_mm512_setzero_ps(); VECS]; ROWS];
+        let n = offsets.len();
+        let mut t = 0;
+        while t + 1 < n {
+            let (w0, w1) = (
+                _mm512_set1_ps(*weights.get_unchecked(t)),
+                _mm512_set1_ps(*weights.get_unchecked(t + 1)),
+            );
+            let (o0, o1) = (*offsets.get_unchecked(t), *offsets.get_unchecked(t + 1));
+            for r in 0..ROWS {
+                for v in 0..VECS {
+                    let x0 = _mm512_loadu_ps(src[r].add(o0 + 16 * v));
+                    even[r][v] = _mm512_fmadd_ps(w0, x0, even[r][v]);
+                    let x1 = _mm512_loadu_ps(src[r].add(o1 + 16 * v));
+                    odd[r][v] = _mm512_fmadd_ps(w1, x1, odd[r][v]);
+                }
+            }
+            t += 2;
+        }
+        if t < n {
+            let w0 = _mm512_set1_ps(*weights.get_unchecked(t));
+            let o0 = *offsets.get_unchecked(t);
+            for r in 0..ROWS {
+                for v in 0..VECS {
+                    let x0 = _mm512_loadu_ps(src[r].add(o0 + 16 * v));
+                    even[r][v] = _mm512_fmadd_ps(w0, x0, even[r][v]);
+                }
+            }
+        }
+        for r in 0..ROWS {
+            for v in 0..VECS {
+                let sum = _mm512_add_ps(even[r][v], odd[r][v]);
+                let lanes = cols.saturating_sub(16 * v).min(16);
+                let mask: __mmask16 = if lanes == 16 {
+                    0xffff
+                } else {
+                    (1 << lanes) - 1
+                };
+                _mm512_mask_storeu_ps(dst[r].add(16 * v), mask, sum);
             }
         }
     }
