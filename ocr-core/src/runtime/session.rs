@@ -98,16 +98,12 @@ impl Session {
         let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
         let pi = self.plan_index(&shapes)?;
         let plan = &self.plans[pi];
-        if self.arena.len() < plan.arena_len() {
-            self.arena.resize(plan.arena_len(), 0.0);
-        }
-        if self.qscratch.len() < plan.qscratch_len {
-            self.qscratch.resize(plan.qscratch_len, 0);
-        }
+        let arena = aligned(&mut self.arena, plan.arena_len());
+        let qscratch = aligned(&mut self.qscratch, plan.qscratch_len);
         let model = &*self.model;
         for (spec, t) in model.inputs().iter().zip(inputs) {
             if let Some(s) = plan.slots[spec.value as usize] {
-                self.arena[s.offset..s.offset + s.len].copy_from_slice(t.data());
+                arena[s.offset..s.offset + s.len].copy_from_slice(t.data());
             }
             observe(spec.value, t.shape(), t.data());
         }
@@ -115,8 +111,8 @@ impl Session {
             model,
             plan,
             &self.threads,
-            &mut self.arena,
-            &mut self.qscratch,
+            arena,
+            qscratch,
             self.profile.as_mut(),
             self.profile_nodes,
             observe,
@@ -124,7 +120,7 @@ impl Session {
         model
             .outputs()
             .iter()
-            .map(|o| fetch(model, plan, &self.arena, o.value))
+            .map(|o| fetch(model, plan, arena, o.value))
             .collect()
     }
 
@@ -139,6 +135,19 @@ impl Session {
         self.plans.push(p);
         Ok(self.plans.len() - 1)
     }
+}
+
+/// The first `len` elements of `buf` from a 64-byte boundary on, growing `buf` as needed. The
+/// plan places values at multiples of 64 bytes from the arena's start; with the start itself
+/// on a cache line, whole-vector loads do not straddle two lines and the output ranges of
+/// parallel tasks do not share one (a heap block alone is only 16-byte aligned).
+fn aligned<T: Copy + Default>(buf: &mut Vec<T>, len: usize) -> &mut [T] {
+    let slack = 64 / core::mem::size_of::<T>();
+    if buf.len() < len + slack {
+        buf.resize(len + slack, T::default());
+    }
+    let start = buf.as_ptr().align_offset(64).min(slack);
+    &mut buf[start..start + len]
 }
 
 /// Copies a value out of the arena (or the constants / plan-time values) into a tensor.
@@ -428,4 +437,26 @@ fn execute(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::aligned;
+    use alloc::vec::Vec;
+
+    /// The arena and scratch slices start on a cache line and have the asked length, however
+    /// the buffer was sized and aligned before.
+    #[test]
+    fn buffers_start_on_a_cache_line() {
+        for len in [0usize, 1, 15, 16, 1000, 1 << 16] {
+            let mut floats: Vec<f32> = Vec::with_capacity(3);
+            let mut bytes: Vec<u8> = Vec::new();
+            for _ in 0..3 {
+                let f = aligned(&mut floats, len);
+                assert_eq!((f.len(), f.as_ptr() as usize % 64), (len, 0));
+                let b = aligned(&mut bytes, len + 3);
+                assert_eq!((b.len(), b.as_ptr() as usize % 64), (len + 3, 0));
+            }
+        }
+    }
 }
