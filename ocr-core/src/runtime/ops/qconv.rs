@@ -155,11 +155,12 @@ impl Geom {
     }
 
     /// Bytes one quantised image takes, with the slack that the unused columns of a last,
-    /// partial panel may read past the planes (their results are never stored).
+    /// partial panel may read past the planes (their results are never stored), rounded up to
+    /// whole 64-byte lines so that the B panels packed after it in the scratch start on one.
     fn image_len(&self) -> usize {
         let planes = self.group * self.cg4 * self.plane();
         if self.panels() == 0 {
-            return planes;
+            return planes.next_multiple_of(64);
         }
         let (_, _, last_src) = self.panel_at(self.panels() - 1);
         let last_tap = self.tap(
@@ -172,7 +173,7 @@ impl Geom {
             + last_tap
             + (QNR - 1) * self.strides[1] * 4
             + 4;
-        planes.max(reach)
+        planes.max(reach).next_multiple_of(64)
     }
 }
 
