@@ -324,6 +324,7 @@ fn execute(
             (Op::MaxPool(p), _) | (Op::AveragePool(p), _) => {
                 let x = input(0)?;
                 pool::pool(
+                    threads,
                     p,
                     matches!(node.op, Op::MaxPool(_)),
                     x.data,
