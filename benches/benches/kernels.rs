@@ -26,6 +26,20 @@ fn int8_microkernel(c: &mut Criterion) {
     g.finish();
 }
 
+fn int8_pair_microkernel(c: &mut Criterion) {
+    let mut g = c.benchmark_group("int8 pair micro-kernel (4x32, k=480)");
+    g.throughput(Throughput::Elements((2 * QMR * QNR * K) as u64));
+    let a: Vec<i8> = (0..QMR * K).map(|i| (i % 255) as i8 - 127).collect();
+    let b: Vec<u8> = (0..2 * QNR * K).map(|i| (i * 7 % 256) as u8).collect();
+    for ks in KernelSet::available() {
+        g.bench_function(BenchmarkId::from_parameter(ks.name), |bench| {
+            let mut acc = [[0i32; QMR * QNR]; 2];
+            bench.iter(|| (ks.qgemm_pair)(K / 4, black_box(&a), black_box(&b), &mut acc));
+        });
+    }
+    g.finish();
+}
+
 fn fp32_microkernel(c: &mut Criterion) {
     let mut g = c.benchmark_group("fp32 micro-kernel (6x16, k=480)");
     g.throughput(Throughput::Elements((MR * NR * K) as u64));
@@ -40,5 +54,10 @@ fn fp32_microkernel(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(kernels, int8_microkernel, fp32_microkernel);
+criterion_group!(
+    kernels,
+    int8_microkernel,
+    int8_pair_microkernel,
+    fp32_microkernel
+);
 criterion_main!(kernels);

@@ -42,6 +42,8 @@ pub struct KernelSet {
     pub dw_pad: depthwise::DwPadKernel,
     /// int8 GEMM micro-kernel.
     pub qgemm: qgemm::QMicroKernel,
+    /// int8 GEMM micro-kernel over two adjacent B panels.
+    pub qgemm_pair: qgemm::QPairKernel,
     /// Copy of one int8 B panel out of channel quads.
     pub pack_quads: qgemm::PackQuadsKernel,
     /// fp32 to u8 quantisation of four channels into channel quads.
@@ -69,6 +71,7 @@ impl KernelSet {
             dw_plane: depthwise::dw_plane_scalar,
             dw_pad: depthwise::pad_plane,
             qgemm: qgemm::qgemm_scalar,
+            qgemm_pair: qgemm::qgemm_pair_scalar,
             quantize_quads: qgemm::quantize_quads_scalar,
             pack_quads: qgemm::pack_quads,
             qtile: qgemm::qtile_scalar,

@@ -56,6 +56,19 @@ pub fn qgemm_scalar(k4: usize, a: &[i8], b: &[u8], acc: &mut [i32; QMR * QNR]) {
     }
 }
 
+/// An int8 micro-kernel over two adjacent B panels at once (`b` holds panel 0, then panel
+/// 1, `k4 * QNR * 4` bytes each): `acc[i]` is [`QMicroKernel`]'s tile for panel `i`. One A
+/// load then feeds twice the multiply-adds.
+pub type QPairKernel = fn(k4: usize, a: &[i8], b: &[u8], acc: &mut [[i32; QMR * QNR]; 2]);
+
+/// Scalar reference pair kernel: the single-panel reference on each panel.
+pub fn qgemm_pair_scalar(k4: usize, a: &[i8], b: &[u8], acc: &mut [[i32; QMR * QNR]; 2]) {
+    let (b0, b1) = b.split_at(k4 * QBLOCK);
+    let [acc0, acc1] = acc;
+    qgemm_scalar(k4, a, b0, acc0);
+    qgemm_scalar(k4, a, b1, acc1);
+}
+
 /// Quantises one fp32 activation to u8: `round_half_up(clamp(v * inv_scale + zero_point, 0,
 /// 255))` (multiply, then add: no fused multiply-add, so every kernel set gives the same
 /// bytes; NaN becomes 0).
@@ -194,7 +207,8 @@ pub fn pack_b(b: &[u8], k: usize, n: usize, n0: usize, dst: &mut [u8]) {
 
 /// `C = A x B` over packed A (from [`pack_a`]) and a row-major u8 B, C row-major i32. A simple
 /// single-threaded driver for tests and benchmarks; the convolution drivers pack B from their
-/// own sources.
+/// own sources. Like them, it takes B panels two at a time through the pair kernel, and the
+/// last panel of an odd count alone.
 pub fn qgemm(
     ks: &KernelSet,
     m: usize,
@@ -205,16 +219,26 @@ pub fn qgemm(
     c: &mut [i32],
 ) {
     let kp = padded_k(k);
-    let mut bpanel = alloc::vec![0u8; kp * QNR];
-    let mut acc = [0i32; QMR * QNR];
-    for n0 in (0..n).step_by(QNR) {
-        pack_b(b, k, n, n0, &mut bpanel);
-        let cols = QNR.min(n - n0);
+    let mut bpanels = alloc::vec![0u8; 2 * kp * QNR];
+    let mut accs = [[0i32; QMR * QNR]; 2];
+    for n0 in (0..n).step_by(2 * QNR) {
+        let np = if n0 + QNR < n { 2 } else { 1 };
+        for (j, panel) in bpanels.chunks_exact_mut(kp * QNR).take(np).enumerate() {
+            pack_b(b, k, n, n0 + j * QNR, panel);
+        }
         for (p, apanel) in a_packed.chunks_exact(QMR * kp).enumerate() {
-            (ks.qgemm)(kp / 4, apanel, &bpanel, &mut acc);
-            for r in 0..QMR.min(m - p * QMR) {
-                let row = p * QMR + r;
-                c[row * n + n0..row * n + n0 + cols].copy_from_slice(&acc[r * QNR..r * QNR + cols]);
+            if np == 2 {
+                (ks.qgemm_pair)(kp / 4, apanel, &bpanels, &mut accs);
+            } else {
+                (ks.qgemm)(kp / 4, apanel, &bpanels, &mut accs[0]);
+            }
+            for (j, acc) in accs[..np].iter().enumerate() {
+                let (c0, cols) = (n0 + j * QNR, QNR.min(n - n0 - j * QNR));
+                for r in 0..QMR.min(m - p * QMR) {
+                    let row = p * QMR + r;
+                    c[row * n + c0..row * n + c0 + cols]
+                        .copy_from_slice(&acc[r * QNR..r * QNR + cols]);
+                }
             }
         }
     }

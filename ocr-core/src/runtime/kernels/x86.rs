@@ -6,7 +6,7 @@
 //! the calls sound.
 
 use super::depthwise::{DW_TILE, DwGeom, PaddedPlane};
-use super::qgemm::{QMR, QNR, TileParams};
+use super::qgemm::{QBLOCK, QMR, QNR, TileParams};
 use super::{KernelSet, MR, NR};
 use core::arch::x86_64::*;
 
@@ -82,6 +82,7 @@ pub fn avx2() -> Option<KernelSet> {
         dw_pad: pad_plane_avx2,
         pack_quads: pack_quads_avx2,
         qgemm: qgemm_avx2,
+        qgemm_pair: qgemm_pair_avx2,
         quantize_quads: quantize_quads_avx2,
         qtile: qtile_avx2,
         exp_shifted: exp_shifted_avx2,
@@ -104,6 +105,7 @@ pub fn avx512_vnni() -> Option<KernelSet> {
         name: "avx2-fma+avx512vnni",
         gemm: gemm_avx512,
         qgemm: qgemm_vnni512,
+        qgemm_pair: qgemm_pair_vnni512,
         qtile: qtile_avx512,
         exp_shifted: exp_shifted_avx512,
         dw_plane: dw_plane_avx512,
@@ -158,6 +160,68 @@ fn qgemm_vnni512(k4: usize, a: &[i8], b: &[u8], acc: &mut [i32; QMR * QNR]) {
     // SAFETY: reachable only through the set built by `avx512_vnni()`, which checked
     // AVX512-F and AVX512-VNNI; reads and writes stay within the lengths asserted above.
     unsafe { qgemm_4x16_vnni512(k4, a.as_ptr(), b.as_ptr(), acc.as_mut_ptr()) }
+}
+
+/// The AVX2 pair kernel: the single-panel kernel on each panel (its registers are full).
+fn qgemm_pair_avx2(k4: usize, a: &[i8], b: &[u8], acc: &mut [[i32; QMR * QNR]; 2]) {
+    let (b0, b1) = b.split_at(k4 * QBLOCK);
+    let [acc0, acc1] = acc;
+    qgemm_avx2(k4, a, b0, acc0);
+    qgemm_avx2(k4, a, b1, acc1);
+}
+
+fn qgemm_pair_vnni512(k4: usize, a: &[i8], b: &[u8], acc: &mut [[i32; QMR * QNR]; 2]) {
+    assert!(a.len() >= k4 * QMR * 4 && b.len() >= 2 * k4 * QBLOCK);
+    // SAFETY: reachable only through the set built by `avx512_vnni()`, which checked
+    // AVX512-F and AVX512-VNNI; reads stay within the lengths asserted above, writes within
+    // the two arrays.
+    unsafe { qgemm_4x32_vnni512(k4, a.as_ptr(), b.as_ptr(), acc.as_mut_ptr() as *mut i32) }
+}
+
+/// Two 4x16 int8 tiles side by side with 512-bit `vpdpbusd`: each broadcast A quad meets
+/// both panels' B blocks, so a k step loads two B vectors and four A quads for eight
+/// `vpdpbusd` (the single tile loads one and four for four). Even and odd k steps go to
+/// separate accumulators, as in the single tile: sixteen chains, each half as long, so the
+/// instruction's latency never limits it (integer sums: the order does not change them).
+#[target_feature(enable = "avx512f,avx512vnni")]
+unsafe fn qgemm_4x32_vnni512(k4: usize, a: *const i8, b: *const u8, acc: *mut i32) {
+    // SAFETY (whole body): the caller guarantees `a` holds k4*16 bytes, `b` two panels of
+    // k4*64 bytes, and `acc` 128 i32 (two tiles); `vpdpbusd` accumulates exactly in i32.
+    unsafe {
+        let b1 = b.add(k4 * QBLOCK);
+        let zero = _mm512_setzero_si512();
+        // [panel][row], for even and odd k steps.
+        let mut even = [[zero; QMR]; 2];
+        let mut odd = [[zero; QMR]; 2];
+        let quad = |kk: usize, r: usize| {
+            _mm512_set1_epi32((a.add(kk * 16 + r * 4) as *const i32).read_unaligned())
+        };
+        let step = |acc: &mut [[__m512i; QMR]; 2], kk: usize| {
+            let x0 = _mm512_loadu_si512(b.add(kk * QBLOCK) as *const _);
+            let x1 = _mm512_loadu_si512(b1.add(kk * QBLOCK) as *const _);
+            let [acc0, acc1] = acc;
+            for (r, (c0, c1)) in acc0.iter_mut().zip(acc1.iter_mut()).enumerate() {
+                let w = quad(kk, r);
+                *c0 = _mm512_dpbusd_epi32(*c0, x0, w);
+                *c1 = _mm512_dpbusd_epi32(*c1, x1, w);
+            }
+        };
+        let mut kk = 0;
+        while kk + 2 <= k4 {
+            step(&mut even, kk);
+            step(&mut odd, kk + 1);
+            kk += 2;
+        }
+        if kk < k4 {
+            step(&mut even, kk);
+        }
+        for (pnl, (e, o)) in even.iter().zip(&odd).enumerate() {
+            for (r, (e, o)) in e.iter().zip(o).enumerate() {
+                let sum = _mm512_add_epi32(*e, *o);
+                _mm512_storeu_si512(acc.add(pnl * QMR * QNR + r * QNR) as *mut _, sum);
+            }
+        }
+    }
 }
 
 /// The 4x16 int8 tile with 512-bit `vpdpbusd`: one B block (16 columns x 4 bytes) is one

@@ -340,8 +340,26 @@ pub fn qconv(
                     &mut scratch[..t * run * k4 * BLOCK],
                     run * k4 * BLOCK,
                     |ti, bpanels| {
-                        let mut acc = [0i32; QMR * QNR];
+                        let mut accs = [[0i32; QMR * QNR]; 2];
                         let mut tile = [0f32; QMR * QNR];
+                        // Dequantises one tile of A panel `mp` x B panel `panel` and stores
+                        // its rows into the output planes.
+                        let mut store = |mp: usize, panel: usize, acc: &[i32; QMR * QNR]| {
+                            let (o0, cols, _) = g.panel_at(panel);
+                            (ks.qtile)(acc, &params[mp], &p.epilogue, &mut tile);
+                            for r in 0..QMR.min(g.mg - mp * QMR) {
+                                // SAFETY: `(mp * QMR + r) * n + o0 + cols <= mg * n = o.len()`,
+                                // and a panel's columns belong to one task alone.
+                                let dst = unsafe { cp.slice((mp * QMR + r) * n + o0, cols) };
+                                let src = &tile[r * QNR..(r + 1) * QNR];
+                                // A fixed-size copy for whole panels compiles to a few vector
+                                // moves where a slice copy would call memmove.
+                                match <&mut [f32; QNR]>::try_from(&mut *dst) {
+                                    Ok(d) => *d = src.try_into().expect("tile row"),
+                                    Err(_) => dst.copy_from_slice(&src[..cols]),
+                                }
+                            }
+                        };
                         let task = ti * per_task..((ti + 1) * per_task).min(panels);
                         for first in task.clone().step_by(run) {
                             let run = first..(first + run).min(task.end);
@@ -358,28 +376,21 @@ pub fn qconv(
                             }
                             for a_block in (0..a_panels).step_by(A_BLOCK) {
                                 let a_block = a_block..(a_block + A_BLOCK).min(a_panels);
-                                for (panel, bpanel) in
-                                    run.clone().zip(bpanels.chunks_exact(k4 * BLOCK))
-                                {
-                                    let (o0, cols, _) = g.panel_at(panel);
+                                // B panels two at a time (the pair kernel), the last one of an
+                                // odd run alone.
+                                for i in (0..run.len()).step_by(2) {
+                                    let pair = i + 1 < run.len();
+                                    let np = 1 + pair as usize;
+                                    let b = &bpanels[i * k4 * BLOCK..(i + np) * k4 * BLOCK];
                                     for mp in a_block.clone() {
                                         let apanel = &a[mp * a_len..(mp + 1) * a_len];
-                                        (ks.qgemm)(k4, apanel, bpanel, &mut acc);
-                                        (ks.qtile)(&acc, &params[mp], &p.epilogue, &mut tile);
-                                        for r in 0..QMR.min(g.mg - mp * QMR) {
-                                            // SAFETY: `(mp * QMR + r) * n + o0 + cols <= mg * n
-                                            // = o.len()`, and a panel's columns belong to one
-                                            // task alone.
-                                            let dst =
-                                                unsafe { cp.slice((mp * QMR + r) * n + o0, cols) };
-                                            let src = &tile[r * QNR..(r + 1) * QNR];
-                                            // A fixed-size copy for whole panels compiles to a
-                                            // few vector moves where a slice copy would call
-                                            // memmove.
-                                            match <&mut [f32; QNR]>::try_from(&mut *dst) {
-                                                Ok(d) => *d = src.try_into().expect("tile row"),
-                                                Err(_) => dst.copy_from_slice(&src[..cols]),
-                                            }
+                                        if pair {
+                                            (ks.qgemm_pair)(k4, apanel, b, &mut accs);
+                                        } else {
+                                            (ks.qgemm)(k4, apanel, b, &mut accs[0]);
+                                        }
+                                        for (j, acc) in accs[..np].iter().enumerate() {
+                                            store(mp, run.start + i + j, acc);
                                         }
                                     }
                                 }
