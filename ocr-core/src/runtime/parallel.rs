@@ -6,6 +6,13 @@
 #[cfg(feature = "std")]
 use alloc::sync::Arc;
 
+/// How long a pool thread polls for work during [`Threads::install`] without finding any
+/// before it stops polling (and sleeps until woken, as rayon's threads otherwise do). Longer
+/// than the gaps between a model's operators, short enough to bound the delay in the rare
+/// case that a poller holds up another caller (see `install`).
+#[cfg(feature = "std")]
+pub const POLL_IDLE: core::time::Duration = core::time::Duration::from_millis(2);
+
 /// A fixed-size set of worker threads (or the calling thread alone).
 #[derive(Clone)]
 pub struct Threads {
@@ -65,7 +72,10 @@ impl Threads {
     /// While `f` runs, the pool's other threads poll for work instead of going to sleep
     /// between operators, as onnxruntime's spinning workers do: an operator's pieces then start
     /// on every thread at once, without a wake-up (tens of microseconds, as long as a small
-    /// operator's whole work) each time. They stop polling when `f` returns or unwinds.
+    /// operator's whole work) each time. They stop polling when `f` returns or unwinds, or
+    /// after [`POLL_IDLE`] without finding work. The bound matters when several callers share
+    /// one pool: rayon may run one caller's poller on a thread whose stack holds another
+    /// caller's `f`, which then cannot resume until that poller returns.
     pub fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
         #[cfg(feature = "std")]
         if let Some(pool) = &self.pool {
@@ -83,10 +93,15 @@ impl Threads {
                 rayon::scope(|s| {
                     for _ in 1..self.count {
                         s.spawn(|_| {
+                            let mut idle_since = std::time::Instant::now();
                             while !stop.load(Ordering::Acquire) {
                                 // Runs one pending piece of work if there is one (stolen
                                 // from the thread running `f`).
-                                if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                                if rayon::yield_now() == Some(rayon::Yield::Executed) {
+                                    idle_since = std::time::Instant::now();
+                                } else if idle_since.elapsed() > POLL_IDLE {
+                                    break;
+                                } else {
                                     core::hint::spin_loop();
                                 }
                             }
@@ -183,6 +198,35 @@ mod tests {
                 threads.install(|| panic!("a failing operator"))
             }));
             assert!(r.is_err());
+        }
+    }
+
+    /// Several callers sharing one pool, each running parallel work inside `install` many
+    /// times, all finish with the right results: a stress test under a watchdog, so a hang
+    /// (e.g. a poller holding up another caller's stack for good) fails instead of blocking.
+    #[test]
+    fn concurrent_callers_of_one_pool_finish() {
+        let threads = Threads::new(2).unwrap();
+        let (done, finished) = std::sync::mpsc::channel();
+        for caller in 0..8usize {
+            let (threads, done) = (threads.clone(), done.clone());
+            std::thread::spawn(move || {
+                for round in 0..3000 {
+                    let mut v = vec![0usize; 4096];
+                    threads.install(|| {
+                        threads.for_each_chunk_mut(&mut v, 64, |i, c| c.fill(i + round));
+                    });
+                    assert!(v.iter().enumerate().all(|(j, &x)| x == j / 64 + round));
+                }
+                done.send(caller).unwrap();
+            });
+        }
+        for _ in 0..8 {
+            let got = finished.recv_timeout(std::time::Duration::from_secs(60));
+            assert!(
+                got.is_ok(),
+                "callers of a shared pool did not finish: deadlock"
+            );
         }
     }
 }
