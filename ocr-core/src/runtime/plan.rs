@@ -57,6 +57,10 @@ pub struct Plan {
     pub scratch_len: usize,
     /// Bytes of int8 scratch.
     pub qscratch_len: usize,
+    /// Run-time values no step computes (aliases, concatenations written in place by their
+    /// inputs' producers), each with the number of steps after which it is complete: what
+    /// [`crate::runtime::Session::run_observed`] reports them after.
+    pub unstepped: Vec<(usize, u32)>,
 }
 
 impl Plan {
@@ -242,6 +246,7 @@ pub fn plan(
 
     // Pass 1: shapes, plan-time values and the steps that remain.
     let mut steps = Vec::new();
+    let mut unstepped = Vec::new();
     // Buffer id of each run-time value (aliases share their input's buffer).
     let mut buffer_of: Vec<Option<usize>> = vec![None; nv];
     let mut buffer_len: Vec<usize> = Vec::new();
@@ -285,6 +290,7 @@ pub fn plan(
         if is_alias(&node.op) {
             let src = node.inputs[0].unwrap_or(0) as usize;
             buffer_of[out as usize] = buffer_of[src];
+            unstepped.push((steps.len(), out));
             continue;
         }
         let root = buffer_len.len();
@@ -305,6 +311,8 @@ pub fn plan(
             for (b, offset) in pieces {
                 placement[b] = Placement { root, offset };
             }
+            // Complete once the producers so far have run (they include every piece's).
+            unstepped.push((steps.len(), out));
             continue;
         }
         steps.push(Step {
@@ -403,6 +411,7 @@ pub fn plan(
         values_len: alloc.end,
         scratch_len,
         qscratch_len,
+        unstepped,
     })
 }
 
@@ -535,5 +544,27 @@ mod tests {
         // Axis 2 of [1, 2, 2, 3]: per channel, b's two rows then b's two rows again.
         let bb: Vec<f32> = b.chunks(6).flat_map(|ch| [ch, ch].concat()).collect();
         assert_eq!(out[2].data(), bb);
+    }
+
+    /// An observed run reports every value once with its final contents, the in-place
+    /// concatenation (no step of its own) included: calibration reads convolution inputs
+    /// this way.
+    #[test]
+    fn observed_runs_report_values_no_step_computes() {
+        let shape = vec![1, 2, 2, 3];
+        let x: Vec<f32> = (0..12).map(|i| i as f32 - 4.0).collect();
+        let mut session = Session::new(model());
+        let mut seen: Vec<(u32, Vec<usize>, Vec<f32>)> = Vec::new();
+        let out = session
+            .run_observed(&[&Tensor::new(shape, x).unwrap()], &mut |v, s, d| {
+                seen.push((v, s.to_vec(), d.to_vec()))
+            })
+            .unwrap();
+        let mut ids: Vec<u32> = seen.iter().map(|(v, _, _)| *v).collect();
+        ids.sort();
+        assert_eq!(ids, [0, 3, 4, 5, 6, 7, 8]);
+        let abc = seen.iter().find(|(v, _, _)| *v == 6).unwrap();
+        assert_eq!(abc.1, [1, 6, 2, 3]);
+        assert_eq!(abc.2, out[0].data());
     }
 }

@@ -201,7 +201,17 @@ fn execute(
     let _ = (&mut profile, profile_nodes);
     let ks = model.kernels();
     let (values, scratch_all) = arena.split_at_mut(plan.values_len);
-    for step in &plan.steps {
+    // Values no step computes are reported once the steps that complete them have run.
+    let mut unstepped = plan.unstepped.iter().peekable();
+    let mut observe_unstepped = |done: usize, values: &[f32], observe: &mut Observer| {
+        while let Some(&(_, v)) = unstepped.next_if(|(d, _)| *d <= done) {
+            if let (Some(s), Some(info)) = (plan.slots[v as usize], &plan.infos[v as usize]) {
+                observe(v, &info.shape, &values[s.offset..s.offset + s.len]);
+            }
+        }
+    };
+    observe_unstepped(0, values, observe);
+    for (si, step) in plan.steps.iter().enumerate() {
         #[cfg(feature = "std")]
         let started = std::time::Instant::now();
         let node = &model.nodes[step.node];
@@ -422,6 +432,7 @@ fn execute(
             }
         }
         observe(out_v as u32, out_shape, out);
+        observe_unstepped(si + 1, values, observe);
         // Profiles need a clock, so they are kept with the `std` feature only.
         #[cfg(feature = "std")]
         if let Some(p) = profile.as_deref_mut() {
