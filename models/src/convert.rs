@@ -95,6 +95,9 @@ pub struct Int8Options {
     /// The sensitivity analysis runs on at most this many calibration inputs, evenly spread
     /// (`None`: all).
     pub sensitivity_inputs: Option<usize>,
+    /// Rounds of empirical bias correction after quantisation (0: none; see
+    /// [`crate::bias_correction`]).
+    pub bias_correction: usize,
 }
 
 /// Options for [`convert`].
@@ -200,7 +203,32 @@ pub fn convert(onnx: &[u8], opts: &ConvertOptions) -> Result<(Vec<u8>, Report), 
             ));
             keep.extend(chosen);
         }
+        let fp32_graph = (q.bias_correction > 0).then(|| g.clone());
         let qr = crate::quantize::quantize(&mut g, &stats, q.method, &keep)?;
+        if let Some(fp32_graph) = fp32_graph {
+            let report = crate::bias_correction::correct_biases(
+                &fp32_graph,
+                &mut g,
+                &q.calibration,
+                q.bias_correction,
+            )?;
+            eprintln!(
+                "bias correction, {} rounds (per layer: mean |change| in the last round, \
+                 mean |correction|):",
+                q.bias_correction
+            );
+            for c in &report {
+                eprintln!("  {:<32} {:>10.3e} {:>10.3e}", c.node, c.change, c.total);
+            }
+            g.metadata.push((
+                "kestrel.bias_correction".into(),
+                format!(
+                    "{} rounds over {} calibration inputs",
+                    q.bias_correction,
+                    q.calibration.len()
+                ),
+            ));
+        }
         g.metadata
             .push(("kestrel.fp32_layers".into(), keep.join(",")));
         g.metadata.push(("kestrel.precision".into(), "int8".into()));

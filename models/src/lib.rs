@@ -1,6 +1,7 @@
 //! Kestrel's model toolchain: ONNX import, graph passes and conversion into the Kestrel model
 //! format (see `models/FORMAT.md`).
 
+pub mod bias_correction;
 pub mod compress;
 pub mod convert;
 pub mod graph;

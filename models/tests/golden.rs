@@ -245,22 +245,66 @@ fn scalar_reference_matches_onnxruntime() {
     check_case(&model, c, 1);
 }
 
+/// The classifier's calibration inputs in the int8 tests: the images of one case, one by one.
+fn cls_calibration() -> Vec<Tensor> {
+    let cases = cases();
+    let c = cases
+        .iter()
+        .find(|c| c.case == "cls_48x192_b4")
+        .expect("case");
+    let x = build_input(c);
+    let per: usize = x.shape()[1..].iter().product();
+    x.data()
+        .chunks_exact(per)
+        .map(|d| {
+            let mut shape = x.shape().to_vec();
+            shape[0] = 1;
+            Tensor::new(shape, d.to_vec()).unwrap()
+        })
+        .collect()
+}
+
+/// Bias correction on the classifier: every int8 convolution gets a correction, and a second
+/// round, after every layer's has been applied in graph order, finds the int8 layers' mean
+/// outputs already at the fp32 model's (little left to change).
+#[test]
+fn bias_correction_settles_every_layer() {
+    let calibration = cls_calibration();
+    let onnx = std::fs::read(common::onnx_path("cls")).unwrap();
+    let mut g = ocr_models::import::import(&onnx).unwrap();
+    ocr_models::passes::optimise(&mut g).unwrap();
+    let fp32 = g.clone();
+    let bytes = ocr_core::runtime::format::encode(&g.to_def().unwrap());
+    let stats = ocr_models::quantize::calibrate(&bytes, &calibration).unwrap();
+    let method = ocr_models::quantize::CalibMethod::Percentile(99.99);
+    let quantised = ocr_models::quantize::quantize(&mut g, &stats, method, &[]).unwrap();
+    let report =
+        ocr_models::bias_correction::correct_biases(&fp32, &mut g, &calibration, 2).unwrap();
+    assert_eq!(report.len(), quantised.int8.len());
+    for c in &report {
+        assert!(c.total > 0.0, "{}: no correction", c.node);
+        assert!(
+            c.change <= 0.1 * c.total,
+            "{}: the second round still moved the correction by {} (of {})",
+            c.node,
+            c.change,
+            c.total
+        );
+    }
+    // The corrected model still loads and runs.
+    let model = Model::from_bytes(&ocr_core::runtime::format::encode(&g.to_def().unwrap()));
+    let y = Session::new(model.unwrap())
+        .run(&[&calibration[0]])
+        .unwrap();
+    assert!(y[0].data().iter().all(|v| v.is_finite()));
+}
+
 /// The int8 path end to end on the classifier: quantise with calibration inputs from one case,
 /// score another. Probabilities move but the decision must not.
 #[test]
 fn int8_classifier_stays_close_to_fp32() {
     let cases = cases();
-    let calib_case = cases
-        .iter()
-        .find(|c| c.case == "cls_48x192_b4")
-        .expect("case");
-    let x = build_input(calib_case);
-    let per = 3 * 48 * 192;
-    let calibration: Vec<Tensor> = x
-        .data()
-        .chunks_exact(per)
-        .map(|d| Tensor::new(vec![1, 3, 48, 192], d.to_vec()).unwrap())
-        .collect();
+    let calibration = cls_calibration();
     let onnx = std::fs::read(common::onnx_path("cls")).unwrap();
     let opts = ocr_models::ConvertOptions {
         kind: ocr_models::ModelKind::parse("cls"),
@@ -270,6 +314,7 @@ fn int8_classifier_stays_close_to_fp32() {
             keep_fp32: vec![],
             max_changed: None,
             sensitivity_inputs: None,
+            bias_correction: 0,
         }),
         ..Default::default()
     };

@@ -257,6 +257,11 @@ enum Command {
         /// the set); ranges still use all of them.
         #[arg(long, value_name = "N")]
         sensitivity_inputs: Option<usize>,
+        /// Rounds of empirical bias correction after quantisation: the int8 convolutions'
+        /// biases absorb the mean shift of their outputs against fp32 on the calibration
+        /// inputs (0: off).
+        #[arg(long, value_name = "ROUNDS", default_value_t = 0)]
+        bias_correction: usize,
     },
     /// Compress a Kestrel model file: arithmetic-code its int8 weights (lossless) and
     /// optionally store weights with fewer bits (lossy; see models/README.md).
@@ -688,6 +693,7 @@ fn run(cli: Cli) -> Result<()> {
             keep_fp32,
             max_changed,
             sensitivity_inputs,
+            bias_correction,
         } => {
             let onnx = std::fs::read(&input)
                 .with_context(|| format!("cannot read {}", input.display()))?;
@@ -721,6 +727,7 @@ fn run(cli: Cli) -> Result<()> {
                     keep_fp32,
                     max_changed,
                     sensitivity_inputs,
+                    bias_correction,
                 })
             } else {
                 None
