@@ -72,6 +72,7 @@ pub async fn read_with_offload(
     let pb_opts = pb::ReadOptions {
         max_side: 0,
         no_classify: true,
+        no_verify_turns: true,
         allowed_chars: opts.allowed_chars.clone().unwrap_or_default(),
     };
     let mut req = tonic::Request::new(pb::RecognizeRequest {

@@ -240,6 +240,7 @@ fn options(o: Option<&pb::ReadOptions>) -> ReadOptions {
             r.det.max_side = o.max_side.min(4096);
         }
         r.classify = !o.no_classify;
+        r.verify_turns = !o.no_verify_turns;
         if !o.allowed_chars.is_empty() {
             r.allowed_chars = Some(o.allowed_chars.clone());
         }

@@ -10,7 +10,11 @@ use image::RgbImage;
 const CLS_H: u32 = 48;
 const CLS_W: u32 = 192;
 
-/// Probability of "upside down" above which a line is turned.
+/// Probability of "upside down" above which a line is turned. With turns verified
+/// ([`crate::ocr::ReadOptions::verify_turns`]) a lower threshold finds more upside-down lines
+/// at some cost to upright ones, where the recogniser is sometimes more confident of an
+/// upside-down reading: on the dev set, 0.1 reads 232 of 240 upside-down plates right against
+/// 184 at 0.9, but 77.5% of the upright bank-card crops against 80.0%.
 pub const DEFAULT_THRESH: f32 = 0.9;
 
 /// The windows of a crop the classifier looks at. The classifier sees 4:1 images; squeezing a

@@ -57,8 +57,12 @@ pub struct ReadOptions {
     pub det: DetOptions,
     /// Run the 0/180 classifier on each line.
     pub classify: bool,
-    /// Classifier confidence needed to turn a line.
+    /// Classifier confidence needed to turn a line (see [`classify::DEFAULT_THRESH`]).
     pub cls_thresh: f32,
+    /// Verify turns: a line the classifier turns is read both ways and keeps the reading the
+    /// recogniser is more confident of (one more recognition per turned line). Verification
+    /// only undoes turns, so it never loses an upside-down line the classifier finds.
+    pub verify_turns: bool,
     /// Lines per recogniser batch.
     pub rec_batch: usize,
     /// Restrict recognition to these characters (constrained decoding).
@@ -73,6 +77,7 @@ impl Default for ReadOptions {
             det: DetOptions::default(),
             classify: true,
             cls_thresh: classify::DEFAULT_THRESH,
+            verify_turns: true,
             rec_batch: 6,
             allowed_chars: None,
             cancel: None,
@@ -522,7 +527,7 @@ impl Engine {
             return Ok(Vec::new());
         }
         let t = Instant::now();
-        let angles = match (&self.cls, opts.classify) {
+        let mut angles = match (&self.cls, opts.classify) {
             (Some(cls), true) => {
                 let windows = classify::windows_of(&crops);
                 let batches: Vec<&[(usize, RgbImage)]> = windows.chunks(CLS_BATCH).collect();
@@ -542,6 +547,32 @@ impl Engine {
             opts.rec_batch,
             opts.cancel.as_ref(),
         )?;
+        // The classifier is sometimes sure of a turn the text does not need (card digits,
+        // plates: short lines of near-symmetric glyphs). A turned line is read both ways and
+        // keeps the reading the recogniser is more confident of.
+        let turned: Vec<usize> = (0..crops.len()).filter(|&i| angles[i] == 180).collect();
+        if opts.verify_turns && !turned.is_empty() {
+            let unturned: Vec<Crop> = turned
+                .iter()
+                .map(|&i| {
+                    let mut c = crops[i].clone();
+                    c.rotate180();
+                    c
+                })
+                .collect();
+            let upright = self.rec.recognize(
+                &unturned,
+                opts.allowed_chars.as_deref(),
+                opts.rec_batch,
+                opts.cancel.as_ref(),
+            )?;
+            for (line, &i) in upright.into_iter().zip(&turned) {
+                if line.confidence > lines[i].confidence {
+                    lines[i] = line;
+                    angles[i] = 0;
+                }
+            }
+        }
         for (line, angle) in lines.iter_mut().zip(angles) {
             line.angle = angle;
         }

@@ -111,6 +111,10 @@ enum Command {
         /// Skip the 0/180 line classifier.
         #[arg(long)]
         no_cls: bool,
+        /// Trust the classifier's turns (by default a turned line is read both ways and keeps
+        /// the more confident reading).
+        #[arg(long)]
+        no_verify_turns: bool,
         /// Only recognise these characters (e.g. "0123456789").
         #[arg(long, value_name = "CHARS")]
         allowed_chars: Option<String>,
@@ -204,6 +208,10 @@ enum Command {
         /// Do not run the 0/180 classifier.
         #[arg(long)]
         no_cls: bool,
+        /// Trust the classifier's turns (by default a turned line is read both ways and keeps
+        /// the more confident reading).
+        #[arg(long)]
+        no_verify_turns: bool,
         /// Read line crops as bank-card numbers: the specialised bank-card recogniser, with
         /// the general one (digits only) as fallback when it is unsure.
         #[arg(long)]
@@ -384,6 +392,7 @@ fn run(cli: Cli) -> Result<()> {
             font,
             max_side,
             no_cls,
+            no_verify_turns,
             allowed_chars,
             remote,
             offload_below,
@@ -408,6 +417,7 @@ fn run(cli: Cli) -> Result<()> {
             let mut totals = ocr_services::offload::OffloadStats::default();
             let mut opts = ReadOptions {
                 classify: !no_cls,
+                verify_turns: !no_verify_turns,
                 allowed_chars,
                 ..Default::default()
             };
@@ -593,6 +603,7 @@ fn run(cli: Cli) -> Result<()> {
             quiet,
             allowed_chars,
             no_cls,
+            no_verify_turns,
             bank_card_numbers,
             include_calibration,
             models,
@@ -628,6 +639,7 @@ fn run(cli: Cli) -> Result<()> {
             opts.read.det.max_side = max_side;
             opts.read.allowed_chars = allowed_chars;
             opts.read.classify = !no_cls;
+            opts.read.verify_turns = !no_verify_turns;
             let engine;
             let reader;
             let predictor = match &predictions {
