@@ -295,17 +295,19 @@ impl Pipeline {
         Ok(boxes)
     }
 
-    /// Reads a whole image as one text line (classifier first, when there is one).
+    /// Reads a whole image as one text line (classifier first, when there is one). A line the
+    /// classifier turns is read both ways and keeps the more confident reading: the
+    /// classifier is sometimes sure an upright card number or plate is upside down (the
+    /// engine's `ReadOptions::verify_turns`).
     pub fn recognize(&mut self, img: &Rgb) -> Result<Line> {
+        let (mut text, mut confidence) = self.recognize_upright(img)?;
         let mut angle = 0;
-        let turned;
-        let mut line = img;
         if self.cls.is_some() && self.is_turned(img)? {
-            turned = img.turned();
-            line = &turned;
-            angle = 180;
+            let (t_text, t_confidence) = self.recognize_upright(&img.turned())?;
+            if t_confidence > confidence {
+                (text, confidence, angle) = (t_text, t_confidence, 180);
+            }
         }
-        let (text, confidence) = self.recognize_upright(line)?;
         Ok(Line {
             bbox: LineBox {
                 x0: 0,
