@@ -134,6 +134,7 @@ fn line(l: &ocr::Line) -> pb::Line {
                 quad: Some(quad(&c.quad)),
             })
             .collect(),
+        angle: u32::from(l.angle),
     }
 }
 

@@ -157,6 +157,24 @@ async fn every_rpc_and_bad_input() {
         .into_inner();
     assert_eq!(rec.lines[0].text, "韩国小馆");
 
+    // A plate crop the classifier is sure is upside down (it is not): read both ways by
+    // default, the classifier's word taken with `no_verify_turns`.
+    let plate = |no_verify_turns| pb::RecognizeRequest {
+        lines: vec![dev("plates_LPRNet_Pytorch/data/test/皖A10D09.jpg")],
+        options: Some(pb::ReadOptions {
+            no_verify_turns,
+            ..Default::default()
+        }),
+    };
+    let verified = c.recognize(plate(false)).await.unwrap().into_inner();
+    assert_eq!(
+        (verified.lines[0].text.as_str(), verified.lines[0].angle),
+        ("皖A·10D09", 0)
+    );
+    let trusted = c.recognize(plate(true)).await.unwrap().into_inner();
+    assert_eq!(trusted.lines[0].angle, 180);
+    assert_ne!(trusted.lines[0].text, verified.lines[0].text);
+
     // Streaming: answers in order, a bad image answered in-band.
     let reqs = vec![
         pb::ReadRequest {
