@@ -24,6 +24,7 @@ mod tests {
                 confidence: 0.9,
                 quad: None,
                 chars: vec![],
+                angle: 180,
             }],
             width: 10,
             height: 5,
