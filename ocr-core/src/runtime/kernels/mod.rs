@@ -1,11 +1,15 @@
 //! Compute kernels and the single point where a kernel set is chosen.
 //!
 //! [`KernelSet::detect`] picks the best set the CPU reports (AVX2+FMA, optionally with AVX-512 VNNI for
-//! int8, or the portable scalar reference) once, when a model is loaded; everything else calls through the chosen set.
+//! int8; NEON on AArch64; or the portable scalar reference) once, when a model is loaded;
+//! everything else calls through the chosen set. A new architecture is one more file like
+//! `x86.rs` or `neon.rs` that fills a [`KernelSet`], starting from the scalar one.
 //! Every SIMD kernel is tested against the scalar reference (fp32: within a stated tolerance).
 
 pub mod depthwise;
 pub mod gemm;
+#[cfg(target_arch = "aarch64")]
+pub mod neon;
 pub mod qgemm;
 pub mod scalar;
 #[cfg(target_arch = "x86_64")]
@@ -91,6 +95,9 @@ impl KernelSet {
                 return k;
             }
         }
+        #[cfg(target_arch = "aarch64")]
+        return neon::neon();
+        #[allow(unreachable_code)]
         Self::scalar()
     }
 
@@ -103,6 +110,8 @@ impl KernelSet {
             v.extend(x86::avx2());
             v.extend(x86::avx512_vnni());
         }
+        #[cfg(target_arch = "aarch64")]
+        v.push(neon::neon());
         v
     }
 }

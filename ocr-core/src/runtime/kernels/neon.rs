@@ -1,0 +1,208 @@
+//! Arm (AArch64) NEON kernels: the fp32 and int8 GEMM micro-kernels and activation
+//! quantisation; every other kernel is the portable body, which the compiler vectorises with
+//! NEON (AArch64's baseline, so no detection is needed).
+//!
+//! The int8 micro-kernel runs on any ARMv8.0 core: `vld4q_u8` splits a B row block into the
+//! four bytes of its sixteen columns, each byte is widened to 16 bits, and `vmlal_laneq_s16`
+//! multiplies it by one widened weight into 32-bit sums. Every product of an activation
+//! (`0..=255`) and a weight (`-127..=127`) is exact in 16-bit inputs and 32-bit results, so
+//! the integers equal the scalar reference's (tested bit for bit). Cores with the dot-product
+//! extension would take four products per lane and instruction; that path is not written.
+//!
+//! Each kernel is an `unsafe` function behind a safe wrapper that checks slice lengths; NEON
+//! is part of every AArch64 CPU, which is what makes the calls sound.
+
+use super::qgemm::{QMR, QNR};
+use super::{KernelSet, MR, NR};
+use core::arch::aarch64::*;
+
+/// The NEON kernel set.
+pub fn neon() -> KernelSet {
+    KernelSet {
+        name: "neon",
+        gemm: gemm_neon,
+        qgemm: qgemm_neon,
+        qgemm_pair: qgemm_pair_neon,
+        quantize_quads: quantize_quads_neon,
+        ..KernelSet::scalar()
+    }
+}
+
+fn gemm_neon(k: usize, a: &[f32], b: &[f32], acc: &mut [f32; MR * NR]) {
+    assert!(a.len() >= k * MR && b.len() >= k * NR);
+    // SAFETY: NEON is always present on AArch64; reads stay within the lengths asserted
+    // above, writes within the array.
+    unsafe { gemm_6x16(k, a.as_ptr(), b.as_ptr(), acc.as_mut_ptr()) }
+}
+
+/// `acc[6 x 16] = sum_k a[k][0..6] * b[k][0..16]`: 24 accumulator registers, one fused
+/// multiply-add per (row, four columns) and k step.
+unsafe fn gemm_6x16(k: usize, a: *const f32, b: *const f32, acc: *mut f32) {
+    // SAFETY (whole body): the caller guarantees `a` holds k*6 and `b` k*16 floats and `acc`
+    // 96.
+    unsafe {
+        let z = vdupq_n_f32(0.0);
+        let mut c = [[z; 4]; MR];
+        for kk in 0..k {
+            let bp = b.add(kk * NR);
+            let bv = [
+                vld1q_f32(bp),
+                vld1q_f32(bp.add(4)),
+                vld1q_f32(bp.add(8)),
+                vld1q_f32(bp.add(12)),
+            ];
+            let ap = a.add(kk * MR);
+            let a03 = vld1q_f32(ap);
+            // Rows 4 and 5 (two floats; the upper lanes are unused).
+            let a45 = vcombine_f32(vld1_f32(ap.add(4)), vdup_n_f32(0.0));
+            macro_rules! row {
+                ($r:expr, $v:expr, $lane:expr) => {
+                    for (cv, &bw) in c[$r].iter_mut().zip(&bv) {
+                        *cv = vfmaq_laneq_f32::<$lane>(*cv, bw, $v);
+                    }
+                };
+            }
+            row!(0, a03, 0);
+            row!(1, a03, 1);
+            row!(2, a03, 2);
+            row!(3, a03, 3);
+            row!(4, a45, 0);
+            row!(5, a45, 1);
+        }
+        for (r, row) in c.iter().enumerate() {
+            for (j, v) in row.iter().enumerate() {
+                vst1q_f32(acc.add(r * NR + j * 4), *v);
+            }
+        }
+    }
+}
+
+fn qgemm_neon(k4: usize, a: &[i8], b: &[u8], acc: &mut [i32; QMR * QNR]) {
+    assert!(a.len() >= k4 * QMR * 4 && b.len() >= k4 * QNR * 4);
+    // SAFETY: NEON is always present on AArch64; reads stay within the lengths asserted
+    // above, writes within the array.
+    unsafe { qgemm_4x16(k4, a.as_ptr(), b.as_ptr(), acc.as_mut_ptr()) }
+}
+
+fn qgemm_pair_neon(k4: usize, a: &[i8], b: &[u8], acc: &mut [[i32; QMR * QNR]; 2]) {
+    let (b0, b1) = b.split_at(k4 * QNR * 4);
+    let [acc0, acc1] = acc;
+    qgemm_neon(k4, a, b0, acc0);
+    qgemm_neon(k4, a, b1, acc1);
+}
+
+/// The int8 micro-kernel (module notes): 16 accumulators of four columns, four rows.
+unsafe fn qgemm_4x16(k4: usize, a: *const i8, b: *const u8, acc: *mut i32) {
+    // SAFETY (whole body): the caller guarantees `a` holds k4*16 and `b` k4*64 bytes and `acc`
+    // 64 i32.
+    unsafe {
+        let z = vdupq_n_s32(0);
+        // c[r][g]: row r, columns 4g..4g+4.
+        let mut c = [[z; 4]; QMR];
+        for kk in 0..k4 {
+            // b.0[j] holds byte j of columns 0..16; widened: lo = columns 0..8, hi = 8..16.
+            let bq = vld4q_u8(b.add(kk * QNR * 4));
+            let wide = |v: uint8x16_t| {
+                (
+                    vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(v))),
+                    vreinterpretq_s16_u16(vmovl_high_u8(v)),
+                )
+            };
+            let bw = [wide(bq.0), wide(bq.1), wide(bq.2), wide(bq.3)];
+            // a[r][j] at lane 4r + j: rows 0-1 in `a01`, rows 2-3 in `a23`.
+            let av = vld1q_s8(a.add(kk * QMR * 4));
+            let a01 = vmovl_s8(vget_low_s8(av));
+            let a23 = vmovl_high_s8(av);
+            macro_rules! tap {
+                ($r:expr, $j:expr, $w:expr, $lane:expr) => {{
+                    let (lo, hi) = bw[$j];
+                    c[$r][0] = vmlal_laneq_s16::<$lane>(c[$r][0], vget_low_s16(lo), $w);
+                    c[$r][1] = vmlal_high_laneq_s16::<$lane>(c[$r][1], lo, $w);
+                    c[$r][2] = vmlal_laneq_s16::<$lane>(c[$r][2], vget_low_s16(hi), $w);
+                    c[$r][3] = vmlal_high_laneq_s16::<$lane>(c[$r][3], hi, $w);
+                }};
+            }
+            tap!(0, 0, a01, 0);
+            tap!(0, 1, a01, 1);
+            tap!(0, 2, a01, 2);
+            tap!(0, 3, a01, 3);
+            tap!(1, 0, a01, 4);
+            tap!(1, 1, a01, 5);
+            tap!(1, 2, a01, 6);
+            tap!(1, 3, a01, 7);
+            tap!(2, 0, a23, 0);
+            tap!(2, 1, a23, 1);
+            tap!(2, 2, a23, 2);
+            tap!(2, 3, a23, 3);
+            tap!(3, 0, a23, 4);
+            tap!(3, 1, a23, 5);
+            tap!(3, 2, a23, 6);
+            tap!(3, 3, a23, 7);
+        }
+        for (r, row) in c.iter().enumerate() {
+            for (g, v) in row.iter().enumerate() {
+                vst1q_s32(acc.add(r * QNR + g * 4), *v);
+            }
+        }
+    }
+}
+
+fn quantize_quads_neon(x: [&[f32]; 4], inv_scale: f32, zero_point: f32, out: &mut [u8]) {
+    let n = out.len() / 4;
+    assert!(out.len() == 4 * n && x.iter().all(|r| r.len() >= n));
+    let body = n / 16 * 16;
+    // SAFETY: NEON is always present on AArch64; the kernel reads `body` floats of each row
+    // and writes `4 * body` bytes, within the lengths asserted above.
+    unsafe {
+        quantize_quads_16(
+            [x[0].as_ptr(), x[1].as_ptr(), x[2].as_ptr(), x[3].as_ptr()],
+            inv_scale,
+            zero_point,
+            out.as_mut_ptr(),
+            body,
+        )
+    };
+    let tail = [
+        &x[0][body..n],
+        &x[1][body..n],
+        &x[2][body..n],
+        &x[3][body..n],
+    ];
+    super::qgemm::quantize_quads_scalar(tail, inv_scale, zero_point, &mut out[4 * body..]);
+}
+
+/// Sixteen pixels of four channels at a time: multiply, add, clamp, add a half and truncate
+/// (the reference's operations in its order; no fused multiply-add), then `vst4q_u8`
+/// interleaves the four channels into quads.
+unsafe fn quantize_quads_16(x: [*const f32; 4], inv: f32, zp: f32, out: *mut u8, n: usize) {
+    // SAFETY (whole body): the caller guarantees `n` floats in each row, `4 * n` bytes of
+    // output, and `n` a multiple of 16.
+    unsafe {
+        let (vinv, vzp) = (vdupq_n_f32(inv), vdupq_n_f32(zp));
+        let (lo, hi, half) = (vdupq_n_f32(0.0), vdupq_n_f32(255.0), vdupq_n_f32(0.5));
+        let q4 = |p: *const f32| {
+            let v = vaddq_f32(vmulq_f32(vld1q_f32(p), vinv), vzp);
+            // vmax/vmin keep a NaN, which converts to 0 as the reference's cast does.
+            let v = vaddq_f32(vminq_f32(vmaxq_f32(v, lo), hi), half);
+            vcvtq_u32_f32(v)
+        };
+        let q16 = |p: *const f32| {
+            let a = vmovn_u32(q4(p));
+            let b = vmovn_u32(q4(p.add(4)));
+            let c = vmovn_u32(q4(p.add(8)));
+            let d = vmovn_u32(q4(p.add(12)));
+            vcombine_u8(vmovn_u16(vcombine_u16(a, b)), vmovn_u16(vcombine_u16(c, d)))
+        };
+        let mut i = 0;
+        while i < n {
+            let v = uint8x16x4_t(
+                q16(x[0].add(i)),
+                q16(x[1].add(i)),
+                q16(x[2].add(i)),
+                q16(x[3].add(i)),
+            );
+            vst4q_u8(out.add(4 * i), v);
+            i += 16;
+        }
+    }
+}
