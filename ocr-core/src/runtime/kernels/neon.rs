@@ -148,27 +148,19 @@ unsafe fn qgemm_4x16(k4: usize, a: *const i8, b: *const u8, acc: *mut i32) {
 }
 
 fn quantize_quads_neon(x: [&[f32]; 4], inv_scale: f32, zero_point: f32, out: &mut [u8]) {
-    let n = out.len() / 4;
-    assert!(out.len() == 4 * n && x.iter().all(|r| r.len() >= n));
-    let body = n / 16 * 16;
-    // SAFETY: NEON is always present on AArch64; the kernel reads `body` floats of each row
-    // and writes `4 * body` bytes, within the lengths asserted above.
-    unsafe {
-        quantize_quads_16(
-            [x[0].as_ptr(), x[1].as_ptr(), x[2].as_ptr(), x[3].as_ptr()],
-            inv_scale,
-            zero_point,
-            out.as_mut_ptr(),
-            body,
-        )
-    };
-    let tail = [
-        &x[0][body..n],
-        &x[1][body..n],
-        &x[2][body..n],
-        &x[3][body..n],
-    ];
-    super::qgemm::quantize_quads_scalar(tail, inv_scale, zero_point, &mut out[4 * body..]);
+    super::qgemm::split_quantize_quads(x, inv_scale, zero_point, out, 16, |x, out| {
+        // SAFETY: NEON is always present on AArch64; each row holds `out.len() / 4` floats, a
+        // multiple of 16, and `out` four bytes for each.
+        unsafe {
+            quantize_quads_16(
+                x.map(|r| r.as_ptr()),
+                inv_scale,
+                zero_point,
+                out.as_mut_ptr(),
+                out.len() / 4,
+            )
+        }
+    });
 }
 
 /// Sixteen pixels of four channels at a time: multiply, add, clamp, add a half and truncate

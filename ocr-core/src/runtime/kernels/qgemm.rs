@@ -91,6 +91,25 @@ pub fn quantize_quads_scalar(x: [&[f32]; 4], inv_scale: f32, zero_point: f32, ou
     }
 }
 
+/// How the SIMD [`QuantizeQuadsKernel`]s split their work: `simd` quantises the leading
+/// multiple of `step` pixels (each row cut to that length, `out` to four bytes a pixel), the
+/// scalar reference the rest.
+pub fn split_quantize_quads(
+    x: [&[f32]; 4],
+    inv_scale: f32,
+    zero_point: f32,
+    out: &mut [u8],
+    step: usize,
+    simd: impl FnOnce([&[f32]; 4], &mut [u8]),
+) {
+    let n = out.len() / 4;
+    assert!(x.iter().all(|r| r.len() >= n));
+    let body = n / step * step;
+    let (head, tail) = out.split_at_mut(4 * body);
+    simd(x.map(|r| &r[..body]), head);
+    quantize_quads_scalar(x.map(|r| &r[body..n]), inv_scale, zero_point, tail);
+}
+
 /// Per-row constants of an int8 tile's epilogue (rows past the matrix: zeros).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TileParams {

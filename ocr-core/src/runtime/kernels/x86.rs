@@ -541,28 +541,20 @@ unsafe fn dw_tile_avx512<const ROWS: usize, const VECS: usize>(
 }
 
 fn quantize_quads_avx2(x: [&[f32]; 4], inv_scale: f32, zero_point: f32, out: &mut [u8]) {
-    let n = out.len() / 4;
-    assert!(x.iter().all(|r| r.len() >= n));
-    let body = n / 8 * 8;
-    // SAFETY: reachable only through the sets built by `avx2()`/`avx512_vnni()` (AVX2
-    // checked); the body reads the first `body <= n` floats of each row and writes the first
-    // `4 * body` bytes of `out`, all within the lengths checked above.
-    unsafe {
-        quantize_quads_avx2_impl(
-            x.map(|r| r.as_ptr()),
-            inv_scale,
-            zero_point,
-            out.as_mut_ptr(),
-            body,
-        )
-    }
-    let tail = [
-        &x[0][body..n],
-        &x[1][body..n],
-        &x[2][body..n],
-        &x[3][body..n],
-    ];
-    super::qgemm::quantize_quads_scalar(tail, inv_scale, zero_point, &mut out[4 * body..]);
+    super::qgemm::split_quantize_quads(x, inv_scale, zero_point, out, 8, |x, out| {
+        // SAFETY: reachable only through the sets built by `avx2()`/`avx512_vnni()` (AVX2
+        // checked); each row holds `out.len() / 4` floats, a multiple of 8, and `out` four
+        // bytes for each.
+        unsafe {
+            quantize_quads_avx2_impl(
+                x.map(|r| r.as_ptr()),
+                inv_scale,
+                zero_point,
+                out.as_mut_ptr(),
+                out.len() / 4,
+            )
+        }
+    });
 }
 
 #[target_feature(enable = "avx2")]
