@@ -295,10 +295,10 @@ impl Pipeline {
         Ok(boxes)
     }
 
-    /// Reads a whole image as one text line (classifier first, when there is one). A line the
-    /// classifier turns is read both ways and keeps the more confident reading: the
-    /// classifier is sometimes sure an upright card number or plate is upside down (the
-    /// engine's `ReadOptions::verify_turns`).
+    /// Reads a whole image as one text line. With a classifier, a line it finds upside down
+    /// is read both ways and keeps the more confident reading: the classifier is sometimes
+    /// sure an upright card number or plate is upside down (the engine's
+    /// `ReadOptions::verify_turns`).
     pub fn recognize(&mut self, img: &Rgb) -> Result<Line> {
         let (mut text, mut confidence) = self.recognize_upright(img)?;
         let mut angle = 0;
