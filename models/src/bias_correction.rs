@@ -111,6 +111,12 @@ fn layers(fp32: &Graph, q: &Graph) -> Vec<Layer> {
             continue;
         }
         let (m, cg, kh, kw) = (shape[0], shape[1], shape[2], shape[3]);
+        // A bias the correction can rewrite: none, or a constant with one value per channel.
+        if let Some(Some(bv)) = n.inputs.get(2)
+            && !matches!(q.const_f32(*bv), Some((_, d)) if d.len() == m)
+        {
+            continue;
+        }
         let per = cg * kh * kw;
         let w_int8 = wi8
             .chunks_exact(per)
