@@ -73,6 +73,7 @@ pub async fn read_with_offload(
         max_side: 0,
         no_classify: true,
         no_verify_turns: true,
+        cls_thresh: 0.0,
         allowed_chars: opts.allowed_chars.clone().unwrap_or_default(),
     };
     let mut req = tonic::Request::new(pb::RecognizeRequest {

@@ -234,7 +234,8 @@ fn page(p: &ocr::Page) -> pb::Page {
     }
 }
 
-fn options(o: Option<&pb::ReadOptions>) -> ReadOptions {
+/// The engine's options for a request's; an out-of-range value is the client's error.
+fn options(o: Option<&pb::ReadOptions>) -> Result<ReadOptions, Status> {
     let mut r = ReadOptions::default();
     if let Some(o) = o {
         if o.max_side > 0 {
@@ -242,11 +243,20 @@ fn options(o: Option<&pb::ReadOptions>) -> ReadOptions {
         }
         r.classify = !o.no_classify;
         r.verify_turns = !o.no_verify_turns;
+        if o.cls_thresh != 0.0 {
+            if !(o.cls_thresh > 0.0 && o.cls_thresh < 1.0) {
+                return Err(Status::invalid_argument(format!(
+                    "cls_thresh {} is not a probability in (0, 1)",
+                    o.cls_thresh
+                )));
+            }
+            r.cls_thresh = o.cls_thresh;
+        }
         if !o.allowed_chars.is_empty() {
             r.allowed_chars = Some(o.allowed_chars.clone());
         }
     }
-    r
+    Ok(r)
 }
 
 impl OcrService {
@@ -341,7 +351,7 @@ impl OcrService {
 fn read_one(engine: &Engine, cancel: &Cancel, req: &pb::ReadRequest) -> Result<pb::Page, Status> {
     let opts = ReadOptions {
         cancel: Some(cancel.clone()),
-        ..options(req.options.as_ref())
+        ..options(req.options.as_ref())?
     };
     let p = engine.read_bytes(&req.image, &opts).map_err(status)?;
     Ok(page(&p))
@@ -378,7 +388,7 @@ impl Ocr for OcrService {
             let out = self
                 .run(move |e, _| {
                     let img = e.decode(&req.image).map_err(status)?;
-                    let opts = options(req.options.as_ref());
+                    let opts = options(req.options.as_ref())?;
                     let boxes = e.detect(&img, &opts.det).map_err(status)?;
                     Ok(pb::DetectResponse {
                         boxes: boxes
@@ -411,7 +421,7 @@ impl Ocr for OcrService {
                 .run(move |e, cancel| {
                     let opts = ReadOptions {
                         cancel: Some(cancel.clone()),
-                        ..options(req.options.as_ref())
+                        ..options(req.options.as_ref())?
                     };
                     let mut lines = Vec::with_capacity(req.lines.len());
                     for (i, bytes) in req.lines.iter().enumerate() {

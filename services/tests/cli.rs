@@ -110,6 +110,34 @@ fn line_mode_reads_a_crop() {
     assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), "韩国小馆");
 }
 
+/// A plate crop the classifier wrongly finds upside down: read upright by default (turns
+/// verified), turned with `--no-verify-turns`; a threshold outside (0, 1) is refused.
+#[test]
+fn turn_options_reach_the_engine() {
+    let plate = dev("plates_LPRNet_Pytorch/data/test/皖A10D09.jpg");
+    let read = |extra: &[&str]| {
+        let out = kestrel()
+            .args(["read", "--line"])
+            .args(extra)
+            .arg(&plate)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    assert_eq!(read(&[]), "皖A·10D09");
+    assert_ne!(read(&["--no-verify-turns"]), "皖A·10D09");
+    assert_eq!(read(&["--cls-thresh", "0.5"]), "皖A·10D09");
+    let out = kestrel()
+        .args(["read", "--line", "--cls-thresh", "1.5"])
+        .arg(&plate)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("not in (0, 1)"), "{err}");
+}
+
 #[test]
 fn unreadable_files_fail_with_one_line_and_nonzero_exit() {
     let dir = std::env::temp_dir().join(format!("kestrel-cli-{}", std::process::id()));

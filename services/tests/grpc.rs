@@ -174,6 +174,12 @@ async fn every_rpc_and_bad_input() {
     let trusted = c.recognize(plate(true)).await.unwrap().into_inner();
     assert_eq!(trusted.lines[0].angle, 180);
     assert_ne!(trusted.lines[0].text, verified.lines[0].text);
+    // A threshold that is not a probability is the client's error.
+    let mut bad = plate(false);
+    bad.options.as_mut().unwrap().cls_thresh = 1.5;
+    let err = c.recognize(bad).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.message().contains("cls_thresh"), "{}", err.message());
 
     // Streaming: answers in order, a bad image answered in-band.
     let reqs = vec![

@@ -115,6 +115,10 @@ enum Command {
         /// the more confident reading).
         #[arg(long)]
         no_verify_turns: bool,
+        /// The classifier's probability of "upside down" above which a line is turned, in
+        /// (0, 1); lower finds more upside-down lines at some cost to upright ones.
+        #[arg(long, value_name = "P", default_value_t = ocr_core::ocr::classify::DEFAULT_THRESH, value_parser = probability)]
+        cls_thresh: f32,
         /// Only recognise these characters (e.g. "0123456789").
         #[arg(long, value_name = "CHARS")]
         allowed_chars: Option<String>,
@@ -212,6 +216,10 @@ enum Command {
         /// the more confident reading).
         #[arg(long)]
         no_verify_turns: bool,
+        /// The classifier's probability of "upside down" above which a line is turned, in
+        /// (0, 1); lower finds more upside-down lines at some cost to upright ones.
+        #[arg(long, value_name = "P", default_value_t = ocr_core::ocr::classify::DEFAULT_THRESH, value_parser = probability)]
+        cls_thresh: f32,
         /// Read line crops as bank-card numbers: the specialised bank-card recogniser, with
         /// the general one (digits only) as fallback when it is unsure.
         #[arg(long)]
@@ -393,6 +401,7 @@ fn run(cli: Cli) -> Result<()> {
             max_side,
             no_cls,
             no_verify_turns,
+            cls_thresh,
             allowed_chars,
             remote,
             offload_below,
@@ -418,6 +427,7 @@ fn run(cli: Cli) -> Result<()> {
             let mut opts = ReadOptions {
                 classify: !no_cls,
                 verify_turns: !no_verify_turns,
+                cls_thresh,
                 allowed_chars,
                 ..Default::default()
             };
@@ -604,6 +614,7 @@ fn run(cli: Cli) -> Result<()> {
             allowed_chars,
             no_cls,
             no_verify_turns,
+            cls_thresh,
             bank_card_numbers,
             include_calibration,
             models,
@@ -640,6 +651,7 @@ fn run(cli: Cli) -> Result<()> {
             opts.read.allowed_chars = allowed_chars;
             opts.read.classify = !no_cls;
             opts.read.verify_turns = !no_verify_turns;
+            opts.read.cls_thresh = cls_thresh;
             let engine;
             let reader;
             let predictor = match &predictions {
@@ -1038,5 +1050,14 @@ fn main() -> ExitCode {
             eprintln!("kestrel: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Parses a probability strictly between 0 and 1 (a clap value parser).
+fn probability(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(p) if p > 0.0 && p < 1.0 => Ok(p),
+        Ok(p) => Err(format!("{p} is not in (0, 1)")),
+        Err(e) => Err(e.to_string()),
     }
 }
