@@ -18,8 +18,8 @@
 //! changes what its successors see, so the measurement repeats for a few rounds.
 
 use crate::graph::Graph;
-use ocr_core::runtime::format::Attr;
 use ocr_core::runtime::kernels::qgemm::quantize_one;
+use ocr_core::runtime::op::{ConvParams, Op};
 use ocr_core::runtime::{Model, Session, Tensor};
 use std::collections::HashMap;
 
@@ -29,18 +29,13 @@ struct Layer {
     node: usize,
     /// Input value name.
     input: String,
-    /// Output channels, input channels per group, groups, kernel height and width.
+    /// Output channels, input channels per group, kernel height and width.
     m: usize,
     cg: usize,
-    group: usize,
     kh: usize,
     kw: usize,
-    strides: [usize; 2],
-    /// Top and left padding.
-    pads: [usize; 2],
-    /// Bottom and right padding.
-    pads_end: [usize; 2],
-    dilations: [usize; 2],
+    /// Strides, pads, dilations and groups, as the runtime reads them.
+    conv: ConvParams,
     /// fp32 weights `[m, cg, kh, kw]`.
     w_fp32: Vec<f32>,
     /// Dequantised int8 weights, same layout.
@@ -57,26 +52,6 @@ struct TapSums {
     pixels: f64,
 }
 
-fn ints(g: &Graph, node: usize, name: &str, default: [usize; 4]) -> [usize; 4] {
-    match g.nodes[node].attr(name) {
-        Some(Attr::Ints(v)) => {
-            let mut out = default;
-            for (o, &x) in out.iter_mut().zip(v) {
-                *o = x.max(0) as usize;
-            }
-            out
-        }
-        _ => default,
-    }
-}
-
-fn float_attr(g: &Graph, node: usize, name: &str) -> Option<f32> {
-    match g.nodes[node].attr(name) {
-        Some(Attr::Float(f)) => Some(*f),
-        _ => None,
-    }
-}
-
 /// The int8 convolutions of `q` that have an fp32 counterpart (same node name) in `fp32`.
 fn layers(fp32: &Graph, q: &Graph) -> Vec<Layer> {
     let fp32_nodes: HashMap<&str, usize> = fp32
@@ -87,12 +62,10 @@ fn layers(fp32: &Graph, q: &Graph) -> Vec<Layer> {
         .collect();
     let mut out = Vec::new();
     for (i, n) in q.nodes.iter().enumerate() {
-        if n.op != "Conv" {
+        let Ok(Op::Conv(conv)) = Op::parse(n) else {
             continue;
-        }
-        let (Some(x_scale), Some(Attr::Int(zp))) =
-            (float_attr(q, i, "x_scale"), n.attr("x_zero_point"))
-        else {
+        };
+        let Some(aq) = conv.act_quant else {
             continue;
         };
         let (Some(x), Some(wq)) = (n.inputs[0], n.inputs[1]) else {
@@ -123,29 +96,18 @@ fn layers(fp32: &Graph, q: &Graph) -> Vec<Layer> {
             .zip(&params.scales)
             .flat_map(|(row, &s)| row.iter().map(move |&v| v as f32 * s))
             .collect();
-        let group = match n.attr("group") {
-            Some(Attr::Int(v)) => (*v).max(1) as usize,
-            _ => 1,
-        };
-        let [sh, sw, ..] = ints(q, i, "strides", [1; 4]);
-        let [dh, dw, ..] = ints(q, i, "dilations", [1; 4]);
-        let [pt, pl, pb, pr] = ints(q, i, "pads", [0; 4]);
         out.push(Layer {
             node: i,
             input: q.names[x as usize].clone(),
             m,
             cg,
-            group,
             kh,
             kw,
-            strides: [sh.max(1), sw.max(1)],
-            pads: [pt, pl],
-            pads_end: [pb, pr],
-            dilations: [dh.max(1), dw.max(1)],
+            conv,
             w_fp32: wf.to_vec(),
             w_int8,
-            x_scale,
-            x_zero_point: *zp as f32,
+            x_scale: aq.scale,
+            x_zero_point: aq.zero_point as f32,
         });
     }
     out
@@ -156,7 +118,7 @@ impl Layer {
     /// `quantised`) to `acc`.
     fn add(&self, shape: &[usize], data: &[f32], quantised: bool, acc: &mut TapSums) {
         let &[n, c, h, w] = shape else { return };
-        if c != self.cg * self.group || data.len() != n * c * h * w {
+        if c != self.cg * self.conv.group || data.len() != n * c * h * w {
             return;
         }
         let span = |size: usize, k: usize, d: usize, p0: usize, p1: usize, s: usize| {
@@ -168,18 +130,18 @@ impl Layer {
             span(
                 h,
                 self.kh,
-                self.dilations[0],
-                self.pads[0],
-                self.pads_end[0],
-                self.strides[0],
+                self.conv.dilations[0],
+                self.conv.pads[0],
+                self.conv.pads[2],
+                self.conv.strides[0],
             ),
             span(
                 w,
                 self.kw,
-                self.dilations[1],
-                self.pads[1],
-                self.pads_end[1],
-                self.strides[1],
+                self.conv.dilations[1],
+                self.conv.pads[1],
+                self.conv.pads[3],
+                self.conv.strides[1],
             ),
         ) else {
             return;
@@ -203,8 +165,8 @@ impl Layer {
             for ky in 0..self.kh {
                 let mut cols = vec![0f64; w];
                 for oy in 0..oh {
-                    let iy = (oy * self.strides[0] + ky * self.dilations[0]) as isize
-                        - self.pads[0] as isize;
+                    let iy = (oy * self.conv.strides[0] + ky * self.conv.dilations[0]) as isize
+                        - self.conv.pads[0] as isize;
                     if iy < 0 || iy >= h as isize {
                         continue;
                     }
@@ -216,8 +178,8 @@ impl Layer {
                 for kx in 0..self.kw {
                     let mut sum = 0f64;
                     for ox in 0..ow {
-                        let ix = (ox * self.strides[1] + kx * self.dilations[1]) as isize
-                            - self.pads[1] as isize;
+                        let ix = (ox * self.conv.strides[1] + kx * self.conv.dilations[1]) as isize
+                            - self.conv.pads[1] as isize;
                         if ix >= 0 && ix < w as isize {
                             sum += cols[ix as usize];
                         }
@@ -231,7 +193,7 @@ impl Layer {
     /// Mean pre-activation (bias left out) of every output channel, for weights `w`.
     fn means(&self, w: &[f32], acc: &TapSums) -> Vec<f64> {
         let per = self.cg * self.kh * self.kw;
-        let mg = self.m / self.group.max(1);
+        let mg = self.m / self.conv.group.max(1);
         (0..self.m)
             .map(|o| {
                 if acc.pixels == 0.0 {
