@@ -85,10 +85,7 @@ fn qgemm_neon(k4: usize, a: &[i8], b: &[u8], acc: &mut [i32; QMR * QNR]) {
 }
 
 fn qgemm_pair_neon(k4: usize, a: &[i8], b: &[u8], acc: &mut [[i32; QMR * QNR]; 2]) {
-    let (b0, b1) = b.split_at(k4 * QNR * 4);
-    let [acc0, acc1] = acc;
-    qgemm_neon(k4, a, b0, acc0);
-    qgemm_neon(k4, a, b1, acc1);
+    super::qgemm::pair_of_singles(qgemm_neon, k4, a, b, acc)
 }
 
 /// The int8 micro-kernel (module notes): 16 accumulators of four columns, four rows.

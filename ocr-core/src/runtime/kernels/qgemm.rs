@@ -61,12 +61,25 @@ pub fn qgemm_scalar(k4: usize, a: &[i8], b: &[u8], acc: &mut [i32; QMR * QNR]) {
 /// load then feeds twice the multiply-adds.
 pub type QPairKernel = fn(k4: usize, a: &[i8], b: &[u8], acc: &mut [[i32; QMR * QNR]; 2]);
 
-/// Scalar reference pair kernel: the single-panel reference on each panel.
-pub fn qgemm_pair_scalar(k4: usize, a: &[i8], b: &[u8], acc: &mut [[i32; QMR * QNR]; 2]) {
+/// A [`QPairKernel`] made of a single-panel kernel run on each panel: what the sets whose
+/// single kernel already fills the registers use.
+#[inline(always)]
+pub fn pair_of_singles(
+    single: QMicroKernel,
+    k4: usize,
+    a: &[i8],
+    b: &[u8],
+    acc: &mut [[i32; QMR * QNR]; 2],
+) {
     let (b0, b1) = b.split_at(k4 * QBLOCK);
     let [acc0, acc1] = acc;
-    qgemm_scalar(k4, a, b0, acc0);
-    qgemm_scalar(k4, a, b1, acc1);
+    single(k4, a, b0, acc0);
+    single(k4, a, b1, acc1);
+}
+
+/// Scalar reference pair kernel: the single-panel reference on each panel.
+pub fn qgemm_pair_scalar(k4: usize, a: &[i8], b: &[u8], acc: &mut [[i32; QMR * QNR]; 2]) {
+    pair_of_singles(qgemm_scalar, k4, a, b, acc)
 }
 
 /// Quantises one fp32 activation to u8: `round_half_up(clamp(v * inv_scale + zero_point, 0,

@@ -164,10 +164,7 @@ fn qgemm_vnni512(k4: usize, a: &[i8], b: &[u8], acc: &mut [i32; QMR * QNR]) {
 
 /// The AVX2 pair kernel: the single-panel kernel on each panel (its registers are full).
 fn qgemm_pair_avx2(k4: usize, a: &[i8], b: &[u8], acc: &mut [[i32; QMR * QNR]; 2]) {
-    let (b0, b1) = b.split_at(k4 * QBLOCK);
-    let [acc0, acc1] = acc;
-    qgemm_avx2(k4, a, b0, acc0);
-    qgemm_avx2(k4, a, b1, acc1);
+    super::qgemm::pair_of_singles(qgemm_avx2, k4, a, b, acc)
 }
 
 fn qgemm_pair_vnni512(k4: usize, a: &[i8], b: &[u8], acc: &mut [[i32; QMR * QNR]; 2]) {
