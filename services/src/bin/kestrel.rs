@@ -41,6 +41,31 @@ struct ModelArgs {
     model_key_file: Option<PathBuf>,
 }
 
+/// The 0/180 classifier's settings of `read` and `eval`.
+#[derive(clap::Args, Clone)]
+struct ClassifyArgs {
+    /// Skip the 0/180 line classifier.
+    #[arg(long)]
+    no_cls: bool,
+    /// Trust the classifier's turns (by default a turned line is read both ways and keeps the
+    /// more confident reading).
+    #[arg(long)]
+    no_verify_turns: bool,
+    /// The classifier's probability of "upside down" above which a line is turned, in (0, 1);
+    /// lower finds more upside-down lines at some cost to upright ones.
+    #[arg(long, value_name = "P", default_value_t = ocr_core::ocr::classify::DEFAULT_THRESH, value_parser = probability)]
+    cls_thresh: f32,
+}
+
+impl ClassifyArgs {
+    /// Sets the read options' classifier fields.
+    fn apply(&self, opts: &mut ReadOptions) {
+        opts.classify = !self.no_cls;
+        opts.verify_turns = !self.no_verify_turns;
+        opts.cls_thresh = self.cls_thresh;
+    }
+}
+
 /// Reads a model key file (64 hexadecimal digits).
 fn read_key(path: &std::path::Path) -> Result<[u8; ocr_core::runtime::sealed::KEY_LEN]> {
     let text = std::fs::read_to_string(path)
@@ -108,17 +133,8 @@ enum Command {
         /// Longest side of the detector input.
         #[arg(long, default_value_t = 960)]
         max_side: u32,
-        /// Skip the 0/180 line classifier.
-        #[arg(long)]
-        no_cls: bool,
-        /// Trust the classifier's turns (by default a turned line is read both ways and keeps
-        /// the more confident reading).
-        #[arg(long)]
-        no_verify_turns: bool,
-        /// The classifier's probability of "upside down" above which a line is turned, in
-        /// (0, 1); lower finds more upside-down lines at some cost to upright ones.
-        #[arg(long, value_name = "P", default_value_t = ocr_core::ocr::classify::DEFAULT_THRESH, value_parser = probability)]
-        cls_thresh: f32,
+        #[command(flatten)]
+        classify: ClassifyArgs,
         /// Only recognise these characters (e.g. "0123456789").
         #[arg(long, value_name = "CHARS")]
         allowed_chars: Option<String>,
@@ -209,17 +225,8 @@ enum Command {
         /// Restrict recognition to these characters (constrained decoding), e.g. "0123456789 ".
         #[arg(long, value_name = "CHARS")]
         allowed_chars: Option<String>,
-        /// Do not run the 0/180 classifier.
-        #[arg(long)]
-        no_cls: bool,
-        /// Trust the classifier's turns (by default a turned line is read both ways and keeps
-        /// the more confident reading).
-        #[arg(long)]
-        no_verify_turns: bool,
-        /// The classifier's probability of "upside down" above which a line is turned, in
-        /// (0, 1); lower finds more upside-down lines at some cost to upright ones.
-        #[arg(long, value_name = "P", default_value_t = ocr_core::ocr::classify::DEFAULT_THRESH, value_parser = probability)]
-        cls_thresh: f32,
+        #[command(flatten)]
+        classify: ClassifyArgs,
         /// Read line crops as bank-card numbers: the specialised bank-card recogniser, with
         /// the general one (digits only) as fallback when it is unsure.
         #[arg(long)]
@@ -399,9 +406,7 @@ fn run(cli: Cli) -> Result<()> {
             draw,
             font,
             max_side,
-            no_cls,
-            no_verify_turns,
-            cls_thresh,
+            classify,
             allowed_chars,
             remote,
             offload_below,
@@ -425,12 +430,10 @@ fn run(cli: Cli) -> Result<()> {
             };
             let mut totals = ocr_services::offload::OffloadStats::default();
             let mut opts = ReadOptions {
-                classify: !no_cls,
-                verify_turns: !no_verify_turns,
-                cls_thresh,
                 allowed_chars,
                 ..Default::default()
             };
+            classify.apply(&mut opts);
             opts.det.max_side = max_side;
             let mut failed = 0;
             let mut results = Vec::new();
@@ -612,9 +615,7 @@ fn run(cli: Cli) -> Result<()> {
             max_side,
             quiet,
             allowed_chars,
-            no_cls,
-            no_verify_turns,
-            cls_thresh,
+            classify,
             bank_card_numbers,
             include_calibration,
             models,
@@ -649,9 +650,7 @@ fn run(cli: Cli) -> Result<()> {
             };
             opts.read.det.max_side = max_side;
             opts.read.allowed_chars = allowed_chars;
-            opts.read.classify = !no_cls;
-            opts.read.verify_turns = !no_verify_turns;
-            opts.read.cls_thresh = cls_thresh;
+            classify.apply(&mut opts.read);
             let engine;
             let reader;
             let predictor = match &predictions {
