@@ -541,12 +541,15 @@ impl Engine {
         timings.classify = ms(t);
         cancel::check(opts.cancel.as_ref())?;
         let t = Instant::now();
-        let mut lines = self.rec.recognize(
-            &crops,
-            opts.allowed_chars.as_deref(),
-            opts.rec_batch,
-            opts.cancel.as_ref(),
-        )?;
+        let recognize = |crops: &[Crop]| {
+            self.rec.recognize(
+                crops,
+                opts.allowed_chars.as_deref(),
+                opts.rec_batch,
+                opts.cancel.as_ref(),
+            )
+        };
+        let mut lines = recognize(&crops)?;
         // The classifier is sometimes sure of a turn the text does not need (card digits,
         // plates: short lines of near-symmetric glyphs). A turned line is read both ways and
         // keeps the reading the recogniser is more confident of.
@@ -560,12 +563,7 @@ impl Engine {
                     c
                 })
                 .collect();
-            let upright = self.rec.recognize(
-                &unturned,
-                opts.allowed_chars.as_deref(),
-                opts.rec_batch,
-                opts.cancel.as_ref(),
-            )?;
+            let upright = recognize(&unturned)?;
             for (line, &i) in upright.into_iter().zip(&turned) {
                 if line.confidence > lines[i].confidence {
                     lines[i] = line;
