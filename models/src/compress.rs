@@ -75,9 +75,28 @@ fn quantise_per_channel(values: &[f32], shape: &[usize], axis: usize, bits: u32)
         let c = (i / inner) % channels;
         max_abs[c] = max_abs[c].max(v.abs());
     }
+    // A channel whose values already lie on a grid of at most `qmax` steps each way (what
+    // GPTQ leaves, `crate::gptq`, possibly with fewer bits) keeps that grid exactly.
     let scales: Vec<f32> = max_abs
         .iter()
-        .map(|&m| if m > 0.0 { m / qmax } else { 1.0 })
+        .enumerate()
+        .map(|(ch, &m)| {
+            if m <= 0.0 {
+                return 1.0;
+            }
+            let on_grid = |s: f32| {
+                (0..values.len() / inner / channels).all(|outer| {
+                    values[(outer * channels + ch) * inner..][..inner]
+                        .iter()
+                        .all(|&v| ((v / s) - (v / s).round()).abs() < 1e-3)
+                })
+            };
+            // The fewest steps that fit, so the coder sees the smallest alphabet.
+            (1..=qmax as i32)
+                .map(|j| m / j as f32)
+                .find(|&s| on_grid(s))
+                .unwrap_or(m / qmax)
+        })
         .collect();
     let codes = values
         .iter()
@@ -223,6 +242,31 @@ mod tests {
             for (a, b) in row.iter().zip(&back[ch * 16..(ch + 1) * 16]) {
                 assert!((a - b).abs() <= step / 2.0 + 1e-6, "{a} vs {b}");
             }
+        }
+    }
+
+    #[test]
+    fn values_already_on_a_coarser_grid_keep_it_exactly() {
+        // Two channels of 3-bit-like codes times a scale (largest code 3, not 127), and one
+        // ordinary channel: at 8 bits the first two keep their codes, the third is rounded.
+        let grid: Vec<f32> = [0, 1, -2, 3, -3, 2, 0, 1]
+            .iter()
+            .map(|&c| c as f32 * 0.37)
+            .collect();
+        let mut values = grid.clone();
+        values.extend(grid.iter().map(|v| v * -0.5));
+        values.extend((0..8).map(|i| (i as f32 * 0.731).sin()));
+        let q = quantise_per_channel(&values, &[3, 8], 0, 8);
+        let ConstData::I8(codes) = &q.data else {
+            panic!("int8 codes expected")
+        };
+        assert_eq!(&codes[..8], &[0, 1, -2, 3, -3, 2, 0, 1]);
+        assert_eq!(&codes[8..16], &[0, -1, 2, -3, 3, -2, 0, -1]);
+        assert_eq!(codes[8..16].iter().map(|c| c.abs()).max(), Some(3));
+        assert_eq!(codes[16..].iter().map(|c| c.abs()).max(), Some(127));
+        let back = dequantised(codes, &q.shape, q.quant.as_ref().unwrap());
+        for (a, b) in values[..16].iter().zip(&back) {
+            assert!((a - b).abs() < 1e-6, "{a} vs {b}");
         }
     }
 }
