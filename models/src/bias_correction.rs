@@ -23,26 +23,26 @@ use ocr_core::runtime::op::{ConvParams, Op};
 use ocr_core::runtime::{Model, Session, Tensor};
 use std::collections::HashMap;
 
-/// One int8 convolution's geometry and quantisation, as the correction needs them.
-struct Layer {
+/// One int8 convolution's geometry and quantisation, as bias correction and GPTQ need them.
+pub(crate) struct Layer {
     /// Node index in the int8 graph.
-    node: usize,
+    pub(crate) node: usize,
     /// Input value name.
-    input: String,
+    pub(crate) input: String,
     /// Output channels, input channels per group, kernel height and width.
-    m: usize,
-    cg: usize,
-    kh: usize,
-    kw: usize,
+    pub(crate) m: usize,
+    pub(crate) cg: usize,
+    pub(crate) kh: usize,
+    pub(crate) kw: usize,
     /// Strides, pads, dilations and groups, as the runtime reads them.
-    conv: ConvParams,
+    pub(crate) conv: ConvParams,
     /// fp32 weights `[m, cg, kh, kw]`.
-    w_fp32: Vec<f32>,
+    pub(crate) w_fp32: Vec<f32>,
     /// Dequantised int8 weights, same layout.
-    w_int8: Vec<f32>,
+    pub(crate) w_int8: Vec<f32>,
     /// Input quantisation: scale and zero point.
-    x_scale: f32,
-    x_zero_point: f32,
+    pub(crate) x_scale: f32,
+    pub(crate) x_zero_point: f32,
 }
 
 /// Per-(input channel, tap) sums of the values the taps see, and the number of output pixels.
@@ -53,7 +53,7 @@ struct TapSums {
 }
 
 /// The int8 convolutions of `q` that have an fp32 counterpart (same node name) in `fp32`.
-fn layers(fp32: &Graph, q: &Graph) -> Vec<Layer> {
+pub(crate) fn layers(fp32: &Graph, q: &Graph) -> Vec<Layer> {
     let fp32_nodes: HashMap<&str, usize> = fp32
         .nodes
         .iter()
@@ -114,6 +114,34 @@ fn layers(fp32: &Graph, q: &Graph) -> Vec<Layer> {
 }
 
 impl Layer {
+    /// The output size `(oh, ow)` of an `h x w` input, if the kernel fits.
+    pub(crate) fn output_size(&self, h: usize, w: usize) -> Option<(usize, usize)> {
+        let span = |size: usize, k: usize, d: usize, p0: usize, p1: usize, s: usize| {
+            (size + p0 + p1)
+                .checked_sub(d * (k - 1) + 1)
+                .map(|r| r / s + 1)
+        };
+        let c = &self.conv;
+        Some((
+            span(
+                h,
+                self.kh,
+                c.dilations[0],
+                c.pads[0],
+                c.pads[2],
+                c.strides[0],
+            )?,
+            span(
+                w,
+                self.kw,
+                c.dilations[1],
+                c.pads[1],
+                c.pads[3],
+                c.strides[1],
+            )?,
+        ))
+    }
+
     /// Adds the tap sums of one `[N, C, H, W]` input (quantised and dequantised first when
     /// `quantised`) to `acc`.
     fn add(&self, shape: &[usize], data: &[f32], quantised: bool, acc: &mut TapSums) {
@@ -121,29 +149,7 @@ impl Layer {
         if c != self.cg * self.conv.group || data.len() != n * c * h * w {
             return;
         }
-        let span = |size: usize, k: usize, d: usize, p0: usize, p1: usize, s: usize| {
-            (size + p0 + p1)
-                .checked_sub(d * (k - 1) + 1)
-                .map(|r| r / s + 1)
-        };
-        let (Some(oh), Some(ow)) = (
-            span(
-                h,
-                self.kh,
-                self.conv.dilations[0],
-                self.conv.pads[0],
-                self.conv.pads[2],
-                self.conv.strides[0],
-            ),
-            span(
-                w,
-                self.kw,
-                self.conv.dilations[1],
-                self.conv.pads[1],
-                self.conv.pads[3],
-                self.conv.strides[1],
-            ),
-        ) else {
+        let Some((oh, ow)) = self.output_size(h, w) else {
             return;
         };
         let taps = self.kh * self.kw;

@@ -98,6 +98,9 @@ pub struct Int8Options {
     /// Rounds of empirical bias correction after quantisation (0: none; see
     /// [`crate::bias_correction`]).
     pub bias_correction: usize,
+    /// Round the int8 weights with GPTQ (see [`crate::gptq`]) instead of to nearest, with
+    /// these settings (`None`: nearest rounding at 8 bits).
+    pub gptq: Option<crate::gptq::GptqOptions>,
 }
 
 /// Options for [`convert`].
@@ -203,9 +206,37 @@ pub fn convert(onnx: &[u8], opts: &ConvertOptions) -> Result<(Vec<u8>, Report), 
             ));
             keep.extend(chosen);
         }
-        let fp32_graph = (q.bias_correction > 0).then(|| g.clone());
+        let fp32_graph = (q.bias_correction > 0 || q.gptq.is_some()).then(|| g.clone());
         let qr = crate::quantize::quantize(&mut g, &stats, q.method, &keep)?;
-        if let Some(fp32_graph) = fp32_graph {
+        if let (Some(opts), Some(fp32_graph)) = (&q.gptq, &fp32_graph) {
+            let report = crate::gptq::gptq(fp32_graph, &mut g, &q.calibration, opts)?;
+            eprintln!(
+                "GPTQ (per layer: weight bits, inputs per output, relative output error of \
+                 nearest rounding and of GPTQ on the calibration inputs):"
+            );
+            for l in &report {
+                eprintln!(
+                    "  {:<32} {:>2} {:>6} {:>10.3e} {:>10.3e}",
+                    l.node, l.bits, l.k, l.rtn_error, l.gptq_error
+                );
+            }
+            let bits: Vec<String> = report
+                .iter()
+                .map(|l| format!("{}={}", l.node, l.bits))
+                .collect();
+            g.metadata.push((
+                "kestrel.gptq".into(),
+                format!(
+                    "weight bits {}; over {} calibration inputs, dampening {}{}",
+                    bits.join(","),
+                    q.calibration.len(),
+                    opts.damp,
+                    opts.max_error
+                        .map_or(String::new(), |e| format!(", bits chosen for error <= {e}"))
+                ),
+            ));
+        }
+        if let Some(fp32_graph) = fp32_graph.filter(|_| q.bias_correction > 0) {
             let report = crate::bias_correction::correct_biases(
                 &fp32_graph,
                 &mut g,

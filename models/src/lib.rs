@@ -4,6 +4,7 @@
 pub mod bias_correction;
 pub mod compress;
 pub mod convert;
+pub mod gptq;
 pub mod graph;
 pub mod import;
 pub mod passes;

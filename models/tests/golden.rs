@@ -315,6 +315,7 @@ fn int8_classifier_stays_close_to_fp32() {
             max_changed: None,
             sensitivity_inputs: None,
             bias_correction: 0,
+            gptq: None,
         }),
         ..Default::default()
     };
@@ -345,4 +346,68 @@ fn int8_classifier_stays_close_to_fp32() {
     // 0.075 with percentile calibration on these four crops. The decision is what must hold.
     assert!(err < 0.15, "int8 probabilities differ by {err}");
     assert_eq!(argmax_last(&y), f.argmax.unwrap());
+}
+
+/// GPTQ on the classifier at 6 bits, MatMul included: on the calibration inputs every layer's
+/// output error is below nearest rounding's at the same bits, the codes use 6 bits, the
+/// MatMul's stored values lie on its per-column grid, and the classifier's decisions on the
+/// fixture crops are fp32's.
+#[test]
+fn gptq_rounds_better_than_nearest_and_keeps_the_decisions() {
+    let calibration = cls_calibration();
+    let onnx = std::fs::read(common::onnx_path("cls")).unwrap();
+    let mut g = ocr_models::import::import(&onnx).unwrap();
+    ocr_models::passes::optimise(&mut g).unwrap();
+    let fp32 = g.clone();
+    let bytes = ocr_core::runtime::format::encode(&g.to_def().unwrap());
+    let stats = ocr_models::quantize::calibrate(&bytes, &calibration).unwrap();
+    let method = ocr_models::quantize::CalibMethod::Percentile(99.99);
+    let quantised = ocr_models::quantize::quantize(&mut g, &stats, method, &[]).unwrap();
+    let opts = ocr_models::gptq::GptqOptions {
+        bits: 6,
+        matmul_bits: Some(6),
+        ..Default::default()
+    };
+    let report = ocr_models::gptq::gptq(&fp32, &mut g, &calibration, &opts).unwrap();
+    // Every int8 convolution and the one MatMul.
+    assert_eq!(report.len(), quantised.int8.len() + 1);
+    for l in &report {
+        assert_eq!(l.bits, 6);
+        // With a handful of inputs per output there may be nothing to compensate.
+        let better = if l.k >= 16 {
+            l.gptq_error < l.rtn_error
+        } else {
+            l.gptq_error <= l.rtn_error * (1.0 + 1e-9)
+        };
+        assert!(
+            better,
+            "{} (k {}): GPTQ {:.3e} vs nearest {:.3e}",
+            l.node, l.k, l.gptq_error, l.rtn_error
+        );
+    }
+    for (_, codes, _) in g.int8.values() {
+        assert!(codes.iter().all(|c| (-31..=31).contains(c)));
+    }
+    let matmul = g.nodes.iter().find(|n| n.op == "MatMul").expect("a MatMul");
+    let (shape, b) = g.const_f32(matmul.inputs[1].unwrap()).unwrap();
+    let cols = shape[1];
+    for o in 0..cols {
+        let col: Vec<f32> = b.iter().skip(o).step_by(cols).copied().collect();
+        let amax = col.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let on_grid = (1..=31).any(|j| {
+            let s = amax / j as f32;
+            col.iter().all(|v| (v / s - (v / s).round()).abs() < 1e-3)
+        });
+        assert!(on_grid, "MatMul column {o} is not on a 6-bit grid");
+    }
+    let mut reference = Session::new(Model::from_bytes(&bytes).unwrap());
+    let mut rounded = Session::new(
+        Model::from_bytes(&ocr_core::runtime::format::encode(&g.to_def().unwrap())).unwrap(),
+    );
+    for c in cases().iter().filter(|c| c.model == "cls") {
+        let x = build_input(c);
+        let want = argmax_last(&reference.run(&[&x]).unwrap()[0]);
+        let got = argmax_last(&rounded.run(&[&x]).unwrap()[0]);
+        assert_eq!(got, want, "{}", c.case);
+    }
 }

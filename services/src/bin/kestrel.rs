@@ -285,6 +285,33 @@ enum Command {
         /// inputs (0: off).
         #[arg(long, value_name = "ROUNDS", default_value_t = 0)]
         bias_correction: usize,
+        /// Round int8 weights with GPTQ (error compensation over the calibration inputs'
+        /// second moments) instead of to nearest.
+        #[arg(long, requires = "int8")]
+        gptq: bool,
+        /// With --gptq: weight levels of every int8 convolution, in bits (2-8; e.g. 4: codes
+        /// -7..7, which compress to about half).
+        #[arg(long, value_name = "BITS", default_value_t = 8, requires = "gptq")]
+        weight_bits: u32,
+        /// With --gptq: also round the constant weights of MatMuls (which compute in fp32) to
+        /// codes of this many bits (2-8); `kestrel compress --fp32-weight-bits` at the same
+        /// bits stores those codes exactly.
+        #[arg(long, value_name = "BITS", requires = "gptq")]
+        matmul_bits: Option<u32>,
+        /// With --gptq: choose each layer's bits, the fewest from --gptq-min-bits up to its
+        /// default (--weight-bits, --matmul-bits) whose relative output error on the
+        /// calibration inputs is at most this (e.g. 3e-4; printed per layer).
+        #[arg(long, value_name = "ERROR", requires = "gptq")]
+        gptq_max_error: Option<f64>,
+        /// With --gptq-max-error: the fewest bits it may choose.
+        #[arg(long, value_name = "BITS", default_value_t = 3, requires = "gptq")]
+        gptq_min_bits: u32,
+        /// With --gptq: dampening of the second-moment matrix, as a share of its mean diagonal.
+        #[arg(long, value_name = "SHARE", default_value_t = 0.1, requires = "gptq")]
+        gptq_damp: f64,
+        /// With --gptq: one layer's weight bits, NODE=BITS (repeatable).
+        #[arg(long, value_name = "NODE=BITS", requires = "gptq")]
+        layer_bits: Vec<String>,
     },
     /// Compress a Kestrel model file: arithmetic-code its int8 weights (lossless) and
     /// optionally store weights with fewer bits (lossy; see models/README.md).
@@ -717,6 +744,13 @@ fn run(cli: Cli) -> Result<()> {
             max_changed,
             sensitivity_inputs,
             bias_correction,
+            gptq,
+            weight_bits,
+            matmul_bits,
+            gptq_max_error,
+            gptq_min_bits,
+            gptq_damp,
+            layer_bits,
         } => {
             let onnx = std::fs::read(&input)
                 .with_context(|| format!("cannot read {}", input.display()))?;
@@ -751,6 +785,28 @@ fn run(cli: Cli) -> Result<()> {
                     max_changed,
                     sensitivity_inputs,
                     bias_correction,
+                    gptq: gptq
+                        .then(|| -> Result<_> {
+                            let layer_bits = layer_bits
+                                .iter()
+                                .map(|m| {
+                                    let (node, bits) = key_value(m)?;
+                                    let bits = bits.parse().with_context(|| {
+                                        format!("--layer-bits {m}: bits must be a number")
+                                    })?;
+                                    Ok((node, bits))
+                                })
+                                .collect::<Result<_>>()?;
+                            Ok(ocr_models::gptq::GptqOptions {
+                                bits: weight_bits,
+                                layer_bits,
+                                matmul_bits,
+                                max_error: gptq_max_error,
+                                min_bits: gptq_min_bits,
+                                damp: gptq_damp,
+                            })
+                        })
+                        .transpose()?,
                 })
             } else {
                 None
