@@ -19,14 +19,14 @@ struct Args {
     /// Timed passes over all images.
     #[arg(long, default_value_t = 5)]
     iters: usize,
-    /// Committed models to use: int8 (the default) or fp32.
+    /// Committed models to use: int8 (the default), fp32 or compact.
     #[arg(long, default_value = "int8")]
     precision: String,
 }
 
 fn main() -> Result<()> {
     let a = Args::parse();
-    let precision = Precision::parse(&a.precision).context("--precision: int8 or fp32")?;
+    let precision = Precision::parse(&a.precision).context("--precision: int8, fp32 or compact")?;
     let engine = Engine::with_config(EngineConfig {
         threads: a.threads,
         precision,

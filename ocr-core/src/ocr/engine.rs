@@ -26,14 +26,18 @@ pub enum Precision {
     Int8,
     /// The fp32 models the int8 ones were quantised from.
     Fp32,
+    /// The compact int8 models: GPTQ-rounded weights with fewer bits, arithmetic-coded (about
+    /// a third of the int8 set's size, decoded at load; `models/README.md`).
+    Compact,
 }
 
 impl Precision {
-    /// Parses `int8` or `fp32`.
+    /// Parses `int8`, `fp32` or `compact`.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "int8" => Some(Precision::Int8),
             "fp32" => Some(Precision::Fp32),
+            "compact" => Some(Precision::Compact),
             _ => None,
         }
     }
