@@ -149,6 +149,22 @@ fn the_c_example_reads_real_images_through_the_sdk() {
     assert_eq!(read.first(), labels.first());
     assert_eq!(read.last(), labels.last());
 
+    // The compact set (GPTQ weights of 3-8 bits, arithmetic-coded, fp32 layers' weights as
+    // codes dequantised at load) reads the same line.
+    let compact = [
+        zoo("ppocrv4-det-compact.kmod"),
+        zoo("ppocrv4-rec-compact.kmod"),
+        zoo("ppocr-mobile-v2-cls-compact.kmod"),
+    ];
+    let out = run(
+        &exe,
+        &lib_dir,
+        compact.each_ref().map(|p| p.as_path()),
+        &line,
+        &["--line", "--expect", label],
+    );
+    check(&out, "reading a line with the compact models");
+
     // Arithmetic-coded and encrypted models load with the key and read the same text...
     let key_hex = "4b".repeat(32);
     let key_file = tmp.join("model.key");
