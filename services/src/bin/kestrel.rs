@@ -307,6 +307,10 @@ enum Command {
         /// With --gptq-max-error: the fewest bits it may choose.
         #[arg(long, value_name = "BITS", default_value_t = 3, requires = "gptq")]
         gptq_min_bits: u32,
+        /// With --gptq: prune this share of the weights of layers with 128 or more inputs per
+        /// output (those cheapest to remove, their error compensated), e.g. 0.3.
+        #[arg(long, value_name = "SHARE", default_value_t = 0.0, requires = "gptq")]
+        gptq_sparsity: f64,
         /// With --gptq: dampening of the second-moment matrix, as a share of its mean diagonal.
         #[arg(long, value_name = "SHARE", default_value_t = 0.1, requires = "gptq")]
         gptq_damp: f64,
@@ -750,6 +754,7 @@ fn run(cli: Cli) -> Result<()> {
             matmul_bits,
             gptq_max_error,
             gptq_min_bits,
+            gptq_sparsity,
             gptq_damp,
             layer_bits,
         } => {
@@ -804,6 +809,7 @@ fn run(cli: Cli) -> Result<()> {
                                 matmul_bits,
                                 max_error: gptq_max_error,
                                 min_bits: gptq_min_bits,
+                                sparsity: gptq_sparsity,
                                 damp: gptq_damp,
                             })
                         })
