@@ -331,3 +331,56 @@ fn info_prints_the_stored_int8_plan() {
     let (ok, _) = meta("ppocrv4-det-fp32.kmod", "kestrel.sensitivity");
     assert!(!ok);
 }
+
+#[test]
+fn convert_with_gptq_follows_the_bit_options() {
+    // The classifier on two real crops: 4-bit convolutions, one layer at 6, the MatMul at 5;
+    // the plan is stored and printed per layer; a bad bit count is a clear error.
+    let tmp = std::env::temp_dir().join(format!("kestrel-gptq-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let out_file = tmp.join("cls.kmod");
+    let onnx = dev("../../models-src/ch_ppocr_mobile_v2.0_cls_infer.onnx");
+    let crops = [
+        "plates_LPRNet_Pytorch/data/test/皖A10D09.jpg",
+        "synthetic_renders/images/line1_sans.png",
+    ];
+    let convert = |extra: &[&str]| {
+        kestrel()
+            .arg("convert")
+            .arg(&onnx)
+            .args(["--kind", "cls", "--int8", "--calib"])
+            .args(crops.iter().map(|c| dev(c)))
+            .args(["--gptq", "--weight-bits", "4"])
+            .args(extra)
+            .arg("-o")
+            .arg(&out_file)
+            .output()
+            .unwrap()
+    };
+    let out = convert(&["--matmul-bits", "5", "--layer-bits", "Conv@4=6"]);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("GPTQ (per layer"), "{log}");
+    let info = kestrel()
+        .args(["info", "--meta", "kestrel.gptq"])
+        .arg(&out_file)
+        .output()
+        .unwrap();
+    let plan = String::from_utf8_lossy(&info.stdout);
+    assert!(plan.contains("Conv@4=6,"), "{plan}");
+    assert!(plan.contains("=5"), "the MatMul at 5 bits: {plan}");
+    let bits: Vec<&str> = plan
+        .trim_start_matches("weight bits ")
+        .split(';')
+        .next()
+        .unwrap()
+        .split(',')
+        .filter_map(|e| e.rsplit_once('=').map(|(_, b)| b))
+        .collect();
+    assert!(bits.len() > 20, "{plan}");
+    assert!(bits.iter().all(|b| ["4", "5", "6"].contains(b)), "{plan}");
+    let out = convert(&["--layer-bits", "Conv@4=9"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("must be in 2..=8"));
+    std::fs::remove_dir_all(&tmp).ok();
+}
