@@ -9,17 +9,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 src=../shared/models-src
-dev=../shared/eval/dev
 cargo build --release -p ocr-services --bin kestrel
 k=target/release/kestrel
-calib=target/calib
-rm -rf "$calib"
-$k synth lines -o "$calib/lines" --count 120 --seed 1001
-$k synth pages -o "$calib/pages" --count 16 --seed 1002
-dev_split() { awk -v kind="$1" '!/^#/ && $1 == kind { print substr($0, length(kind) + 2) }' \
-  models/calib/dev-calibration.txt | sed "s|^|$dev/|"; }
-mapfile -t det_dev < <(dev_split det)
-mapfile -t rec_dev < <(dev_split rec)
+source models/calib/render.sh
 tmp=target/compact
 mkdir -p "$tmp"
 $k convert "$src/ch_PP-OCRv4_det_infer.onnx" --kind det --int8 \

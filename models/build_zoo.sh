@@ -8,7 +8,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 src=../shared/models-src
-dev=../shared/eval/dev
 cargo build --release -p ocr-services --bin kestrel
 k=target/release/kestrel
 $k convert "$src/ch_PP-OCRv4_det_infer.onnx" --kind det -o models/zoo/ppocrv4-det-fp32.kmod
@@ -17,14 +16,7 @@ $k convert "$src/ch_ppocr_mobile_v2.0_cls_infer.onnx" --kind cls -o models/zoo/p
 
 # int8: calibration images are synthetic renders (fixed seeds) and the dev images listed in
 # models/calib/dev-calibration.txt, which `kestrel eval` leaves out of every score.
-calib=target/calib
-rm -rf "$calib"
-$k synth lines -o "$calib/lines" --count 120 --seed 1001
-$k synth pages -o "$calib/pages" --count 16 --seed 1002
-dev_split() { awk -v kind="$1" '!/^#/ && $1 == kind { print substr($0, length(kind) + 2) }' \
-  models/calib/dev-calibration.txt | sed "s|^|$dev/|"; }
-mapfile -t det_dev < <(dev_split det)
-mapfile -t rec_dev < <(dev_split rec)
+source models/calib/render.sh
 $k convert "$src/ch_PP-OCRv4_det_infer.onnx" --kind det --int8 \
   --calib "$calib/pages" "${det_dev[@]}" --calib-method percentile \
   --max-changed 0.002 --sensitivity-inputs 6 -o models/zoo/ppocrv4-det-int8.kmod

@@ -264,11 +264,15 @@ fn cls_calibration() -> Vec<Tensor> {
         .collect()
 }
 
-/// Bias correction on the classifier: every int8 convolution gets a correction, and a second
-/// round, after every layer's has been applied in graph order, finds the int8 layers' mean
-/// outputs already at the fp32 model's (little left to change).
-#[test]
-fn bias_correction_settles_every_layer() {
+/// The classifier quantised to int8 by nearest rounding on [`cls_calibration`]: (the fp32
+/// graph, its bytes, the int8 graph, the quantisation report, the calibration inputs).
+fn quantised_classifier() -> (
+    ocr_models::graph::Graph,
+    Vec<u8>,
+    ocr_models::graph::Graph,
+    ocr_models::quantize::QuantReport,
+    Vec<Tensor>,
+) {
     let calibration = cls_calibration();
     let onnx = std::fs::read(common::onnx_path("cls")).unwrap();
     let mut g = ocr_models::import::import(&onnx).unwrap();
@@ -278,6 +282,15 @@ fn bias_correction_settles_every_layer() {
     let stats = ocr_models::quantize::calibrate(&bytes, &calibration).unwrap();
     let method = ocr_models::quantize::CalibMethod::Percentile(99.99);
     let quantised = ocr_models::quantize::quantize(&mut g, &stats, method, &[]).unwrap();
+    (fp32, bytes, g, quantised, calibration)
+}
+
+/// Bias correction on the classifier: every int8 convolution gets a correction, and a second
+/// round, after every layer's has been applied in graph order, finds the int8 layers' mean
+/// outputs already at the fp32 model's (little left to change).
+#[test]
+fn bias_correction_settles_every_layer() {
+    let (fp32, _, mut g, quantised, calibration) = quantised_classifier();
     let report =
         ocr_models::bias_correction::correct_biases(&fp32, &mut g, &calibration, 2).unwrap();
     assert_eq!(report.len(), quantised.int8.len());
@@ -354,15 +367,7 @@ fn int8_classifier_stays_close_to_fp32() {
 /// fixture crops are fp32's.
 #[test]
 fn gptq_rounds_better_than_nearest_and_keeps_the_decisions() {
-    let calibration = cls_calibration();
-    let onnx = std::fs::read(common::onnx_path("cls")).unwrap();
-    let mut g = ocr_models::import::import(&onnx).unwrap();
-    ocr_models::passes::optimise(&mut g).unwrap();
-    let fp32 = g.clone();
-    let bytes = ocr_core::runtime::format::encode(&g.to_def().unwrap());
-    let stats = ocr_models::quantize::calibrate(&bytes, &calibration).unwrap();
-    let method = ocr_models::quantize::CalibMethod::Percentile(99.99);
-    let quantised = ocr_models::quantize::quantize(&mut g, &stats, method, &[]).unwrap();
+    let (fp32, bytes, mut g, quantised, calibration) = quantised_classifier();
     let opts = ocr_models::gptq::GptqOptions {
         bits: 6,
         matmul_bits: Some(6),
