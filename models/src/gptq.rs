@@ -1,4 +1,5 @@
-//! GPTQ: int8 convolution weights rounded with error compensation.
+//! GPTQ: int8 convolution (and MatMul) weights rounded with error compensation, optionally
+//! with fewer bits per layer and with pruning.
 //!
 //! Rounding every weight to its nearest level (what [`crate::quantize::quantize`] does)
 //! treats the rounding errors of a row as independent, but what matters is the layer's output
@@ -19,6 +20,11 @@
 //!
 //! The result is the same int8 layer as before (per-output-channel codes and scales), so the
 //! runtime runs it unchanged; with fewer bits the codes use fewer levels and compress better.
+//! MatMuls with a constant right-hand side (which compute in fp32) are rounded the same way,
+//! their inputs being the rows of the left-hand side, and keep the rounded values in fp32 for
+//! `kestrel compress` to store as codes. A layer's bits can be chosen as the fewest whose
+//! output error stays under a bound, and weights can be pruned inside the same pass
+//! (SparseGPT's rule, Frantar and Alistarh 2023).
 
 use crate::bias_correction::{Layer, layers};
 use crate::graph::Graph;
@@ -76,7 +82,7 @@ impl Default for GptqOptions {
 /// What GPTQ did to one layer.
 #[derive(Debug, Clone)]
 pub struct GptqLayer {
-    /// Convolution (node name).
+    /// Convolution or MatMul (node name).
     pub node: String,
     /// Weight bits used.
     pub bits: u32,
@@ -530,7 +536,8 @@ fn quantise_layer(
 }
 
 /// Re-rounds the weights of `q`'s int8 convolutions (those with an fp32 counterpart of the
-/// same name in `fp32`) with GPTQ, measuring each layer's input second moments by running the
+/// same name in `fp32`), and with `matmul_bits` those of its MatMuls with a constant right-hand
+/// side, with GPTQ as `opts` says, measuring each layer's input second moments by running the
 /// fp32 model over `inputs`. Returns what it did per layer.
 pub fn gptq(
     fp32: &Graph,
@@ -564,20 +571,16 @@ pub fn gptq(
         matmuls.iter().map(|m| Moments::for_matmul(m.k)).collect();
     let fp32_bytes = ocr_core::runtime::format::encode(&fp32.to_def()?);
     let model = Model::from_bytes(&fp32_bytes).map_err(|e| e.to_string())?;
+    // Which layers and MatMuls read each value of the fp32 model.
     let mut by_value: HashMap<u32, Vec<usize>> = HashMap::new();
-    for v in 0..model.value_count() as u32 {
-        for (li, l) in layers.iter().enumerate() {
-            if model.value_name(v) == l.input {
-                by_value.entry(v).or_default().push(li);
-            }
-        }
-    }
     let mut matmul_by_value: HashMap<u32, Vec<usize>> = HashMap::new();
     for v in 0..model.value_count() as u32 {
-        for (mi, m) in matmuls.iter().enumerate() {
-            if model.value_name(v) == m.input {
-                matmul_by_value.entry(v).or_default().push(mi);
-            }
+        let name = model.value_name(v);
+        for (li, _) in layers.iter().enumerate().filter(|(_, l)| l.input == name) {
+            by_value.entry(v).or_default().push(li);
+        }
+        for (mi, _) in matmuls.iter().enumerate().filter(|(_, m)| m.input == name) {
+            matmul_by_value.entry(v).or_default().push(mi);
         }
     }
     let mut session = Session::new(model);
