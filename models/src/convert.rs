@@ -227,12 +227,17 @@ pub fn convert(onnx: &[u8], opts: &ConvertOptions) -> Result<(Vec<u8>, Report), 
             g.metadata.push((
                 "kestrel.gptq".into(),
                 format!(
-                    "weight bits {}; over {} calibration inputs, dampening {}{}",
+                    "weight bits {}; over {} calibration inputs, dampening {}{}{}",
                     bits.join(","),
                     q.calibration.len(),
                     opts.damp,
                     opts.max_error
-                        .map_or(String::new(), |e| format!(", bits chosen for error <= {e}"))
+                        .map_or(String::new(), |e| format!(", bits chosen for error <= {e}")),
+                    if opts.sparsity > 0.0 {
+                        format!(", {} of the weights pruned", opts.sparsity)
+                    } else {
+                        String::new()
+                    }
                 ),
             ));
         }

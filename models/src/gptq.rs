@@ -560,6 +560,12 @@ pub fn gptq(
             opts.sparsity
         ));
     }
+    if !(opts.damp >= 0.0 && opts.damp.is_finite()) {
+        return Err(format!(
+            "GPTQ dampening must be a share >= 0, not {}",
+            opts.damp
+        ));
+    }
     let layers = layers(fp32, q);
     let mut moments: Vec<Moments> = layers.iter().map(Moments::new).collect();
     let matmuls = if opts.matmul_bits.is_some() {
@@ -567,6 +573,21 @@ pub fn gptq(
     } else {
         Vec::new()
     };
+    // A layer named for its own bits must be one this pass rounds (a typo would do nothing).
+    for (node, _) in &opts.layer_bits {
+        let known = layers.iter().any(|l| q.nodes[l.node].name == *node)
+            || matmuls.iter().any(|m| q.nodes[m.node].name == *node);
+        if !known {
+            return Err(format!(
+                "GPTQ layer bits: '{node}' is not an int8 convolution{} of this model",
+                if opts.matmul_bits.is_some() {
+                    " or a MatMul with constant weights"
+                } else {
+                    " (MatMuls need matmul bits)"
+                }
+            ));
+        }
+    }
     let mut matmul_moments: Vec<Moments> =
         matmuls.iter().map(|m| Moments::for_matmul(m.k)).collect();
     let fp32_bytes = ocr_core::runtime::format::encode(&fp32.to_def()?);

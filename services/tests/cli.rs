@@ -382,5 +382,8 @@ fn convert_with_gptq_follows_the_bit_options() {
     let out = convert(&["--layer-bits", "Conv@4=9"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("must be in 2..=8"));
+    let out = convert(&["--layer-bits", "Conv@999=5"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("'Conv@999' is not an int8 convolution"));
     std::fs::remove_dir_all(&tmp).ok();
 }
