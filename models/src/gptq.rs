@@ -839,7 +839,7 @@ mod tests {
         for bits in [8, 4] {
             let prep = prepare(&h, k, 0.01);
             let (codes, scales, rtn, gptq) = quantise_rows(&w, &h, k, bits, &prep, 0.0);
-            let qmax = (1i8 << (bits - 1)) - 1;
+            let qmax = ((1i32 << (bits - 1)) - 1) as i8;
             assert!(
                 codes.iter().all(|c| (-qmax..=qmax).contains(c)),
                 "{bits} bits"
