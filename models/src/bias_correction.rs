@@ -142,6 +142,20 @@ impl Layer {
         ))
     }
 
+    /// The input row (`axis` 0) or column (`axis` 1) that kernel tap `tap` reads for output
+    /// position `out`; outside `0..size` it is padding.
+    pub(crate) fn input_at(&self, axis: usize, out: usize, tap: usize) -> isize {
+        let c = &self.conv;
+        (out * c.strides[axis] + tap * c.dilations[axis]) as isize - c.pads[axis] as isize
+    }
+
+    /// An input value as the int8 kernel sees it: quantised with the layer's range, then
+    /// dequantised.
+    pub(crate) fn as_kernel_sees(&self, v: f32) -> f32 {
+        let u = quantize_one(v, 1.0 / self.x_scale, self.x_zero_point) as f32;
+        (u - self.x_zero_point) * self.x_scale
+    }
+
     /// Adds the tap sums of one `[N, C, H, W]` input (quantised and dequantised first when
     /// `quantised`) to `acc`.
     fn add(&self, shape: &[usize], data: &[f32], quantised: bool, acc: &mut TapSums) {
@@ -155,14 +169,12 @@ impl Layer {
         let taps = self.kh * self.kw;
         acc.sums.resize(c * taps, 0.0);
         acc.pixels += (n * oh * ow) as f64;
-        let inv = 1.0 / self.x_scale;
         let mut plane = vec![0f32; h * w];
         for (p, src) in data.chunks_exact(h * w).enumerate() {
             let ch = p % c;
             if quantised {
                 for (d, &v) in plane.iter_mut().zip(src) {
-                    let u = quantize_one(v, inv, self.x_zero_point) as f32;
-                    *d = (u - self.x_zero_point) * self.x_scale;
+                    *d = self.as_kernel_sees(v);
                 }
             } else {
                 plane.copy_from_slice(src);
@@ -171,8 +183,7 @@ impl Layer {
             for ky in 0..self.kh {
                 let mut cols = vec![0f64; w];
                 for oy in 0..oh {
-                    let iy = (oy * self.conv.strides[0] + ky * self.conv.dilations[0]) as isize
-                        - self.conv.pads[0] as isize;
+                    let iy = self.input_at(0, oy, ky);
                     if iy < 0 || iy >= h as isize {
                         continue;
                     }
@@ -184,8 +195,7 @@ impl Layer {
                 for kx in 0..self.kw {
                     let mut sum = 0f64;
                     for ox in 0..ow {
-                        let ix = (ox * self.conv.strides[1] + kx * self.conv.dilations[1]) as isize
-                            - self.conv.pads[1] as isize;
+                        let ix = self.input_at(1, ox, kx);
                         if ix >= 0 && ix < w as isize {
                             sum += cols[ix as usize];
                         }
