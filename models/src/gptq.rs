@@ -28,7 +28,6 @@
 
 use crate::bias_correction::{Layer, layers};
 use crate::graph::Graph;
-use ocr_core::runtime::kernels::qgemm::quantize_one;
 use ocr_core::runtime::{Model, Session, Tensor};
 use std::collections::HashMap;
 
@@ -124,27 +123,20 @@ impl Moments {
         let Some((oh, ow)) = l.output_size(h, w) else {
             return;
         };
-        let inv = 1.0 / l.x_scale;
-        let seen: Vec<f32> = data
-            .iter()
-            .map(|&v| (quantize_one(v, inv, l.x_zero_point) as f32 - l.x_zero_point) * l.x_scale)
-            .collect();
+        let seen: Vec<f32> = data.iter().map(|&v| l.as_kernel_sees(v)).collect();
         let total = n * oh * ow;
         let step = total.div_ceil(MAX_COLUMNS).max(1);
         let k = self.k;
         let mut col = vec![0f64; k];
-        let cv = &l.conv;
         for p in (0..total).step_by(step) {
             let (b, oy, ox) = (p / (oh * ow), (p / ow) % oh, p % ow);
             for (g, hg) in self.h.iter_mut().enumerate() {
                 for ci in 0..l.cg {
                     let plane = &seen[((b * c) + g * l.cg + ci) * h * w..][..h * w];
                     for ky in 0..l.kh {
-                        let iy = (oy * cv.strides[0] + ky * cv.dilations[0]) as isize
-                            - cv.pads[0] as isize;
+                        let iy = l.input_at(0, oy, ky);
                         for kx in 0..l.kw {
-                            let ix = (ox * cv.strides[1] + kx * cv.dilations[1]) as isize
-                                - cv.pads[1] as isize;
+                            let ix = l.input_at(1, ox, kx);
                             let inside = iy >= 0 && iy < h as isize && ix >= 0 && ix < w as isize;
                             col[(ci * l.kh + ky) * l.kw + kx] = if inside {
                                 plane[iy as usize * w + ix as usize] as f64
