@@ -410,7 +410,7 @@ fn prepare(h: &[f64], k: usize, damp: f64) -> Prepared {
 
 /// Quantises the rows of `w` (row-major, `k` inputs each) to `bits` with GPTQ against the
 /// second moment `h` (full, row-major `k x k`, prepared as `prep`): returns the codes, the
-/// per-row scales and the relative output errors of nearest rounding and of GPTQ.
+/// per-row scales and the output errors `sum (w-q)^T h (w-q)` of nearest rounding and of GPTQ.
 fn quantise_rows(
     w: &[f32],
     h: &[f64],
@@ -438,8 +438,7 @@ fn quantise_rows(
         .zip(&scales)
         .flat_map(|(r, &s)| r.iter().map(move |&v| round_to(v, s, qmax) as i8))
         .collect();
-    let energy = weighted_error(&w64, &vec![0.0; w64.len()], h, k).max(f64::MIN_POSITIVE);
-    let rtn_error = weighted_error(&w64, &dequantised(&rtn), h, k) / energy;
+    let rtn_error = weighted_error(&w64, &dequantised(&rtn), h, k);
     let scales32 = scales.iter().map(|&s| s as f32).collect();
     let Some(u) = &prep.u else {
         return (rtn, scales32, rtn_error, rtn_error);
@@ -481,7 +480,7 @@ fn quantise_rows(
             }
         }
     }
-    let gptq_error = weighted_error(&w64, &dequantised(&codes), h, k) / energy;
+    let gptq_error = weighted_error(&w64, &dequantised(&codes), h, k);
     (codes, scales32, rtn_error, gptq_error)
 }
 
@@ -501,11 +500,23 @@ fn quantise_layer(
     let groups = h.len();
     let per_group = w.len() / groups;
     let prepared: Vec<Prepared> = h.iter().map(|h| prepare(h, k, damp)).collect();
+    // Each group's output energy `sum w^T h w`, which makes its errors relative.
+    let energies: Vec<f64> = h
+        .iter()
+        .enumerate()
+        .map(|(g, hg)| {
+            let w64: Vec<f64> = w[g * per_group..(g + 1) * per_group]
+                .iter()
+                .map(|&v| v as f64)
+                .collect();
+            weighted_error(&w64, &vec![0.0; w64.len()], hg, k).max(f64::MIN_POSITIVE)
+        })
+        .collect();
     let mut result = None;
     for b in bits.clone() {
         let (mut codes, mut scales) = (Vec::with_capacity(w.len()), Vec::new());
         let (mut rtn, mut err) = (0f64, 0f64);
-        for (g, (hg, prep)) in h.iter().zip(&prepared).enumerate() {
+        for (g, ((hg, prep), energy)) in h.iter().zip(&prepared).zip(&energies).enumerate() {
             let (c, s, r, e) = quantise_rows(
                 &w[g * per_group..(g + 1) * per_group],
                 hg,
@@ -516,8 +527,8 @@ fn quantise_layer(
             );
             codes.extend(c);
             scales.extend(s);
-            rtn += r / groups as f64;
-            err += e / groups as f64;
+            rtn += r / energy / groups as f64;
+            err += e / energy / groups as f64;
         }
         result = Some((codes, scales, b, rtn, err));
         if err <= max_error {
@@ -815,8 +826,7 @@ mod tests {
             }
         }
         let w64: Vec<f64> = w.iter().map(|&v| v as f64).collect();
-        let energy = weighted_error(&w64, &vec![0.0; w64.len()], &h, k);
-        let naive_error = weighted_error(&w64, &naive, &h, k) / energy;
+        let naive_error = weighted_error(&w64, &naive, &h, k);
         assert!(gptq < 0.5 * naive_error, "{gptq:.3e} vs {naive_error:.3e}");
     }
 
