@@ -244,7 +244,7 @@ fn options(o: Option<&pb::ReadOptions>) -> Result<ReadOptions, Status> {
         r.classify = !o.no_classify;
         r.verify_turns = !o.no_verify_turns;
         if o.cls_thresh != 0.0 {
-            if !(o.cls_thresh > 0.0 && o.cls_thresh < 1.0) {
+            if !ocr_core::ocr::classify::is_threshold(o.cls_thresh) {
                 return Err(Status::invalid_argument(format!(
                     "cls_thresh {} is not a probability in (0, 1)",
                     o.cls_thresh

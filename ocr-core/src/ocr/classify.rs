@@ -17,6 +17,12 @@ const CLS_W: u32 = 192;
 /// 184 at 0.9, but 77.5% of the upright bank-card crops against 80.0%.
 pub const DEFAULT_THRESH: f32 = 0.9;
 
+/// Whether `p` can be a turn threshold: a probability strictly between 0 and 1 (0 would turn
+/// every line, 1 none; NaN is refused).
+pub fn is_threshold(p: f32) -> bool {
+    p > 0.0 && p < 1.0
+}
+
 /// The windows of a crop the classifier looks at. The classifier sees 4:1 images; squeezing a
 /// long line into one makes it guess (long lines were turned upside down that way), so a line
 /// longer than 4:1 is judged on up to three 4:1 windows (left, middle, right) instead.

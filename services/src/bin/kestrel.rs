@@ -1118,7 +1118,7 @@ fn main() -> ExitCode {
 /// Parses a probability strictly between 0 and 1 (a clap value parser).
 fn probability(s: &str) -> Result<f32, String> {
     match s.parse::<f32>() {
-        Ok(p) if p > 0.0 && p < 1.0 => Ok(p),
+        Ok(p) if ocr_core::ocr::classify::is_threshold(p) => Ok(p),
         Ok(p) => Err(format!("{p} is not in (0, 1)")),
         Err(e) => Err(e.to_string()),
     }
