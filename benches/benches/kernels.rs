@@ -54,10 +54,84 @@ fn fp32_microkernel(c: &mut Criterion) {
     g.finish();
 }
 
+/// A depthwise convolution shaped like the recogniser's 5x5 ones (240 channels of 12x80,
+/// stride 1, pad 2), whole operator on one thread: fp32 (padded-plane copy and FMA kernel)
+/// against int8 (quantisation, tap-quad expansion and `vpdpbusd` kernel), both from fp32
+/// input to fp32 output.
+fn depthwise(c: &mut Criterion) {
+    use ocr_core::runtime::kernels::depthwise::{DwGeom, depthwise};
+    use ocr_core::runtime::kernels::qdepthwise::{pack_weights, qdepthwise};
+    use ocr_core::runtime::op::{ActQuant, Epilogue};
+    use ocr_core::runtime::parallel::Threads;
+    let (ch, h, w, k) = (240, 12, 80, 5);
+    let g = DwGeom {
+        c: ch,
+        h,
+        w,
+        kh: k,
+        kw: k,
+        sh: 1,
+        sw: 1,
+        ph: 2,
+        pw: 2,
+        dh: 1,
+        dw: 1,
+        oh: h,
+        ow: w,
+    };
+    let mut group = c.benchmark_group("depthwise 5x5 (240 x 12x80), fp32 in and out");
+    group.throughput(Throughput::Elements((ch * h * w * k * k) as u64));
+    let x: Vec<f32> = (0..ch * h * w)
+        .map(|i| (i % 23) as f32 * 0.1 - 1.0)
+        .collect();
+    let wf: Vec<f32> = (0..ch * k * k)
+        .map(|i| (i % 11) as f32 * 0.05 - 0.25)
+        .collect();
+    let wq: Vec<i8> = (0..ch * k * k).map(|i| (i % 255) as i8 - 127).collect();
+    let packed = pack_weights(&wq, ch, k, k);
+    let sums: Vec<i32> = wq
+        .chunks(k * k)
+        .map(|r| r.iter().map(|&v| v as i32).sum())
+        .collect();
+    let scales = vec![0.01f32; ch];
+    let q = ActQuant {
+        scale: 0.02,
+        zero_point: 50,
+    };
+    let (th, epi) = (Threads::single(), Epilogue::identity());
+    let mut out = vec![0f32; ch * h * w];
+    for ks in KernelSet::available() {
+        group.bench_function(BenchmarkId::new("fp32", ks.name), |bench| {
+            bench.iter(|| depthwise(&ks, &th, &g, black_box(&x), &wf, None, &epi, &mut out));
+        });
+        group.bench_function(BenchmarkId::new("int8", ks.name), |bench| {
+            bench.iter(|| {
+                let x = black_box(&x);
+                qdepthwise(
+                    &ks,
+                    &th,
+                    &g,
+                    &q,
+                    &[],
+                    x,
+                    &packed,
+                    &sums,
+                    &scales,
+                    None,
+                    &epi,
+                    &mut out,
+                )
+            });
+        });
+    }
+    group.finish();
+}
+
 criterion_group!(
     kernels,
     int8_microkernel,
     int8_pair_microkernel,
-    fp32_microkernel
+    fp32_microkernel,
+    depthwise
 );
 criterion_main!(kernels);

@@ -19,7 +19,7 @@
 
 use crate::graph::Graph;
 use ocr_core::runtime::kernels::qgemm::quantize_one;
-use ocr_core::runtime::op::{ConvParams, Op};
+use ocr_core::runtime::op::{ActQuant, ConvParams, Op};
 use ocr_core::runtime::{Model, Session, Tensor};
 use std::collections::HashMap;
 
@@ -40,9 +40,8 @@ pub(crate) struct Layer {
     pub(crate) w_fp32: Vec<f32>,
     /// Dequantised int8 weights, same layout.
     pub(crate) w_int8: Vec<f32>,
-    /// Input quantisation: scale and zero point.
-    pub(crate) x_scale: f32,
-    pub(crate) x_zero_point: f32,
+    /// Input quantisation: one for every input channel, or one per channel.
+    pub(crate) x_quant: Vec<ActQuant>,
 }
 
 /// Per-(input channel, tap) sums of the values the taps see, and the number of output pixels.
@@ -91,6 +90,11 @@ pub(crate) fn layers(fp32: &Graph, q: &Graph) -> Vec<Layer> {
             continue;
         }
         let per = cg * kh * kw;
+        let x_quant = if conv.channel_quant.is_empty() {
+            vec![aq]
+        } else {
+            conv.channel_quant.clone()
+        };
         let w_int8 = wi8
             .chunks_exact(per)
             .zip(&params.scales)
@@ -106,8 +110,7 @@ pub(crate) fn layers(fp32: &Graph, q: &Graph) -> Vec<Layer> {
             conv,
             w_fp32: wf.to_vec(),
             w_int8,
-            x_scale: aq.scale,
-            x_zero_point: aq.zero_point as f32,
+            x_quant,
         });
     }
     out
@@ -149,11 +152,13 @@ impl Layer {
         (out * c.strides[axis] + tap * c.dilations[axis]) as isize - c.pads[axis] as isize
     }
 
-    /// An input value as the int8 kernel sees it: quantised with the layer's range, then
-    /// dequantised.
-    pub(crate) fn as_kernel_sees(&self, v: f32) -> f32 {
-        let u = quantize_one(v, 1.0 / self.x_scale, self.x_zero_point) as f32;
-        (u - self.x_zero_point) * self.x_scale
+    /// A value of input channel `ch` as the int8 kernel sees it: quantised with the layer's
+    /// range for that channel, then dequantised.
+    pub(crate) fn as_kernel_sees(&self, ch: usize, v: f32) -> f32 {
+        let q = self.x_quant.get(ch).unwrap_or(&self.x_quant[0]);
+        let zp = q.zero_point as f32;
+        let u = quantize_one(v, 1.0 / q.scale, zp) as f32;
+        (u - zp) * q.scale
     }
 
     /// Adds the tap sums of one `[N, C, H, W]` input (quantised and dequantised first when
@@ -174,7 +179,7 @@ impl Layer {
             let ch = p % c;
             if quantised {
                 for (d, &v) in plane.iter_mut().zip(src) {
-                    *d = self.as_kernel_sees(v);
+                    *d = self.as_kernel_sees(ch, v);
                 }
             } else {
                 plane.copy_from_slice(src);

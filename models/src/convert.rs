@@ -86,6 +86,8 @@ pub struct Int8Options {
     pub calibration: Vec<ocr_core::runtime::Tensor>,
     /// How activation ranges are chosen.
     pub method: crate::quantize::CalibMethod,
+    /// Quantise depthwise convolutions too (otherwise they stay fp32).
+    pub depthwise: bool,
     /// Convolutions (node names) to keep in fp32.
     pub keep_fp32: Vec<String>,
     /// Mixed precision: keep the most sensitive layers in fp32 until the share of decoded
@@ -168,7 +170,11 @@ pub fn convert(onnx: &[u8], opts: &ConvertOptions) -> Result<(Vec<u8>, Report), 
         if q.calibration.is_empty() {
             return Err("int8 conversion needs calibration inputs".into());
         }
-        let stats = crate::quantize::calibrate(&bytes, &q.calibration)?;
+        let stats = crate::quantize::calibrate(&bytes, &q.calibration, q.depthwise)?;
+        let how = crate::quantize::QuantSettings {
+            method: q.method,
+            depthwise: q.depthwise,
+        };
         let mut keep = q.keep_fp32.clone();
         if let Some(target) = q.max_changed {
             // The analysis runs each layer alone over these inputs: a spread-out subset keeps
@@ -181,7 +187,7 @@ pub fn convert(onnx: &[u8], opts: &ConvertOptions) -> Result<(Vec<u8>, Report), 
                 _ => q.calibration.clone(),
             };
             let reference = crate::quantize::fp32_outputs(&g, &subset)?;
-            let ranked = crate::quantize::sensitivity(&g, &stats, q.method, &subset, &reference)?;
+            let ranked = crate::quantize::sensitivity(&g, &stats, how, &subset, &reference)?;
             let table = crate::quantize::sensitivity_table(&ranked);
             eprintln!(
                 "per-layer sensitivity (each layer int8 alone, the rest fp32; {} calibration inputs):\n{table}",
@@ -190,7 +196,7 @@ pub fn convert(onnx: &[u8], opts: &ConvertOptions) -> Result<(Vec<u8>, Report), 
             let (chosen, changed) = crate::quantize::choose_fp32(
                 &g,
                 &stats,
-                q.method,
+                how,
                 (&subset, &reference),
                 &ranked,
                 target,
@@ -207,7 +213,7 @@ pub fn convert(onnx: &[u8], opts: &ConvertOptions) -> Result<(Vec<u8>, Report), 
             keep.extend(chosen);
         }
         let fp32_graph = (q.bias_correction > 0 || q.gptq.is_some()).then(|| g.clone());
-        let qr = crate::quantize::quantize(&mut g, &stats, q.method, &keep)?;
+        let qr = crate::quantize::quantize(&mut g, &stats, how, &keep)?;
         if let (Some(opts), Some(fp32_graph)) = (&q.gptq, &fp32_graph) {
             let report = crate::gptq::gptq(fp32_graph, &mut g, &q.calibration, opts)?;
             eprintln!(

@@ -123,7 +123,11 @@ impl Moments {
         let Some((oh, ow)) = l.output_size(h, w) else {
             return;
         };
-        let seen: Vec<f32> = data.iter().map(|&v| l.as_kernel_sees(v)).collect();
+        let seen: Vec<f32> = data
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| l.as_kernel_sees(i / (h * w) % c, v))
+            .collect();
         let total = n * oh * ow;
         let step = total.div_ceil(MAX_COLUMNS).max(1);
         let k = self.k;

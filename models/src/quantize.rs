@@ -1,11 +1,11 @@
 //! Post-training int8 quantisation: calibration statistics, per-output-channel weights,
 //! activation ranges, mixed precision.
 //!
-//! Every non-depthwise convolution becomes an int8 convolution unless listed to stay fp32:
-//! weights symmetric per output channel in `-127..=127`, the input activation affine in 8 bits
-//! (`0..=255`; the kernels' operand ranges are in `ocr_core::runtime::kernels::qgemm`) from
-//! ranges observed while the fp32 model runs on calibration inputs. Depthwise convolutions, matrix products and everything
-//! else stay fp32.
+//! Every convolution becomes an int8 convolution unless listed to stay fp32 (depthwise ones
+//! only when asked, [`QuantSettings::depthwise`]): weights symmetric per output channel in
+//! `-127..=127`, the input activation affine in 8 bits (`0..=255`; the kernels' operand ranges
+//! are in `ocr_core::runtime::kernels::qgemm`) from ranges observed while the fp32 model runs
+//! on calibration inputs. Matrix products and everything else stay fp32.
 
 use crate::graph::{Graph, set_attr};
 use ocr_core::runtime::format::{Attr, QuantParams};
@@ -50,6 +50,16 @@ impl CalibMethod {
             CalibMethod::Entropy => "entropy",
         }
     }
+}
+
+/// Which convolutions [`quantize`] turns into int8, and how it chooses activation ranges.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QuantSettings {
+    /// How activation ranges are chosen.
+    pub method: CalibMethod,
+    /// Depthwise convolutions too (run by the int8 depthwise kernel); otherwise they stay
+    /// fp32.
+    pub depthwise: bool,
 }
 
 /// Mean squared error of `samples` quantised to 8 bits over `[lo, hi]` (clipped outside).
@@ -138,6 +148,9 @@ fn entropy_range(samples: &[f32], min: f32, max: f32) -> (f32, f32) {
 /// Values sampled per activation (every value of small tensors, a stride of large ones).
 const MAX_SAMPLES: usize = 1 << 18;
 
+/// Values sampled per channel of a depthwise convolution's input.
+const CHANNEL_SAMPLES: usize = 1 << 12;
+
 /// Observed values of one activation.
 #[derive(Debug, Clone, Default)]
 pub struct Observed {
@@ -151,10 +164,17 @@ pub struct Observed {
     step: usize,
     /// Values to skip before the next sample.
     skip: usize,
+    /// For a depthwise convolution's input, each channel observed apart (empty otherwise).
+    pub channels: Vec<Observed>,
 }
 
 impl Observed {
     fn add(&mut self, data: &[f32]) {
+        self.add_sampled(data, MAX_SAMPLES);
+    }
+
+    /// Adds values, keeping a uniform sample of at most `cap` of everything seen.
+    fn add_sampled(&mut self, data: &[f32], cap: usize) {
         if self.step == 0 {
             self.step = 1;
             self.min = f32::MAX;
@@ -170,7 +190,7 @@ impl Observed {
         let mut i = self.skip;
         while i < data.len() {
             self.samples.push(data[i]);
-            if self.samples.len() >= MAX_SAMPLES {
+            if self.samples.len() >= cap {
                 self.samples = self.samples.iter().step_by(2).copied().collect();
                 self.step *= 2;
             }
@@ -201,10 +221,19 @@ impl Observed {
 }
 
 /// Runs the fp32 model on calibration inputs and records the values of every input of a
-/// convolution, by value name.
-pub fn calibrate(fp32: &[u8], inputs: &[Tensor]) -> Result<HashMap<String, Observed>, String> {
+/// convolution, by value name; with `depthwise_channels`, also each channel of a depthwise
+/// convolution's input apart ([`Observed::channels`]).
+pub fn calibrate(
+    fp32: &[u8],
+    inputs: &[Tensor],
+    depthwise_channels: bool,
+) -> Result<HashMap<String, Observed>, String> {
     let model = Model::from_bytes(fp32).map_err(|e| e.to_string())?;
     let wanted: Vec<u32> = conv_inputs(&model);
+    let depthwise = match depthwise_channels {
+        true => model.depthwise_data_inputs(),
+        false => Vec::new(),
+    };
     let names: Vec<String> = (0..model.value_count() as u32)
         .map(|v| model.value_name(v).to_string())
         .collect();
@@ -212,9 +241,20 @@ pub fn calibrate(fp32: &[u8], inputs: &[Tensor]) -> Result<HashMap<String, Obser
     let mut stats: HashMap<u32, Observed> = HashMap::new();
     for x in inputs {
         session
-            .run_observed(&[x], &mut |v, _, data| {
-                if wanted.contains(&v) {
-                    stats.entry(v).or_default().add(data);
+            .run_observed(&[x], &mut |v, shape, data| {
+                if !wanted.contains(&v) {
+                    return;
+                }
+                let obs = stats.entry(v).or_default();
+                obs.add(data);
+                if let (true, &[n, c, ..]) = (depthwise.contains(&v), shape)
+                    && n * c > 0
+                {
+                    obs.channels.resize_with(c, Observed::default);
+                    let plane = data.len() / (n * c);
+                    for (i, p) in data.chunks_exact(plane.max(1)).enumerate() {
+                        obs.channels[i % c].add_sampled(p, CHANNEL_SAMPLES);
+                    }
                 }
             })
             .map_err(|e| format!("calibration run failed: {e}"))?;
@@ -243,7 +283,7 @@ pub struct QuantReport {
 pub fn quantize(
     g: &mut Graph,
     stats: &HashMap<String, Observed>,
-    method: CalibMethod,
+    how: QuantSettings,
     keep_fp32: &[String],
 ) -> Result<QuantReport, String> {
     let mut report = QuantReport::default();
@@ -263,7 +303,8 @@ pub fn quantize(
             Some(Attr::Int(v)) => *v as usize,
             _ => 1,
         };
-        if group > 1 && shape[1] == 1 {
+        let depthwise = group > 1 && shape[1] == 1;
+        if depthwise && !how.depthwise {
             report.fp32.push((name, "depthwise"));
             continue;
         }
@@ -275,10 +316,20 @@ pub fn quantize(
             report.fp32.push((name, "no calibration data"));
             continue;
         };
-        let (lo, hi) = obs.range(method);
-        let levels = ACT_MAX as f32;
-        let scale = ((hi - lo) / levels).max(f32::MIN_POSITIVE);
-        let zero_point = (-lo / scale).round().clamp(0.0, levels) as i64;
+        let (lo, hi) = obs.range(how.method);
+        let (scale, zero_point) = affine(lo, hi);
+        // A depthwise channel meets only its own input plane: one range per channel.
+        let per_channel: Vec<(f32, i64)> = if depthwise && obs.channels.len() == shape[0] {
+            obs.channels
+                .iter()
+                .map(|c| {
+                    let (lo, hi) = c.range(how.method);
+                    affine(lo, hi)
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let m = shape[0];
         let k = w.len() / m;
         let mut scales = Vec::with_capacity(m);
@@ -310,9 +361,22 @@ pub fn quantize(
         node.inputs[1] = Some(qv);
         set_attr(node, "x_scale", Attr::Float(scale));
         set_attr(node, "x_zero_point", Attr::Int(zero_point));
+        if !per_channel.is_empty() {
+            let (scales, zps) = per_channel.into_iter().unzip();
+            set_attr(node, "x_scales", Attr::Floats(scales));
+            set_attr(node, "x_zero_points", Attr::Ints(zps));
+        }
         report.int8.push((name, lo, hi));
     }
     Ok(report)
+}
+
+/// The 8-bit affine quantisation `(scale, zero point)` of the range `[lo, hi]` (which
+/// contains zero).
+fn affine(lo: f32, hi: f32) -> (f32, i64) {
+    let levels = ACT_MAX as f32;
+    let scale = ((hi - lo) / levels).max(f32::MIN_POSITIVE);
+    (scale, (-lo / scale).round().clamp(0.0, levels) as i64)
 }
 
 /// How much one layer, quantised alone, changes the model's outputs on the calibration inputs.
@@ -434,12 +498,12 @@ pub fn fp32_outputs(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>, String>
 pub fn sensitivity(
     g: &Graph,
     stats: &HashMap<String, Observed>,
-    method: CalibMethod,
+    how: QuantSettings,
     inputs: &[Tensor],
     reference: &[Tensor],
 ) -> Result<Vec<Sensitivity>, String> {
     let mut all = g.clone();
-    let names: Vec<String> = quantize(&mut all, stats, method, &[])?
+    let names: Vec<String> = quantize(&mut all, stats, how, &[])?
         .int8
         .into_iter()
         .map(|(n, _, _)| n)
@@ -448,7 +512,7 @@ pub fn sensitivity(
     for name in &names {
         let mut one = g.clone();
         let others: Vec<String> = names.iter().filter(|n| *n != name).cloned().collect();
-        quantize(&mut one, stats, method, &others)?;
+        quantize(&mut one, stats, how, &others)?;
         let got = outputs(&ocr_core::runtime::format::encode(&one.to_def()?), inputs)?;
         let (error, changed) = compare(reference, &got);
         out.push(Sensitivity {
@@ -483,7 +547,7 @@ pub fn sensitivity_table(ranked: &[Sensitivity]) -> String {
 pub fn choose_fp32(
     g: &Graph,
     stats: &HashMap<String, Observed>,
-    method: CalibMethod,
+    how: QuantSettings,
     (inputs, reference): (&[Tensor], &[Tensor]),
     ranked: &[Sensitivity],
     max_changed: f32,
@@ -492,7 +556,7 @@ pub fn choose_fp32(
     loop {
         let keep: Vec<String> = ranked.iter().take(keep_n).map(|s| s.node.clone()).collect();
         let mut q = g.clone();
-        quantize(&mut q, stats, method, &keep)?;
+        quantize(&mut q, stats, how, &keep)?;
         let got = outputs(&ocr_core::runtime::format::encode(&q.to_def()?), inputs)?;
         let (error, changes) = compare(reference, &got);
         eprintln!(

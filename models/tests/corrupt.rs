@@ -131,3 +131,41 @@ fn wrong_input_shapes_are_errors() {
     let big = Tensor::new(vec![1, 3, 48, 100_000], vec![0.0; 3 * 48 * 100_000]).unwrap();
     assert!(matches!(s.run(&[&big]), Err(Error::Limit(_))));
 }
+
+/// Per-channel input quantisation is refused where it does not belong: on an int8
+/// convolution that is not depthwise, with lists of different lengths, or with a scale of 0.
+#[test]
+fn misplaced_per_channel_quantisation_is_refused() {
+    use ocr_core::runtime::format::Attr;
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("zoo")
+        .join("ppocr-mobile-v2-cls-int8.kmod");
+    let def = format::decode(&std::fs::read(path).unwrap()).unwrap();
+    let grouped = |n: &format::NodeDef| matches!(n.attr("group"), Some(Attr::Int(g)) if *g > 1);
+    let pointwise = def
+        .nodes
+        .iter()
+        .position(|n| n.attr("x_scale").is_some() && !grouped(n))
+        .expect("an int8 convolution");
+    let with = |scales: Vec<f32>, zero_points: Vec<i64>| {
+        let mut d = def.clone();
+        d.nodes[pointwise].attrs.extend([
+            ("x_scales".to_string(), Attr::Floats(scales)),
+            ("x_zero_points".to_string(), Attr::Ints(zero_points)),
+        ]);
+        Model::from_bytes(&format::encode(&d))
+    };
+    for (scales, zero_points) in [
+        (vec![0.1; 4], vec![3; 4]),
+        (vec![0.1; 4], vec![3; 3]),
+        (vec![0.0; 4], vec![3; 4]),
+    ] {
+        let r = with(scales.clone(), zero_points.clone());
+        assert!(
+            matches!(r, Err(Error::Format(_))),
+            "{scales:?} {zero_points:?} gave {:?}",
+            r.map(|_| ())
+        );
+    }
+    assert!(Model::from_bytes(&format::encode(&def)).is_ok());
+}

@@ -279,9 +279,12 @@ fn quantised_classifier() -> (
     ocr_models::passes::optimise(&mut g).unwrap();
     let fp32 = g.clone();
     let bytes = ocr_core::runtime::format::encode(&g.to_def().unwrap());
-    let stats = ocr_models::quantize::calibrate(&bytes, &calibration).unwrap();
-    let method = ocr_models::quantize::CalibMethod::Percentile(99.99);
-    let quantised = ocr_models::quantize::quantize(&mut g, &stats, method, &[]).unwrap();
+    let stats = ocr_models::quantize::calibrate(&bytes, &calibration, false).unwrap();
+    let how = ocr_models::quantize::QuantSettings {
+        method: ocr_models::quantize::CalibMethod::Percentile(99.99),
+        depthwise: false,
+    };
+    let quantised = ocr_models::quantize::quantize(&mut g, &stats, how, &[]).unwrap();
     (fp32, bytes, g, quantised, calibration)
 }
 
@@ -313,52 +316,70 @@ fn bias_correction_settles_every_layer() {
 }
 
 /// The int8 path end to end on the classifier: quantise with calibration inputs from one case,
-/// score another. Probabilities move but the decision must not.
+/// score another, with depthwise convolutions fp32 and int8. Probabilities move but the
+/// decision must not.
 #[test]
 fn int8_classifier_stays_close_to_fp32() {
     let cases = cases();
     let calibration = cls_calibration();
     let onnx = std::fs::read(common::onnx_path("cls")).unwrap();
-    let opts = ocr_models::ConvertOptions {
-        kind: ocr_models::ModelKind::parse("cls"),
-        int8: Some(ocr_models::Int8Options {
-            calibration,
-            method: ocr_models::quantize::CalibMethod::Percentile(99.99),
-            keep_fp32: vec![],
-            max_changed: None,
-            sensitivity_inputs: None,
-            bias_correction: 0,
-            gptq: None,
-        }),
-        ..Default::default()
-    };
-    let (bytes, _) = ocr_models::convert(&onnx, &opts).unwrap();
-    let model = Arc::new(Model::from_bytes(&bytes).unwrap());
-    assert!(
-        model.int8_convs() > 10,
-        "{} int8 convolutions",
-        model.int8_convs()
-    );
-    assert_eq!(model.meta("kestrel.precision"), Some("int8"));
     let c = cases
         .iter()
         .find(|c| c.case == "cls_48x192_b1")
         .expect("case");
-    let y = Session::new(model)
-        .run(&[&build_input(c)])
-        .unwrap()
-        .remove(0);
     let f = load_fixture(&c.case);
-    let err = y
-        .data()
-        .iter()
-        .zip(&f.probs)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0f32, f32::max);
-    // A gross-error bound (a broken kernel or scale moves probabilities by ~0.5); measured:
-    // 0.075 with percentile calibration on these four crops. The decision is what must hold.
-    assert!(err < 0.15, "int8 probabilities differ by {err}");
-    assert_eq!(argmax_last(&y), f.argmax.unwrap());
+    let mut int8_convs = Vec::new();
+    for depthwise in [false, true] {
+        let opts = ocr_models::ConvertOptions {
+            kind: ocr_models::ModelKind::parse("cls"),
+            int8: Some(ocr_models::Int8Options {
+                calibration: calibration.clone(),
+                method: ocr_models::quantize::CalibMethod::Percentile(99.99),
+                depthwise,
+                keep_fp32: vec![],
+                max_changed: None,
+                sensitivity_inputs: None,
+                bias_correction: 0,
+                gptq: None,
+            }),
+            ..Default::default()
+        };
+        let (bytes, _) = ocr_models::convert(&onnx, &opts).unwrap();
+        let model = Arc::new(Model::from_bytes(&bytes).unwrap());
+        int8_convs.push(model.int8_convs());
+        // Depthwise inputs are quantised per channel.
+        let def = ocr_core::runtime::format::decode(&bytes).unwrap();
+        let per_channel = def.nodes.iter().filter(|n| n.attr("x_scales").is_some());
+        assert_eq!(per_channel.count() > 0, depthwise);
+        assert_eq!(model.meta("kestrel.precision"), Some("int8"));
+        let quantisation = model.meta("kestrel.quantisation").unwrap();
+        assert_eq!(
+            quantisation.contains("fp32: 0 depthwise"),
+            depthwise,
+            "{quantisation}"
+        );
+        let y = Session::new(model)
+            .run(&[&build_input(c)])
+            .unwrap()
+            .remove(0);
+        let err = y
+            .data()
+            .iter()
+            .zip(&f.probs)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        // A gross-error bound (a broken kernel or scale moves probabilities by ~0.5);
+        // measured with percentile calibration on these four crops: 0.102 with depthwise
+        // fp32, 0.095 with it int8. The decision is what must hold.
+        assert!(
+            err < 0.15,
+            "depthwise int8 {depthwise}: probabilities differ by {err}"
+        );
+        assert_eq!(argmax_last(&y), *f.argmax.as_ref().unwrap());
+    }
+    // Every convolution but the depthwise ones, then every one.
+    assert!(int8_convs[0] > 10, "{int8_convs:?}");
+    assert!(int8_convs[1] > int8_convs[0], "{int8_convs:?}");
 }
 
 /// GPTQ on the classifier at 6 bits, MatMul included: on the calibration inputs every layer's

@@ -387,3 +387,41 @@ fn convert_with_gptq_follows_the_bit_options() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("'Conv@999' is not an int8 convolution"));
     std::fs::remove_dir_all(&tmp).ok();
 }
+
+#[test]
+fn convert_with_int8_depthwise_quantises_every_convolution() {
+    // The classifier on two real crops with its depthwise convolutions int8 too (inputs
+    // quantised per channel), rounded by GPTQ: every convolution is int8 and in the plan.
+    let tmp = std::env::temp_dir().join(format!("kestrel-dw-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let out_file = tmp.join("cls.kmod");
+    let out = kestrel()
+        .arg("convert")
+        .arg(dev("../../models-src/ch_ppocr_mobile_v2.0_cls_infer.onnx"))
+        .args(["--kind", "cls", "--int8", "--int8-depthwise", "--calib"])
+        .arg(dev("plates_LPRNet_Pytorch/data/test/皖A10D09.jpg"))
+        .arg(dev("synthetic_renders/images/line1_sans.png"))
+        .args(["--gptq", "--weight-bits", "6", "-o"])
+        .arg(&out_file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let meta = |key: &str| {
+        let info = kestrel()
+            .args(["info", "--meta", key])
+            .arg(&out_file)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&info.stdout).trim().to_string()
+    };
+    let q = meta("kestrel.quantisation");
+    let int8: usize = q.split(' ').next().unwrap().parse().unwrap();
+    assert!(q.contains("fp32: 0 depthwise;") && int8 > 42, "{q}");
+    let plan = meta("kestrel.gptq");
+    assert_eq!(plan.matches("=6").count(), int8, "{plan}");
+    std::fs::remove_dir_all(&tmp).ok();
+}

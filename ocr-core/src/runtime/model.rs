@@ -26,7 +26,8 @@ pub struct IoSpec {
 /// The prepared weights of an int8 convolution.
 #[derive(Debug, Clone)]
 pub struct QConv {
-    /// Weights packed for the int8 micro-kernel, one block per group.
+    /// Weights packed for the int8 micro-kernel, one block per group; for a depthwise
+    /// convolution, one block of kernel-row quads (`kernels::qdepthwise::pack_weights`).
     pub packed: Vec<Vec<i8>>,
     /// Per output channel weight sums (zero-point correction).
     pub row_sums: Vec<i32>,
@@ -342,6 +343,27 @@ impl Model {
         v
     }
 
+    /// Values that feed depthwise convolutions (one filter per channel) as their data input:
+    /// where calibration also observes each channel apart.
+    pub fn depthwise_data_inputs(&self) -> Vec<u32> {
+        let mut v: Vec<u32> = self
+            .nodes
+            .iter()
+            .filter(|n| {
+                let Op::Conv(p) = &n.op else { return false };
+                let w = n.inputs.get(1).copied().flatten();
+                let shape = w.and_then(|w| self.constants.get(w as usize)?.as_ref());
+                shape.is_some_and(|i| {
+                    i.shape.len() == 4 && p.group > 1 && i.shape[0] == p.group && i.shape[1] == 1
+                })
+            })
+            .filter_map(|n| n.inputs[0])
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
     /// Number of convolutions that run in int8.
     pub fn int8_convs(&self) -> usize {
         self.qconvs.iter().flatten().count()
@@ -516,7 +538,42 @@ fn prepare_int8(
                     )));
                 }
                 let k = shape[1] * shape[2] * shape[3];
-                let packed = crate::runtime::ops::qconv::pack_weights(w, shape, p.group);
+                let depthwise = p.group > 1 && shape[0] == p.group && shape[1] == 1;
+                // Products each i32 output sums, padding taps included.
+                let products = match depthwise {
+                    true => shape[2] * shape[3].div_ceil(4) * 4,
+                    false => shape[1].div_ceil(4) * 4 * shape[2] * shape[3],
+                };
+                if products > qgemm::MAX_PRODUCTS {
+                    return Err(Error::Unsupported(alloc::format!(
+                        "int8 conv '{}': {products} products per output (at most {} stay exact)",
+                        n.name,
+                        qgemm::MAX_PRODUCTS
+                    )));
+                }
+                #[cfg(feature = "int8-depthwise")]
+                if !(p.channel_quant.is_empty() || depthwise && p.channel_quant.len() == m) {
+                    return Err(Error::Format(alloc::format!(
+                        "int8 conv '{}': per-channel input quantisation needs a depthwise \
+                         convolution and one entry per channel",
+                        n.name
+                    )));
+                }
+                let packed = if depthwise {
+                    #[cfg(feature = "int8-depthwise")]
+                    {
+                        use super::kernels::qdepthwise::pack_weights;
+                        vec![pack_weights(w, m, shape[2], shape[3])]
+                    }
+                    #[cfg(not(feature = "int8-depthwise"))]
+                    return Err(Error::Unsupported(alloc::format!(
+                        "int8 depthwise conv '{}': this build has no int8 depthwise kernels \
+                         (the `int8-depthwise` feature)",
+                        n.name
+                    )));
+                } else {
+                    crate::runtime::ops::qconv::pack_weights(w, shape, p.group)
+                };
                 let w_scales = (0..m)
                     .map(|i| qp.scales[if qp.scales.len() == 1 { 0 } else { i }])
                     .collect();

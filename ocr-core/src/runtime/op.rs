@@ -257,6 +257,12 @@ pub struct ConvParams {
     pub epilogue: Epilogue,
     /// For an int8 convolution (int8 weights), how its fp32 input is quantised.
     pub act_quant: Option<ActQuant>,
+    /// For an int8 depthwise convolution, optionally one quantisation per input channel
+    /// (attributes `x_scales`, `x_zero_points`), used instead of `act_quant`: a depthwise
+    /// channel only ever meets its own input plane, so each plane can use its own range at no
+    /// cost. Empty: `act_quant` for every channel.
+    #[cfg(feature = "int8-depthwise")]
+    pub channel_quant: Vec<ActQuant>,
 }
 
 /// Affine quantisation of an activation to 8 bits: `q = clamp(round(x / scale) + zero_point,
@@ -513,6 +519,17 @@ fn window_attr<const N: usize>(
     }
 }
 
+/// An activation quantisation from its attributes' values, checked.
+fn checked_act_quant(node: &NodeDef, scale: f32, zero_point: i64) -> Result<ActQuant> {
+    if !(scale.is_finite() && scale > 0.0 && (0..=qgemm::ACT_MAX as i64).contains(&zero_point)) {
+        return Err(bad_attr(node, "x_scale/x_zero_point", "out of range"));
+    }
+    Ok(ActQuant {
+        scale,
+        zero_point: zero_point as i32,
+    })
+}
+
 fn check_arity(node: &NodeDef, min_in: usize, max_in: usize, outs: usize) -> Result<()> {
     let n = node.inputs.len();
     if n < min_in || n > max_in || node.outputs.len() != outs {
@@ -597,19 +614,37 @@ impl Op {
                 }
                 let act_quant = match node.attr("x_scale") {
                     None => None,
-                    Some(_) => {
-                        let scale = float_attr(node, "x_scale", 0.0)?;
-                        let zero_point = int_attr(node, "x_zero_point", 0)?;
-                        if !(scale.is_finite()
-                            && scale > 0.0
-                            && (0..=qgemm::ACT_MAX as i64).contains(&zero_point))
-                        {
-                            return Err(bad_attr(node, "x_scale/x_zero_point", "out of range"));
-                        }
-                        Some(ActQuant {
-                            scale,
-                            zero_point: zero_point as i32,
-                        })
+                    Some(_) => Some(checked_act_quant(
+                        node,
+                        float_attr(node, "x_scale", 0.0)?,
+                        int_attr(node, "x_zero_point", 0)?,
+                    )?),
+                };
+                #[cfg(not(feature = "int8-depthwise"))]
+                if node.attr("x_scales").is_some() || node.attr("x_zero_points").is_some() {
+                    return Err(Error::Unsupported(alloc::format!(
+                        "node '{}': per-channel input quantisation needs the int8-depthwise \
+                         feature",
+                        node.name
+                    )));
+                }
+                #[cfg(feature = "int8-depthwise")]
+                let channel_quant = match (node.attr("x_scales"), node.attr("x_zero_points")) {
+                    (None, None) => Vec::new(),
+                    (Some(Attr::Floats(s)), Some(Attr::Ints(z)))
+                        if s.len() == z.len() && act_quant.is_some() =>
+                    {
+                        s.iter()
+                            .zip(z)
+                            .map(|(&s, &z)| checked_act_quant(node, s, z))
+                            .collect::<Result<_>>()?
+                    }
+                    _ => {
+                        return Err(bad_attr(
+                            node,
+                            "x_scales/x_zero_points",
+                            "must be a float and an integer list of one length, with x_scale",
+                        ));
                     }
                 };
                 Op::Conv(ConvParams {
@@ -619,6 +654,8 @@ impl Op {
                     group: group as usize,
                     epilogue: Epilogue::from_attrs(node)?,
                     act_quant,
+                    #[cfg(feature = "int8-depthwise")]
+                    channel_quant,
                 })
             }
             "ConvTranspose" => {

@@ -269,6 +269,10 @@ enum Command {
         /// Activation range method: minmax, percentile, mse or entropy.
         #[arg(long, default_value = "percentile")]
         calib_method: String,
+        /// Also quantise depthwise convolutions (the int8 depthwise kernel); without it they
+        /// stay fp32.
+        #[arg(long, requires = "int8")]
+        int8_depthwise: bool,
         /// A convolution (node name) to keep in fp32 (repeatable).
         #[arg(long, value_name = "NODE")]
         keep_fp32: Vec<String>,
@@ -745,6 +749,7 @@ fn run(cli: Cli) -> Result<()> {
             int8,
             calib,
             calib_method,
+            int8_depthwise,
             keep_fp32,
             max_changed,
             sensitivity_inputs,
@@ -787,6 +792,7 @@ fn run(cli: Cli) -> Result<()> {
                 Some(ocr_models::Int8Options {
                     calibration: ocr_services::calib::inputs(k, &files)?,
                     method,
+                    depthwise: int8_depthwise,
                     keep_fp32,
                     max_changed,
                     sensitivity_inputs,

@@ -64,7 +64,7 @@ pub struct PaddedPlane<'a> {
 
 impl DwGeom {
     /// Padded rows the taps reach.
-    fn rows(&self) -> usize {
+    pub fn padded_rows(&self) -> usize {
         (self.oh - 1) * self.sh + (self.kh - 1) * self.dh + 1
     }
 
@@ -76,7 +76,7 @@ impl DwGeom {
 
     /// Floats of one padded plane.
     pub fn padded_len(&self) -> usize {
-        self.rows() * self.sw * self.phase_len()
+        self.padded_rows() * self.sw * self.phase_len()
     }
 
     /// Offset of each tap `(ky, kx)` (row-major) from the start of its output row's tile in a
@@ -112,7 +112,7 @@ pub type DwPadKernel = fn(g: &DwGeom, x: &[f32], dst: &mut [f32]);
 /// for wider vectors (a copy: the same values whatever the width).
 #[inline(always)]
 pub fn pad_plane(g: &DwGeom, x: &[f32], dst: &mut [f32]) {
-    let (rows, pl) = (g.rows(), g.phase_len());
+    let (rows, pl) = (g.padded_rows(), g.phase_len());
     let dst = &mut dst[..rows * g.sw * pl];
     // Every float is written once: padding rows and the pads around each row's values are
     // zeroed, the values copied (a full clear first would write the plane twice).

@@ -10,10 +10,14 @@ pub mod depthwise;
 pub mod gemm;
 #[cfg(target_arch = "aarch64")]
 pub mod neon;
+#[cfg(feature = "int8-depthwise")]
+pub mod qdepthwise;
 pub mod qgemm;
 pub mod scalar;
 #[cfg(target_arch = "x86_64")]
 pub mod x86;
+#[cfg(all(target_arch = "x86_64", feature = "int8-depthwise"))]
+mod x86_qdepthwise;
 
 /// Rows of A handled by one micro-kernel call.
 pub const MR: usize = 6;
@@ -44,6 +48,12 @@ pub struct KernelSet {
     pub dw_plane: DwPlaneKernel,
     /// Copy of one input plane into its padded depthwise buffer.
     pub dw_pad: depthwise::DwPadKernel,
+    /// int8 depthwise convolution of one expanded plane.
+    #[cfg(feature = "int8-depthwise")]
+    pub qdw_plane: qdepthwise::QDwPlaneKernel,
+    /// Quantisation and tap-quad expansion of one int8 depthwise input plane.
+    #[cfg(feature = "int8-depthwise")]
+    pub qdw_quantize: qdepthwise::QDwQuantizeKernel,
     /// int8 GEMM micro-kernel.
     pub qgemm: qgemm::QMicroKernel,
     /// int8 GEMM micro-kernel over two adjacent B panels.
@@ -74,6 +84,10 @@ impl KernelSet {
             gemm: scalar::gemm_microkernel,
             dw_plane: depthwise::dw_plane_scalar,
             dw_pad: depthwise::pad_plane,
+            #[cfg(feature = "int8-depthwise")]
+            qdw_plane: qdepthwise::qdw_plane_scalar,
+            #[cfg(feature = "int8-depthwise")]
+            qdw_quantize: qdepthwise::quantize_plane,
             qgemm: qgemm::qgemm_scalar,
             qgemm_pair: qgemm::qgemm_pair_scalar,
             quantize_quads: qgemm::quantize_quads_scalar,

@@ -9,7 +9,7 @@
 //! therefore splits each activation into nibbles, `a = 16 * hi + lo` with `hi, lo` in `0..=15`:
 //! each `vpmaddubsw` pair is then at most `2 * 15 * 127 = 3810`, far from saturation, and
 //! `16 * sum(hi * w) + sum(lo * w)` is the exact product, accumulated in i32 (exact for any `k`
-//! below 2^31 / (255 * 127) = 66313). VNNI (`vpdpbusd`) multiplies whole bytes into i32 without
+//! up to 2^31 / (255 * 127) = 66313, [`MAX_PRODUCTS`], which loading checks). VNNI (`vpdpbusd`) multiplies whole bytes into i32 without
 //! saturation, and the scalar reference computes in i32, so every path gives the same integers;
 //! `worst_case_ranges_are_exact` tests the extremes. (7-bit activations, which would avoid the
 //! split, cost the PP-OCR recogniser several points of accuracy.)
@@ -33,6 +33,9 @@ pub const QBLOCK: usize = QNR * 4;
 pub const ACT_MAX: u8 = 255;
 /// Largest weight magnitude (symmetric int8).
 pub const WEIGHT_MAX: i8 = 127;
+/// Most products one i32 output may sum and stay exact whatever the operands: an int8
+/// convolution whose outputs would sum more is refused at load.
+pub const MAX_PRODUCTS: usize = i32::MAX as usize / (ACT_MAX as usize * WEIGHT_MAX as usize);
 
 /// An int8 micro-kernel: `acc[r][c] = sum over k4, j of a[k4][r][j] * b[k4][c][j]` for packed
 /// panels (`a.len() >= k4 * QMR * 4`, `b.len() >= k4 * QNR * 4`).

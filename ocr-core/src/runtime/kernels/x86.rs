@@ -20,7 +20,7 @@ mod cpu {
     pub struct Features {
         /// AVX2 and FMA, with YMM state enabled by the OS.
         pub avx2_fma: bool,
-        /// AVX-512 F, VL and VNNI, with ZMM state enabled by the OS.
+        /// AVX-512 F, BW, VL and VNNI, with ZMM state enabled by the OS.
         pub avx512_vnni: bool,
     }
 
@@ -57,14 +57,15 @@ mod cpu {
         // SAFETY: leaf 7 is within the reported maximum.
         let l7 = unsafe { __cpuid_count(7, 0) };
         let avx2 = l7.ebx & (1 << 5) != 0;
-        let (f, vl, vnni) = (
+        let (f, bw, vl, vnni) = (
             l7.ebx & (1 << 16) != 0,
+            l7.ebx & (1 << 30) != 0,
             l7.ebx & (1 << 31) != 0,
             l7.ecx & (1 << 11) != 0,
         );
         Features {
             avx2_fma: ymm && avx2 && fma,
-            avx512_vnni: ymm && zmm && f && vl && vnni,
+            avx512_vnni: ymm && zmm && f && bw && vl && vnni,
         }
     }
 }
@@ -80,6 +81,10 @@ pub fn avx2() -> Option<KernelSet> {
         gemm: gemm_avx2,
         dw_plane: dw_plane_avx2,
         dw_pad: pad_plane_avx2,
+        #[cfg(feature = "int8-depthwise")]
+        qdw_plane: super::x86_qdepthwise::qdw_plane_avx2,
+        #[cfg(feature = "int8-depthwise")]
+        qdw_quantize: super::x86_qdepthwise::qdw_quantize_avx2,
         pack_quads: pack_quads_avx2,
         qgemm: qgemm_avx2,
         qgemm_pair: qgemm_pair_avx2,
@@ -90,13 +95,14 @@ pub fn avx2() -> Option<KernelSet> {
     })
 }
 
-/// The AVX-512 set, if the CPU has AVX-512 F, VL and VNNI: 512-bit `vpdpbusd` for int8, the
+/// The AVX-512 set, if the CPU has AVX-512 F, BW, VL and VNNI: 512-bit `vpdpbusd` for int8, the
 /// 512-bit fp32 GEMM, tile epilogue and depthwise plane kernel, the portable bodies compiled
 /// for 512-bit vectors, and the AVX2 + FMA kernels for the rest (activation quantisation).
 pub fn avx512_vnni() -> Option<KernelSet> {
     let base = avx2()?;
     #[cfg(feature = "std")]
     let ok = std::is_x86_feature_detected!("avx512f")
+        && std::is_x86_feature_detected!("avx512bw")
         && std::is_x86_feature_detected!("avx512vnni")
         && std::is_x86_feature_detected!("avx512vl");
     #[cfg(not(feature = "std"))]
@@ -110,6 +116,10 @@ pub fn avx512_vnni() -> Option<KernelSet> {
         exp_shifted: exp_shifted_avx512,
         dw_plane: dw_plane_avx512,
         dw_pad: pad_plane_avx512,
+        #[cfg(feature = "int8-depthwise")]
+        qdw_plane: super::x86_qdepthwise::qdw_plane_vnni512,
+        #[cfg(feature = "int8-depthwise")]
+        qdw_quantize: super::x86_qdepthwise::qdw_quantize_avx512,
         pack_quads: pack_quads_avx512,
         epilogue: epilogue_avx512,
         ..base
@@ -554,25 +564,31 @@ fn quantize_quads_avx2(x: [&[f32]; 4], inv_scale: f32, zero_point: f32, out: &mu
     });
 }
 
+/// Eight values at `p` quantised by the operations of [`super::qgemm::quantize_one`]
+/// (multiply, add, max with 0, which turns NaN into 0 as the reference's cast does, min with
+/// 255, add 0.5, truncate): one byte value in each 32-bit lane.
+///
+/// # Safety
+/// AVX2 must be available and `p` must point to eight readable floats.
+#[target_feature(enable = "avx2")]
+#[inline]
+pub(super) unsafe fn quantize8_avx2(p: *const f32, inv: __m256, zp: __m256) -> __m256i {
+    // SAFETY: the caller guarantees eight floats at `p`.
+    let v = unsafe { _mm256_loadu_ps(p) };
+    let v = _mm256_add_ps(_mm256_mul_ps(v, inv), zp);
+    let v = _mm256_min_ps(_mm256_max_ps(v, _mm256_setzero_ps()), _mm256_set1_ps(255.0));
+    _mm256_cvttps_epi32(_mm256_add_ps(v, _mm256_set1_ps(0.5)))
+}
+
 #[target_feature(enable = "avx2")]
 unsafe fn quantize_quads_avx2_impl(x: [*const f32; 4], inv: f32, zp: f32, out: *mut u8, n: usize) {
     // SAFETY (whole body): the caller guarantees `n` (a multiple of 8) floats in each row and
-    // `4 * n` bytes at `out`. Same operations as `quantize_one`: multiply, add, max with 0
-    // (NaN becomes 0, as the reference's cast makes it), min with 255, add 0.5, truncate. Each
-    // lane then holds a byte value, so shifting channel j by 8j bits and or-ing the four
-    // gives each pixel's quad as one little-endian u32.
+    // `4 * n` bytes at `out`. Each lane of a quantised vector holds a byte value, so shifting
+    // channel j by 8j bits and or-ing the four gives each pixel's quad as one little-endian
+    // u32.
     unsafe {
         let (vinv, vzp) = (_mm256_set1_ps(inv), _mm256_set1_ps(zp));
-        let (lo, hi, half) = (
-            _mm256_setzero_ps(),
-            _mm256_set1_ps(255.0),
-            _mm256_set1_ps(0.5),
-        );
-        let q = |p: *const f32| {
-            let v = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(p), vinv), vzp);
-            let v = _mm256_min_ps(_mm256_max_ps(v, lo), hi);
-            _mm256_cvttps_epi32(_mm256_add_ps(v, half))
-        };
+        let q = |p: *const f32| quantize8_avx2(p, vinv, vzp);
         let mut i = 0;
         while i < n {
             let c0 = q(x[0].add(i));

@@ -9,8 +9,32 @@ use crate::runtime::parallel::Threads;
 use alloc::vec::Vec;
 
 /// True when the convolution is depthwise with one filter per input channel.
-fn is_depthwise(p: &ConvParams, x_shape: &[usize], w_shape: &[usize]) -> bool {
+pub(crate) fn is_depthwise(p: &ConvParams, x_shape: &[usize], w_shape: &[usize]) -> bool {
     p.group > 1 && p.group == x_shape[1] && w_shape[0] == p.group && w_shape[1] == 1
+}
+
+/// The geometry of a depthwise convolution over one image.
+pub(crate) fn dw_geom(
+    p: &ConvParams,
+    x_shape: &[usize],
+    w_shape: &[usize],
+    out_shape: &[usize],
+) -> DwGeom {
+    DwGeom {
+        c: x_shape[1],
+        h: x_shape[2],
+        w: x_shape[3],
+        kh: w_shape[2],
+        kw: w_shape[3],
+        sh: p.strides[0],
+        sw: p.strides[1],
+        ph: p.pads[0],
+        pw: p.pads[1],
+        dh: p.dilations[0],
+        dw: p.dilations[1],
+        oh: out_shape[2],
+        ow: out_shape[3],
+    }
 }
 
 /// Scratch floats [`conv`] needs.
@@ -62,21 +86,7 @@ pub fn conv(
     let in_img = c * h * wd;
     let out_img = m * oh * ow;
     if is_depthwise(p, x_shape, w_shape) {
-        let g = DwGeom {
-            c,
-            h,
-            w: wd,
-            kh,
-            kw,
-            sh: p.strides[0],
-            sw: p.strides[1],
-            ph: p.pads[0],
-            pw: p.pads[1],
-            dh: p.dilations[0],
-            dw: p.dilations[1],
-            oh,
-            ow,
-        };
+        let g = dw_geom(p, x_shape, w_shape, out_shape);
         // Every plane of every image at once: more independent work for the threads.
         depthwise(ks, threads, &g, x, w, bias, &p.epilogue, out);
         return;

@@ -24,7 +24,7 @@ use crate::runtime::kernels::gemm::CPtr;
 use crate::runtime::kernels::qgemm::{QBLOCK as BLOCK, QMR, QNR, TileParams, pack_a};
 use crate::runtime::model::QConv;
 use crate::runtime::op::{ActQuant, ConvParams};
-use crate::runtime::ops::conv::{image_groups, over_image_groups};
+use crate::runtime::ops::conv::{image_groups, is_depthwise, over_image_groups};
 use crate::runtime::parallel::Threads;
 use alloc::vec::Vec;
 
@@ -219,6 +219,9 @@ pub fn qconv_scratch_len(
     out_shape: &[usize],
     threads: &Threads,
 ) -> usize {
+    if is_depthwise(p, x_shape, w_shape) {
+        return 0;
+    }
     let g = Geom::new(p, x_shape, w_shape, out_shape);
     let run_bytes = |t: usize| run_panels(g.k4(), g.panels().div_ceil(t)) * g.k4() * BLOCK;
     match image_groups(x_shape[0], threads) {
@@ -296,6 +299,27 @@ pub fn qconv(
 ) {
     let q = p.act_quant.expect("qconv needs activation quantisation");
     if out.is_empty() {
+        return;
+    }
+    // Loading refuses int8 depthwise weights in builds without the kernels.
+    #[cfg(feature = "int8-depthwise")]
+    if is_depthwise(p, x_shape, w_shape) {
+        use crate::runtime::kernels::qdepthwise::qdepthwise;
+        let g = crate::runtime::ops::conv::dw_geom(p, x_shape, w_shape, out_shape);
+        qdepthwise(
+            ks,
+            threads,
+            &g,
+            &q,
+            &p.channel_quant,
+            x,
+            &qw.packed[0],
+            &qw.row_sums,
+            &qw.w_scales,
+            bias,
+            &p.epilogue,
+            out,
+        );
         return;
     }
     let g = Geom::new(p, x_shape, w_shape, out_shape);
@@ -471,6 +495,8 @@ mod tests {
                     post_bias: -0.25,
                 },
                 act_quant: Some(q),
+                #[cfg(feature = "int8-depthwise")]
+                channel_quant: Vec::new(),
             };
             let oh = (h + 2 * pad - d * (k - 1) - 1) / s + 1;
             let ow = (w + 2 * pad - d * (k - 1) - 1) / s + 1;
