@@ -1,7 +1,8 @@
 //! Compute kernels and the single point where a kernel set is chosen.
 //!
 //! [`KernelSet::detect`] picks the best set the CPU reports (AVX2+FMA, optionally with AVX-512 VNNI for
-//! int8; NEON on AArch64; or the portable scalar reference) once, when a model is loaded;
+//! int8; NEON on AArch64, with the dot-product extension where present; or the portable
+//! scalar reference) once, when a model is loaded;
 //! everything else calls through the chosen set. A new architecture is one more file like
 //! `x86.rs` or `neon.rs` that fills a [`KernelSet`], starting from the scalar one.
 //! Every SIMD kernel is tested against the scalar reference (fp32: within a stated tolerance).
@@ -110,7 +111,7 @@ impl KernelSet {
             }
         }
         #[cfg(target_arch = "aarch64")]
-        return neon::neon();
+        return neon::neon_dotprod().unwrap_or_else(neon::neon);
         #[allow(unreachable_code)]
         Self::scalar()
     }
@@ -125,7 +126,10 @@ impl KernelSet {
             v.extend(x86::avx512_vnni());
         }
         #[cfg(target_arch = "aarch64")]
-        v.push(neon::neon());
+        {
+            v.push(neon::neon());
+            v.extend(neon::neon_dotprod());
+        }
         v
     }
 }
