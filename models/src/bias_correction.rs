@@ -40,7 +40,7 @@ pub(crate) struct Layer {
     pub(crate) w_fp32: Vec<f32>,
     /// Dequantised int8 weights, same layout.
     pub(crate) w_int8: Vec<f32>,
-    /// Input quantisation: one for every input channel, or one per channel.
+    /// Input quantisation: one shared by every input channel, or one per input channel.
     pub(crate) x_quant: Vec<ActQuant>,
 }
 

@@ -524,7 +524,7 @@ fn chunk_jobs<'a>(coded: &'a [u8], out: &'a mut [i8]) -> Result<Vec<ChunkJob<'a>
     Ok(jobs)
 }
 
-/// Decodes every chunk of several coded tensors, [`LANES`] chunks of similar length at a time
+/// Decodes every chunk of several coded tensors, `LANES` chunks of similar length at a time
 /// per thread (on the rayon pool with the `std` feature): `tensors` pairs each tensor's coded
 /// bytes with the buffer its values go to.
 pub fn decode_tensors(tensors: &mut [(&[u8], &mut [i8])]) -> Result<()> {
