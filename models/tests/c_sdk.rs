@@ -212,6 +212,40 @@ fn the_c_example_reads_real_images_through_the_sdk() {
     let out = run(&exe, &lib_dir, [&cut, &rec, &cls], &line, &["--line"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("status 2"));
+    // The SDK leaves out the int8 depthwise kernels: a classifier converted with them is
+    // refused at load, not run wrong.
+    let onnx =
+        std::fs::read(root().join("../shared/models-src/ch_ppocr_mobile_v2.0_cls_infer.onnx"));
+    let calibration: Vec<ocr_core::runtime::Tensor> = (0..2)
+        .map(|k| {
+            let data = (0..3 * 48 * 192).map(|i| ((i * 7 + k * 13) % 255) as f32 / 127.5 - 1.0);
+            ocr_core::runtime::Tensor::new(vec![1, 3, 48, 192], data.collect()).unwrap()
+        })
+        .collect();
+    let opts = ocr_models::ConvertOptions {
+        kind: ocr_models::ModelKind::parse("cls"),
+        int8: Some(ocr_models::Int8Options {
+            calibration,
+            method: ocr_models::quantize::CalibMethod::MinMax,
+            depthwise: true,
+            keep_fp32: vec![],
+            max_changed: None,
+            sensitivity_inputs: None,
+            bias_correction: 0,
+            gptq: None,
+        }),
+        ..Default::default()
+    };
+    let (bytes, _) = ocr_models::convert(&onnx.unwrap(), &opts).unwrap();
+    let dw_cls = tmp.join("cls-int8-depthwise.kmod");
+    std::fs::write(&dw_cls, bytes).unwrap();
+    let out = run(&exe, &lib_dir, [&det, &rec, &dw_cls], &line, &["--line"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("status 2") && err.contains("int8-depthwise"),
+        "{err}"
+    );
     std::fs::remove_dir_all(&tmp).ok();
 }
 
