@@ -174,6 +174,12 @@ pub fn find_documents(img: &RgbImage, aspect: Option<f32>) -> Vec<Located> {
         if qa <= 0.0 {
             continue;
         }
+        // A document's outline is a rectangle seen in perspective: a quadrilateral with a
+        // corner far from square is an edge contour that cut a corner off (a card's outline
+        // broken by a lighting stripe), whose hull area the polygon still matches.
+        if !square_enough(&quad) {
+            continue;
+        }
         let rectangular = (hull_area / qa).min(qa / hull_area) as f32;
         // A document of known shape: an outline far from it is part of something else (a
         // card's printed pattern, half a card).
@@ -201,6 +207,22 @@ pub fn find_documents(img: &RgbImage, aspect: Option<f32>) -> Vec<Located> {
         kept.push(whole);
     }
     kept
+}
+
+/// The largest angle a document outline's corner may be off square: 40 degrees takes in
+/// strong perspective (a card held at about 45 degrees to the camera) and rejects triangles
+/// with a fourth point on an edge.
+const MAX_CORNER_SKEW_DEG: f32 = 40.0;
+
+/// Whether every corner of `q` is within [`MAX_CORNER_SKEW_DEG`] of a right angle.
+fn square_enough(q: &Quad) -> bool {
+    (0..4).all(|i| {
+        let (prev, p, next) = (q[(i + 3) % 4], q[i], q[(i + 1) % 4]);
+        let (ax, ay, bx, by) = (prev.x - p.x, prev.y - p.y, next.x - p.x, next.y - p.y);
+        let norms = (ax.hypot(ay) * bx.hypot(by)).max(f32::MIN_POSITIVE);
+        let cos = ((ax * bx + ay * by) / norms).clamp(-1.0, 1.0);
+        (cos.acos().to_degrees() - 90.0).abs() <= MAX_CORNER_SKEW_DEG
+    })
 }
 
 /// Whether `p` lies inside the convex quadrilateral `q` (or on its edge).
@@ -459,6 +481,38 @@ mod tests {
             }
             assert!((quad_aspect(&best.quad) - ID1_ASPECT).abs() < 0.1);
         }
+    }
+
+    #[test]
+    fn outlines_must_have_nearly_square_corners() {
+        let quad = |p: [(f32, f32); 4]| p.map(|(x, y)| Point::new(x, y));
+        // A card seen square on, rotated, and in strong perspective (top edge shortened).
+        assert!(square_enough(&quad([
+            (0.0, 0.0),
+            (856.0, 0.0),
+            (856.0, 540.0),
+            (0.0, 540.0)
+        ])));
+        assert!(square_enough(&quad([
+            (100.0, 0.0),
+            (900.0, 200.0),
+            (800.0, 600.0),
+            (0.0, 400.0)
+        ])));
+        assert!(square_enough(&quad([
+            (200.0, 0.0),
+            (656.0, 0.0),
+            (856.0, 400.0),
+            (0.0, 400.0)
+        ])));
+        // A bank-card photo's edge contour that cut the top-left corner off (generated card
+        // 00076 of seed 9002): a triangle with a fourth point near one edge.
+        assert!(!square_enough(&quad([
+            (1051.0, 107.0),
+            (1182.0, 113.0),
+            (1188.0, 734.0),
+            (194.0, 716.0)
+        ])));
     }
 
     #[test]
