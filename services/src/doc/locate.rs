@@ -175,8 +175,8 @@ pub fn find_documents(img: &RgbImage, aspect: Option<f32>) -> Vec<Located> {
             continue;
         }
         // A document's outline is a rectangle seen in perspective: a quadrilateral with a
-        // corner far from square is an edge contour that cut a corner off (a card's outline
-        // broken by a lighting stripe), whose hull area the polygon still matches.
+        // corner far from square is an edge contour that cut a corner off, whose hull area
+        // the polygon still matches.
         if !square_enough(&quad) {
             continue;
         }
@@ -209,9 +209,9 @@ pub fn find_documents(img: &RgbImage, aspect: Option<f32>) -> Vec<Located> {
     kept
 }
 
-/// The largest angle a document outline's corner may be off square: 40 degrees takes in
-/// strong perspective (a card held at about 45 degrees to the camera) and rejects triangles
-/// with a fourth point on an edge.
+/// The largest angle a document outline's corner may be off square: 40 degrees leaves room
+/// for strong perspective (the test's trapezoid is 27 degrees off) and rejects triangles with
+/// a fourth point near an edge (52 degrees off in the test).
 const MAX_CORNER_SKEW_DEG: f32 = 40.0;
 
 /// Whether every corner of `q` is within [`MAX_CORNER_SKEW_DEG`] of a right angle.
