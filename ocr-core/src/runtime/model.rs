@@ -353,9 +353,7 @@ impl Model {
                 let Op::Conv(p) = &n.op else { return false };
                 let w = n.inputs.get(1).copied().flatten();
                 let shape = w.and_then(|w| self.constants.get(w as usize)?.as_ref());
-                shape.is_some_and(|i| {
-                    i.shape.len() == 4 && p.group > 1 && i.shape[0] == p.group && i.shape[1] == 1
-                })
+                shape.is_some_and(|i| p.is_depthwise(&i.shape))
             })
             .filter_map(|n| n.inputs[0])
             .collect();
@@ -538,7 +536,7 @@ fn prepare_int8(
                     )));
                 }
                 let k = shape[1] * shape[2] * shape[3];
-                let depthwise = p.group > 1 && shape[0] == p.group && shape[1] == 1;
+                let depthwise = p.is_depthwise(shape);
                 // Products each i32 output sums, padding taps included.
                 let products = match depthwise {
                     true => shape[2] * shape[3].div_ceil(4) * 4,

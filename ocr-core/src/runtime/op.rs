@@ -265,6 +265,14 @@ pub struct ConvParams {
     pub channel_quant: Vec<ActQuant>,
 }
 
+impl ConvParams {
+    /// True when weights of shape `w_shape` give this convolution one filter per channel
+    /// (`[group, 1, kh, kw]`, more than one group): a depthwise convolution.
+    pub fn is_depthwise(&self, w_shape: &[usize]) -> bool {
+        self.group > 1 && w_shape.len() == 4 && w_shape[0] == self.group && w_shape[1] == 1
+    }
+}
+
 /// Affine quantisation of an activation to 8 bits: `q = clamp(round(x / scale) + zero_point,
 /// 0, 255)` (see `kernels::qgemm` for the operand ranges).
 #[derive(Debug, Clone, Copy, PartialEq)]

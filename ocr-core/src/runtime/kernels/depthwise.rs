@@ -190,6 +190,35 @@ pub fn dw_plane_scalar(g: &DwGeom, x: PaddedPlane, weights: &[f32], bias: f32, o
     }
 }
 
+/// Runs `run_plane(scratch, channel, input plane, output plane)` for every plane of a
+/// depthwise convolution's batch (`input` `[n, c, h, w]`, `out` `[n, c, oh, ow]`), planes in
+/// parallel; each task makes its `scratch` once with `make_scratch`. The fp32 and int8
+/// depthwise drivers share this split of the work.
+pub(crate) fn over_planes<S>(
+    threads: &Threads,
+    g: &DwGeom,
+    input: &[f32],
+    out: &mut [f32],
+    make_scratch: impl Fn() -> S + Sync + Send,
+    run_plane: impl Fn(&mut S, usize, &[f32], &mut [f32]) + Sync + Send,
+) {
+    let plane_in = g.h * g.w;
+    let plane_out = g.oh * g.ow;
+    if plane_out == 0 {
+        return;
+    }
+    // Planes per task: enough to amortise the scratch, few enough to balance threads.
+    let per_task = (out.len() / plane_out).div_ceil(8 * threads.count()).max(1);
+    threads.for_each_chunk_mut(out, per_task * plane_out, |task, o| {
+        let mut scratch = make_scratch();
+        for (j, op) in o.chunks_exact_mut(plane_out).enumerate() {
+            let plane = task * per_task + j;
+            let x = &input[plane * plane_in..(plane + 1) * plane_in];
+            run_plane(&mut scratch, plane % g.c, x, op);
+        }
+    });
+}
+
 /// Runs a depthwise convolution over a batch: `input` is `[n, c, h, w]`, `weights`
 /// `[c, kh*kw]`, `out` `[n, c, oh, ow]`. Planes run in parallel.
 #[allow(clippy::too_many_arguments)]
@@ -203,30 +232,18 @@ pub fn depthwise(
     epi: &Epilogue,
     out: &mut [f32],
 ) {
-    let plane_in = g.h * g.w;
-    let plane_out = g.oh * g.ow;
-    if plane_out == 0 {
-        return;
-    }
-    // Planes per task: enough to amortise the padded buffer, few enough to balance threads.
-    let per_task = (out.len() / plane_out).div_ceil(8 * threads.count()).max(1);
     let (taps, phase_len) = (g.tap_offsets(), g.phase_len());
-    threads.for_each_chunk_mut(out, per_task * plane_out, |task, o| {
-        let mut padded = vec![0f32; g.padded_len()];
-        for (j, op) in o.chunks_exact_mut(plane_out).enumerate() {
-            let plane = task * per_task + j;
-            let ch = plane % g.c;
-            let x = &input[plane * plane_in..(plane + 1) * plane_in];
-            (ks.dw_pad)(g, x, &mut padded);
-            let wk = &weights[ch * g.kh * g.kw..(ch + 1) * g.kh * g.kw];
-            let data = PaddedPlane {
-                data: &padded,
-                phase_len,
-                taps: &taps,
-            };
-            (ks.dw_plane)(g, data, wk, bias.map_or(0.0, |b| b[ch]), op);
-            (ks.epilogue)(epi, op);
-        }
+    let make_scratch = || vec![0f32; g.padded_len()];
+    over_planes(threads, g, input, out, make_scratch, |padded, ch, x, op| {
+        (ks.dw_pad)(g, x, padded);
+        let wk = &weights[ch * g.kh * g.kw..(ch + 1) * g.kh * g.kw];
+        let data = PaddedPlane {
+            data: padded,
+            phase_len,
+            taps: &taps,
+        };
+        (ks.dw_plane)(g, data, wk, bias.map_or(0.0, |b| b[ch]), op);
+        (ks.epilogue)(epi, op);
     });
 }
 

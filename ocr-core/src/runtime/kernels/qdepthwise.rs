@@ -24,7 +24,7 @@
 //! conversion, one multiply and one add, in that order in every kernel set, so every set gives
 //! the scalar reference's bits.
 
-use super::depthwise::DwGeom;
+use super::depthwise::{DwGeom, over_planes};
 use super::qgemm::quantize_one;
 use crate::runtime::op::{ActQuant, Epilogue};
 use crate::runtime::parallel::Threads;
@@ -209,33 +209,27 @@ pub fn qdepthwise(
     epi: &Epilogue,
     out: &mut [f32],
 ) {
-    let plane_in = g.h * g.w;
-    let plane_out = g.oh * g.ow;
-    if plane_out == 0 {
-        return;
-    }
     let w_len = g.kh * g.tap_quads() * 4;
-    // Planes per task: enough to amortise the buffers, few enough to balance threads.
-    let per_task = (out.len() / plane_out).div_ceil(8 * threads.count()).max(1);
-    threads.for_each_chunk_mut(out, per_task * plane_out, |task, o| {
-        let mut plane = vec![0u8; g.quad_plane_len()];
-        let mut row = vec![0u8; g.qrow_len()];
-        for (j, op) in o.chunks_exact_mut(plane_out).enumerate() {
-            let p = task * per_task + j;
-            let ch = p % g.c;
+    let make_scratch = || (vec![0u8; g.qrow_len()], vec![0u8; g.quad_plane_len()]);
+    over_planes(
+        threads,
+        g,
+        input,
+        out,
+        make_scratch,
+        |(row, plane), ch, x, op| {
             let q = per_channel.get(ch).unwrap_or(q);
-            let x = &input[p * plane_in..(p + 1) * plane_in];
-            (ks.qdw_quantize)(g, q, x, &mut row, &mut plane);
+            (ks.qdw_quantize)(g, q, x, row, plane);
             let rq = DwRequant {
                 zp_corr: q.zero_point * w_sums[ch],
                 scale: q.scale * w_scales[ch],
                 bias: bias.map_or(0.0, |b| b[ch]),
             };
             let wk = &weights[ch * w_len..(ch + 1) * w_len];
-            (ks.qdw_plane)(g, &plane, wk, &rq, op);
+            (ks.qdw_plane)(g, plane, wk, &rq, op);
             (ks.epilogue)(epi, op);
-        }
-    });
+        },
+    );
 }
 
 #[cfg(test)]

@@ -193,6 +193,16 @@ fn quantize_row_blocks(src: &[f32], inv: f32, zp: f32, out: &mut [u8]) {
     }
 }
 
+/// Whether the byte-shuffle expansions handle this geometry (stride 1 or 2 along W, no
+/// dilation along W), after asserting the buffer lengths their accesses need.
+fn shuffle_expands(g: &DwGeom, row: &[u8], quads: &[u8]) -> bool {
+    if g.dw != 1 || !(g.sw == 1 || g.sw == 2) {
+        return false;
+    }
+    assert!(row.len() >= g.qrow_len() && quads.len() >= g.quad_row_len());
+    true
+}
+
 pub(super) fn qdw_quantize_avx2(
     g: &DwGeom,
     q: &ActQuant,
@@ -203,12 +213,11 @@ pub(super) fn qdw_quantize_avx2(
     #[target_feature(enable = "avx2")]
     unsafe fn wide(g: &DwGeom, q: &ActQuant, x: &[f32], row: &mut [u8], dst: &mut [u8]) {
         let expand = |g: &DwGeom, row: &[u8], quads: &mut [u8]| {
-            if g.dw != 1 || !(g.sw == 1 || g.sw == 2) {
+            if !shuffle_expands(g, row, quads) {
                 return expand_row(g, row, quads);
             }
-            assert!(row.len() >= g.qrow_len() && quads.len() >= g.quad_row_len());
             // SAFETY: AVX2 is enabled here (checked by the set's builder); the lengths
-            // asserted above bound every access (see the callee).
+            // checked by `shuffle_expands` bound every access (see the callee).
             unsafe { expand_row_avx2(g, row.as_ptr(), quads.as_mut_ptr()) }
         };
         quantize_plane_with(g, q, x, row, dst, quantize_row_blocks, expand);
@@ -227,12 +236,11 @@ pub(super) fn qdw_quantize_avx512(
     #[target_feature(enable = "avx2,avx512f,avx512bw")]
     unsafe fn wide(g: &DwGeom, q: &ActQuant, x: &[f32], row: &mut [u8], dst: &mut [u8]) {
         let expand = |g: &DwGeom, row: &[u8], quads: &mut [u8]| {
-            if g.dw != 1 || !(g.sw == 1 || g.sw == 2) {
+            if !shuffle_expands(g, row, quads) {
                 return expand_row(g, row, quads);
             }
-            assert!(row.len() >= g.qrow_len() && quads.len() >= g.quad_row_len());
             // SAFETY: AVX-512 F and BW are enabled here (checked by the set's builder); the
-            // lengths asserted above bound every access (see the callee).
+            // lengths checked by `shuffle_expands` bound every access (see the callee).
             unsafe { expand_row_avx512(g, row.as_ptr(), quads.as_mut_ptr()) }
         };
         quantize_plane_with(g, q, x, row, dst, quantize_row_blocks, expand);

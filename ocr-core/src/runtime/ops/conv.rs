@@ -10,7 +10,7 @@ use alloc::vec::Vec;
 
 /// True when the convolution is depthwise with one filter per input channel.
 pub(crate) fn is_depthwise(p: &ConvParams, x_shape: &[usize], w_shape: &[usize]) -> bool {
-    p.group > 1 && p.group == x_shape[1] && w_shape[0] == p.group && w_shape[1] == 1
+    p.is_depthwise(w_shape) && p.group == x_shape[1]
 }
 
 /// The geometry of a depthwise convolution over one image.
