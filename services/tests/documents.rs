@@ -163,6 +163,43 @@ fn the_dev_waybill() {
 }
 
 #[test]
+fn the_dev_specimen_bank_cards() {
+    // The dev set's five bank cards are issuers' specimen images: their numbers fail the Luhn
+    // check, so they must come out as printed, marked invalid, not "repaired" into a number
+    // that passes. Card 5 prints two dates (valid from 01/14, thru 01/18) and a company name
+    // above the holder's; card 2 prints its holder as two words the detector boxes apart.
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/eval/dev/tianxing1994_OpenCV/dataset/data/bank_card");
+    let engine = Engine::new_default().unwrap();
+    let reader = BankCardReader::new(&engine).unwrap();
+    let read = |n: u32| {
+        let path = dir.join(format!("card_ {n}.png"));
+        let img = engine.decode(&std::fs::read(path).unwrap()).unwrap();
+        reader.read_card(&engine, &img).unwrap()
+    };
+    let text = |f: &Option<ocr_services::doc::Field>| f.as_ref().map(|f| f.text.clone());
+    let one = read(1);
+    let number = one.card_number.as_ref().unwrap();
+    assert_eq!(number.text, "4000 1234 5678 9010");
+    assert_eq!((number.valid, number.corrected), (Some(false), false));
+    assert_eq!(text(&one.expiry).as_deref(), Some("09/17"));
+    assert_eq!(text(&one.holder_name).as_deref(), Some("VALUED CARDMEMBER"));
+    assert_eq!(text(&read(2).holder_name).as_deref(), Some("CU MEMBER"));
+    let five = read(5);
+    assert_eq!(
+        text(&five.card_number).as_deref(),
+        Some("5476 7678 9876 5432")
+    );
+    assert_eq!(text(&five.expiry).as_deref(), Some("01/18"));
+    assert_eq!(
+        text(&five.holder_name)
+            .map(|t| t.replace(' ', ""))
+            .as_deref(),
+        Some("MSTEPHENS")
+    );
+}
+
+#[test]
 fn id_card_fields_are_checked_against_each_other() {
     let engine = Engine::new_default().unwrap();
     let path =

@@ -323,6 +323,7 @@ fn credit_code(
             &from.chars,
             CREDIT_CODE_ALPHABET,
             4,
+            0.0,
             check::credit_code,
         )
     {

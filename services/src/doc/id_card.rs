@@ -432,9 +432,10 @@ fn read_id_number(engine: &Engine, card: &RgbImage, line: &Line) -> Result<Field
     };
     if f.valid == Some(false)
         && f.text.len() == 18
-        && let Some(fixed) = super::repair_with_alternatives(&from.chars, ID_ALPHABET, 4, |s| {
-            check::id_number(s).is_some()
-        })
+        && let Some(fixed) =
+            super::repair_with_alternatives(&from.chars, ID_ALPHABET, 4, 0.0, |s| {
+                check::id_number(s).is_some()
+            })
     {
         f.text = fixed;
         f.valid = Some(true);

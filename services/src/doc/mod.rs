@@ -126,11 +126,13 @@ pub fn to_photo(field: &mut Option<Field>, doc: &locate::Rectified) {
 
 /// Check-digit repair: the unique reading that passes `valid` when one of the `k` least
 /// confident characters takes the recogniser's second choice (second choices outside
-/// `alphabet` are not tried). `None` when no single change passes, or more than one does.
+/// `alphabet`, or less likely than `min_alternative`, are not tried). `None` when no single
+/// change passes, or more than one does.
 pub fn repair_with_alternatives(
     chars: &[Char],
     alphabet: &str,
     k: usize,
+    min_alternative: f32,
     valid: impl Fn(&str) -> bool,
 ) -> Option<String> {
     let mut order: Vec<usize> = (0..chars.len())
@@ -142,7 +144,10 @@ pub fn repair_with_alternatives(
         let Some(alt) = &chars[i].alternative else {
             continue;
         };
-        if alt.text.is_empty() || !alt.text.chars().all(|c| alphabet.contains(c)) {
+        if alt.text.is_empty()
+            || alt.confidence < min_alternative
+            || !alt.text.chars().all(|c| alphabet.contains(c))
+        {
             continue;
         }
         let candidate: String = chars
