@@ -185,6 +185,13 @@ fn the_dev_specimen_bank_cards() {
     assert_eq!(text(&one.expiry).as_deref(), Some("09/17"));
     assert_eq!(text(&one.holder_name).as_deref(), Some("VALUED CARDMEMBER"));
     assert_eq!(text(&read(2).holder_name).as_deref(), Some("CU MEMBER"));
+    // Embossed silver digits: the bank-card model reads the 9 of 9010 as 5, the general
+    // model as 9; fused digit by digit, the 9 wins.
+    let four = read(4).card_number.unwrap();
+    assert_eq!(
+        (four.text.as_str(), four.recognizer),
+        ("4000 1234 5678 9010", "bankcard+general")
+    );
     let five = read(5);
     assert_eq!(
         text(&five.card_number).as_deref(),
