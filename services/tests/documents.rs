@@ -187,11 +187,17 @@ fn the_dev_specimen_bank_cards() {
     assert_eq!(text(&read(2).holder_name).as_deref(), Some("CU MEMBER"));
     // Embossed silver digits: the bank-card model reads the 9 of 9010 as 5, the general
     // model as 9; fused digit by digit, the 9 wins.
-    let four = read(4).card_number.unwrap();
+    let four = read(4);
+    let number = four.card_number.unwrap();
     assert_eq!(
-        (four.text.as_str(), four.recognizer),
+        (number.text.as_str(), number.recognizer),
         ("4000 1234 5678 9010", "bankcard+general")
     );
+    // `GOOD THRU 3/20`: a one-digit month.
+    assert_eq!(text(&four.expiry).as_deref(), Some("03/20"));
+    // Card 3's detector box holds `VALID` over `THRU` and the date, and reads as neither: the
+    // band right of the label is read again with digits and `/`.
+    assert_eq!(text(&read(3).expiry).as_deref(), Some("10/21"));
     let five = read(5);
     assert_eq!(
         text(&five.card_number).as_deref(),

@@ -228,6 +228,64 @@ impl BankCardReader {
         Ok(field)
     }
 
+    /// The expiry read right of its label, when no line held a date: the detector may box a
+    /// small two-line label (`VALID` over `THRU`) together with the date, and that box reads
+    /// as neither. The band right of the label, four label heights tall and twelve long, is
+    /// read with digits and `/` only.
+    fn expiry_beside_label(
+        &self,
+        engine: &Engine,
+        img: &RgbImage,
+        lines: &[Line],
+    ) -> Result<Option<Field>, OcrError> {
+        let Some(label) = lines.iter().find(|l| {
+            let upper = l.text.to_uppercase();
+            EXPIRY_LABELS.iter().any(|w| upper.contains(w))
+        }) else {
+            return Ok(None);
+        };
+        let q = &label.quad;
+        let h = locate::height(q);
+        let (ux, uy) = locate::direction(q);
+        let (nx, ny) = (-uy, ux);
+        let at = |p: Point, along: f32, across: f32| {
+            Point::new(
+                p.x + along * h * ux + across * h * nx,
+                p.y + along * h * uy + across * h * ny,
+            )
+        };
+        let band = [
+            at(q[1], 0.0, -1.5),
+            at(q[1], 12.0, -1.5),
+            at(q[2], 12.0, 1.5),
+            at(q[2], 0.0, 1.5),
+        ]
+        .map(|p| {
+            Point::new(
+                p.x.clamp(0.0, img.width() as f32),
+                p.y.clamp(0.0, img.height() as f32),
+            )
+        });
+        let options = ReadOptions {
+            classify: false,
+            allowed_chars: Some("0123456789/".into()),
+            ..ReadOptions::default()
+        };
+        let read = engine
+            .recognize_crops(
+                vec![rectify::crop(img, &band)],
+                &options,
+                &mut ocr_core::ocr::StageTimings::default(),
+            )?
+            .remove(0);
+        Ok(find_expiry(&read.text).map(|text| Field {
+            valid: Some(check::card_expiry(&text)),
+            text,
+            quad: Some(band),
+            ..Field::from_line(&read, None, "general")
+        }))
+    }
+
     /// Reads a photo of a card: the general engine finds the lines; the number line is re-read
     /// with the specialised recogniser.
     ///
@@ -351,6 +409,10 @@ impl BankCardReader {
                 text,
                 ..Field::from_line(l, None, "general")
             });
+        let expiry = match expiry {
+            Some(e) => Some(e),
+            None => self.expiry_beside_label(engine, img, &page.lines)?,
+        };
         // The holder name: below the number, the lowest candidate (a business card prints
         // the company's name between the number and the holder's).
         let holder_name = name_rows(&page.lines)
@@ -401,6 +463,10 @@ fn outranks(band: &Field, row: Option<&Field>) -> bool {
         _ => true,
     }
 }
+
+/// Words that label a card's expiry date, printed left of it (`VALID THRU` stacked in two
+/// small lines, `GOOD THRU`, `EXPIRES END`, `有效期`).
+const EXPIRY_LABELS: &[&str] = &["THRU", "VALID", "GOOD", "EXPIRES", "EXPIRY", "有效期"];
 
 /// How plausible a card-number reading is, for choosing between readings, most telling first:
 /// it passes the Luhn check and is grouped as cards print numbers ([`PRINTED_GROUPINGS`]); it
