@@ -15,10 +15,17 @@ fn compact(s: &str) -> String {
         .collect()
 }
 
-/// A plate field from a line: separators removed, letters upper case; `valid` by the plate
-/// rules (province, issuing letter, serial; new-energy D/F forms).
+/// A plate field from a line: letters, digits and Chinese characters only (separators such
+/// as `·`, `-` and spaces, and stray marks such as a trailing `.`, removed), letters upper
+/// case; `valid` by the Chinese plate rules (province, issuing letter, serial; new-energy D/F
+/// forms).
 fn plate_field(line: &Line) -> Field {
-    let text = compact(&line.text).to_uppercase();
+    let text: String = line
+        .text
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .collect::<String>()
+        .to_uppercase();
     Field {
         valid: Some(check::plate(&text)),
         text,
@@ -27,23 +34,31 @@ fn plate_field(line: &Line) -> Field {
 }
 
 /// Reads a licence plate: `crop` when the image is the plate itself, else the line of a photo
-/// that best passes as a plate (valid first, then confidence).
+/// that best passes as a plate ([`best_plate`]).
 pub fn read_plate(engine: &Engine, img: &RgbImage, crop: bool) -> Result<Option<Field>, OcrError> {
     if crop {
         let line = engine.recognize_line(img, &ReadOptions::default())?;
         return Ok(Some(plate_field(&line)));
     }
     let page = engine.read(img, &ReadOptions::default())?;
-    Ok(page
-        .lines
+    Ok(best_plate(&page.lines))
+}
+
+/// The line of a photo that best passes as a plate: a valid Chinese plate first, then the
+/// most confident line of 5 to 10 plate characters holding a digit (plates elsewhere, such
+/// as `AA-775-RY` or `0226 FBV`, hold digits; a car's badge such as `DACIA` does not).
+pub fn best_plate(lines: &[Line]) -> Option<Field> {
+    lines
         .iter()
         .map(plate_field)
-        .filter(|f| (7..=8).contains(&f.text.chars().count()))
+        .filter(|f| {
+            (5..=10).contains(&f.text.chars().count()) && f.text.chars().any(|c| c.is_ascii_digit())
+        })
         .max_by(|a, b| {
             (a.valid, a.confidence)
                 .partial_cmp(&(b.valid, b.confidence))
                 .unwrap_or(std::cmp::Ordering::Equal)
-        }))
+        })
 }
 
 /// A VIN field from a line read with the VIN alphabet: the 17-character run, checked, and
@@ -166,5 +181,22 @@ mod tests {
         let f = plate_field(&line("粤B D12345"));
         assert_eq!((f.text.as_str(), f.valid), ("粤BD12345", Some(true)));
         assert_eq!(plate_field(&line("ABC123")).valid, Some(false));
+        assert_eq!(plate_field(&line("0226 FBV.")).text, "0226FBV");
+        // In a photo: a valid Chinese plate beats any other line; else the most confident
+        // line with a digit, not a badge.
+        let at = |t: &str, confidence: f32| Line {
+            confidence,
+            ..line(t)
+        };
+        let pick = |lines: &[Line]| best_plate(lines).map(|f| f.text);
+        assert_eq!(
+            pick(&[at("DACIA", 0.99), at("AA-775-RY", 0.9), at("RY", 0.99)]).as_deref(),
+            Some("AA775RY")
+        );
+        assert_eq!(
+            pick(&[at("ABC1234", 0.99), at("浙E·55555", 0.8)]).as_deref(),
+            Some("浙E55555")
+        );
+        assert_eq!(pick(&[at("DACIA", 0.99), at("12", 0.99)]), None);
     }
 }

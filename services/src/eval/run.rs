@@ -100,21 +100,6 @@ fn scene_photo(r: &Record) -> bool {
         .is_some_and(|n| n.contains("scene photo"))
 }
 
-/// The most confident line that looks like a licence plate: 5 to 10 characters after
-/// normalisation, mostly ASCII letters and digits (Chinese plates start with one province
-/// character). Until the plate pipeline exists this is how scene photos of cars are read.
-fn plate_like(lines: &[ocr_core::ocr::Line]) -> Option<String> {
-    lines
-        .iter()
-        .filter(|l| {
-            let chars = metrics::normalize_plate(&l.text);
-            let alnum = chars.iter().filter(|c| c.is_ascii_alphanumeric()).count();
-            (5..=10).contains(&chars.len()) && alnum + 1 >= chars.len() && alnum >= 4
-        })
-        .max_by(|a, b| a.confidence.total_cmp(&b.confidence))
-        .map(|l| l.text.clone())
-}
-
 /// Decodes a record's image and lets `fill` write the prediction, timing the whole; a failure
 /// becomes the prediction's error.
 fn predict_with(
@@ -153,9 +138,13 @@ pub fn predict(engine: &Engine, r: &Record, opts: &ReadOptions) -> Prediction {
                     .collect();
             }
             "line" | "plate" => {
-                // A scene photo: read it all and keep the most plate-like line.
+                // A scene photo: read it all and keep the line that best passes as a plate
+                // (the plate pipeline's choice, as `kestrel doc plate` makes it).
                 let page = engine.read(img, opts)?;
-                p.lines = plate_like(&page.lines).into_iter().collect();
+                p.lines = crate::doc::vehicle::best_plate(&page.lines)
+                    .map(|f| f.text)
+                    .into_iter()
+                    .collect();
             }
             _ => {
                 let page = engine.read(img, opts)?;
