@@ -67,7 +67,7 @@ fn the_specialised_recogniser_beats_the_general_one_on_held_out_crops() {
 
 /// The pipeline's exact-match floor on the held-out dev crops (measured value minus a margin
 /// for platform rounding differences).
-const MIN_HELD_OUT: f64 = 0.93;
+const MIN_HELD_OUT: f64 = 0.95;
 
 #[test]
 fn generated_crops_from_an_unseen_seed() {
