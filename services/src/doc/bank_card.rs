@@ -20,7 +20,7 @@ use std::cmp::Ordering;
 pub static NUMBER_MODEL: &[u8] = include_bytes!("../../../models/zoo/bankcard-rec-int8.kmod");
 
 /// A specialised reading whose least confident digit is below this counts as unsure: the
-/// general recogniser reads the crop too (digits only), and [`number_field`] chooses among
+/// general recogniser reads the crop too (digits only), and the reader chooses among
 /// the two readings and their fusion. Picked on the training run's synthetic validation
 /// crops (`kestrel synth card-numbers --seed 2002`, 500 crops, no scored crop): exact 95.8%
 /// at 0.6, 96.2% at 0.8 and 0.9, 96.4% at 0.95.
@@ -294,7 +294,7 @@ impl BankCardReader {
     /// The card is rectified first when its outline shows. An outline can be wrong (a pattern
     /// printed on the card, a sub-rectangle of it, or a photo that is all card), so when the
     /// number read there does not pass the Luhn check the photo is read again as it is, and
-    /// the more plausible number wins ([`number_rank`]).
+    /// the more plausible number wins (passing the check, then printed in a known grouping).
     pub fn read_card(&self, engine: &Engine, img: &RgbImage) -> Result<BankCard, OcrError> {
         let located = locate::readable_documents(img, Some(locate::ID1_ASPECT));
         let Some(outline) = located.first().filter(|l| l.outlined) else {
