@@ -268,18 +268,7 @@ impl BankCardReader {
                 p.y.clamp(0.0, img.height() as f32),
             )
         });
-        let options = ReadOptions {
-            classify: false,
-            allowed_chars: Some("0123456789/".into()),
-            ..ReadOptions::default()
-        };
-        let read = engine
-            .recognize_crops(
-                vec![rectify::crop(img, &band)],
-                &options,
-                &mut ocr_core::ocr::StageTimings::default(),
-            )?
-            .remove(0);
+        let read = super::reread_quad(engine, img, &band, "0123456789/")?;
         Ok(find_expiry(&read.text).map(|text| Field {
             valid: Some(check::card_expiry(&text)),
             text,
@@ -606,9 +595,7 @@ fn join_row(row: &[&Line]) -> Line {
 fn name_rows(lines: &[Line]) -> Vec<Line> {
     let caps = |t: &str| {
         let t = t.trim();
-        t.chars().any(|c| c.is_ascii_uppercase())
-            && t.chars()
-                .all(|c| c.is_ascii_uppercase() || c == ' ' || c == '.' || c == '-' || c == '\'')
+        t.chars().any(|c| c.is_ascii_uppercase()) && t.chars().all(name_char)
     };
     let mut words: Vec<&Line> = lines.iter().filter(|l| caps(&l.text)).collect();
     words.sort_by(|a, b| a.quad[0].x.total_cmp(&b.quad[0].x));
@@ -926,10 +913,12 @@ const NOT_NAMES: &[&str] = &[
 fn looks_like_name(text: &str) -> bool {
     let t = text.trim();
     let letters = t.chars().filter(char::is_ascii_uppercase).count();
-    letters >= 4
-        && t.chars()
-            .all(|c| c.is_ascii_uppercase() || c == ' ' || c == '.' || c == '-' || c == '\'')
-        && !t.split_whitespace().any(made_of_not_names)
+    letters >= 4 && t.chars().all(name_char) && !t.split_whitespace().any(made_of_not_names)
+}
+
+/// A character a printed holder name may hold: Latin capitals, spaces and name punctuation.
+fn name_char(c: char) -> bool {
+    c.is_ascii_uppercase() || c == ' ' || c == '.' || c == '-' || c == '\''
 }
 
 /// Whether `word` is one or more of [`NOT_NAMES`] run together.
@@ -1010,17 +999,21 @@ mod tests {
         assert_eq!((f.valid, f.corrected), (Some(false), false));
     }
 
-    #[test]
-    fn readings_rank_by_check_then_grouping_then_length() {
-        let field = |text: &str| Field {
+    /// A general-recogniser number field reading `text`, checked.
+    fn number(text: &str, confidence: f32) -> Field {
+        Field {
             text: text.into(),
-            confidence: 0.9,
+            confidence,
             quad: None,
             valid: Some(check::bank_card_number(text)),
             corrected: false,
             recognizer: "general",
-        };
-        let rank = |t: &str| number_rank(Some(&field(t)));
+        }
+    }
+
+    #[test]
+    fn readings_rank_by_check_then_grouping_then_length() {
+        let rank = |t: &str| number_rank(Some(&number(t, 0.9)));
         // Valid and printed grouping > valid, odd grouping (a chance pass) > invalid but
         // printed grouping (a specimen) > invalid with a lost group > nothing.
         let order = [
@@ -1140,23 +1133,15 @@ mod tests {
 
     #[test]
     fn a_band_reading_replaces_a_failing_row_only_when_as_sure() {
-        let field = |text: &str, confidence: f32| Field {
-            text: text.into(),
-            confidence,
-            quad: None,
-            valid: Some(check::bank_card_number(text)),
-            corrected: false,
-            recognizer: "general",
-        };
-        let row = field("4000 1234 5678 9010", 0.95);
-        assert!(!outranks(&field("4000 1234 5678 9030", 0.9), Some(&row)));
-        assert!(outranks(&field("4000 1234 5678 9030", 0.96), Some(&row)));
-        assert!(outranks(&field("4111 1111 1111 1111", 0.5), None));
+        let row = number("4000 1234 5678 9010", 0.95);
+        assert!(!outranks(&number("4000 1234 5678 9030", 0.9), Some(&row)));
+        assert!(outranks(&number("4000 1234 5678 9030", 0.96), Some(&row)));
+        assert!(outranks(&number("4111 1111 1111 1111", 0.5), None));
         let group = Field {
             valid: None,
-            ..field("4000", 0.99)
+            ..number("4000", 0.99)
         };
-        assert!(outranks(&field("4111 1111 1111 1111", 0.5), Some(&group)));
+        assert!(outranks(&number("4111 1111 1111 1111", 0.5), Some(&group)));
     }
 
     #[test]
