@@ -105,6 +105,26 @@ pub struct Int8Options {
     pub gptq: Option<crate::gptq::GptqOptions>,
 }
 
+impl Int8Options {
+    /// Every convolution but the depthwise ones int8, weights rounded to nearest at 8 bits,
+    /// ranges by `method` over `calibration`: no layer kept in fp32, no bias correction.
+    pub fn new(
+        calibration: Vec<ocr_core::runtime::Tensor>,
+        method: crate::quantize::CalibMethod,
+    ) -> Self {
+        Int8Options {
+            calibration,
+            method,
+            depthwise: false,
+            keep_fp32: Vec::new(),
+            max_changed: None,
+            sensitivity_inputs: None,
+            bias_correction: 0,
+            gptq: None,
+        }
+    }
+}
+
 /// Options for [`convert`].
 #[derive(Debug, Clone, Default)]
 pub struct ConvertOptions {

@@ -225,14 +225,8 @@ fn the_c_example_reads_real_images_through_the_sdk() {
     let opts = ocr_models::ConvertOptions {
         kind: ocr_models::ModelKind::parse("cls"),
         int8: Some(ocr_models::Int8Options {
-            calibration,
-            method: ocr_models::quantize::CalibMethod::MinMax,
             depthwise: true,
-            keep_fp32: vec![],
-            max_changed: None,
-            sensitivity_inputs: None,
-            bias_correction: 0,
-            gptq: None,
+            ..ocr_models::Int8Options::new(calibration, ocr_models::quantize::CalibMethod::MinMax)
         }),
         ..Default::default()
     };

@@ -333,14 +333,11 @@ fn int8_classifier_stays_close_to_fp32() {
         let opts = ocr_models::ConvertOptions {
             kind: ocr_models::ModelKind::parse("cls"),
             int8: Some(ocr_models::Int8Options {
-                calibration: calibration.clone(),
-                method: ocr_models::quantize::CalibMethod::Percentile(99.99),
                 depthwise,
-                keep_fp32: vec![],
-                max_changed: None,
-                sensitivity_inputs: None,
-                bias_correction: 0,
-                gptq: None,
+                ..ocr_models::Int8Options::new(
+                    calibration.clone(),
+                    ocr_models::quantize::CalibMethod::Percentile(99.99),
+                )
             }),
             ..Default::default()
         };

@@ -231,6 +231,32 @@ fn id_card_fields_are_checked_against_each_other() {
 }
 
 #[test]
+fn the_dev_low_resolution_id_card_back() {
+    // A 300x224 photo of a card back: warped up to 856x540, the authority line (label and
+    // all) no longer reads; the photo as it is reads it, and fills the missing field.
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/eval/dev/tianxing1994_OpenCV/dataset/data/id_card/id_card_4.jpg");
+    let engine = Engine::new_default().unwrap();
+    let img = engine.decode(&std::fs::read(path).unwrap()).unwrap();
+    let cards = id_card::read(&engine, &img, false).unwrap();
+    assert_eq!(cards.len(), 1);
+    let back = cards[0].back.as_ref().expect("a back");
+    let text = |f: &Option<ocr_services::doc::Field>| f.as_ref().map(|f| f.text.clone());
+    assert_eq!(
+        text(&back.authority).as_deref(),
+        Some("深圳市公安局福田分局")
+    );
+    assert_eq!(text(&back.valid_from).as_deref(), Some("2004.03.25"));
+    assert_eq!(text(&back.valid_to).as_deref(), Some("2024.03.25"));
+    // The authority's box is in the photo's coordinates.
+    let b = back.authority.as_ref().unwrap().quad.unwrap();
+    assert!(
+        b.iter()
+            .all(|p| p.x >= 0.0 && p.x <= 300.0 && p.y >= 0.0 && p.y <= 224.0)
+    );
+}
+
+#[test]
 fn quality_hints_on_real_and_degraded_captures() {
     let open = |name: &str| {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/documents");

@@ -207,6 +207,7 @@ def main():
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--width", type=float, default=1.0, help="channel multiplier of the network")
     args = ap.parse_args()
 
     torch.manual_seed(args.seed)
@@ -235,7 +236,7 @@ def main():
                 real.append((cv2.imread(path, cv2.IMREAD_COLOR), text))
     print(f"synthetic {len(groups)} groups + {len(lines)} lines, real {len(real)} crops, val {len(val)}", flush=True)
 
-    net = CardRec()
+    net = CardRec(args.width)
     print(f"parameters: {sum(p.numel() for p in net.parameters())}", flush=True)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.steps, pct_start=0.1)

@@ -186,37 +186,84 @@ pub fn read(engine: &Engine, img: &RgbImage, crop: bool) -> Result<Vec<IdCard>, 
     let mut cards = Vec::new();
     for (quad, outlined) in quads {
         // An outline is warped to the card's shape; a text-layout region keeps its own.
-        let mut doc = locate::Rectified::new(img, &quad, outlined.then_some(ID1_SIZE));
-        let page = super::read_upright(engine, &mut doc)?;
-        let Some(side) = side_of(&page.lines) else {
+        let doc = locate::Rectified::new(img, &quad, outlined.then_some(ID1_SIZE));
+        let Some(mut card) = read_side(engine, doc)? else {
             continue;
         };
-        let mut out = IdCard {
-            side,
-            quad: doc.quad,
-            turned: doc.turned,
-            front: None,
-            back: None,
-        };
-        match side {
-            Side::Front => {
-                let mut f = parse_front(engine, &doc.image, &page.lines)?;
-                for field in f.slots_mut() {
-                    super::to_photo(field, &doc);
-                }
-                out.front = Some(f);
-            }
-            Side::Back => {
-                let mut b = parse_back(&page.lines, doc.image.width() as f32);
-                for field in b.slots_mut() {
-                    super::to_photo(field, &doc);
-                }
-                out.back = Some(b);
+        // Warping a small photo up to the card's 856x540 can blur a line past reading (the dev
+        // set's 300x224 back photo loses its authority line, label and all, which the photo
+        // as it is reads right). When the warped card misses a field, the photo is read again
+        // as it is, and fields that reading finds on the same side fill the gaps.
+        if outlined && card.missing_fields() {
+            if let Some(plain) = read_side(engine, locate::Rectified::whole(img))? {
+                card.fill_from(plain);
             }
         }
-        cards.push(out);
+        cards.push(card);
     }
     Ok(cards)
+}
+
+/// Reads one card side from `doc` (a warped card, or a region of the photo), with field boxes
+/// in the photo; `None` when neither side's labels are read.
+fn read_side(engine: &Engine, mut doc: locate::Rectified) -> Result<Option<IdCard>, OcrError> {
+    let page = super::read_upright(engine, &mut doc)?;
+    let Some(side) = side_of(&page.lines) else {
+        return Ok(None);
+    };
+    let mut out = IdCard {
+        side,
+        quad: doc.quad,
+        turned: doc.turned,
+        front: None,
+        back: None,
+    };
+    match side {
+        Side::Front => {
+            let mut f = parse_front(engine, &doc.image, &page.lines)?;
+            for field in f.slots_mut() {
+                super::to_photo(field, &doc);
+            }
+            out.front = Some(f);
+        }
+        Side::Back => {
+            let mut b = parse_back(&page.lines, doc.image.width() as f32);
+            for field in b.slots_mut() {
+                super::to_photo(field, &doc);
+            }
+            out.back = Some(b);
+        }
+    }
+    Ok(Some(out))
+}
+
+impl IdCard {
+    /// Whether a field of its side was not found.
+    fn missing_fields(&self) -> bool {
+        let front = self.front.iter().flat_map(Front::slots);
+        let back = self.back.iter().flat_map(Back::slots);
+        front.chain(back).any(|(_, f)| f.is_none())
+    }
+
+    /// Completes this reading with `other`, a reading of the same card as the photo is. On
+    /// the back, whose fields stand alone, each missing field is taken from `other`. On the
+    /// front, whose birth date and sex are checked against the number, the reading that found
+    /// more fields is kept whole.
+    fn fill_from(&mut self, mut other: IdCard) {
+        if let (Some(mine), Some(theirs)) = (&mut self.back, &mut other.back) {
+            for (m, t) in mine.slots_mut().into_iter().zip(theirs.slots_mut()) {
+                if m.is_none() {
+                    *m = t.take();
+                }
+            }
+        }
+        if let (Some(mine), Some(theirs)) = (&self.front, &other.front)
+            && theirs.fields().len() > mine.fields().len()
+        {
+            self.front = other.front;
+            self.turned = other.turned;
+        }
+    }
 }
 
 fn side_of(lines: &[Line]) -> Option<Side> {
@@ -378,7 +425,14 @@ fn parse_front(engine: &Engine, card: &RgbImage, lines: &[Line]) -> Result<Front
     if let Some(i) = number_line {
         front.id_number = Some(read_id_number(engine, card, &lines[i])?);
     }
-    // Cross-checks against the number.
+    cross_check(&mut front);
+    Ok(front)
+}
+
+/// Cross-checks the birth date and sex against a valid ID number (and names the number's
+/// province): a field that agrees is valid, one that did not read as a value takes the
+/// number's (corrected), one that disagrees is invalid.
+fn cross_check(front: &mut Front) {
     if let Some(num) = front
         .id_number
         .as_ref()
@@ -408,7 +462,6 @@ fn parse_front(engine: &Engine, card: &RgbImage, lines: &[Line]) -> Result<Front
             None => {}
         }
     }
-    Ok(front)
 }
 
 /// Re-reads the number over the span of its characters with the ID alphabet, then checks it
