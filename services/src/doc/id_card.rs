@@ -194,10 +194,11 @@ pub fn read(engine: &Engine, img: &RgbImage, crop: bool) -> Result<Vec<IdCard>, 
         // set's 300x224 back photo loses its authority line, label and all, which the photo
         // as it is reads right). When the warped card misses a field, the photo is read again
         // as it is, and fields that reading finds on the same side fill the gaps.
-        if outlined && card.missing_fields() {
-            if let Some(plain) = read_side(engine, locate::Rectified::whole(img))? {
-                card.fill_from(plain);
-            }
+        if outlined
+            && card.missing_fields()
+            && let Some(plain) = read_side(engine, locate::Rectified::whole(img))?
+        {
+            card.fill_from(plain);
         }
         cards.push(card);
     }
