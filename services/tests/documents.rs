@@ -257,6 +257,27 @@ fn the_dev_low_resolution_id_card_back() {
 }
 
 #[test]
+fn both_sides_of_a_bdci_scan_when_one_outline_shows() {
+    // A contest scan (`idcard_ccf2019_Mingtzge`): front (upside down) and back on one grey
+    // canvas. Only the front's outline is found; the back is found by its text layout.
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(
+        "../../shared/eval/dev/idcard_ccf2019_Mingtzge/test_data/1c3a0f9896bf493980d69f8ddeb7a19a.png",
+    );
+    let engine = Engine::new_default().unwrap();
+    let img = engine.decode(&std::fs::read(path).unwrap()).unwrap();
+    let cards = id_card::read(&engine, &img, false).unwrap();
+    let sides: Vec<id_card::Side> = cards.iter().map(|c| c.side).collect();
+    assert_eq!(sides, [id_card::Side::Front, id_card::Side::Back]);
+    let front = cards[0].front.as_ref().unwrap();
+    assert_eq!(front.id_number.as_ref().unwrap().text, "511421197503202509");
+    let back = cards[1].back.as_ref().unwrap();
+    let text = |f: &Option<ocr_services::doc::Field>| f.as_ref().map(|f| f.text.clone());
+    assert_eq!(text(&back.authority).as_deref(), Some("眉山市仁寿县公安局"));
+    assert_eq!(text(&back.valid_from).as_deref(), Some("2011.01.23"));
+    assert_eq!(text(&back.valid_to).as_deref(), Some("2031.01.23"));
+}
+
+#[test]
 fn quality_hints_on_real_and_degraded_captures() {
     let open = |name: &str| {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/documents");

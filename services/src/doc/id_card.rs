@@ -12,7 +12,7 @@ use super::anchor::{Value, anchored, compact, field, find_label, in_layout, long
 use super::locate::{self, ID1_ASPECT, ID1_SIZE, centre, height};
 use super::{Field, check, normalize};
 use image::RgbImage;
-use ocr_core::ocr::{Engine, Line, OcrError, Quad};
+use ocr_core::ocr::{Engine, Line, OcrError, Quad, geometry};
 use serde::Serialize;
 
 /// Which side of the card.
@@ -150,32 +150,39 @@ const FRONT_LAYOUT: &[(&str, f32, f32, f32, f32)] = &[
 pub fn read(engine: &Engine, img: &RgbImage, crop: bool) -> Result<Vec<IdCard>, OcrError> {
     let whole = locate::whole_quad(img.width() as f32, img.height() as f32);
     // (quad, whether it is the card's outline: only an outline is warped to the card's shape).
+    // `other_side`: the second quad was only looked for as the first card's other side.
+    let mut other_side = false;
     let quads: Vec<(Quad, bool)> = if crop {
         vec![(whole, false)]
     } else {
         let found = locate::readable_documents(img, Some(ID1_ASPECT));
         let best = found.first().map_or(0.0, |l| l.score);
         if found.iter().any(|l| l.outlined) {
-            found
+            let mut q: Vec<(Quad, bool)> = found
                 .into_iter()
                 .filter(|l| l.outlined && l.score >= 0.5 * best)
                 .take(2)
                 .map(|l| (l.quad, true))
-                .collect()
+                .collect();
+            // A scan of both sides (the BDCI layout: two cards on a plain canvas) can show one
+            // card's outline and not the other's. When the one outline covers under a third of
+            // the photo, the text layout outside it may hold the other side.
+            let photo_area = img.width() as f32 * img.height() as f32;
+            if q.len() == 1 && geometry::area(&q[0].0) < photo_area / 3.0 {
+                let outline = q[0].0;
+                let others = text_layout_cards(engine, img)?
+                    .into_iter()
+                    .filter(|g| !locate::inside(&outline, centre(g)));
+                q.extend(others.take(1).map(|g| (g, false)));
+                other_side = q.len() == 2;
+            }
+            q
         } else {
             // No outline: the text layout says where the card(s) are.
-            let boxes: Vec<Quad> = engine
-                .detect(img, &Default::default())?
+            let mut q: Vec<(Quad, bool)> = text_layout_cards(engine, img)?
                 .into_iter()
-                .map(|b| b.quad)
-                .collect();
-            let groups = locate::from_text_layout(&boxes, 2.5, 4, 0.06);
-            let biggest = groups.first().map_or(0.0, |g| g.score);
-            let mut q: Vec<(Quad, bool)> = groups
-                .into_iter()
-                .filter(|g| g.score >= 0.15 * biggest)
                 .take(2)
-                .map(|g| (g.quad, false))
+                .map(|g| (g, false))
                 .collect();
             if q.is_empty() {
                 q.push((whole, false));
@@ -190,6 +197,9 @@ pub fn read(engine: &Engine, img: &RgbImage, crop: bool) -> Result<Vec<IdCard>, 
         let Some(mut card) = read_side(engine, doc)? else {
             continue;
         };
+        if other_side && cards.iter().any(|c: &IdCard| c.side == card.side) {
+            continue;
+        }
         // Warping a small photo up to the card's 856x540 can blur a line past reading (the dev
         // set's 300x224 back photo loses its authority line, label and all, which the photo
         // as it is reads right). When the warped card misses a field, the photo is read again
@@ -203,6 +213,23 @@ pub fn read(engine: &Engine, img: &RgbImage, crop: bool) -> Result<Vec<IdCard>, 
         cards.push(card);
     }
     Ok(cards)
+}
+
+/// Card regions by the text layout (for cards whose outlines do not show), largest first:
+/// groups of at least four text boxes, leaving out groups under 15% of the largest's size.
+fn text_layout_cards(engine: &Engine, img: &RgbImage) -> Result<Vec<Quad>, OcrError> {
+    let boxes: Vec<Quad> = engine
+        .detect(img, &Default::default())?
+        .into_iter()
+        .map(|b| b.quad)
+        .collect();
+    let groups = locate::from_text_layout(&boxes, 2.5, 4, 0.06);
+    let biggest = groups.first().map_or(0.0, |g| g.score);
+    Ok(groups
+        .into_iter()
+        .filter(|g| g.score >= 0.15 * biggest)
+        .map(|g| g.quad)
+        .collect())
 }
 
 /// Reads one card side from `doc` (a warped card, or a region of the photo), with field boxes
