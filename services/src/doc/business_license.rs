@@ -223,8 +223,9 @@ const SCOPE_CLAUSE: &str = "（依法须经批准的项目，经相关部门批�
 /// The scope with its statutory clause ([`SCOPE_CLAUSE`]) restored where its words were read
 /// but its parentheses or comma were lost or misread (thin punctuation is what the recogniser
 /// drops most on these lines), and whether anything changed. The clause is fixed legal text, so
-/// only punctuation between and around its two halves is touched; parentheses are added only
-/// when the clause ends the scope, and a clause that goes on is left to go on.
+/// only punctuation between and around its two halves is touched, and the full stop that ends
+/// the list before it; parentheses are added only when the clause ends the scope, and a clause
+/// that goes on is left to go on.
 fn scope_clause(scope: &str) -> (String, bool) {
     const HEAD: &str = "依法须经批准的项目";
     const TAIL: &str = "经相关部门批准后方可开展经营活动";
@@ -261,7 +262,21 @@ fn scope_clause(scope: &str) -> (String, bool) {
     } else {
         ""
     };
-    let fixed = format!("{}{open}{inner}{close}{}", &scope[..start], &scope[end..]);
+    // The list before the clause ends with a full stop (`…销售。（依法…）`), the thinnest mark
+    // on the line: one read as a comma or dot is put right, one dropped is put back.
+    let mut before = &scope[..start];
+    let mut stop = "";
+    if !open.is_empty() {
+        match before.chars().next_back() {
+            Some(c) if ",，.·、".contains(c) => {
+                before = &before[..before.len() - c.len_utf8()];
+                stop = "。";
+            }
+            Some(c) if !punct(c) && !"：:".contains(c) => stop = "。",
+            _ => {}
+        }
+    }
+    let fixed = format!("{before}{stop}{open}{inner}{close}{}", &scope[end..]);
     let changed = fixed != scope;
     (fixed, changed)
 }
@@ -350,6 +365,19 @@ mod tests {
         ] {
             assert_eq!(scope_clause(read), (full.to_string(), true), "{read}");
         }
+        // The full stop before the clause: dropped, or read as a comma.
+        for read in [
+            "餐饮服务；道路货物运输（依法须经批准的项目，经相关部门批准后方可开展经营活动）",
+            "餐饮服务；道路货物运输，（依法须经批准的项目，经相关部门批准后方可开展经营活动）",
+            "餐饮服务；道路货物运输、(依法须经批准的项目，经相关部门批准后方可开展经营活动）",
+        ] {
+            assert_eq!(scope_clause(read), (full.to_string(), true), "{read}");
+        }
+        // The clause alone, or after a heading's colon, gets no full stop.
+        let alone = &full[full.find('（').unwrap()..];
+        assert_eq!(scope_clause(alone), (alone.to_string(), false));
+        let headed = format!("许可项目：{alone}");
+        assert_eq!(scope_clause(&headed), (headed.clone(), false));
         // The longer clause goes on inside its parentheses: no parenthesis is added there.
         let longer = "餐饮服务。（依法须经批准的项目，经相关部门批准后方可开展经营活动，具体经营项目以相关部门批准文件或许可证件为准）";
         assert_eq!(scope_clause(longer), (longer.to_string(), false));
