@@ -408,16 +408,33 @@ fn parse_front(engine: &Engine, card: &RgbImage, lines: &[Line]) -> Result<Front
         front.address = Some(field(&v, v.text.clone(), None, false));
     }
     if let Some(v) = get("name") {
-        let name: String = v
-            .text
-            .chars()
-            .filter(|c| !c.is_ascii() && !"：:".contains(*c))
-            .collect();
+        // Chinese characters, and the middle dot between the parts of a transcribed name
+        // (阿依古丽·买买提); stray marks read beside the name (`•钱英`) go.
+        let name: String = v.text.chars().filter(|&c| is_han(c) || c == '·').collect();
+        let name = name.trim_matches('·').to_string();
         front.name = Some(field(&v, name, None, false));
     }
     if let Some(v) = get("ethnicity") {
         let text: String = v.text.chars().filter(|c| !"：:".contains(*c)).collect();
-        front.ethnicity = Some(match normalize::ethnicity(&text) {
+        // Two groups equally close (亿佬: 仡佬 or 仫佬): the value is read again with only the
+        // characters of the 56 names allowed, and the recogniser decides between them. A value
+        // near no group (a specimen's 肯尼亚) stays as read, invalid.
+        let group = match normalize::ethnicity(&text) {
+            Some(found) => Some(found),
+            None => {
+                let candidates = normalize::ethnic_candidates(&text);
+                if candidates.len() > 1 {
+                    let alphabet = normalize::ethnic_alphabet();
+                    let reread = super::reread_quad(engine, card, &v.quad, &alphabet)?;
+                    normalize::ethnicity(&reread.text)
+                        .filter(|(g, _)| candidates.contains(g))
+                        .map(|(g, _)| (g, true))
+                } else {
+                    None
+                }
+            }
+        };
+        front.ethnicity = Some(match group {
             Some((g, corrected)) => field(&v, g.to_string(), Some(true), corrected),
             None => field(&v, text, Some(false), false),
         });
@@ -455,6 +472,12 @@ fn parse_front(engine: &Engine, card: &RgbImage, lines: &[Line]) -> Result<Front
     }
     cross_check(&mut front);
     Ok(front)
+}
+
+/// Whether `c` is a Chinese character (the unified ideographs, extension A and the
+/// compatibility block).
+fn is_han(c: char) -> bool {
+    matches!(c, '\u{3400}'..='\u{4dbf}' | '\u{4e00}'..='\u{9fff}' | '\u{f900}'..='\u{faff}')
 }
 
 /// Cross-checks the birth date and sex against a valid ID number (and names the number's

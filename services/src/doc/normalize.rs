@@ -165,18 +165,51 @@ pub const ETHNIC_GROUPS: [&str; 56] = [
 pub fn ethnicity(s: &str) -> Option<(&'static str, bool)> {
     let s = s.trim();
     let s = s.strip_suffix('族').unwrap_or(s);
+    let found = nearest_group(s);
+    if found.is_some() {
+        return found;
+    }
+    // The label read into the value (`民旅汉`: 民族 misread, then 汉): a group right after one or
+    // two characters within one edit of 民族.
+    let label: Vec<char> = "民族".chars().collect();
+    (1..=2).find_map(|n| {
+        let head: Vec<char> = s.chars().take(n).collect();
+        let rest: String = s.chars().skip(n).collect();
+        let group = ETHNIC_GROUPS.iter().find(|g| **g == rest)?;
+        (head.len() == n && edit_distance(&head, &label) <= 1).then_some((*group, true))
+    })
+}
+
+/// The characters the 56 group names are written with, for a constrained re-read.
+pub fn ethnic_alphabet() -> String {
+    let mut chars: Vec<char> = ETHNIC_GROUPS.iter().flat_map(|g| g.chars()).collect();
+    chars.sort_unstable();
+    chars.dedup();
+    chars.into_iter().collect()
+}
+
+/// The groups within one edit of a read value (`族` at its end dropped): more than one when
+/// [`ethnicity`] cannot choose (亿佬: 仡佬 and 仫佬).
+pub fn ethnic_candidates(s: &str) -> Vec<&'static str> {
+    let s = s.trim();
+    let read: Vec<char> = s.strip_suffix('族').unwrap_or(s).chars().collect();
+    if read.is_empty() {
+        return Vec::new();
+    }
+    ETHNIC_GROUPS
+        .iter()
+        .copied()
+        .filter(|g| edit_distance(&read, &g.chars().collect::<Vec<_>>()) <= 1)
+        .collect()
+}
+
+/// [`ethnicity`] without the label prefix: an exact group, or the unique one within an edit.
+fn nearest_group(s: &str) -> Option<(&'static str, bool)> {
     if let Some(g) = ETHNIC_GROUPS.iter().find(|g| **g == s) {
         return Some((g, false));
     }
     let read: Vec<char> = s.chars().collect();
-    if read.is_empty() {
-        return None;
-    }
-    let close: Vec<&'static str> = ETHNIC_GROUPS
-        .iter()
-        .copied()
-        .filter(|g| edit_distance(&read, &g.chars().collect::<Vec<_>>()) <= 1)
-        .collect();
+    let close = ethnic_candidates(s);
     match close.as_slice() {
         [only] => Some((only, true)),
         [] => None,
@@ -250,5 +283,16 @@ mod tests {
         assert_eq!(ethnicity("傈"), Some(("傈僳", true)));
         assert_eq!(ethnicity("僳"), Some(("傈僳", true)));
         assert_eq!(ethnicity("布"), None);
+        // The label read into the value.
+        assert_eq!(ethnicity("民旅汉"), Some(("汉", true)));
+        assert_eq!(ethnicity("民族维吾尔"), Some(("维吾尔", true)));
+        assert_eq!(ethnicity("族回"), Some(("回", true)));
+        assert_eq!(ethnicity("出生汉"), None);
+        // Two groups one edit away: no guess (the pipeline re-reads with the groups' alphabet).
+        assert_eq!(ethnicity("亿佬"), None);
+        assert_eq!(ethnic_candidates("亿佬"), ["仫佬", "仡佬"]);
+        assert!(ethnic_candidates("肯尼亚").is_empty());
+        let alphabet = ethnic_alphabet();
+        assert!(alphabet.contains('仡') && alphabet.contains('仫') && !alphabet.contains('亿'));
     }
 }
