@@ -236,7 +236,8 @@ fn text_layout_cards(engine: &Engine, img: &RgbImage) -> Result<Vec<Quad>, OcrEr
 /// in the photo; `None` when neither side's labels are read.
 fn read_side(engine: &Engine, mut doc: locate::Rectified) -> Result<Option<IdCard>, OcrError> {
     let page = super::read_upright(engine, &mut doc)?;
-    let Some(side) = side_of(&page.lines) else {
+    let lines = without_specks(page.lines);
+    let Some(side) = side_of(&lines) else {
         return Ok(None);
     };
     let mut out = IdCard {
@@ -248,14 +249,14 @@ fn read_side(engine: &Engine, mut doc: locate::Rectified) -> Result<Option<IdCar
     };
     match side {
         Side::Front => {
-            let mut f = parse_front(engine, &doc.image, &page.lines)?;
+            let mut f = parse_front(engine, &doc.image, &lines)?;
             for field in f.slots_mut() {
                 super::to_photo(field, &doc);
             }
             out.front = Some(f);
         }
         Side::Back => {
-            let mut b = parse_back(&page.lines, doc.image.width() as f32);
+            let mut b = parse_back(&lines, doc.image.width() as f32);
             for field in b.slots_mut() {
                 super::to_photo(field, &doc);
             }
@@ -263,6 +264,22 @@ fn read_side(engine: &Engine, mut doc: locate::Rectified) -> Result<Option<IdCar
         }
     }
     Ok(Some(out))
+}
+
+/// The lines without specks: single characters under half the median line height (a fleck of
+/// the card's background pattern read as `家` between a label and its value) would otherwise be
+/// taken as the value nearest the label. Lines of small print (a back's validity line under its
+/// large title) hold more than one character and stay.
+fn without_specks(lines: Vec<Line>) -> Vec<Line> {
+    let mut heights: Vec<f32> = lines.iter().map(|l| height(&l.quad)).collect();
+    heights.sort_by(f32::total_cmp);
+    let Some(&median) = heights.get(heights.len() / 2) else {
+        return lines;
+    };
+    lines
+        .into_iter()
+        .filter(|l| l.text.chars().count() > 1 || height(&l.quad) >= 0.5 * median)
+        .collect()
 }
 
 impl IdCard {
@@ -640,6 +657,30 @@ mod tests {
             angle: 0,
             chars: Vec::new(),
         }
+    }
+
+    #[test]
+    fn specks_between_a_label_and_its_value_go() {
+        let mut speck = line("家", 104.0, 272.0, 17.0);
+        for p in &mut speck.quad[2..] {
+            p.y = 283.0;
+        }
+        let mut small_print = line("有效期限2012.10.17", 30.0, 400.0, 300.0);
+        for p in &mut small_print.quad[2..] {
+            p.y = 412.0;
+        }
+        let lines = vec![
+            line("住址", 31.0, 266.0, 73.0),
+            speck,
+            line("辽宁省昆明市长安区文化", 135.0, 263.0, 284.0),
+            line("路", 132.0, 307.0, 29.0),
+            small_print,
+        ];
+        let kept: Vec<String> = without_specks(lines).into_iter().map(|l| l.text).collect();
+        assert_eq!(
+            kept,
+            ["住址", "辽宁省昆明市长安区文化", "路", "有效期限2012.10.17"]
+        );
     }
 
     #[test]
