@@ -1,12 +1,14 @@
 //! Chinese resident ID cards (GB 11643-1999 numbers), front and back.
 //!
-//! Stages: locate the card(s) in the photo (a BDCI-style scan may hold both sides) -> rectify
-//! each to 856x540 -> read it, turning it over when most lines read upside down -> tell the
-//! side by its labels -> extract fields by key anchors (the value right of its label, or the
+//! Stages: locate the card(s) in the photo (a BDCI-style scan may hold both sides; a side whose
+//! outline does not show is found by its text layout) -> rectify each to 856x540 -> read it,
+//! turning it over when most lines read upside down, dropping specks -> tell the side by its
+//! labels -> extract fields by key anchors (the value right of its label, or the
 //! next line on the same row), with the standard layout as the fallback for lines whose label
 //! was not read -> re-read the ID number with the ID alphabet only -> check and cross-check
 //! (check character, birth date and sex against the number, ethnicity among the 56 groups,
-//! validity period).
+//! validity period). A warped card that misses a field is completed from a reading of the
+//! photo as it is.
 
 use super::anchor::{Value, anchored, compact, field, find_label, in_layout, longest_run};
 use super::locate::{self, ID1_ASPECT, ID1_SIZE, centre, height};
