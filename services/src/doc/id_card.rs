@@ -168,9 +168,14 @@ pub fn read(engine: &Engine, img: &RgbImage, crop: bool) -> Result<Vec<IdCard>, 
                 .collect();
             // A scan of both sides (the BDCI layout: two cards on a plain canvas) can show one
             // card's outline and not the other's. When the one outline covers under a third of
-            // the photo, the text layout outside it may hold the other side.
-            let photo_area = img.width() as f32 * img.height() as f32;
-            if q.len() == 1 && geometry::area(&q[0].0) < photo_area / 3.0 {
+            // the photo and leaves room beside it for another card its size, the text layout
+            // outside it may hold the other side. (The text layout costs a detector pass over
+            // the whole photo: a single card in the middle of a photo is spared it.)
+            let (w, h) = (img.width() as f32, img.height() as f32);
+            if q.len() == 1
+                && geometry::area(&q[0].0) < w * h / 3.0
+                && locate::room_beside(&q[0].0, w, h)
+            {
                 let outline = q[0].0;
                 let others = text_layout_cards(engine, img)?
                     .into_iter()

@@ -328,6 +328,15 @@ pub fn from_text_layout(boxes: &[Quad], link: f32, min_boxes: usize, margin: f32
     out
 }
 
+/// Whether a document as big as the one at `q` (its axis-aligned box, less 20%) fits beside it
+/// in a `w` x `h` photo: left, right, above or below.
+pub fn room_beside(q: &Quad, w: f32, h: f32) -> bool {
+    let (x0, x1) = min_max(q.iter().map(|p| p.x));
+    let (y0, y1) = min_max(q.iter().map(|p| p.y));
+    let (dw, dh) = (0.8 * (x1 - x0), 0.8 * (y1 - y0));
+    x0 >= dw || w - x1 >= dw || y0 >= dh || h - y1 >= dh
+}
+
 fn min_max(v: impl Iterator<Item = f32>) -> (f32, f32) {
     v.fold((f32::MAX, f32::MIN), |(lo, hi), x| (lo.min(x), hi.max(x)))
 }
@@ -513,6 +522,30 @@ mod tests {
             (1188.0, 734.0),
             (194.0, 716.0)
         ])));
+    }
+
+    #[test]
+    fn room_beside_a_card_for_another() {
+        let card = |x0: f32, y0: f32, x1: f32, y1: f32| {
+            [
+                Point::new(x0, y0),
+                Point::new(x1, y0),
+                Point::new(x1, y1),
+                Point::new(x0, y1),
+            ]
+        };
+        // A BDCI canvas: the front at the top of 1000x1000, the back below it.
+        assert!(room_beside(
+            &card(194.0, 98.0, 669.0, 408.0),
+            1000.0,
+            1000.0
+        ));
+        // One card in the middle of a phone photo: no room on any side.
+        assert!(!room_beside(
+            &card(332.0, 191.0, 1032.0, 631.0),
+            1364.0,
+            822.0
+        ));
     }
 
     #[test]
