@@ -278,9 +278,7 @@ fn read_side(engine: &Engine, mut doc: locate::Rectified) -> Result<Option<IdCar
 /// taken as the value nearest the label. Lines of small print (a back's validity line under its
 /// large title) hold more than one character and stay.
 fn without_specks(lines: Vec<Line>) -> Vec<Line> {
-    let mut heights: Vec<f32> = lines.iter().map(|l| height(&l.quad)).collect();
-    heights.sort_by(f32::total_cmp);
-    let Some(&median) = heights.get(heights.len() / 2) else {
+    let Some(median) = locate::median_height(lines.iter().map(|l| &l.quad)) else {
         return lines;
     };
     lines

@@ -259,15 +259,10 @@ pub const READABLE_COVERAGE: f32 = 0.12;
 /// median box height), and each group of at least `min_boxes` boxes gives the minimum-area
 /// rectangle around it, grown by `margin` of its size on every side. Largest first.
 pub fn from_text_layout(boxes: &[Quad], link: f32, min_boxes: usize, margin: f32) -> Vec<Located> {
-    if boxes.is_empty() {
+    let Some(median) = median_height(boxes) else {
         return Vec::new();
-    }
-    let mut heights: Vec<f32> = boxes
-        .iter()
-        .map(|q| ((q[3].y - q[0].y).abs() + (q[2].y - q[1].y).abs()) / 2.0)
-        .collect();
-    heights.sort_by(f32::total_cmp);
-    let reach = heights[heights.len() / 2].max(4.0) * link;
+    };
+    let reach = median.max(4.0) * link;
     // Union-find over boxes whose corners come within `reach` of each other.
     let mut parent: Vec<usize> = (0..boxes.len()).collect();
     fn root(p: &mut [usize], i: usize) -> usize {
@@ -326,6 +321,13 @@ pub fn from_text_layout(boxes: &[Quad], link: f32, min_boxes: usize, margin: f32
         .collect();
     out.sort_by(|a, b| b.score.total_cmp(&a.score));
     out
+}
+
+/// The median [`height`] of `quads` (the upper one of an even count); `None` for none.
+pub fn median_height<'a>(quads: impl IntoIterator<Item = &'a Quad>) -> Option<f32> {
+    let mut heights: Vec<f32> = quads.into_iter().map(height).collect();
+    heights.sort_by(f32::total_cmp);
+    heights.get(heights.len() / 2).copied()
 }
 
 /// Whether a document as big as the one at `q` (its axis-aligned box, less 20%) fits beside it
