@@ -94,15 +94,17 @@ fn synthetic(
 #[test]
 fn synthetic_bank_card_photos_read_the_number() {
     // 24 card photos (embossed, printed and foil numbers, tilted, some with no findable
-    // outline, glare, blur, noise, JPEG): 20 card numbers right (83.3%); 19 before the number
-    // row was followed along its own direction and stray end groups were dropped.
+    // outline, glare, blur, noise, JPEG): 23 card numbers right (95.8%). 20 before bare
+    // embossing was rendered with the gloss its edges catch (digits in a dark card's own
+    // colour could vanish); 19 before the number row was followed along its own direction
+    // and stray end groups were dropped.
     let sums = synthetic(ocr_services::synth::DocumentKind::BankCards, 24, 7401);
     let all = sums
         .iter()
         .find(|s| s.source == "all" && s.task == "bank_card")
         .unwrap();
     eprintln!("{all:?}");
-    assert!(all.by_field["card_number"] >= 0.8, "{all:?}");
+    assert!(all.by_field["card_number"] >= 0.9, "{all:?}");
 }
 
 #[test]

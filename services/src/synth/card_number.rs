@@ -617,7 +617,11 @@ fn shade(relief: &Relief, style: CardStyle, rng: &mut fastrand::Rng) -> RgbImage
                         let band = 0.7 + 0.45 * ((x as f32) * band_freq + band_phase).sin();
                         metal.map(|v| v * band)
                     } else if unfoiled {
-                        back
+                        // Bare plastic: its own colour, plus the white gloss that the
+                        // edges facing the light reflect whatever the colour (a dark card's
+                        // raised digits still catch the light; without it they would vanish).
+                        let gloss = 90.0 * (lit - 1.0).max(0.0);
+                        back.map(|v| v + gloss / lit.max(0.05))
                     } else {
                         metal
                     };
