@@ -169,16 +169,23 @@ pub fn ethnicity(s: &str) -> Option<(&'static str, bool)> {
     if found.is_some() {
         return found;
     }
-    // The label read into the value (`民旅汉`: 民族 misread, then 汉): a group right after one or
-    // two characters within one edit of 民族.
-    let label: Vec<char> = "民族".chars().collect();
+    // The label read into the value (`民旅汉`, `长款汉`: 民族 misread, then 汉): a group right
+    // after one or two characters, unless they are (within one edit) another field's label
+    // (`出生汉` is not an ethnicity misread). No group's name ends in another's, so the head
+    // cannot be the start of a longer name.
     (1..=2).find_map(|n| {
         let head: Vec<char> = s.chars().take(n).collect();
         let rest: String = s.chars().skip(n).collect();
         let group = ETHNIC_GROUPS.iter().find(|g| **g == rest)?;
-        (head.len() == n && edit_distance(&head, &label) <= 1).then_some((*group, true))
+        let other_label = OTHER_FRONT_LABELS
+            .iter()
+            .any(|l| edit_distance(&head, &l.chars().collect::<Vec<_>>()) <= 1);
+        (head.len() == n && !other_label).then_some((*group, true))
     })
 }
+
+/// The ID card front's labels other than 民族, which an ethnicity reading's head must not be.
+const OTHER_FRONT_LABELS: &[&str] = &["姓名", "性别", "出生", "住址"];
 
 /// The characters the 56 group names are written with, for a constrained re-read.
 pub fn ethnic_alphabet() -> String {
@@ -287,7 +294,20 @@ mod tests {
         assert_eq!(ethnicity("民旅汉"), Some(("汉", true)));
         assert_eq!(ethnicity("民族维吾尔"), Some(("维吾尔", true)));
         assert_eq!(ethnicity("族回"), Some(("回", true)));
+        assert_eq!(ethnicity("长款汉"), Some(("汉", true)));
         assert_eq!(ethnicity("出生汉"), None);
+        assert_eq!(ethnicity("住址汉"), None);
+        // No group's name ends in another's: a head is never the start of a longer name.
+        for g in ETHNIC_GROUPS {
+            let chars: Vec<char> = g.chars().collect();
+            for n in 1..chars.len() {
+                let tail: String = chars[n..].iter().collect();
+                assert!(
+                    !ETHNIC_GROUPS.contains(&tail.as_str()),
+                    "{g} ends in {tail}"
+                );
+            }
+        }
         // Two groups one edit away: no guess (the pipeline re-reads with the groups' alphabet).
         assert_eq!(ethnicity("亿佬"), None);
         assert_eq!(ethnic_candidates("亿佬"), ["仫佬", "仡佬"]);
