@@ -3,7 +3,8 @@
 //! put on cards:
 //!
 //! - embossed: raised digits in a narrow card typeface (our own stroke font shaped like
-//!   Farrington 7B), lit from one side, with a cast shadow and often a foil top;
+//!   Farrington 7B), lit from one side, with a cast shadow and often a foil top (bare plastic
+//!   otherwise, whose edges catch a white gloss);
 //! - printed: flat ink in a system font;
 //! - flat metal: printed, coloured with a metallic gradient;
 //! - foil: embossed with a strongly banded metallic top (hot-stamped foil).
