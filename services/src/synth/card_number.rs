@@ -621,6 +621,7 @@ fn shade(relief: &Relief, style: CardStyle, rng: &mut fastrand::Rng) -> RgbImage
                         // Bare plastic: its own colour, plus the white gloss that the
                         // edges facing the light reflect whatever the colour (a dark card's
                         // raised digits still catch the light; without it they would vanish).
+                        // Divided by `lit`, which multiplies the top below.
                         let gloss = 90.0 * (lit - 1.0).max(0.0);
                         back.map(|v| v + gloss / lit.max(0.05))
                     } else {
