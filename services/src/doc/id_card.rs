@@ -366,13 +366,14 @@ fn birth_date(text: &str) -> Option<String> {
 
 fn parse_front(engine: &Engine, card: &RgbImage, lines: &[Line]) -> Result<Front, OcrError> {
     let size = (card.width() as f32, card.height() as f32);
-    let mut values: Vec<(&'static str, Value)> =
-        anchored(lines, FRONT_LABELS, |l| l.quad[0].x < 0.2 * size.0);
+    let column_right = label_column_right(lines, size.0);
+    let in_label_column = |l: &Line| l.quad[0].x < column_right;
+    let mut values: Vec<(&'static str, Value)> = anchored(lines, FRONT_LABELS, in_label_column);
     let mut used: Vec<usize> = values.iter().flat_map(|(_, v)| v.lines.clone()).collect();
     // Labels themselves (also misread ones) are not values.
     for (i, l) in lines.iter().enumerate() {
         let t = compact(&l.text);
-        let label_column = l.quad[0].x < 0.2 * size.0;
+        let label_column = in_label_column(l);
         if FRONT_LABELS.iter().any(|(_, s)| {
             find_label(&t, s, label_column).is_some_and(|(a, b)| a == 0 && b == t.len())
         }) {
@@ -498,6 +499,25 @@ fn parse_front(engine: &Engine, card: &RgbImage, lines: &[Line]) -> Result<Front
 
 /// Whether `c` is a Chinese character (the unified ideographs, extension A and the
 /// compatibility block).
+/// Where the front's label column ends (lines starting left of it may hold misread labels):
+/// a fifth of the card in, or nearer when labels read in full show where the column starts,
+/// 6% of the card past the leftmost of them. Values start about a fifth of the way in, so a
+/// wrapped address line there (`民路38号`) is not taken for a misread 民族.
+fn label_column_right(lines: &[Line], card_w: f32) -> f32 {
+    let exact = lines
+        .iter()
+        .filter(|l| {
+            let t = compact(&l.text);
+            FRONT_LABELS
+                .iter()
+                .any(|(_, spellings)| spellings.iter().any(|s| t.starts_with(s)))
+        })
+        .map(|l| l.quad[0].x)
+        .min_by(f32::total_cmp);
+    let fifth = 0.2 * card_w;
+    exact.map_or(fifth, |x| fifth.min(x + 0.06 * card_w))
+}
+
 fn is_han(c: char) -> bool {
     matches!(c, '\u{3400}'..='\u{4dbf}' | '\u{4e00}'..='\u{9fff}' | '\u{f900}'..='\u{faff}')
 }
@@ -701,6 +721,29 @@ mod tests {
         assert_eq!(get("name"), "韦小宝");
         assert_eq!(get("sex"), "男");
         assert_eq!(get("ethnicity"), "汉");
+    }
+
+    #[test]
+    fn a_wrapped_address_line_is_not_a_misread_label() {
+        // Generated card 9101/00190: the address wraps to `民路38号`, starting where values
+        // start (157 of 856), inside a fifth of the card; one character of 民族 in place made it
+        // a misread label, and the address lost it.
+        let lines = vec![
+            line("姓名陶宁静", 56.0, 61.0, 190.0),
+            line("性别男", 57.0, 130.0, 129.0),
+            line("民族汉", 285.0, 131.0, 131.0),
+            line("住址", 58.0, 272.0, 86.0),
+            line("黑龙江省株洲市江宁区人", 161.0, 273.0, 284.0),
+            line("民路38号", 157.0, 311.0, 114.0),
+        ];
+        let right = label_column_right(&lines, 856.0);
+        assert!((right - (56.0 + 0.06 * 856.0)).abs() < 1e-3, "{right}");
+        let v = anchored(&lines, FRONT_LABELS, |l| l.quad[0].x < right);
+        assert!(v.iter().all(|(_, value)| !value.lines.contains(&5)));
+        let with_fifth = anchored(&lines, FRONT_LABELS, |l| l.quad[0].x < 0.2 * 856.0);
+        assert!(with_fifth.iter().any(|(_, value)| value.lines.contains(&5)));
+        // No label read in full: a fifth of the card.
+        assert_eq!(label_column_right(&lines[4..], 856.0), 0.2 * 856.0);
     }
 
     #[test]
