@@ -497,8 +497,6 @@ fn parse_front(engine: &Engine, card: &RgbImage, lines: &[Line]) -> Result<Front
     Ok(front)
 }
 
-/// Whether `c` is a Chinese character (the unified ideographs, extension A and the
-/// compatibility block).
 /// Where the front's label column ends (lines starting left of it may hold misread labels):
 /// a fifth of the card in, or nearer when labels read in full show where the column starts,
 /// 6% of the card past the leftmost of them. Values start about a fifth of the way in, so a
@@ -510,7 +508,7 @@ fn label_column_right(lines: &[Line], card_w: f32) -> f32 {
             let t = compact(&l.text);
             FRONT_LABELS
                 .iter()
-                .any(|(_, spellings)| spellings.iter().any(|s| t.starts_with(s)))
+                .any(|(_, s)| find_label(&t, s, false).is_some_and(|(a, _)| a == 0))
         })
         .map(|l| l.quad[0].x)
         .min_by(f32::total_cmp);
@@ -518,6 +516,8 @@ fn label_column_right(lines: &[Line], card_w: f32) -> f32 {
     exact.map_or(fifth, |x| fifth.min(x + 0.06 * card_w))
 }
 
+/// Whether `c` is a Chinese character (the unified ideographs, extension A and the
+/// compatibility block).
 fn is_han(c: char) -> bool {
     matches!(c, '\u{3400}'..='\u{4dbf}' | '\u{4e00}'..='\u{9fff}' | '\u{f900}'..='\u{faff}')
 }
