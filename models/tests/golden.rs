@@ -434,3 +434,38 @@ fn gptq_rounds_better_than_nearest_and_keeps_the_decisions() {
         assert_eq!(got, want, "{}", c.case);
     }
 }
+
+/// Chained int8 layers (u8 codes between consecutive int8 convolutions, the default) give the
+/// committed int8 models' outputs bit for bit as passing fp32 tensors does, on every golden
+/// case, one and two threads, batches included; and each model does chain some layers.
+#[test]
+fn chained_int8_layers_change_no_result() {
+    let zoo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("zoo");
+    let cases = cases();
+    for (kind, file) in [
+        ("det", "ppocrv4-det-int8.kmod"),
+        ("rec", "ppocrv4-rec-int8.kmod"),
+        ("cls", "ppocr-mobile-v2-cls-int8.kmod"),
+    ] {
+        let model = Arc::new(Model::load(zoo.join(file)).unwrap());
+        let coded = ocr_core::runtime::plan::coded_values(&model, true);
+        let chained = coded.iter().flatten().count();
+        assert!(chained > 0, "{file}: no int8 layer chained");
+        for c in cases.iter().filter(|c| c.model == kind) {
+            let x = build_input(c);
+            for threads in [1, 2] {
+                let mut s = Session::with_threads(model.clone(), Threads::new(threads).unwrap());
+                let with = s.run(&[&x]).unwrap().remove(0);
+                s.set_int8_chaining(false);
+                let without = s.run(&[&x]).unwrap().remove(0);
+                let bits = |t: &Tensor| t.data().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                assert!(
+                    bits(&with) == bits(&without),
+                    "{}: {threads} threads, chained and unchained outputs differ",
+                    c.case
+                );
+            }
+        }
+        eprintln!("{file}: {chained} values chained");
+    }
+}

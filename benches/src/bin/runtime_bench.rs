@@ -30,6 +30,10 @@ struct Args {
     /// Like --profile, per node.
     #[arg(long)]
     profile_nodes: bool,
+    /// Pass fp32 tensors between consecutive int8 convolutions instead of u8 codes (to
+    /// measure what chaining them saves).
+    #[arg(long)]
+    no_int8_chaining: bool,
 }
 
 fn main() -> Result<()> {
@@ -37,6 +41,7 @@ fn main() -> Result<()> {
     let model = Model::load(&a.model)?;
     let x = ocr_services::npy::read(&a.input)?;
     let mut s = Session::with_threads(model, Threads::new(a.threads)?);
+    s.set_int8_chaining(!a.no_int8_chaining);
     if a.profile_nodes {
         s.enable_node_profiling();
     } else if a.profile {

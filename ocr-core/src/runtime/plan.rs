@@ -7,7 +7,7 @@
 
 use super::format::Dim;
 use super::model::Model;
-use super::op::{Op, UnaryOp};
+use super::op::{ActQuant, Op, UnaryOp};
 use super::ops::{conv, matmul, qconv};
 use super::parallel::Threads;
 use super::static_eval::{self, Aux, Info};
@@ -61,6 +61,12 @@ pub struct Plan {
     /// inputs' producers), each with the number of steps after which it is complete: what
     /// [`crate::runtime::Session::run_observed`] reports them after.
     pub unstepped: Vec<(usize, u32)>,
+    /// By value id: `Some(q)` for a value stored as u8 codes quantised with `q` (an int8
+    /// convolution's output that only int8 convolutions read, see [`coded_values`]); its slot
+    /// holds the codes, four to a float.
+    pub codes: Vec<Option<ActQuant>>,
+    /// Whether the plan was made to chain int8 layers (`codes` may still be all `None`).
+    pub chain_int8: bool,
 }
 
 impl Plan {
@@ -229,16 +235,77 @@ fn concat_in_place(
     Some(pieces)
 }
 
+/// The quantisation of a node's data input if the node is an int8 convolution that is not
+/// depthwise (the convolutions whose input and output may be codes).
+fn int8_gemm_input(model: &Model, ni: usize) -> Option<ActQuant> {
+    let node = &model.nodes[ni];
+    let Op::Conv(p) = &node.op else { return None };
+    model.qconvs.get(ni)?.as_ref()?;
+    let w = node.inputs.get(1).copied().flatten()?;
+    let w_shape = &model.constants.get(w as usize)?.as_ref()?.shape;
+    match p.is_depthwise(w_shape) {
+        true => None,
+        false => p.act_quant,
+    }
+}
+
+/// Values to store as u8 codes: outputs of int8 (non-depthwise) convolutions that every reader
+/// takes as the data input of an int8 (non-depthwise) convolution, all readers quantising
+/// with the same scale and zero point. The producer then quantises in its epilogue and the
+/// readers skip their own pass (`ops::qconv`, "Chained int8 layers"). Graph outputs and split
+/// points stay fp32, as does everything when `chain` is false.
+pub fn coded_values(model: &Model, chain: bool) -> Vec<Option<ActQuant>> {
+    let mut codes: Vec<Option<ActQuant>> = vec![None; model.value_count()];
+    if !chain {
+        return codes;
+    }
+    // Each value's common reader quantisation so far: Some(Some(q)) while every reader is a
+    // chainable convolution quantising with q, Some(None) once one is not.
+    let mut readers: Vec<Option<Option<ActQuant>>> = vec![None; model.value_count()];
+    for (ni, node) in model.nodes.iter().enumerate() {
+        let q = int8_gemm_input(model, ni);
+        for (i, v) in node.inputs.iter().enumerate() {
+            let Some(r) = v.and_then(|v| readers.get_mut(v as usize)) else {
+                continue;
+            };
+            let this = q.filter(|_| i == 0);
+            *r = match *r {
+                None => Some(this),
+                Some(prev) if prev == this => Some(prev),
+                Some(_) => Some(None),
+            };
+        }
+    }
+    let kept: Vec<u32> = model
+        .outputs()
+        .iter()
+        .map(|o| o.value)
+        .chain(model.split_points().iter().map(|(_, v)| *v))
+        .collect();
+    for (ni, node) in model.nodes.iter().enumerate() {
+        let Some(&out) = node.outputs.first() else {
+            continue;
+        };
+        if int8_gemm_input(model, ni).is_some() && !kept.contains(&out) {
+            codes[out as usize] = readers[out as usize].flatten();
+        }
+    }
+    codes
+}
+
 /// Plans `model` for inputs of `shapes`, sizing scratch for `threads`. `max_arena_floats`
 /// bounds the arena so hostile input shapes fail cleanly instead of exhausting memory.
+/// `chain_int8` stores the values [`coded_values`] picks as codes.
 pub fn plan(
     model: &Model,
     shapes: &[Vec<usize>],
     threads: &Threads,
     max_arena_floats: usize,
+    chain_int8: bool,
 ) -> Result<Plan> {
     check_inputs(model, shapes)?;
     let nv = model.value_count();
+    let mut codes = coded_values(model, chain_int8);
     let mut infos: Vec<Option<Info>> = model.constants.clone();
     for (spec, shape) in model.inputs().iter().zip(shapes) {
         infos[spec.value as usize] = Some(Info::dynamic(shape.clone()));
@@ -277,7 +344,10 @@ pub fn plan(
         let (info, aux) = static_eval::infer(&node.op, &node.name, &ins)?;
         let out = node.outputs[0];
         let known = info.data.is_some();
-        let len: usize = info.shape.iter().product();
+        if known {
+            codes[out as usize] = None;
+        }
+        let len = slot_len(&info.shape, codes[out as usize].is_some());
         let (scratch, qscratch) = if known {
             (0, 0)
         } else {
@@ -391,7 +461,9 @@ pub fn plan(
             buffer_of[v].and_then(|b| {
                 offset_of[b].map(|offset| Slot {
                     offset,
-                    len: infos[v].as_ref().map_or(0, |i| i.shape.iter().product()),
+                    len: infos[v]
+                        .as_ref()
+                        .map_or(0, |i| slot_len(&i.shape, codes[v].is_some())),
                 })
             })
         })
@@ -412,7 +484,15 @@ pub fn plan(
         scratch_len,
         qscratch_len,
         unstepped,
+        codes,
+        chain_int8,
     })
+}
+
+/// Floats a value of `shape` takes in the arena: one per element, or one per four codes.
+fn slot_len(shape: &[usize], coded: bool) -> usize {
+    let n: usize = shape.iter().product();
+    if coded { n.div_ceil(4) } else { n }
 }
 
 fn scratch_for(
@@ -518,6 +598,7 @@ mod tests {
             core::slice::from_ref(&shape),
             &Threads::single(),
             usize::MAX,
+            true,
         )
         .unwrap();
         let concats: Vec<usize> = p

@@ -28,6 +28,7 @@ pub struct Session {
     arena: Vec<f32>,
     qscratch: Vec<u8>,
     max_arena_floats: usize,
+    chain_int8: bool,
     profile: Option<Vec<(alloc::string::String, f64)>>,
     profile_nodes: bool,
 }
@@ -47,6 +48,7 @@ impl Session {
             arena: Vec::new(),
             qscratch: Vec::new(),
             max_arena_floats: DEFAULT_MAX_ARENA_FLOATS,
+            chain_int8: true,
             profile: None,
             profile_nodes: false,
         }
@@ -55,6 +57,13 @@ impl Session {
     /// Bounds the arena (in floats); inputs that need more fail with [`Error::Limit`].
     pub fn set_max_arena_floats(&mut self, n: usize) {
         self.max_arena_floats = n;
+    }
+
+    /// Whether [`Session::run`] passes activations between consecutive int8 convolutions as u8
+    /// codes (the default) or as fp32 tensors, as [`Session::run_observed`] always does. Both
+    /// give the same results; the switch is there to compare them.
+    pub fn set_int8_chaining(&mut self, chain: bool) {
+        self.chain_int8 = chain;
     }
 
     /// Starts (or resets) per-op timing: every later run adds each step's wall time, keyed by
@@ -85,18 +94,29 @@ impl Session {
         // on that thread at once, and the caller is not put to sleep and woken per operator
         // (which costs more than a small operator's work).
         let threads = self.threads.clone();
-        threads.install(|| self.run_observed(inputs, &mut |_, _, _| {}))
+        let chain = self.chain_int8;
+        threads.install(|| self.run_planned(inputs, chain, &mut |_, _, _| {}))
     }
 
     /// [`Session::run`], calling `observe(value, shape, data)` with every graph input and every
-    /// value a step computes (calibration collects activation ranges this way).
+    /// value a step computes (calibration collects activation ranges this way). Every value is
+    /// fp32 here: int8 layers are not chained.
     pub fn run_observed(
         &mut self,
         inputs: &[&Tensor],
         observe: &mut Observer,
     ) -> Result<Vec<Tensor>> {
+        self.run_planned(inputs, false, observe)
+    }
+
+    fn run_planned(
+        &mut self,
+        inputs: &[&Tensor],
+        chain_int8: bool,
+        observe: &mut Observer,
+    ) -> Result<Vec<Tensor>> {
         let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
-        let pi = self.plan_index(&shapes)?;
+        let pi = self.plan_index(&shapes, chain_int8)?;
         let plan = &self.plans[pi];
         let arena = aligned(&mut self.arena, plan.arena_len());
         let qscratch = aligned(&mut self.qscratch, plan.qscratch_len);
@@ -124,11 +144,21 @@ impl Session {
             .collect()
     }
 
-    fn plan_index(&mut self, shapes: &[Vec<usize>]) -> Result<usize> {
-        if let Some(i) = self.plans.iter().position(|p| p.input_shapes == shapes) {
+    fn plan_index(&mut self, shapes: &[Vec<usize>], chain_int8: bool) -> Result<usize> {
+        if let Some(i) = self
+            .plans
+            .iter()
+            .position(|p| p.input_shapes == shapes && p.chain_int8 == chain_int8)
+        {
             return Ok(i);
         }
-        let p = plan::plan(&self.model, shapes, &self.threads, self.max_arena_floats)?;
+        let p = plan::plan(
+            &self.model,
+            shapes,
+            &self.threads,
+            self.max_arena_floats,
+            chain_int8,
+        )?;
         if self.plans.len() == PLAN_CACHE {
             self.plans.remove(0);
         }
@@ -275,16 +305,32 @@ fn execute(
                 let qw = model.qconvs[step.node].as_ref().ok_or_else(|| {
                     Error::Format(alloc::format!("node '{}' has no int8 weights", node.name))
                 })?;
+                // Coded values hold their codes four to a float (`Plan::codes`).
+                let xv = node.inputs[0].unwrap_or(0) as usize;
+                let x_data = match plan.codes[xv] {
+                    Some(_) => qconv::QInput::Codes(
+                        &bytemuck::cast_slice(x.data)[..x.shape.iter().product::<usize>()],
+                    ),
+                    None => qconv::QInput::F32(x.data),
+                };
+                let out_data = match plan.codes[out_v] {
+                    Some(q) => qconv::QOutput::Codes(
+                        &mut bytemuck::cast_slice_mut(&mut *out)
+                            [..out_shape.iter().product::<usize>()],
+                        q,
+                    ),
+                    None => qconv::QOutput::F32(&mut *out),
+                };
                 qconv::qconv(
                     ks,
                     threads,
                     p,
                     qw,
-                    x.data,
+                    x_data,
                     x.shape,
                     w_shape,
                     b.map(|b| b.data),
-                    out,
+                    out_data,
                     out_shape,
                     &mut qscratch[..step.qscratch],
                 );
@@ -431,7 +477,10 @@ fn execute(
                 )));
             }
         }
-        observe(out_v as u32, out_shape, out);
+        // Codes are not fp32 values; only runs that chain nothing are observed.
+        if plan.codes[out_v].is_none() {
+            observe(out_v as u32, out_shape, out);
+        }
         observe_unstepped(si + 1, values, observe);
         // Profiles need a clock, so they are kept with the `std` feature only.
         #[cfg(feature = "std")]

@@ -314,17 +314,18 @@ fn write_row(
 
 /// A raw pointer to C that column tasks share.
 #[derive(Clone, Copy)]
-pub(crate) struct CPtr(pub(crate) *mut f32);
-// SAFETY: tasks write disjoint blocks (row panels x column panels) of C (see `gemm`), so
-// sharing the pointer across threads never creates overlapping writes.
-unsafe impl Send for CPtr {}
-unsafe impl Sync for CPtr {}
+pub(crate) struct CPtr<T = f32>(pub(crate) *mut T);
+// SAFETY: tasks write disjoint blocks (row panels x column panels) of C (see `gemm`; the int8
+// convolution's panels likewise), so sharing the pointer across threads never creates
+// overlapping writes.
+unsafe impl<T> Send for CPtr<T> {}
+unsafe impl<T> Sync for CPtr<T> {}
 
-impl CPtr {
+impl<T> CPtr<T> {
     /// # Safety
     /// `off + len` must be within C, and no other live slice may overlap these elements.
     #[allow(clippy::mut_from_ref)]
-    pub(crate) unsafe fn slice(&self, off: usize, len: usize) -> &mut [f32] {
+    pub(crate) unsafe fn slice(&self, off: usize, len: usize) -> &mut [T] {
         // SAFETY: guaranteed by the caller.
         unsafe { core::slice::from_raw_parts_mut(self.0.add(off), len) }
     }

@@ -107,6 +107,17 @@ pub fn quantize_quads_scalar(x: [&[f32]; 4], inv_scale: f32, zero_point: f32, ou
     }
 }
 
+/// Interleaves four rows of u8 codes into one row of channel quads: `out[4 * i + j]` is
+/// `x[j][i]` (`out.len() == 4 * n`, every `x[j].len() >= n`). What a chained int8 layer does
+/// in place of [`QuantizeQuadsKernel`]; plain byte moves, which the compiler vectorises.
+pub fn interleave_quads(x: [&[u8]; 4], out: &mut [u8]) {
+    let n = out.len() / 4;
+    let [a, b, c, d] = x.map(|r| &r[..n]);
+    for (i, o) in out.chunks_exact_mut(4).enumerate() {
+        o.copy_from_slice(&[a[i], b[i], c[i], d[i]]);
+    }
+}
+
 /// How the SIMD [`QuantizeQuadsKernel`]s split their work: `simd` quantises the leading
 /// multiple of `step` pixels (each row cut to that length, `out` to four bytes a pixel), the
 /// scalar reference the rest.

@@ -145,13 +145,13 @@ pub fn conv(
 /// outputs are `img_out` long: with several images and threads ([`image_groups`]), image
 /// groups in parallel, each on one thread with an equal share of `scratch`; otherwise once
 /// over the whole batch with all threads.
-pub(crate) fn over_image_groups<T: Send>(
+pub(crate) fn over_image_groups<O: Send, T: Send>(
     nb: usize,
     img_out: usize,
     threads: &Threads,
-    out: &mut [f32],
+    out: &mut [O],
     scratch: &mut [T],
-    f: impl Fn(&Threads, usize, &mut [f32], &mut [T]) + Sync + Send,
+    f: impl Fn(&Threads, usize, &mut [O], &mut [T]) + Sync + Send,
 ) {
     match image_groups(nb, threads) {
         Some(groups) => {

@@ -1,4 +1,4 @@
-//! int8 convolution: fp32 in, fp32 out, int8 inside.
+//! int8 convolution: fp32 or u8 codes in, fp32 or u8 codes out, int8 inside.
 //!
 //! ## Data flow
 //!
@@ -18,10 +18,23 @@
 //!    one kernel call while it is in L1:
 //!    `y = act((acc - zp * row_sum) * x_scale * w_scale[m] + bias[m])`. Padding quantises to
 //!    the zero point exactly, so padded taps cost nothing extra and stay exact.
+//!
+//! ## Chained int8 layers
+//!
+//! When every reader of a convolution's output is itself an int8 convolution with the same
+//! activation quantisation (the planner decides, `plan::coded_values`), the output is stored
+//! as u8 codes ([`QOutput::Codes`]): the epilogue quantises each tile row with the readers'
+//! scale and zero point while the tile is in L1, and the readers ([`QInput::Codes`]) only
+//! interleave those bytes into channel quads. No fp32 tensor is written or read between the
+//! two layers (a quarter of the memory traffic), and the codes are the very bytes the reader
+//! would have made from the fp32 output ([`quantize_one`], same operations in the same
+//! order), so chaining changes no result.
 
 use crate::runtime::kernels::KernelSet;
 use crate::runtime::kernels::gemm::CPtr;
-use crate::runtime::kernels::qgemm::{QBLOCK as BLOCK, QMR, QNR, TileParams, pack_a};
+use crate::runtime::kernels::qgemm::{
+    QBLOCK as BLOCK, QMR, QNR, TileParams, interleave_quads, pack_a, quantize_one,
+};
 use crate::runtime::model::QConv;
 use crate::runtime::op::{ActQuant, ConvParams};
 use crate::runtime::ops::conv::{image_groups, is_depthwise, over_image_groups};
@@ -234,14 +247,42 @@ pub fn qconv_scratch_len(
     }
 }
 
-/// Quantises one image (`[c][h][w]` fp32) into channel quads (`xq`, [`Geom::image_len`]
-/// bytes), spreading the padded rows of all quad planes over `threads`.
+/// The data input of an int8 convolution, NCHW.
+#[derive(Debug, Clone, Copy)]
+pub enum QInput<'a> {
+    /// fp32 activations, quantised here with the convolution's own activation quantisation.
+    F32(&'a [f32]),
+    /// Codes already quantised with that same quantisation by a chained int8 producer.
+    Codes(&'a [u8]),
+}
+
+impl<'a> QInput<'a> {
+    /// Elements `range` (whole images of the batch).
+    fn range(self, range: core::ops::Range<usize>) -> QInput<'a> {
+        match self {
+            QInput::F32(x) => QInput::F32(&x[range]),
+            QInput::Codes(x) => QInput::Codes(&x[range]),
+        }
+    }
+}
+
+/// Where an int8 convolution writes its NCHW output.
+#[derive(Debug)]
+pub enum QOutput<'a> {
+    /// fp32 values.
+    F32(&'a mut [f32]),
+    /// u8 codes with the given quantisation: that of every int8 convolution reading them.
+    Codes(&'a mut [u8], ActQuant),
+}
+
+/// Quantises one image (`[c][h][w]`, fp32 or codes) into channel quads (`xq`,
+/// [`Geom::image_len`] bytes), spreading the padded rows of all quad planes over `threads`.
 fn quantize_image(
     ks: &KernelSet,
     threads: &Threads,
     g: &Geom,
     q: &ActQuant,
-    x: &[f32],
+    x: QInput,
     xq: &mut [u8],
 ) {
     let (h, w, row_bytes) = (g.h, g.w, g.wp * 4);
@@ -266,45 +307,55 @@ fn quantize_image(
                 row[..g.pl * 4].fill(zp);
                 row[(g.pl + w) * 4..].fill(zp);
                 // Channels of this quad (past the group's last: the first again, weighted by zero).
-                let src = |j: usize| {
+                let row_at = |j: usize| {
                     let c = gi * g.cg
                         + if 4 * c4 + j < g.cg {
                             4 * c4 + j
                         } else {
                             4 * c4
                         };
-                    &x[(c * h + y) * w..(c * h + y + 1) * w]
+                    (c * h + y) * w..(c * h + y + 1) * w
                 };
-                let rows = [src(0), src(1), src(2), src(3)];
-                (ks.quantize_quads)(rows, inv, zpf, &mut row[g.pl * 4..(g.pl + w) * 4]);
+                let dst = &mut row[g.pl * 4..(g.pl + w) * 4];
+                match x {
+                    QInput::F32(x) => {
+                        let rows = [0, 1, 2, 3].map(|j| &x[row_at(j)]);
+                        (ks.quantize_quads)(rows, inv, zpf, dst);
+                    }
+                    QInput::Codes(x) => interleave_quads([0, 1, 2, 3].map(|j| &x[row_at(j)]), dst),
+                }
             }
         },
     );
 }
 
-/// Runs an int8 convolution: `x` NCHW fp32, prepared weights `qw`, optional fp32 bias.
+/// Runs an int8 convolution: `x` NCHW, prepared weights `qw`, optional fp32 bias. Depthwise
+/// convolutions take and give fp32 only (the planner chains no other kind).
 #[allow(clippy::too_many_arguments)]
 pub fn qconv(
     ks: &KernelSet,
     threads: &Threads,
     p: &ConvParams,
     qw: &QConv,
-    x: &[f32],
+    x: QInput,
     x_shape: &[usize],
     w_shape: &[usize],
     bias: Option<&[f32]>,
-    out: &mut [f32],
+    out: QOutput,
     out_shape: &[usize],
     scratch: &mut [u8],
 ) {
     let q = p.act_quant.expect("qconv needs activation quantisation");
-    if out.is_empty() {
+    if out_shape.contains(&0) {
         return;
     }
     // Loading refuses int8 depthwise weights in builds without the kernels.
     #[cfg(feature = "int8-depthwise")]
     if is_depthwise(p, x_shape, w_shape) {
         use crate::runtime::kernels::qdepthwise::qdepthwise;
+        let (QInput::F32(x), QOutput::F32(out)) = (x, out) else {
+            unreachable!("the planner chains no depthwise convolution");
+        };
         let g = crate::runtime::ops::conv::dw_geom(p, x_shape, w_shape, out_shape);
         qdepthwise(
             ks,
@@ -345,17 +396,30 @@ pub fn qconv(
                 .collect()
         })
         .collect();
-    // Runs `nb` images one after another, splitting each product over `threads`.
-    let run = |threads: &Threads, x: &[f32], nb: usize, out: &mut [f32], scratch: &mut [u8]| {
+    // The output rows of images `first..`: fp32, or codes with (1 / scale, zero point).
+    enum Rows {
+        F32(CPtr<f32>),
+        Codes(CPtr<u8>, f32, f32),
+    }
+    // Runs `nb` images one after another, splitting each product over `threads`; `out` points
+    // at their outputs.
+    let run = |threads: &Threads, x: QInput, nb: usize, out: Rows, scratch: &mut [u8]| {
         let t = tasks(&g, threads);
         let per_task = panels.div_ceil(t);
         let (xq, scratch) = scratch.split_at_mut(g.image_len());
         for i in 0..nb {
-            quantize_image(ks, threads, &g, &q, &x[i * img_in..(i + 1) * img_in], xq);
+            quantize_image(
+                ks,
+                threads,
+                &g,
+                &q,
+                x.range(i * img_in..(i + 1) * img_in),
+                xq,
+            );
             for gi in 0..g.group {
                 let xg = &xq[gi * group_bytes..];
-                let o = &mut out[i * img_out + gi * g.mg * n..i * img_out + (gi + 1) * g.mg * n];
-                let cp = CPtr(o.as_mut_ptr());
+                // This image's group's output planes start `base` elements into `out`.
+                let base = i * img_out + gi * g.mg * n;
                 let (a, params) = (&qw.packed[gi], &params[gi]);
                 let run = run_panels(k4, per_task);
                 let a_len = QMR * k4 * 4;
@@ -372,15 +436,33 @@ pub fn qconv(
                             let (o0, cols, _) = g.panel_at(panel);
                             (ks.qtile)(acc, &params[mp], &p.epilogue, &mut tile);
                             for r in 0..QMR.min(g.mg - mp * QMR) {
-                                // SAFETY: `(mp * QMR + r) * n + o0 + cols <= mg * n = o.len()`,
-                                // and a panel's columns belong to one task alone.
-                                let dst = unsafe { cp.slice((mp * QMR + r) * n + o0, cols) };
+                                let at = base + (mp * QMR + r) * n + o0;
                                 let src = &tile[r * QNR..(r + 1) * QNR];
-                                // A fixed-size copy for whole panels compiles to a few vector
-                                // moves where a slice copy would call memmove.
-                                match <&mut [f32; QNR]>::try_from(&mut *dst) {
-                                    Ok(d) => *d = src.try_into().expect("tile row"),
-                                    Err(_) => dst.copy_from_slice(&src[..cols]),
+                                // SAFETY (both arms): `at + cols <= base + mg * n`, within the
+                                // output of the images `run` was given, and a panel's columns
+                                // belong to one task alone.
+                                match &out {
+                                    Rows::F32(cp) => {
+                                        let dst = unsafe { cp.slice(at, cols) };
+                                        // A fixed-size copy for whole panels compiles to a few
+                                        // vector moves where a slice copy would call memmove.
+                                        match <&mut [f32; QNR]>::try_from(&mut *dst) {
+                                            Ok(d) => *d = src.try_into().expect("tile row"),
+                                            Err(_) => dst.copy_from_slice(&src[..cols]),
+                                        }
+                                    }
+                                    Rows::Codes(cp, inv, zpf) => {
+                                        let dst = unsafe { cp.slice(at, cols) };
+                                        let q = |v| quantize_one(v, *inv, *zpf);
+                                        // Whole rows as fixed-size arrays: vectorised.
+                                        match <&mut [u8; QNR]>::try_from(&mut *dst) {
+                                            Ok(d) => *d = core::array::from_fn(|i| q(src[i])),
+                                            Err(_) => dst
+                                                .iter_mut()
+                                                .zip(src)
+                                                .for_each(|(d, &v)| *d = q(v)),
+                                        }
+                                    }
                                 }
                             }
                         };
@@ -426,16 +508,29 @@ pub fn qconv(
         }
     };
     // Several images and threads: whole images in parallel, each on one thread.
-    over_image_groups(nb, img_out, threads, out, scratch, |th, first, o, s| {
-        let count = o.len() / img_out;
-        run(
-            th,
-            &x[first * img_in..(first + count) * img_in],
-            count,
-            o,
-            s,
-        );
-    });
+    let images = |first: usize, count: usize| x.range(first * img_in..(first + count) * img_in);
+    match out {
+        QOutput::F32(out) => {
+            over_image_groups(nb, img_out, threads, out, scratch, |th, i, o, s| {
+                let count = o.len() / img_out;
+                run(
+                    th,
+                    images(i, count),
+                    count,
+                    Rows::F32(CPtr(o.as_mut_ptr())),
+                    s,
+                );
+            })
+        }
+        QOutput::Codes(out, oq) => {
+            let (inv, zpf) = (1.0 / oq.scale, oq.zero_point as f32);
+            over_image_groups(nb, img_out, threads, out, scratch, |th, i, o, s| {
+                let count = o.len() / img_out;
+                let rows = Rows::Codes(CPtr(o.as_mut_ptr()), inv, zpf);
+                run(th, images(i, count), count, rows, s);
+            })
+        }
+    }
 }
 
 #[cfg(test)]
@@ -449,7 +544,8 @@ mod tests {
 
     /// The int8 convolution equals the exact integer formula `sum (q_x - zp) * q_w * s_x *
     /// s_w + b` computed naively in f64, on every kernel set: pointwise, strided and padded
-    /// (padding quantises to the zero point), grouped, several A blocks and B runs.
+    /// (padding quantises to the zero point), grouped, several A blocks and B runs; and its
+    /// chained forms (codes in, codes out) agree with it bit for bit.
     #[test]
     fn matches_the_integer_formula() {
         let mut seed = 5;
@@ -552,11 +648,11 @@ mod tests {
                         &th,
                         &p,
                         &qw,
-                        &x,
+                        QInput::F32(&x),
                         &[1, c, h, w],
                         &w_shape,
                         Some(&bias),
-                        &mut out,
+                        QOutput::F32(&mut out),
                         &out_shape,
                         &mut scratch,
                     );
@@ -573,28 +669,44 @@ mod tests {
                     let (x3_shape, out3_shape) = ([3, c, h, w], [3, m, oh, ow]);
                     let mut scratch3 =
                         vec![0u8; qconv_scratch_len(&p, &x3_shape, &w_shape, &out3_shape, &th)];
+                    let mut batch = |x: QInput, out: QOutput| {
+                        qconv(
+                            &ks,
+                            &th,
+                            &p,
+                            &qw,
+                            x,
+                            &x3_shape,
+                            &w_shape,
+                            Some(&bias),
+                            out,
+                            &out3_shape,
+                            &mut scratch3,
+                        )
+                    };
                     let mut out3 = vec![f32::NAN; 3 * m * oh * ow];
-                    qconv(
-                        &ks,
-                        &th,
-                        &p,
-                        &qw,
-                        &x3,
-                        &x3_shape,
-                        &w_shape,
-                        Some(&bias),
-                        &mut out3,
-                        &out3_shape,
-                        &mut scratch3,
-                    );
+                    batch(QInput::F32(&x3), QOutput::F32(&mut out3));
+                    let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
                     for img in out3.chunks_exact(m * oh * ow) {
-                        assert_eq!(
-                            img.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-                            out.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-                            "{}: batched image differs",
-                            ks.name
-                        );
+                        assert_eq!(bits(img), bits(&out), "{}: batched image differs", ks.name);
                     }
+                    // Chained: codes in give the fp32 input's result bit for bit, and codes
+                    // out are that result quantised as the reader would quantise it.
+                    let (inv, zpf) = (1.0 / q.scale, q.zero_point as f32);
+                    let x3_codes: Vec<u8> = x3.iter().map(|&v| quantize_one(v, inv, zpf)).collect();
+                    let mut from_codes = vec![f32::NAN; 3 * m * oh * ow];
+                    batch(QInput::Codes(&x3_codes), QOutput::F32(&mut from_codes));
+                    assert_eq!(bits(&from_codes), bits(&out3), "{}: codes in", ks.name);
+                    let oq = ActQuant {
+                        scale: 0.02,
+                        zero_point: 7,
+                    };
+                    let (oinv, ozp) = (1.0 / oq.scale, oq.zero_point as f32);
+                    let mut codes = vec![0u8; 3 * m * oh * ow];
+                    batch(QInput::Codes(&x3_codes), QOutput::Codes(&mut codes, oq));
+                    let want_codes: Vec<u8> =
+                        out3.iter().map(|&v| quantize_one(v, oinv, ozp)).collect();
+                    assert_eq!(codes, want_codes, "{}: codes out", ks.name);
                 }
             }
         }
