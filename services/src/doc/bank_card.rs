@@ -284,35 +284,58 @@ impl BankCardReader {
     /// printed on the card, a sub-rectangle of it, or a photo that is all card), so when the
     /// number read there does not pass the Luhn check the photo is read again as it is, and
     /// the more plausible number wins (passing the check, then printed in a known grouping).
+    /// Before that, the card is also read turned over from the way its lines voted: embossed
+    /// digits upside down can read as a confident, long but failing number that outvotes the
+    /// small name and date (the classifier sees much the same relief either way up). Turned,
+    /// a number that passes the check, in a printed grouping (groups may run together), and
+    /// read at least as surely replaces it.
     pub fn read_card(&self, engine: &Engine, img: &RgbImage) -> Result<BankCard, OcrError> {
         let located = locate::readable_documents(img, Some(locate::ID1_ASPECT));
         let Some(outline) = located.first().filter(|l| l.outlined) else {
-            return self.read_rectified(engine, locate::Rectified::whole(img), false);
+            return Ok(self
+                .read_rectified(engine, locate::Rectified::whole(img), false, true)?
+                .0);
         };
         let doc = locate::Rectified::new(img, &outline.quad, Some(locate::ID1_SIZE));
-        let card = self.read_rectified(engine, doc, true)?;
+        let (mut card, mut doc) = self.read_rectified(engine, doc, true, true)?;
         if number_rank(card.card_number.as_ref()).1 {
             return Ok(card);
         }
-        let whole = self.read_rectified(engine, locate::Rectified::whole(img), false)?;
-        Ok(
-            if number_rank(whole.card_number.as_ref()) > number_rank(card.card_number.as_ref()) {
-                whole
-            } else {
-                card
-            },
-        )
+        doc.turn();
+        let turned = self.read_rectified(engine, doc, true, false)?.0;
+        if let Some(n) = &turned.card_number
+            && n.valid == Some(true)
+            && merges_printed_grouping(&n.text)
+            && card
+                .card_number
+                .as_ref()
+                .is_none_or(|c| n.confidence >= c.confidence)
+        {
+            return Ok(turned);
+        }
+        let whole = self
+            .read_rectified(engine, locate::Rectified::whole(img), false, true)?
+            .0;
+        if number_rank(whole.card_number.as_ref()) > number_rank(card.card_number.as_ref()) {
+            card = whole;
+        }
+        Ok(card)
     }
 
     /// Reads the card in `doc`, which is the card warped from its outline when `outlined`, or
-    /// else the photo as it is.
+    /// else the photo as it is; turned upright by its lines' vote when `vote`, else read as it
+    /// stands. Returns the card and the document as it was read.
     fn read_rectified(
         &self,
         engine: &Engine,
         mut doc: locate::Rectified,
         outlined: bool,
-    ) -> Result<BankCard, OcrError> {
-        let page = super::read_upright(engine, &mut doc)?;
+        vote: bool,
+    ) -> Result<(BankCard, locate::Rectified), OcrError> {
+        let page = match vote {
+            true => super::read_upright(engine, &mut doc)?,
+            false => super::read_as_is(engine, &doc)?,
+        };
         let img = &doc.image;
         let number_line = number_row(&page.lines).map(|mut row| {
             // Groups the detector missed lie on the same row: widen it by about a group on
@@ -440,7 +463,7 @@ impl BankCardReader {
         for f in card.slots_mut() {
             super::to_photo(f, &doc);
         }
-        Ok(card)
+        Ok((card, doc))
     }
 }
 
@@ -691,10 +714,11 @@ fn number_field(special: Line, general: Option<Line>) -> Field {
         field.corrected = true;
     }
     // A number in no printed grouping, passing or not (one in ten passes by chance), may
-    // have a stray digit run onto an end group.
+    // have a stray digit run onto an end group; groups run together are allowed for only
+    // when it fails (a whole number read without its gaps passes as it is).
     if whole
         && !printed_grouping(&field.text)
-        && let Some(trimmed) = strip_stray_digit(&field.text)
+        && let Some(trimmed) = strip_stray_digit(&field.text, field.valid == Some(false))
     {
         field.text = trimmed;
         field.valid = Some(true);
@@ -709,11 +733,29 @@ fn printed_grouping(text: &str) -> bool {
     PRINTED_GROUPINGS.contains(&groups.as_slice())
 }
 
+/// Whether `text`'s groups are a printed grouping with some neighbouring groups run together
+/// (`43374769 8626 7274`: the detector missed a gap), every group end one of its ends.
+fn merges_printed_grouping(text: &str) -> bool {
+    let ends = |groups: &mut dyn Iterator<Item = usize>| -> Vec<usize> {
+        groups
+            .scan(0, |end, len| {
+                *end += len;
+                Some(*end)
+            })
+            .collect()
+    };
+    let read = ends(&mut text.split_whitespace().map(str::len));
+    PRINTED_GROUPINGS.iter().any(|g| {
+        let printed = ends(&mut g.iter().copied());
+        printed.last() == read.last() && read.iter().all(|e| printed.contains(e))
+    })
+}
+
 /// The number without a stray digit run onto its first or last group (a card's edge or a
 /// mark read as `1`, as in `5840 5129 8111 85541`): the unique reading, dropping the first
-/// group's first digit or the last group's last, that is grouped as cards print numbers and
-/// passes the Luhn check.
-fn strip_stray_digit(text: &str) -> Option<String> {
+/// group's first digit or the last group's last, that is grouped as cards print numbers
+/// (or, when `merged`, as they do with groups run together) and passes the Luhn check.
+fn strip_stray_digit(text: &str, merged: bool) -> Option<String> {
     let groups: Vec<&str> = text.split(' ').collect();
     let n = groups.len();
     if groups.iter().any(|g| g.is_empty()) {
@@ -724,10 +766,11 @@ fn strip_stray_digit(text: &str) -> Option<String> {
         let mut g: Vec<&str> = groups.clone();
         g[i] = &groups[i][keep];
         let candidate = g.join(" ");
-        if printed_grouping(&candidate)
-            && check::bank_card_number(&candidate)
-            && !found.contains(&candidate)
-        {
+        let grouped = match merged {
+            true => merges_printed_grouping(&candidate),
+            false => printed_grouping(&candidate),
+        };
+        if grouped && check::bank_card_number(&candidate) && !found.contains(&candidate) {
             found.push(candidate);
         }
     }
@@ -1196,19 +1239,29 @@ mod tests {
     #[test]
     fn a_stray_digit_on_an_end_group_goes_when_the_rest_passes() {
         // 5840 5129 8111 8554 passes the Luhn check.
+        for merged in [false, true] {
+            assert_eq!(
+                strip_stray_digit("5840 5129 8111 85541", merged).as_deref(),
+                Some("5840 5129 8111 8554")
+            );
+            assert_eq!(
+                strip_stray_digit("15840 5129 8111 8554", merged).as_deref(),
+                Some("5840 5129 8111 8554")
+            );
+            // Not when the rest fails, or is not a printed grouping.
+            assert_eq!(strip_stray_digit("5840 5129 8111 85551", merged), None);
+            assert_eq!(strip_stray_digit("5840 5129 81118 554", merged), None);
+            assert_eq!(strip_stray_digit("584 05129 8111 85541", merged), None);
+            assert_eq!(strip_stray_digit("1", merged), None);
+            assert_eq!(strip_stray_digit("", merged), None);
+        }
+        // Groups the detector ran together still end where printed groups end: allowed for
+        // when asked (a number that fails as read).
+        assert_eq!(strip_stray_digit("58405129 8111 85541", false), None);
         assert_eq!(
-            strip_stray_digit("5840 5129 8111 85541").as_deref(),
-            Some("5840 5129 8111 8554")
+            strip_stray_digit("58405129 8111 85541", true).as_deref(),
+            Some("58405129 8111 8554")
         );
-        assert_eq!(
-            strip_stray_digit("15840 5129 8111 8554").as_deref(),
-            Some("5840 5129 8111 8554")
-        );
-        // Not when the rest fails, or is not a printed grouping.
-        assert_eq!(strip_stray_digit("5840 5129 8111 85551"), None);
-        assert_eq!(strip_stray_digit("5840 5129 81118 554"), None);
-        assert_eq!(strip_stray_digit("1"), None);
-        assert_eq!(strip_stray_digit(""), None);
     }
 
     #[test]

@@ -120,6 +120,14 @@ pub fn read_upright(engine: &Engine, doc: &mut locate::Rectified) -> Result<Page
     Ok(page)
 }
 
+/// Reads a rectified document the way it stands (a second look after [`read_upright`] chose
+/// an orientation and the caller wants to see the other one).
+pub fn read_as_is(engine: &Engine, doc: &locate::Rectified) -> Result<Page, OcrError> {
+    let mut page = engine.read(&doc.image, &ReadOptions::default())?;
+    page.lines.retain(|l| !l.text.trim().is_empty());
+    Ok(page)
+}
+
 /// Moves a field's box from the rectified document into the photo.
 pub fn to_photo(field: &mut Option<Field>, doc: &locate::Rectified) {
     if let Some(f) = field
