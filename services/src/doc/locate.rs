@@ -29,20 +29,42 @@ pub struct Located {
     pub outlined: bool,
 }
 
-fn gray_small(img: &RgbImage) -> (GrayImage, f32) {
+/// The photo at [`WORK_SIDE`] as its grey level and its three colour channels, and the scale
+/// applied.
+fn planes_small(img: &RgbImage) -> ([GrayImage; 4], f32) {
     let (w, h) = img.dimensions();
     let scale = (WORK_SIDE / w.max(h) as f32).min(1.0);
     let (sw, sh) = (
         ((w as f32 * scale).round() as u32).max(1),
         ((h as f32 * scale).round() as u32).max(1),
     );
-    let gray = image::imageops::grayscale(img);
     let small = if scale < 1.0 {
-        image::imageops::resize(&gray, sw, sh, image::imageops::FilterType::Triangle)
+        image::imageops::resize(img, sw, sh, image::imageops::FilterType::Triangle)
     } else {
-        gray
+        img.clone()
     };
-    (small, scale)
+    let gray = image::imageops::grayscale(&small);
+    let channel =
+        |c: usize| GrayImage::from_fn(sw, sh, |x, y| image::Luma([small.get_pixel(x, y)[c]]));
+    ([gray, channel(0), channel(1), channel(2)], scale)
+}
+
+/// The union of the planes' edges (dilated, so that an outline's gaps close).
+fn edges(planes: &[GrayImage]) -> GrayImage {
+    let mut all: Option<GrayImage> = None;
+    for plane in planes {
+        let blurred = imageproc::filter::gaussian_blur_f32(plane, 1.5);
+        let e = imageproc::edges::canny(&blurred, 12.0, 36.0);
+        match &mut all {
+            None => all = Some(e),
+            Some(all) => all
+                .pixels_mut()
+                .zip(e.pixels())
+                .for_each(|(a, b)| a[0] |= b[0]),
+        }
+    }
+    let all = all.unwrap_or_default();
+    imageproc::morphology::dilate(&all, imageproc::distance_transform::Norm::LInf, 2)
 }
 
 /// The distance between two points.
@@ -146,14 +168,26 @@ pub fn find_documents(img: &RgbImage, aspect: Option<f32>) -> Vec<Located> {
     if w < 16 || h < 16 {
         return vec![whole];
     }
-    let (gray, scale) = gray_small(img);
-    let blurred = imageproc::filter::gaussian_blur_f32(&gray, 1.5);
-    let edges = imageproc::edges::canny(&blurred, 12.0, 36.0);
-    let edges = imageproc::morphology::dilate(&edges, imageproc::distance_transform::Norm::LInf, 2);
-    let (sw, sh) = gray.dimensions();
+    let (planes, scale) = planes_small(img);
+    // Edges of the grey level first; when they outline nothing, those of the colour channels
+    // too (a dark grey card on dark purple cloth differs in hue far more than in brightness;
+    // tried only then, as a patterned background's colour edges can bend a good outline).
+    let mut kept = outlines(&edges(&planes[..1]), scale, aspect);
+    if kept.is_empty() {
+        kept = outlines(&edges(&planes), scale, aspect);
+    }
+    if kept.is_empty() {
+        kept.push(whole);
+    }
+    kept
+}
+
+/// The document outlines in an edge map of the photo scaled by `scale`, best first.
+fn outlines(edges: &GrayImage, scale: f32, aspect: Option<f32>) -> Vec<Located> {
+    let (sw, sh) = edges.dimensions();
     let image_area = (sw * sh) as f64;
     let mut found: Vec<Located> = Vec::new();
-    for contour in imageproc::contours::find_contours::<i32>(&edges) {
+    for contour in imageproc::contours::find_contours::<i32>(edges) {
         if contour.points.len() < 20 {
             continue;
         }
@@ -202,9 +236,6 @@ pub fn find_documents(img: &RgbImage, aspect: Option<f32>) -> Vec<Located> {
         if kept.iter().all(|k| !inside(&k.quad, c)) && cand.score > 0.1 {
             kept.push(cand);
         }
-    }
-    if kept.is_empty() {
-        kept.push(whole);
     }
     kept
 }
@@ -441,6 +472,43 @@ mod tests {
     use super::*;
     use image::Rgb;
     use imageproc::geometric_transformations::{Border, Interpolation, Projection, warp};
+
+    /// A grey card on purple cloth of the same brightness: no grey-level edge, so the outline
+    /// comes from the colour channels' edges.
+    #[test]
+    fn a_card_as_bright_as_its_background_is_outlined_by_colour() {
+        let purple = Rgb([90u8, 10, 75]);
+        let grey =
+            image::imageops::grayscale(&RgbImage::from_pixel(1, 1, purple)).get_pixel(0, 0)[0];
+        let mut img = RgbImage::from_pixel(900, 700, purple);
+        let (x0, y0, cw, ch) = (200u32, 180u32, 428u32, 270u32);
+        for y in y0..y0 + ch {
+            for x in x0..x0 + cw {
+                img.put_pixel(x, y, Rgb([grey; 3]));
+            }
+        }
+        let gray = image::imageops::grayscale(&img);
+        assert!(
+            gray.pixels().all(|p| p[0].abs_diff(grey) <= 1),
+            "same brightness"
+        );
+        let found = find_documents(&img, Some(ID1_ASPECT));
+        let best = &found[0];
+        assert!(best.outlined, "{found:?}");
+        let want = [
+            (200.0, 180.0),
+            (628.0, 180.0),
+            (628.0, 450.0),
+            (200.0, 450.0),
+        ];
+        for (p, (x, y)) in best.quad.iter().zip(want) {
+            assert!(
+                (p.x - x).abs() < 8.0 && (p.y - y).abs() < 8.0,
+                "{:?}",
+                best.quad
+            );
+        }
+    }
 
     /// A light card with some text-like bars on a dark desk, warped by a perspective.
     fn scene(rot: f32) -> (RgbImage, [(f32, f32); 4]) {
