@@ -29,9 +29,8 @@ pub struct Located {
     pub outlined: bool,
 }
 
-/// The photo at [`WORK_SIDE`] as its grey level and its three colour channels, and the scale
-/// applied.
-fn planes_small(img: &RgbImage) -> ([GrayImage; 4], f32) {
+/// The photo scaled down to [`WORK_SIDE`], and the scale applied.
+fn small_photo(img: &RgbImage) -> (RgbImage, f32) {
     let (w, h) = img.dimensions();
     let scale = (WORK_SIDE / w.max(h) as f32).min(1.0);
     let (sw, sh) = (
@@ -43,28 +42,18 @@ fn planes_small(img: &RgbImage) -> ([GrayImage; 4], f32) {
     } else {
         img.clone()
     };
-    let gray = image::imageops::grayscale(&small);
-    let channel =
-        |c: usize| GrayImage::from_fn(sw, sh, |x, y| image::Luma([small.get_pixel(x, y)[c]]));
-    ([gray, channel(0), channel(1), channel(2)], scale)
+    (small, scale)
 }
 
-/// The union of the planes' edges (dilated, so that an outline's gaps close).
-fn edges(planes: &[GrayImage]) -> GrayImage {
-    let mut all: Option<GrayImage> = None;
-    for plane in planes {
-        let blurred = imageproc::filter::gaussian_blur_f32(plane, 1.5);
-        let e = imageproc::edges::canny(&blurred, 12.0, 36.0);
-        match &mut all {
-            None => all = Some(e),
-            Some(all) => all
-                .pixels_mut()
-                .zip(e.pixels())
-                .for_each(|(a, b)| a[0] |= b[0]),
-        }
-    }
-    let all = all.unwrap_or_default();
-    imageproc::morphology::dilate(&all, imageproc::distance_transform::Norm::LInf, 2)
+/// A plane's Canny edges (after a light blur).
+fn canny_edges(plane: &GrayImage) -> GrayImage {
+    let blurred = imageproc::filter::gaussian_blur_f32(plane, 1.5);
+    imageproc::edges::canny(&blurred, 12.0, 36.0)
+}
+
+/// Edges dilated so that an outline's gaps close.
+fn closed(edges: &GrayImage) -> GrayImage {
+    imageproc::morphology::dilate(edges, imageproc::distance_transform::Norm::LInf, 2)
 }
 
 /// The distance between two points.
@@ -168,13 +157,24 @@ pub fn find_documents(img: &RgbImage, aspect: Option<f32>) -> Vec<Located> {
     if w < 16 || h < 16 {
         return vec![whole];
     }
-    let (planes, scale) = planes_small(img);
+    let (small, scale) = small_photo(img);
     // Edges of the grey level first; when they outline nothing, those of the colour channels
     // too (a dark grey card on dark purple cloth differs in hue far more than in brightness;
     // tried only then, as a patterned background's colour edges can bend a good outline).
-    let mut kept = outlines(&edges(&planes[..1]), scale, aspect);
+    let mut edges = canny_edges(&image::imageops::grayscale(&small));
+    let mut kept = outlines(&closed(&edges), scale, aspect);
     if kept.is_empty() {
-        kept = outlines(&edges(&planes), scale, aspect);
+        for c in 0..3 {
+            let plane = GrayImage::from_fn(small.width(), small.height(), |x, y| {
+                image::Luma([small.get_pixel(x, y)[c]])
+            });
+            let more = canny_edges(&plane);
+            edges
+                .pixels_mut()
+                .zip(more.pixels())
+                .for_each(|(a, b)| a[0] |= b[0]);
+        }
+        kept = outlines(&closed(&edges), scale, aspect);
     }
     if kept.is_empty() {
         kept.push(whole);
