@@ -103,6 +103,9 @@ pub struct Int8Options {
     /// Round the int8 weights with GPTQ (see [`crate::gptq`]) instead of to nearest, with
     /// these settings (`None`: nearest rounding at 8 bits).
     pub gptq: Option<crate::gptq::GptqOptions>,
+    /// Remove whole channels before quantising, with these settings (see [`crate::prune`]);
+    /// the ranges are then calibrated on the pruned model.
+    pub pruning: Option<crate::prune::PruneOptions>,
 }
 
 impl Int8Options {
@@ -121,6 +124,7 @@ impl Int8Options {
             sensitivity_inputs: None,
             bias_correction: 0,
             gptq: None,
+            pruning: None,
         }
     }
 }
@@ -138,6 +142,18 @@ pub struct ConvertOptions {
     pub metadata: Vec<(String, String)>,
     /// Named split points: (name, ONNX value name).
     pub split_points: Vec<(String, String)>,
+}
+
+/// At most `m` of `inputs`, evenly spread (all of them for `None`).
+fn spread(
+    inputs: &[ocr_core::runtime::Tensor],
+    m: Option<usize>,
+) -> Vec<ocr_core::runtime::Tensor> {
+    let n = inputs.len();
+    match m {
+        Some(m) if m > 0 && m < n => (0..m).map(|i| inputs[i * n / m].clone()).collect(),
+        _ => inputs.to_vec(),
+    }
 }
 
 /// Converts ONNX bytes into a Kestrel model file, returning the bytes and what the passes did.
@@ -190,6 +206,21 @@ pub fn convert(onnx: &[u8], opts: &ConvertOptions) -> Result<(Vec<u8>, Report), 
         if q.calibration.is_empty() {
             return Err("int8 conversion needs calibration inputs".into());
         }
+        if let Some(p) = &q.pruning {
+            let subset = spread(&q.calibration, q.sensitivity_inputs);
+            let groups = crate::prune::prune_channels(&mut g, &subset, p)?;
+            let table = crate::prune::pruning_table(&groups);
+            let (before, after) = groups
+                .iter()
+                .fold((0, 0), |(b, a), p| (b + p.before, a + p.after));
+            eprintln!(
+                "channel pruning (each group pruned alone, {} calibration inputs; most \
+                 sensitive first):\n{table}prunable channels {before} -> {after}",
+                subset.len()
+            );
+            g.metadata.push(("kestrel.pruning".into(), table));
+            bytes = format::encode(&g.to_def()?);
+        }
         let stats = crate::quantize::calibrate(&bytes, &q.calibration, q.depthwise)?;
         let how = crate::quantize::QuantSettings {
             method: q.method,
@@ -199,13 +230,7 @@ pub fn convert(onnx: &[u8], opts: &ConvertOptions) -> Result<(Vec<u8>, Report), 
         if let Some(target) = q.max_changed {
             // The analysis runs each layer alone over these inputs: a spread-out subset keeps
             // it affordable on large detector inputs.
-            let n = q.calibration.len();
-            let subset: Vec<_> = match q.sensitivity_inputs {
-                Some(m) if m > 0 && m < n => {
-                    (0..m).map(|i| q.calibration[i * n / m].clone()).collect()
-                }
-                _ => q.calibration.clone(),
-            };
+            let subset = spread(&q.calibration, q.sensitivity_inputs);
             let reference = crate::quantize::fp32_outputs(&g, &subset)?;
             let ranked = crate::quantize::sensitivity(&g, &stats, how, &subset, &reference)?;
             let table = crate::quantize::sensitivity_table(&ranked);

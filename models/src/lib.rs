@@ -8,6 +8,7 @@ pub mod gptq;
 pub mod graph;
 pub mod import;
 pub mod passes;
+pub mod prune;
 pub mod quantize;
 
 /// Types generated from `proto/onnx_subset.proto`.

@@ -392,7 +392,7 @@ pub struct Sensitivity {
 }
 
 /// Runs a model on every calibration input and returns its (first) outputs.
-fn outputs(bytes: &[u8], inputs: &[Tensor]) -> Result<Vec<Tensor>, String> {
+pub(crate) fn outputs(bytes: &[u8], inputs: &[Tensor]) -> Result<Vec<Tensor>, String> {
     let model = Model::from_bytes(bytes).map_err(|e| e.to_string())?;
     let mut s = Session::new(model);
     inputs
@@ -455,7 +455,7 @@ fn decoded(t: &Tensor) -> Vec<Vec<usize>> {
 
 /// (output error, share of decoded items (CTC lines, classes, detector pixels) that differ)
 /// of `b` against the reference `a`; the error is defined at [`Sensitivity::error`].
-fn compare(a: &[Tensor], b: &[Tensor]) -> (f32, f32) {
+pub(crate) fn compare(a: &[Tensor], b: &[Tensor]) -> (f32, f32) {
     let (mut sum, mut n, mut changed, mut items) = (0f64, 0usize, 0usize, 0usize);
     for (x, y) in a.iter().zip(b) {
         if x.shape().len() == 4 {

@@ -379,6 +379,72 @@ fn int8_classifier_stays_close_to_fp32() {
     assert!(int8_convs[1] > int8_convs[0], "{int8_convs:?}");
 }
 
+/// Channel pruning through the converter on the classifier (real line crops): groups are
+/// pruned only while no decision on the calibration inputs changes, the file keeps the
+/// report, the convolutions' weights shrink, and the int8 model, calibrated after pruning,
+/// still decides the fixture's line as onnxruntime's fp32 model does.
+#[test]
+fn channel_pruning_shrinks_the_classifier_and_keeps_its_decisions() {
+    let cases = cases();
+    let calibration = cls_calibration();
+    let onnx = std::fs::read(common::onnx_path("cls")).unwrap();
+    let conv_weights = |bytes: &[u8]| -> usize {
+        let def = ocr_core::runtime::format::decode(bytes).unwrap();
+        def.nodes
+            .iter()
+            .filter(|n| n.op.starts_with("Conv") || n.op.starts_with("QConv"))
+            .filter_map(|n| n.inputs.get(1).copied().flatten())
+            .filter_map(|w| def.constants.iter().find(|c| c.value == w))
+            .map(|c| c.shape.iter().product::<usize>())
+            .sum()
+    };
+    let convert = |pruning| {
+        let opts = ocr_models::ConvertOptions {
+            kind: ocr_models::ModelKind::parse("cls"),
+            int8: Some(ocr_models::Int8Options {
+                pruning,
+                ..ocr_models::Int8Options::new(
+                    calibration.clone(),
+                    ocr_models::quantize::CalibMethod::Percentile(99.99),
+                )
+            }),
+            ..Default::default()
+        };
+        ocr_models::convert(&onnx, &opts).unwrap().0
+    };
+    let whole = convert(None);
+    let pruned = convert(Some(ocr_models::prune::PruneOptions {
+        share: 0.5,
+        max_changed: Some(0.0),
+    }));
+    let model = Arc::new(Model::from_bytes(&pruned).unwrap());
+    let report = model.meta("kestrel.pruning").expect("pruning report");
+    // The table lists every prunable group (the classifier has 13), some of them pruned.
+    assert!(report.lines().count() > 10, "{report}");
+    let (before, after) = (conv_weights(&whole), conv_weights(&pruned));
+    assert!(
+        after < before * 95 / 100,
+        "weights {before} -> {after}:\n{report}"
+    );
+    let mut session = Session::new(model.clone());
+    let mut reference = Session::new(Arc::new(
+        Model::from_bytes(common::model_bytes("cls")).unwrap(),
+    ));
+    for x in &calibration {
+        let (p, r) = (
+            session.run(&[x]).unwrap().remove(0),
+            reference.run(&[x]).unwrap().remove(0),
+        );
+        assert_eq!(argmax_last(&p), argmax_last(&r));
+    }
+    let c = cases.iter().find(|c| c.case == "cls_48x192_b1").unwrap();
+    let y = session.run(&[&build_input(c)]).unwrap().remove(0);
+    assert_eq!(
+        argmax_last(&y),
+        *load_fixture(&c.case).argmax.as_ref().unwrap()
+    );
+}
+
 /// GPTQ on the classifier at 6 bits, MatMul included: on the calibration inputs every layer's
 /// output error is below nearest rounding's at the same bits, the codes use 6 bits, the
 /// MatMul's stored values lie on its per-column grid, and the classifier's decisions on the

@@ -321,6 +321,17 @@ enum Command {
         /// With --gptq: one layer's weight bits, NODE=BITS (repeatable).
         #[arg(long, value_name = "NODE=BITS", requires = "gptq")]
         layer_bits: Vec<String>,
+        /// Structured pruning before quantising: remove this share of the output channels of
+        /// every convolution whose channels only convolutions read (e.g. 0.25), the least
+        /// important first; the ranges are calibrated on the pruned model. Prints each
+        /// group's effect (see models/README.md).
+        #[arg(long, value_name = "SHARE", requires = "int8")]
+        prune_channels: Option<f32>,
+        /// With --prune-channels: prune the least sensitive groups only, doubling their
+        /// number while at most this share of decoded outputs changes on the calibration
+        /// inputs.
+        #[arg(long, value_name = "SHARE", requires = "prune_channels")]
+        prune_max_changed: Option<f32>,
     },
     /// Compress a Kestrel model file: arithmetic-code its int8 weights (lossless) and
     /// optionally store weights with fewer bits (lossy; see models/README.md).
@@ -762,6 +773,8 @@ fn run(cli: Cli) -> Result<()> {
             gptq_sparsity,
             gptq_damp,
             layer_bits,
+            prune_channels,
+            prune_max_changed,
         } => {
             let onnx = std::fs::read(&input)
                 .with_context(|| format!("cannot read {}", input.display()))?;
@@ -820,6 +833,10 @@ fn run(cli: Cli) -> Result<()> {
                             })
                         })
                         .transpose()?,
+                    pruning: prune_channels.map(|share| ocr_models::prune::PruneOptions {
+                        share,
+                        max_changed: prune_max_changed,
+                    }),
                 })
             } else {
                 None
