@@ -16,6 +16,7 @@ tmp=target/compact
 mkdir -p "$tmp"
 $k convert "$src/ch_PP-OCRv4_det_infer.onnx" --kind det --int8 \
   --calib "$calib/pages" "${det_dev[@]}" --calib-method percentile \
+  --sensitivity-inputs 6 --prune-channels 0.5 --prune-max-changed 0.002 \
   --gptq --weight-bits 4 --gptq-damp 0.01 -o "$tmp/det.kmod"
 $k convert "$src/ch_PP-OCRv4_rec_infer.onnx" --kind rec --int8 \
   --calib "$calib/lines" "${rec_dev[@]}" --calib-method mse \

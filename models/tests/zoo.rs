@@ -48,9 +48,9 @@ fn recogniser_carries_its_dictionary() {
 }
 
 #[test]
-fn compact_set_is_under_a_sixth_of_the_onnx_sources() {
-    // The compact set's three files against the three source ONNX files: 2.56 MB of 16.19 MB
-    // (15.8%) when committed; the goal is a tenth.
+fn compact_set_is_under_fifteen_percent_of_the_onnx_sources() {
+    // The compact set's three files against the three source ONNX files: 2.41 MB of 16.19 MB
+    // (14.9%) when committed, the detector channel-pruned; the goal is a tenth.
     let onnx: u64 = ["det", "rec", "cls"]
         .iter()
         .map(|k| std::fs::metadata(common::onnx_path(k)).unwrap().len())
@@ -67,9 +67,15 @@ fn compact_set_is_under_a_sixth_of_the_onnx_sources() {
         assert_eq!(model.meta("kestrel.kind"), Some(kind));
         assert_eq!(model.meta("kestrel.precision"), Some("int8"));
         assert!(model.meta("kestrel.gptq").is_some(), "{file}: no GPTQ plan");
+        if kind == "det" {
+            assert!(
+                model.meta("kestrel.pruning").is_some(),
+                "{file}: not pruned"
+            );
+        }
     }
     assert!(
-        compact * 6 <= onnx,
+        compact * 20 <= onnx * 3,
         "compact set {compact} bytes, ONNX sources {onnx}"
     );
 }
