@@ -55,6 +55,10 @@ pub struct Back {
     pub valid_from: Option<Field>,
     /// End of the validity period, `YYYY.MM.DD` or `长期`.
     pub valid_to: Option<Field>,
+    /// A line naming a public security bureau where no authority label was read: the
+    /// authority when no reading of the card finds the labelled one.
+    #[serde(skip)]
+    unlabelled_authority: Option<Field>,
 }
 
 /// One card side found in the image.
@@ -217,6 +221,13 @@ pub fn read(engine: &Engine, img: &RgbImage, crop: bool) -> Result<Vec<IdCard>, 
         {
             card.fill_from(plain);
         }
+        // The authority is always a public security bureau (`…公安局`, `…公安分局`): when no
+        // reading found its label (a stamp or glare over it), the line naming one is the value.
+        if let Some(back) = &mut card.back
+            && back.authority.is_none()
+        {
+            back.authority = back.unlabelled_authority.take();
+        }
         cards.push(card);
     }
     Ok(cards)
@@ -267,6 +278,7 @@ fn read_side(engine: &Engine, mut doc: locate::Rectified) -> Result<Option<IdCar
             for field in b.slots_mut() {
                 super::to_photo(field, &doc);
             }
+            super::to_photo(&mut b.unlabelled_authority, &doc);
             out.back = Some(b);
         }
     }
@@ -305,6 +317,9 @@ impl IdCard {
                 if m.is_none() {
                     *m = t.take();
                 }
+            }
+            if mine.unlabelled_authority.is_none() {
+                mine.unlabelled_authority = theirs.unlabelled_authority.take();
             }
         }
         if let (Some(mine), Some(theirs)) = (&self.front, &other.front)
@@ -615,6 +630,28 @@ fn date_parts(d: &str) -> Option<(u32, u32, u32)> {
     (p.len() == 3 && check::real_date(p[0], p[1], p[2])).then(|| (p[0], p[1], p[2]))
 }
 
+/// The line naming a public security bureau, without what was read of its label.
+fn unlabelled_authority(lines: &[Line]) -> Option<Value> {
+    lines.iter().enumerate().find_map(|(i, l)| {
+        let text = compact(&l.text);
+        let bureau = text.ends_with('局') && text.contains("公安");
+        // What was read of the label: two or more of its characters in a row.
+        let label: Vec<char> = "签发机关".chars().collect();
+        let remnant = (0..label.len())
+            .flat_map(|a| (a + 2..=label.len()).map(move |b| (a, b)))
+            .map(|(a, b)| label[a..b].iter().collect::<String>())
+            .filter(|r| text.starts_with(r.as_str()))
+            .max_by_key(String::len);
+        let value = text[remnant.map_or(0, |r| r.len())..].to_string();
+        (bureau && value.chars().count() >= 4).then(|| Value {
+            text: value,
+            confidence: l.confidence,
+            quad: l.quad,
+            lines: vec![i],
+        })
+    })
+}
+
 fn parse_back(lines: &[Line], card_w: f32) -> Back {
     let values = anchored(lines, BACK_LABELS, |l| l.quad[0].x < 0.2 * card_w);
     let mut back = Back::default();
@@ -626,6 +663,8 @@ fn parse_back(lines: &[Line], card_w: f32) -> Back {
     };
     if let Some(v) = get("authority") {
         back.authority = Some(field(&v, v.text.clone(), None, false));
+    } else if let Some(v) = unlabelled_authority(lines) {
+        back.unlabelled_authority = Some(field(&v, v.text.clone(), None, false));
     }
     // The validity line: the labelled value, or any line with two dates.
     let v = get("validity").or_else(|| {
@@ -764,6 +803,31 @@ mod tests {
         );
         assert_eq!(back.authority.unwrap().text, "德州市乐陵市公安局");
         assert_eq!(back.valid_to.as_ref().unwrap().valid, Some(true));
+        // The label covered (a stamp over it, as on the dev set's back photos): the line
+        // naming a bureau is kept as the authority's stand-in (used when no reading of the
+        // card finds the label), with what was read of the label dropped.
+        for (read, want) in [
+            ("南充市南部县公安局", "南充市南部县公安局"),
+            ("机关 南充市南部县公安局", "南充市南部县公安局"),
+            ("发机 北京市公安局朝阳分局", "北京市公安局朝阳分局"),
+            ("关岭布依族苗族自治县公安局", "关岭布依族苗族自治县公安局"),
+        ] {
+            let back = parse_back(
+                &[
+                    line(read, 100.0, 380.0, 500.0),
+                    line("有效期限 2010.04.16-2015.04.16", 100.0, 450.0, 500.0),
+                ],
+                856.0,
+            );
+            assert!(back.authority.is_none(), "{read}");
+            assert_eq!(back.unlabelled_authority.unwrap().text, want, "{read}");
+        }
+        // Nothing naming a bureau: no authority.
+        let back = parse_back(
+            &[line("有效期限 2010.04.16-2015.04.16", 100.0, 450.0, 500.0)],
+            856.0,
+        );
+        assert!(back.authority.is_none() && back.unlabelled_authority.is_none());
         assert_eq!(
             id_run("公民身份号码11204416541220243x"),
             "11204416541220243X"
