@@ -4,7 +4,8 @@
 //! A channel can go when nothing but convolutions reads it: a convolution (the producer)
 //! whose output feeds only ordinary convolutions (the readers, which lose one input column)
 //! and depthwise convolutions (which lose that channel too, and whose outputs obey the same
-//! rule). Outputs read by anything else (squeeze-excitation pooling and products, residual
+//! rule); pooling and activation nodes pass channels through unchanged and obey it too.
+//! Outputs read by anything else (squeeze-excitation pooling and products, residual
 //! additions, concatenations, resizes, graph outputs, split points) tie their channels to
 //! other tensors and are left whole.
 //!
@@ -53,6 +54,19 @@ pub struct PrunedGroup {
 
 /// Per-channel (mean, variance) of values, by value id.
 type Moments = HashMap<u32, (Vec<f64>, Vec<f64>)>;
+
+/// Ops that map each channel to itself alone (pooling over space, element-wise activations):
+/// channels pruned before them are pruned after them.
+const PASS_THROUGH: &[&str] = &[
+    "MaxPool",
+    "AveragePool",
+    "Relu",
+    "Sigmoid",
+    "HardSigmoid",
+    "HardSwish",
+    "Swish",
+    "Clip",
+];
 
 /// Channels that leave one convolution and are read only by convolutions.
 #[derive(Debug, Clone)]
@@ -126,6 +140,13 @@ fn groups(g: &Graph) -> Vec<Group> {
                             && cn.outputs.len() == 1 =>
                     {
                         group.depthwise.push(c);
+                        pending.push(cn.outputs[0]);
+                    }
+                    (op, _, _)
+                        if PASS_THROUGH.contains(&op)
+                            && reads_data_only
+                            && cn.outputs.len() == 1 =>
+                    {
                         pending.push(cn.outputs[0]);
                     }
                     _ => ok = false,
@@ -551,6 +572,67 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn pooling_and_activations_pass_channels_through() {
+        let mut g = Graph::default();
+        let x = g.value("x");
+        g.inputs.push(IoDef {
+            value: x,
+            dims: vec![Dim::Fixed(1), Dim::Fixed(2), Dim::Fixed(4), Dim::Fixed(4)],
+        });
+        let p = conv(
+            &mut g,
+            "producer",
+            x,
+            (vec![8, 2, 1, 1], noise(16, 1)),
+            noise(8, 2),
+        );
+        let mut chain = p;
+        for (op, attrs) in [
+            ("Relu", vec![]),
+            (
+                "MaxPool",
+                vec![
+                    ("kernel_shape".to_string(), Attr::Ints(vec![2, 2])),
+                    ("strides".to_string(), Attr::Ints(vec![2, 2])),
+                ],
+            ),
+        ] {
+            let y = g.value(&format!("{op}.out"));
+            g.nodes.push(NodeDef {
+                op: op.into(),
+                name: op.into(),
+                inputs: vec![Some(chain)],
+                outputs: vec![y],
+                attrs,
+            });
+            chain = y;
+        }
+        let r = conv(
+            &mut g,
+            "reader",
+            chain,
+            (vec![3, 8, 1, 1], noise(24, 5)),
+            noise(3, 6),
+        );
+        g.outputs.push(IoDef {
+            value: r,
+            dims: vec![Dim::Fixed(1), Dim::Fixed(3), Dim::Fixed(2), Dim::Fixed(2)],
+        });
+        let found = groups(&g);
+        assert_eq!(found.len(), 1);
+        // The reader reads the pooled value, whose moments then fold into its bias.
+        assert_eq!(found[0].readers, vec![(3, chain)]);
+        let inputs = [Tensor::new(vec![1, 2, 4, 4], noise(32, 9)).unwrap()];
+        let opts = PruneOptions {
+            share: 0.5,
+            max_changed: None,
+        };
+        let report = prune_channels(&mut g, &inputs, &opts).unwrap();
+        assert_eq!((report[0].before, report[0].after), (8, 4));
+        assert_eq!(run_all(&g, &inputs[0])[0].shape(), &[1, 3, 2, 2]);
     }
 
     #[test]
