@@ -13,8 +13,8 @@
 //! their mean on the calibration inputs, `var_j * sum_r |W_r[:, j]|^2`; the mean is kept
 //! by folding it into the readers' biases. Each group is then pruned alone and its effect on
 //! the model's outputs measured (the same measures as the quantisation sensitivity
-//! analysis); groups are pruned least sensitive first, doubling their number, while the share
-//! of decoded outputs that change stays within the bound. Quantisation then calibrates the
+//! analysis); groups are pruned least sensitive first, as many as keep the share of decoded
+//! outputs that change within the bound (their number doubled, then bisected). Quantisation then calibrates the
 //! pruned model: its ranges are those of the pruned activations.
 
 use crate::graph::{Graph, set_attr};

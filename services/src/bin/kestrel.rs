@@ -281,8 +281,8 @@ enum Command {
         /// decisions, detector pixels), e.g. 0.01. Prints the per-layer sensitivity table.
         #[arg(long, value_name = "SHARE")]
         max_changed: Option<f32>,
-        /// Run the sensitivity analysis on at most this many calibration inputs (spread over
-        /// the set); ranges still use all of them.
+        /// Run the sensitivity analyses (mixed precision, channel pruning) on at most this many
+        /// calibration inputs (spread over the set); ranges still use all of them.
         #[arg(long, value_name = "N")]
         sensitivity_inputs: Option<usize>,
         /// Rounds of empirical bias correction after quantisation: the int8 convolutions'
@@ -327,9 +327,9 @@ enum Command {
         /// group's effect (see models/README.md).
         #[arg(long, value_name = "SHARE", requires = "int8")]
         prune_channels: Option<f32>,
-        /// With --prune-channels: prune the least sensitive groups only, doubling their
-        /// number while at most this share of decoded outputs changes on the calibration
-        /// inputs.
+        /// With --prune-channels: prune only the least sensitive groups, as many as keep the
+        /// share of decoded outputs that change on the calibration inputs at most this (e.g.
+        /// 0.002 for a detector).
         #[arg(long, value_name = "SHARE", requires = "prune_channels")]
         prune_max_changed: Option<f32>,
     },
