@@ -18,3 +18,17 @@ pub mod onnx {
 }
 
 pub use convert::{ConvertOptions, Int8Options, ModelKind, convert};
+
+/// Deterministic numbers in [-1, 1) for the unit tests (xorshift).
+#[cfg(test)]
+pub(crate) fn test_noise(n: usize, seed: u64) -> Vec<f64> {
+    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..n)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+        })
+        .collect()
+}

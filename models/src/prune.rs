@@ -460,14 +460,9 @@ mod tests {
 
     /// Deterministic numbers in [-1, 1).
     fn noise(n: usize, seed: u64) -> Vec<f32> {
-        let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-        (0..n)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                (state >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-            })
+        crate::test_noise(n, seed)
+            .iter()
+            .map(|&v| v as f32)
             .collect()
     }
 
