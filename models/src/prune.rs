@@ -18,7 +18,7 @@
 //! pruned model: its ranges are those of the pruned activations.
 
 use crate::graph::{Graph, set_attr};
-use crate::quantize::{compare, outputs};
+use crate::quantize::{compare, fp32_outputs};
 use ocr_core::runtime::format::{Attr, encode};
 use ocr_core::runtime::static_eval::{Data, Info};
 use ocr_core::runtime::{Model, Session, Tensor};
@@ -69,7 +69,7 @@ const PASS_THROUGH: &[&str] = &[
 ];
 
 /// Channels that leave one convolution and are read only by convolutions.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Group {
     producer: usize,
     channels: usize,
@@ -297,7 +297,8 @@ fn apply(g: &mut Graph, group: &Group, gone: &[bool], moments: &Moments) {
         let (shape, w) = weights(g, r, 1);
         let (outs, taps) = (shape[0], shape[2] * shape[3]);
         let mean = moments.get(&v).map(|(m, _)| m.as_slice());
-        let mut bias = match g.nodes[r].inputs.get(2).copied().flatten() {
+        let bias_value = g.nodes[r].inputs.get(2).copied().flatten();
+        let mut bias = match bias_value {
             Some(_) => weights(g, r, 2).1,
             None => vec![0.0; outs],
         };
@@ -315,7 +316,7 @@ fn apply(g: &mut Graph, group: &Group, gone: &[bool], moments: &Moments) {
         }
         let wv = g.nodes[r].inputs[1].expect("checked weight");
         set_const(g, wv, vec![outs, kept, shape[2], shape[3]], kept_w);
-        match g.nodes[r].inputs.get(2).copied().flatten() {
+        match bias_value {
             Some(bv) => set_const(g, bv, vec![outs], bias),
             None => {
                 let name = format!("{}.bias", g.nodes[r].name);
@@ -355,16 +356,16 @@ pub fn prune_channels(
     read.sort_unstable();
     read.dedup();
     let moments = channel_moments(g, &read, inputs)?;
-    let reference = outputs(&encode(&g.to_def()?), inputs)?;
+    let reference = fp32_outputs(g, inputs)?;
     let mut report = Vec::new();
-    let mut plans = Vec::new();
+    // Per group, the channels it loses at `share`.
+    let mut gone_by_group = Vec::new();
     for group in &found {
         let order = ranking(g, group, &moments);
         let gone = gone_mask(&order, group.channels, opts.share);
         let mut one = g.clone();
         apply(&mut one, group, &gone, &moments);
-        let got = outputs(&encode(&one.to_def()?), inputs)?;
-        let (error, changed) = compare(&reference, &got);
+        let (error, changed) = compare(&reference, &fp32_outputs(&one, inputs)?);
         let name = |n: usize| g.nodes[n].name.clone();
         report.push(PrunedGroup {
             producer: name(group.producer),
@@ -379,7 +380,7 @@ pub fn prune_channels(
             error,
             changed,
         });
-        plans.push((group.clone(), gone));
+        gone_by_group.push(gone);
     }
     // Least sensitive first.
     let mut by_error: Vec<usize> = (0..found.len()).collect();
@@ -390,10 +391,9 @@ pub fn prune_channels(
             let within = |n: usize| -> Result<bool, String> {
                 let mut trial = g.clone();
                 for &i in &by_error[..n] {
-                    apply(&mut trial, &plans[i].0, &plans[i].1, &moments);
+                    apply(&mut trial, &found[i], &gone_by_group[i], &moments);
                 }
-                let got = outputs(&encode(&trial.to_def()?), inputs)?;
-                let (error, changed) = compare(&reference, &got);
+                let (error, changed) = compare(&reference, &fp32_outputs(&trial, inputs)?);
                 eprintln!(
                     "  {n:>3} least sensitive groups pruned: error {error:.3e}, {:.2}% changed",
                     100.0 * changed
@@ -427,7 +427,7 @@ pub fn prune_channels(
         report[i].after = report[i].before;
     }
     for &i in &by_error[..prune_n] {
-        apply(g, &plans[i].0, &plans[i].1, &moments);
+        apply(g, &found[i], &gone_by_group[i], &moments);
     }
     by_error.reverse();
     Ok(by_error.into_iter().map(|i| report[i].clone()).collect())

@@ -392,7 +392,7 @@ pub struct Sensitivity {
 }
 
 /// Runs a model on every calibration input and returns its (first) outputs.
-pub(crate) fn outputs(bytes: &[u8], inputs: &[Tensor]) -> Result<Vec<Tensor>, String> {
+fn outputs(bytes: &[u8], inputs: &[Tensor]) -> Result<Vec<Tensor>, String> {
     let model = Model::from_bytes(bytes).map_err(|e| e.to_string())?;
     let mut s = Session::new(model);
     inputs

@@ -632,16 +632,19 @@ fn date_parts(d: &str) -> Option<(u32, u32, u32)> {
 
 /// The line naming a public security bureau, without what was read of its label.
 fn unlabelled_authority(lines: &[Line]) -> Option<Value> {
+    // What may be read of the label: two or more of its characters in a row.
+    let label: Vec<char> = "签发机关".chars().collect();
+    let remnants: Vec<String> = (0..label.len())
+        .flat_map(|a| (a + 2..=label.len()).map(move |b| (a, b)))
+        .map(|(a, b)| label[a..b].iter().collect())
+        .collect();
     lines.iter().enumerate().find_map(|(i, l)| {
         let text = compact(&l.text);
         let bureau = text.ends_with('局') && text.contains("公安");
-        // What was read of the label: two or more of its characters in a row.
-        let label: Vec<char> = "签发机关".chars().collect();
-        let remnant = (0..label.len())
-            .flat_map(|a| (a + 2..=label.len()).map(move |b| (a, b)))
-            .map(|(a, b)| label[a..b].iter().collect::<String>())
+        let remnant = remnants
+            .iter()
             .filter(|r| text.starts_with(r.as_str()))
-            .max_by_key(String::len);
+            .max_by_key(|r| r.len());
         let value = text[remnant.map_or(0, |r| r.len())..].to_string();
         (bureau && value.chars().count() >= 4).then(|| Value {
             text: value,
