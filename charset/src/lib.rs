@@ -41,7 +41,8 @@ impl Charset {
         for (i, line) in text.lines().enumerate() {
             let entry = line.strip_suffix('\r').unwrap_or(line);
             if entry.is_empty() {
-                return Err(CharsetError(alloc::format!("line {} is empty", i + 1)));
+                let line = decimal(i + 1);
+                return Err(CharsetError(["line ", &line, " is empty"].concat()));
             }
             symbols.push(entry.to_string());
         }
@@ -75,6 +76,20 @@ impl Charset {
     }
 }
 
+/// `n` in decimal. Not `format!`: the SDK links this crate, and `core::fmt` would cost its
+/// size-first library kilobytes for one number in one message.
+fn decimal(mut n: usize) -> String {
+    let mut digits = Vec::new();
+    loop {
+        digits.push(char::from(b'0' + (n % 10) as u8));
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    digits.iter().rev().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,7 +102,13 @@ mod tests {
         assert_eq!(c.symbol(1), Some("a"));
         assert_eq!(c.symbol(3), Some(" "));
         assert_eq!(c.class_of("b"), Some(2));
-        assert!(Charset::from_dictionary("a\n\nb").is_err());
+        assert_eq!(
+            Charset::from_dictionary("a\n\nb").unwrap_err().0,
+            "line 2 is empty"
+        );
+        let twelfth_empty = "x\n".repeat(11) + "\ny\n";
+        let e = Charset::from_dictionary(&twelfth_empty).unwrap_err();
+        assert_eq!(e.to_string(), "bad dictionary: line 12 is empty");
     }
 
     #[test]

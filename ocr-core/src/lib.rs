@@ -10,6 +10,22 @@
 
 extern crate alloc;
 
+/// Formats a runtime error message. With the `static-messages` feature (the size-first SDK) the
+/// message is the format string itself, placeholders unfilled: `core::fmt` and its integer and
+/// float formatting then stay out of the library.
+#[cfg(not(feature = "static-messages"))]
+macro_rules! msg {
+    ($($t:tt)*) => { alloc::format!($($t)*) };
+}
+#[cfg(feature = "static-messages")]
+macro_rules! msg {
+    ($fmt:literal $($rest:tt)*) => {{
+        // Type-checks the arguments (and uses them); the unused `Arguments` is optimised out.
+        let _ = format_args!($fmt $($rest)*);
+        alloc::string::String::from($fmt)
+    }};
+}
+
 pub mod ctc;
 pub mod pixels;
 pub mod runtime;

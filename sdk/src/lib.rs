@@ -11,6 +11,7 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod message;
 pub mod pipeline;
 
 use alloc::boxed::Box;
@@ -18,6 +19,7 @@ use alloc::ffi::CString;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::ffi::{c_char, c_int};
+use message::Message;
 use ocr_core::runtime::Model;
 use pipeline::{Line, Pipeline, Rgb, SdkError};
 
@@ -112,12 +114,14 @@ fn c_string(s: &str) -> CString {
 /// `ptr` must be null or point to `len` readable bytes that outlive the borrow.
 unsafe fn bytes<'a>(ptr: *const u8, len: usize, what: &str) -> Result<&'a [u8], SdkError> {
     if ptr.is_null() || len == 0 {
-        return Err(SdkError::Argument(alloc::format!(
-            "{what} is null or empty"
-        )));
+        return Err(SdkError::Argument(
+            Message::new(what).text(" is null or empty").done(),
+        ));
     }
     if len > isize::MAX as usize {
-        return Err(SdkError::Argument(alloc::format!("{what} is too large")));
+        return Err(SdkError::Argument(
+            Message::new(what).text(" is too large").done(),
+        ));
     }
     // SAFETY: non-null, at most isize::MAX bytes, and the caller guarantees `len` readable
     // bytes (the C contract).
@@ -136,7 +140,16 @@ fn load(bytes: &[u8], key: Option<&[u8; 32]>, what: &str) -> Result<Model, SdkEr
         }
         None => Model::from_bytes(bytes),
     };
-    loaded.map_err(|e| SdkError::Model(alloc::format!("{what}: {e}")))
+    loaded.map_err(|e| {
+        SdkError::Model(
+            Message::new(what)
+                .text(": ")
+                .text(e.kind())
+                .text(": ")
+                .text(e.detail())
+                .done(),
+        )
+    })
 }
 
 /// Writes `msg` into the caller's buffer, truncated and NUL-terminated.
@@ -240,7 +253,9 @@ pub unsafe extern "C" fn kestrel_engine_set_threads(engine: *mut Engine, threads
     };
     match threads {
         1 => Status::Ok,
-        n if n < 1 => engine.fail(SdkError::Argument(alloc::format!("{n} threads"))),
+        n if n < 1 => engine.fail(SdkError::Argument(
+            Message::new("").num(n.into()).text(" threads").done(),
+        )),
         _ => engine.fail(SdkError::Unsupported(
             "this build runs on the calling thread: use one engine per thread".into(),
         )),
@@ -293,10 +308,16 @@ unsafe fn run(
     let (w, h, stride) = (width as usize, height as usize, stride as usize);
     // Refuse oversized images before touching the caller's buffer.
     if w > pipeline::MAX_SIDE || h > pipeline::MAX_SIDE {
-        return engine.fail(SdkError::Input(alloc::format!(
-            "{w}x{h} is larger than {} per side",
-            pipeline::MAX_SIDE
-        )));
+        return engine.fail(SdkError::Input(
+            Message::new("")
+                .num(w as i64)
+                .text("x")
+                .num(h as i64)
+                .text(" is larger than ")
+                .num(pipeline::MAX_SIDE as i64)
+                .text(" per side")
+                .done(),
+        ));
     }
     let len = match stride
         .checked_mul(h.saturating_sub(1))

@@ -7,6 +7,7 @@
 //! grown by the DB unclip distance. That suits horizontal text, which is what camera scanning
 //! apps feed it; rotated pages need the full engine.
 
+use crate::message::Message;
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -32,7 +33,7 @@ pub enum SdkError {
 impl From<ocr_core::runtime::Error> for SdkError {
     fn from(e: ocr_core::runtime::Error) -> Self {
         use ocr_core::runtime::Error as E;
-        let text = alloc::format!("{e}");
+        let text = Message::new(e.kind()).text(": ").text(e.detail()).done();
         match e {
             E::Limit(_) => SdkError::Limit(text),
             E::Input(_) | E::Shape(_) => SdkError::Input(text),
@@ -83,14 +84,27 @@ impl Rgb {
             return Err(SdkError::Input("the image is empty".into()));
         }
         if width > MAX_SIDE || height > MAX_SIDE || width * height > MAX_PIXELS {
-            return Err(SdkError::Input(alloc::format!(
-                "{width}x{height} is larger than {MAX_SIDE} per side or {MAX_PIXELS} pixels"
-            )));
+            return Err(SdkError::Input(
+                Message::new("")
+                    .num(width as i64)
+                    .text("x")
+                    .num(height as i64)
+                    .text(" is larger than ")
+                    .num(MAX_SIDE as i64)
+                    .text(" per side or ")
+                    .num(MAX_PIXELS as i64)
+                    .text(" pixels")
+                    .done(),
+            ));
         }
         if stride < width * 3 {
-            return Err(SdkError::Argument(alloc::format!(
-                "stride {stride} is less than 3 x width {width}"
-            )));
+            return Err(SdkError::Argument(
+                Message::new("stride ")
+                    .num(stride as i64)
+                    .text(" is less than 3 x width ")
+                    .num(width as i64)
+                    .done(),
+            ));
         }
         let needed = stride * (height - 1) + width * 3;
         if rows.len() < needed {
@@ -209,17 +223,22 @@ impl Pipeline {
             if let Some(m) = m
                 && m.meta("kestrel.kind").is_some_and(|k| k != want)
             {
-                return Err(SdkError::Model(alloc::format!(
-                    "expected a {want} model, got {}",
-                    m.meta("kestrel.kind").unwrap_or("?")
-                )));
+                return Err(SdkError::Model(
+                    Message::new("expected a ")
+                        .text(want)
+                        .text(" model, got ")
+                        .text(m.meta("kestrel.kind").unwrap_or("?"))
+                        .done(),
+                ));
             }
         }
         let charset = rec
             .meta("charset")
             .ok_or_else(|| SdkError::Model("the recogniser has no charset".into()))
             .and_then(|c| {
-                Charset::from_dictionary(c).map_err(|e| SdkError::Model(alloc::format!("{e}")))
+                Charset::from_dictionary(c).map_err(|e| {
+                    SdkError::Model(Message::new("bad dictionary: ").text(&e.0).done())
+                })
             })?;
         let min_width = rec
             .meta("preprocess.min_width")
@@ -261,10 +280,15 @@ impl Pipeline {
         self.det.norm.write_rgb(&resized, w, h, &mut data, w);
         let map = self.det.run(Tensor::new(vec![1, 3, h, w], data)?)?;
         if map.shape() != [1, 1, h, w] {
-            return Err(SdkError::Model(alloc::format!(
-                "detector output {:?} for input {h}x{w}",
-                map.shape()
-            )));
+            return Err(SdkError::Model(
+                Message::new("detector output ")
+                    .dims(map.shape())
+                    .text(" for input ")
+                    .num(h as i64)
+                    .text("x")
+                    .num(w as i64)
+                    .done(),
+            ));
         }
         let sx = img.width as f32 / w as f32;
         let sy = img.height as f32 / h as f32;
@@ -334,10 +358,9 @@ impl Pipeline {
         let out = cls.run(Tensor::new(vec![1, 3, LINE_H, CLS_W], data)?)?;
         match out.data() {
             [_, turned] => Ok(*turned > CLS_THRESHOLD),
-            _ => Err(SdkError::Model(alloc::format!(
-                "classifier output {:?}",
-                out.shape()
-            ))),
+            _ => Err(SdkError::Model(
+                Message::new("classifier output ").dims(out.shape()).done(),
+            )),
         }
     }
 
@@ -355,10 +378,14 @@ impl Pipeline {
             .run(Tensor::new(vec![1, 3, LINE_H, input_w], data)?)?;
         let shape = out.shape();
         if shape.len() != 3 || shape[0] != 1 || shape[2] != self.charset.num_classes() {
-            return Err(SdkError::Model(alloc::format!(
-                "recogniser output {shape:?} for {} classes",
-                self.charset.num_classes()
-            )));
+            return Err(SdkError::Model(
+                Message::new("recogniser output ")
+                    .dims(shape)
+                    .text(" for ")
+                    .num(self.charset.num_classes() as i64)
+                    .text(" classes")
+                    .done(),
+            ));
         }
         let chars = ocr_core::ctc::greedy(out.data(), shape[1], shape[2], None);
         let mut text = String::new();

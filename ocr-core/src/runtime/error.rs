@@ -20,16 +20,35 @@ pub enum Error {
     Io(String),
 }
 
+impl Error {
+    /// What kind of failure this is, as the start of its message ("malformed model", ...).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Format(_) => "malformed model",
+            Error::Unsupported(_) => "unsupported",
+            Error::Shape(_) => "shape error",
+            Error::Input(_) => "bad input",
+            Error::Limit(_) => "limit exceeded",
+            Error::Io(_) => "i/o error",
+        }
+    }
+
+    /// The details, without the kind.
+    pub fn detail(&self) -> &str {
+        match self {
+            Error::Format(m)
+            | Error::Unsupported(m)
+            | Error::Shape(m)
+            | Error::Input(m)
+            | Error::Limit(m)
+            | Error::Io(m) => m,
+        }
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::Format(m) => write!(f, "malformed model: {m}"),
-            Error::Unsupported(m) => write!(f, "unsupported: {m}"),
-            Error::Shape(m) => write!(f, "shape error: {m}"),
-            Error::Input(m) => write!(f, "bad input: {m}"),
-            Error::Limit(m) => write!(f, "limit exceeded: {m}"),
-            Error::Io(m) => write!(f, "i/o error: {m}"),
-        }
+        write!(f, "{}: {}", self.kind(), self.detail())
     }
 }
 
@@ -37,11 +56,3 @@ impl core::error::Error for Error {}
 
 /// Result alias used throughout the runtime.
 pub type Result<T> = core::result::Result<T, Error>;
-
-/// Builds an [`Error`] variant from a format string.
-#[macro_export]
-macro_rules! rt_err {
-    ($kind:ident, $($arg:tt)*) => {
-        $crate::runtime::Error::$kind(alloc::format!($($arg)*))
-    };
-}

@@ -74,7 +74,7 @@ impl DType {
             0 => Ok(DType::F32),
             1 => Ok(DType::I8),
             2 => Ok(DType::I32),
-            _ => Err(Error::Format(alloc::format!("unknown dtype code {c}"))),
+            _ => Err(Error::Format(msg!("unknown dtype code {c}"))),
         }
     }
 
@@ -311,7 +311,7 @@ impl<'a> Reader<'a> {
 
     fn bytes(&mut self, n: usize) -> Result<&'a [u8]> {
         if n > self.remaining() {
-            return Err(Error::Format(alloc::format!(
+            return Err(Error::Format(msg!(
                 "truncated: need {n} bytes at offset {}, {} left",
                 self.pos,
                 self.remaining()
@@ -355,7 +355,7 @@ impl<'a> Reader<'a> {
     fn count(&mut self, min_bytes: usize, what: &str) -> Result<usize> {
         let n = self.u32()? as usize;
         if n.saturating_mul(min_bytes.max(1)) > self.remaining() {
-            return Err(Error::Format(alloc::format!(
+            return Err(Error::Format(msg!(
                 "{what} count {n} exceeds the remaining {} bytes",
                 self.remaining()
             )));
@@ -365,7 +365,7 @@ impl<'a> Reader<'a> {
 
     fn usize_u64(&mut self, what: &str) -> Result<usize> {
         let v = self.u64()?;
-        usize::try_from(v).map_err(|_| Error::Format(alloc::format!("{what} {v} too large")))
+        usize::try_from(v).map_err(|_| Error::Format(msg!("{what} {v} too large")))
     }
 }
 
@@ -373,14 +373,14 @@ fn string_at(strings: &[String], idx: u32, what: &str) -> Result<String> {
     strings
         .get(idx as usize)
         .cloned()
-        .ok_or_else(|| Error::Format(alloc::format!("{what}: string index {idx} out of range")))
+        .ok_or_else(|| Error::Format(msg!("{what}: string index {idx} out of range")))
 }
 
 fn check_value(idx: u32, n_values: usize, what: &str) -> Result<u32> {
     if (idx as usize) < n_values {
         Ok(idx)
     } else {
-        Err(Error::Format(alloc::format!(
+        Err(Error::Format(msg!(
             "{what}: value id {idx} out of range ({n_values} values)"
         )))
     }
@@ -408,7 +408,7 @@ fn read_header(bytes: &[u8]) -> Result<Header> {
     let major = r.u16()?;
     let minor = r.u16()?;
     if major != VERSION_MAJOR {
-        return Err(Error::Unsupported(alloc::format!(
+        return Err(Error::Unsupported(msg!(
             "model format version {major}.{minor}; this build reads {VERSION_MAJOR}.x"
         )));
     }
@@ -422,13 +422,13 @@ fn read_header(bytes: &[u8]) -> Result<Header> {
         .checked_add(body_len)
         .ok_or_else(|| Error::Format("body length overflows".into()))?;
     if body_end > bytes.len() {
-        return Err(Error::Format(alloc::format!(
+        return Err(Error::Format(msg!(
             "truncated: body ends at {body_end}, file has {} bytes",
             bytes.len()
         )));
     }
     if payload_offset < body_end || payload_offset % PAYLOAD_ALIGN != 0 {
-        return Err(Error::Format(alloc::format!(
+        return Err(Error::Format(msg!(
             "payload offset {payload_offset} overlaps the body or is misaligned"
         )));
     }
@@ -436,7 +436,7 @@ fn read_header(bytes: &[u8]) -> Result<Header> {
         .checked_add(payload_len)
         .ok_or_else(|| Error::Format("payload length overflows".into()))?;
     if payload_end > bytes.len() {
-        return Err(Error::Format(alloc::format!(
+        return Err(Error::Format(msg!(
             "truncated: payload ends at {payload_end}, file has {} bytes",
             bytes.len()
         )));
@@ -488,14 +488,14 @@ fn read_io(r: &mut Reader, strings: &[String], n_values: usize) -> Result<Vec<Io
         let value = check_value(r.u32()?, n_values, "graph input/output")?;
         let rank = r.count(5, "dimension")?;
         if rank > MAX_RANK {
-            return Err(Error::Format(alloc::format!("rank {rank} > {MAX_RANK}")));
+            return Err(Error::Format(msg!("rank {rank} > {MAX_RANK}")));
         }
         let mut dims = Vec::with_capacity(rank);
         for _ in 0..rank {
             dims.push(match r.u8()? {
                 0 => Dim::Fixed(r.u64()?),
                 1 => Dim::Symbol(string_at(strings, r.u32()?, "dimension symbol")?),
-                k => return Err(Error::Format(alloc::format!("bad dimension kind {k}"))),
+                k => return Err(Error::Format(msg!("bad dimension kind {k}"))),
             });
         }
         out.push(IoDef { value, dims });
@@ -552,7 +552,7 @@ fn read_const<'a>(
         1 if dtype == DType::I8 => Encoding::Coded,
         2 if dtype == DType::F32 => Encoding::CodedDequantised,
         e => {
-            return Err(Error::Unsupported(alloc::format!(
+            return Err(Error::Unsupported(msg!(
                 "tensor encoding {e} for dtype {dtype:?}"
             )));
         }
@@ -566,7 +566,7 @@ fn read_const<'a>(
     let _reserved = r.u16()?;
     let rank = r.count(8, "constant dimension")?;
     if rank > MAX_RANK {
-        return Err(Error::Format(alloc::format!("rank {rank} > {MAX_RANK}")));
+        return Err(Error::Format(msg!("rank {rank} > {MAX_RANK}")));
     }
     let mut shape = Vec::with_capacity(rank);
     for _ in 0..rank {
@@ -586,7 +586,7 @@ fn read_const<'a>(
                 zero_points.push(r.i32()?);
             }
             if axis as usize >= rank {
-                return Err(Error::Format(alloc::format!(
+                return Err(Error::Format(msg!(
                     "quantisation axis {axis} out of range for rank {rank}"
                 )));
             }
@@ -596,18 +596,18 @@ fn read_const<'a>(
                 zero_points,
             })
         }
-        k => return Err(Error::Format(alloc::format!("bad quantisation kind {k}"))),
+        k => return Err(Error::Format(msg!("bad quantisation kind {k}"))),
     };
     let offset = r.usize_u64("tensor offset")?;
     let length = r.usize_u64("tensor length")?;
     let elems = super::tensor::num_elements(&shape)
-        .ok_or_else(|| Error::Format(alloc::format!("shape {shape:?} overflows")))?;
+        .ok_or_else(|| Error::Format(msg!("shape {shape:?} overflows")))?;
     let length_ok = match encoding {
         Encoding::Raw => elems.checked_mul(dtype.size()) == Some(length),
         _ => elems <= length.saturating_mul(MAX_CODED_EXPANSION),
     };
     if !length_ok {
-        return Err(Error::Format(alloc::format!(
+        return Err(Error::Format(msg!(
             "tensor of shape {shape:?} and dtype {dtype:?} cannot be held by {length} bytes \
              ({encoding:?})"
         )));
@@ -616,7 +616,7 @@ fn read_const<'a>(
         .checked_add(length)
         .filter(|&e| e <= payload.len())
         .ok_or_else(|| {
-            Error::Format(alloc::format!(
+            Error::Format(msg!(
                 "tensor bytes {offset}+{length} outside the {}-byte payload",
                 payload.len()
             ))
@@ -642,7 +642,7 @@ fn read_const<'a>(
     if let Some(q) = &quant {
         let channels = shape[q.axis as usize];
         if q.scales.len() != 1 && q.scales.len() != channels {
-            return Err(Error::Format(alloc::format!(
+            return Err(Error::Format(msg!(
                 "{} quantisation scales for {channels} channels",
                 q.scales.len()
             )));
@@ -682,7 +682,7 @@ fn dequantise(codes: &[i8], shape: &[usize], q: &QuantParams) -> Result<Vec<f32>
     let channels = shape[axis];
     let n = q.scales.len();
     if q.zero_points.len() != n || (n != 1 && n != channels) {
-        return Err(Error::Format(alloc::format!(
+        return Err(Error::Format(msg!(
             "{n} quantisation scales for {channels} channels"
         )));
     }
@@ -722,7 +722,7 @@ fn read_attr(r: &mut Reader, strings: &[String]) -> Result<Attr> {
             Attr::Floats(v)
         }
         4 => Attr::Str(string_at(strings, r.u32()?, "attribute")?),
-        k => return Err(Error::Format(alloc::format!("bad attribute type {k}"))),
+        k => return Err(Error::Format(msg!("bad attribute type {k}"))),
     })
 }
 
@@ -807,7 +807,7 @@ fn decode_sections(body: &[u8], payload: &[u8], minor: u16) -> Result<ModelDef> 
         split_points.push(SplitPointDef { name, value });
     }
     if r.remaining() != 0 {
-        return Err(Error::Format(alloc::format!(
+        return Err(Error::Format(msg!(
             "{} unexpected trailing bytes in the body",
             r.remaining()
         )));

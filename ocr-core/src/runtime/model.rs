@@ -92,13 +92,13 @@ impl Model {
     #[cfg(feature = "std")]
     pub fn load(path: impl AsRef<std::path::Path>) -> Result<Self> {
         let path = path.as_ref();
-        let file = std::fs::File::open(path)
-            .map_err(|e| Error::Io(alloc::format!("{}: {e}", path.display())))?;
+        let file =
+            std::fs::File::open(path).map_err(|e| Error::Io(msg!("{}: {e}", path.display())))?;
         // SAFETY: the mapping is read-only and only lives for this call; the bytes are decoded
         // (copied) before it is dropped. A file truncated by another process while mapped could
         // raise SIGBUS; model files are not expected to change while being loaded.
         let map = unsafe { memmap2::Mmap::map(&file) }
-            .map_err(|e| Error::Io(alloc::format!("{}: {e}", path.display())))?;
+            .map_err(|e| Error::Io(msg!("{}: {e}", path.display())))?;
         Self::from_bytes(&map)
     }
 
@@ -109,8 +109,7 @@ impl Model {
         key: &[u8; super::sealed::KEY_LEN],
     ) -> Result<Self> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path)
-            .map_err(|e| Error::Io(alloc::format!("{}: {e}", path.display())))?;
+        let bytes = std::fs::read(path).map_err(|e| Error::Io(msg!("{}: {e}", path.display())))?;
         Self::from_sealed_bytes(&bytes, key)
     }
 
@@ -127,11 +126,9 @@ impl Model {
         fn define(defined: &mut [bool], v: u32, what: &str) -> Result<()> {
             let slot = defined
                 .get_mut(v as usize)
-                .ok_or_else(|| Error::Format(alloc::format!("{what}: value {v} out of range")))?;
+                .ok_or_else(|| Error::Format(msg!("{what}: value {v} out of range")))?;
             if *slot {
-                return Err(Error::Format(alloc::format!(
-                    "{what}: value {v} defined twice"
-                )));
+                return Err(Error::Format(msg!("{what}: value {v} defined twice")));
             }
             *slot = true;
             Ok(())
@@ -172,7 +169,7 @@ impl Model {
                 if let Some(v) = inp
                     && !defined.get(*v as usize).copied().unwrap_or(false)
                 {
-                    return Err(Error::Format(alloc::format!(
+                    return Err(Error::Format(msg!(
                         "node '{}' input {i} (value {v}) is used before it is defined",
                         n.name
                     )));
@@ -193,7 +190,7 @@ impl Model {
         let prepacked = prepack_fp32(&nodes, &constants);
         for io in &def.outputs {
             if !defined[io.value as usize] {
-                return Err(Error::Format(alloc::format!(
+                return Err(Error::Format(msg!(
                     "graph output '{}' is never computed",
                     def.values[io.value as usize]
                 )));
@@ -201,7 +198,7 @@ impl Model {
         }
         for s in &def.split_points {
             if !defined[s.value as usize] {
-                return Err(Error::Format(alloc::format!(
+                return Err(Error::Format(msg!(
                     "split point '{}' names an undefined value",
                     s.name
                 )));
@@ -236,7 +233,7 @@ impl Model {
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, v)| *v)
-            .ok_or_else(|| Error::Input(alloc::format!("no split point '{name}'")))?;
+            .ok_or_else(|| Error::Input(msg!("no split point '{name}'")))?;
         let nv = self.value_names.len();
         let mut producer = vec![usize::MAX; nv];
         for (i, n) in self.nodes.iter().enumerate() {
@@ -274,14 +271,14 @@ impl Model {
             for v in n.inputs.iter().flatten() {
                 let p = producer[*v as usize];
                 if *v != split && p != usize::MAX && !tail_nodes[p] {
-                    return Err(Error::Format(alloc::format!(
+                    return Err(Error::Format(msg!(
                         "split point '{name}' does not separate the graph: node '{}' (#{i}) also reads '{}'",
                         n.name,
                         self.value_names[*v as usize]
                     )));
                 }
                 if self.inputs.iter().any(|io| io.value == *v) {
-                    return Err(Error::Format(alloc::format!(
+                    return Err(Error::Format(msg!(
                         "split point '{name}' does not separate the graph: node '{}' reads a graph input",
                         n.name
                     )));
@@ -497,7 +494,7 @@ fn prepare_int8(
             let is_int8 = v.is_some_and(|v| int8[v as usize].is_some());
             let allowed = i == 1 && matches!(&n.op, Op::Conv(p) if p.act_quant.is_some());
             if is_int8 && !allowed {
-                return Err(Error::Unsupported(alloc::format!(
+                return Err(Error::Unsupported(msg!(
                     "node '{}' reads an int8 tensor as input {i}: only int8 convolution weights may",
                     n.name
                 )));
@@ -507,11 +504,11 @@ fn prepare_int8(
             Op::Conv(p) if p.act_quant.is_some() => {
                 let wv = n.inputs[1].unwrap_or(u32::MAX) as usize;
                 let (w, qp) = int8.get(wv).and_then(|x| x.as_ref()).ok_or_else(|| {
-                    Error::Format(alloc::format!("int8 conv '{}' needs int8 weights", n.name))
+                    Error::Format(msg!("int8 conv '{}' needs int8 weights", n.name))
                 })?;
                 let shape = &constants[wv].as_ref().expect("constant info").shape;
                 if shape.len() != 4 || shape[0] == 0 || !shape[0].is_multiple_of(p.group) {
-                    return Err(Error::Format(alloc::format!(
+                    return Err(Error::Format(msg!(
                         "int8 conv '{}': weight shape {shape:?}",
                         n.name
                     )));
@@ -521,7 +518,7 @@ fn prepare_int8(
                     || (qp.scales.len() != m && qp.scales.len() != 1)
                     || qp.zero_points.iter().any(|&z| z != 0)
                 {
-                    return Err(Error::Format(alloc::format!(
+                    return Err(Error::Format(msg!(
                         "int8 conv '{}': weights need symmetric per-output-channel scales",
                         n.name
                     )));
@@ -529,7 +526,7 @@ fn prepare_int8(
                 if w.iter()
                     .any(|&x| !(-qgemm::WEIGHT_MAX..=qgemm::WEIGHT_MAX).contains(&x))
                 {
-                    return Err(Error::Format(alloc::format!(
+                    return Err(Error::Format(msg!(
                         "int8 conv '{}': weights must lie in -{m}..={m}",
                         n.name,
                         m = qgemm::WEIGHT_MAX
@@ -543,7 +540,7 @@ fn prepare_int8(
                     false => shape[1].div_ceil(4) * 4 * shape[2] * shape[3],
                 };
                 if products > qgemm::MAX_PRODUCTS {
-                    return Err(Error::Unsupported(alloc::format!(
+                    return Err(Error::Unsupported(msg!(
                         "int8 conv '{}': {products} products per output (at most {} stay exact)",
                         n.name,
                         qgemm::MAX_PRODUCTS
@@ -551,7 +548,7 @@ fn prepare_int8(
                 }
                 #[cfg(feature = "int8-depthwise")]
                 if !(p.channel_quant.is_empty() || depthwise && p.channel_quant.len() == m) {
-                    return Err(Error::Format(alloc::format!(
+                    return Err(Error::Format(msg!(
                         "int8 conv '{}': per-channel input quantisation needs a depthwise \
                          convolution and one entry per channel",
                         n.name
@@ -564,7 +561,7 @@ fn prepare_int8(
                         vec![pack_weights(w, m, shape[2], shape[3])]
                     }
                     #[cfg(not(feature = "int8-depthwise"))]
-                    return Err(Error::Unsupported(alloc::format!(
+                    return Err(Error::Unsupported(msg!(
                         "int8 depthwise conv '{}': this build has no int8 depthwise kernels \
                          (the `int8-depthwise` feature)",
                         n.name

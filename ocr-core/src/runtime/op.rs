@@ -126,7 +126,7 @@ impl Activation {
             "HardSwish" => Activation::HardSwish,
             "Swish" => Activation::Swish,
             other => {
-                return Err(Error::Unsupported(alloc::format!(
+                return Err(Error::Unsupported(msg!(
                     "node '{}': activation '{other}'",
                     node.name
                 )));
@@ -470,7 +470,7 @@ pub struct Node {
 }
 
 fn bad_attr(node: &NodeDef, name: &str, why: &str) -> Error {
-    Error::Format(alloc::format!(
+    Error::Format(msg!(
         "node '{}' ({}): attribute '{name}' {why}",
         node.name,
         node.op
@@ -515,7 +515,7 @@ fn window_attr<const N: usize>(
                 return Err(bad_attr(
                     node,
                     name,
-                    &alloc::format!("must be {N} values in {lo}..={MAX_WINDOW}"),
+                    &msg!("must be {N} values in {lo}..={MAX_WINDOW}"),
                 ));
             }
             let mut out = [0usize; N];
@@ -541,7 +541,7 @@ fn checked_act_quant(node: &NodeDef, scale: f32, zero_point: i64) -> Result<ActQ
 fn check_arity(node: &NodeDef, min_in: usize, max_in: usize, outs: usize) -> Result<()> {
     let n = node.inputs.len();
     if n < min_in || n > max_in || node.outputs.len() != outs {
-        return Err(Error::Format(alloc::format!(
+        return Err(Error::Format(msg!(
             "node '{}' ({}) has {n} inputs and {} outputs; expected {min_in}..={max_in} and {outs}",
             node.name,
             node.op,
@@ -550,7 +550,7 @@ fn check_arity(node: &NodeDef, min_in: usize, max_in: usize, outs: usize) -> Res
     }
     for (i, inp) in node.inputs.iter().enumerate().take(min_in) {
         if inp.is_none() {
-            return Err(Error::Format(alloc::format!(
+            return Err(Error::Format(msg!(
                 "node '{}' ({}): required input {i} is absent",
                 node.name,
                 node.op
@@ -568,7 +568,7 @@ fn pool_params(node: &NodeDef) -> Result<PoolParams> {
     if let Some(Attr::Str(p)) = node.attr("auto_pad")
         && p != "NOTSET"
     {
-        return Err(Error::Unsupported(alloc::format!(
+        return Err(Error::Unsupported(msg!(
             "node '{}': auto_pad {p}",
             node.name
         )));
@@ -630,7 +630,7 @@ impl Op {
                 };
                 #[cfg(not(feature = "int8-depthwise"))]
                 if node.attr("x_scales").is_some() || node.attr("x_zero_points").is_some() {
-                    return Err(Error::Unsupported(alloc::format!(
+                    return Err(Error::Unsupported(msg!(
                         "node '{}': per-channel input quantisation needs the int8-depthwise \
                          feature",
                         node.name
@@ -669,7 +669,7 @@ impl Op {
             "ConvTranspose" => {
                 check_arity(node, 2, 3, 1)?;
                 if int_attr(node, "group", 1)? != 1 {
-                    return Err(Error::Unsupported(alloc::format!(
+                    return Err(Error::Unsupported(msg!(
                         "node '{}': grouped ConvTranspose",
                         node.name
                     )));
@@ -794,7 +794,7 @@ impl Op {
             }
             "Concat" => {
                 if node.inputs.is_empty() || node.inputs.iter().any(|i| i.is_none()) {
-                    return Err(Error::Format(alloc::format!(
+                    return Err(Error::Format(msg!(
                         "node '{}' (Concat) needs at least one input, none absent",
                         node.name
                     )));
@@ -824,7 +824,7 @@ impl Op {
                     1 => CastTo::Float,
                     6 | 7 => CastTo::Int,
                     t => {
-                        return Err(Error::Unsupported(alloc::format!(
+                        return Err(Error::Unsupported(msg!(
                             "node '{}': Cast to ONNX type {t}",
                             node.name
                         )));
@@ -832,7 +832,7 @@ impl Op {
                 })
             }
             other => {
-                return Err(Error::Unsupported(alloc::format!(
+                return Err(Error::Unsupported(msg!(
                     "op '{other}' (node '{}')",
                     node.name
                 )));

@@ -58,7 +58,7 @@ impl Threads {
             .num_threads(count)
             .thread_name(|i| alloc::format!("kestrel-{i}"))
             .build()
-            .map_err(|e| super::Error::Io(alloc::format!("cannot start threads: {e}")))?;
+            .map_err(|e| super::Error::Io(msg!("cannot start threads: {e}")))?;
         Ok(Threads {
             count,
             pool: Some(Arc::new(pool)),

@@ -128,7 +128,7 @@ impl Allocator {
 fn check_inputs(model: &Model, shapes: &[Vec<usize>]) -> Result<()> {
     let specs = model.inputs();
     if shapes.len() != specs.len() {
-        return Err(Error::Input(alloc::format!(
+        return Err(Error::Input(msg!(
             "model takes {} inputs, got {}",
             specs.len(),
             shapes.len()
@@ -137,7 +137,7 @@ fn check_inputs(model: &Model, shapes: &[Vec<usize>]) -> Result<()> {
     let mut symbols: Vec<(&str, usize)> = Vec::new();
     for (spec, shape) in specs.iter().zip(shapes) {
         if shape.len() != spec.dims.len() {
-            return Err(Error::Input(alloc::format!(
+            return Err(Error::Input(msg!(
                 "input '{}' needs rank {}, got shape {shape:?}",
                 spec.name,
                 spec.dims.len()
@@ -146,14 +146,14 @@ fn check_inputs(model: &Model, shapes: &[Vec<usize>]) -> Result<()> {
         for (i, (d, &n)) in spec.dims.iter().zip(shape).enumerate() {
             match d {
                 Dim::Fixed(f) if *f != n as u64 => {
-                    return Err(Error::Input(alloc::format!(
+                    return Err(Error::Input(msg!(
                         "input '{}' dimension {i} must be {f}, got {n}",
                         spec.name
                     )));
                 }
                 Dim::Symbol(s) => match symbols.iter().find(|(k, _)| k == s) {
                     Some(&(_, m)) if m != n => {
-                        return Err(Error::Input(alloc::format!(
+                        return Err(Error::Input(msg!(
                             "input '{}' dimension {i} ('{s}') is {n}, elsewhere {m}",
                             spec.name
                         )));
@@ -164,7 +164,7 @@ fn check_inputs(model: &Model, shapes: &[Vec<usize>]) -> Result<()> {
                 _ => {}
             }
             if n == 0 {
-                return Err(Error::Input(alloc::format!(
+                return Err(Error::Input(msg!(
                     "input '{}' has an empty dimension {i}",
                     spec.name
                 )));
@@ -335,7 +335,7 @@ pub fn plan(
             .collect();
         for (i, (id, info)) in node.inputs.iter().zip(&ins).enumerate() {
             if id.is_some() && info.is_none() {
-                return Err(Error::Shape(alloc::format!(
+                return Err(Error::Shape(msg!(
                     "node '{}' input {i} was not computed",
                     node.name
                 )));
@@ -436,7 +436,7 @@ pub fn plan(
             offset_of[b] = Some(base + offset);
         }
         if alloc.end > max_arena_floats {
-            return Err(Error::Limit(alloc::format!(
+            return Err(Error::Limit(msg!(
                 "inputs {shapes:?} need more than {max_arena_floats} arena floats"
             )));
         }
@@ -471,7 +471,7 @@ pub fn plan(
     let scratch_len = steps.iter().map(|s| s.scratch).max().unwrap_or(0);
     let qscratch_len = steps.iter().map(|s| s.qscratch).max().unwrap_or(0);
     if alloc.end.saturating_add(scratch_len) > max_arena_floats {
-        return Err(Error::Limit(alloc::format!(
+        return Err(Error::Limit(msg!(
             "inputs {shapes:?} need more than {max_arena_floats} arena floats"
         )));
     }

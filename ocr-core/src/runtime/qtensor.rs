@@ -41,7 +41,7 @@ impl QuantizedTensor {
     /// The tensor back in fp32; fails on inconsistent fields (a malformed request).
     pub fn dequantize(&self) -> Result<Tensor> {
         if !(self.scale.is_finite() && self.scale > 0.0 && (0..=255).contains(&self.zero_point)) {
-            return Err(Error::Input(alloc::format!(
+            return Err(Error::Input(msg!(
                 "bad quantisation: scale {}, zero point {}",
                 self.scale,
                 self.zero_point

@@ -74,7 +74,7 @@ mod aead {
         }
         let version = u16::from_le_bytes([sealed[8], sealed[9]]);
         if version != SEALED_VERSION {
-            return Err(Error::Unsupported(alloc::format!(
+            return Err(Error::Unsupported(msg!(
                 "encrypted model version {version}; this build reads {SEALED_VERSION}"
             )));
         }
@@ -105,7 +105,7 @@ pub fn parse_hex_key(text: &str) -> Result<[u8; KEY_LEN]> {
     let t = text.trim();
     let bytes = t.as_bytes();
     if bytes.len() != 2 * KEY_LEN {
-        return Err(Error::Input(alloc::format!(
+        return Err(Error::Input(msg!(
             "a model key is {} hexadecimal digits, not {}",
             2 * KEY_LEN,
             bytes.len()

@@ -184,13 +184,13 @@ fn aligned<T: Copy + Default>(buf: &mut Vec<T>, len: usize) -> &mut [T] {
 fn fetch(model: &Model, plan: &Plan, arena: &[f32], v: u32) -> Result<Tensor> {
     let info = plan.infos[v as usize]
         .as_ref()
-        .ok_or_else(|| Error::Shape(alloc::format!("value {v} was not computed")))?;
+        .ok_or_else(|| Error::Shape(msg!("value {v} was not computed")))?;
     let data = match (&info.data, plan.slots[v as usize]) {
         (Some(Data::F32(d)), _) => d.clone(),
         (Some(Data::I64(d)), _) => d.iter().map(|&x| x as f32).collect(),
         (None, Some(s)) => arena[s.offset..s.offset + s.len].to_vec(),
         (None, None) => {
-            return Err(Error::Shape(alloc::format!(
+            return Err(Error::Shape(msg!(
                 "value '{}' has no storage",
                 model.value_name(v)
             )));
@@ -246,50 +246,48 @@ fn execute(
         let started = std::time::Instant::now();
         let node = &model.nodes[step.node];
         let out_v = node.outputs[0] as usize;
-        let out_slot: Slot = plan.slots[out_v].ok_or_else(|| {
-            Error::Shape(alloc::format!("node '{}' has no output slot", node.name))
-        })?;
+        let out_slot: Slot = plan.slots[out_v]
+            .ok_or_else(|| Error::Shape(msg!("node '{}' has no output slot", node.name)))?;
         let out_shape: &[usize] = plan.infos[out_v].as_ref().map_or(&[][..], |i| &i.shape);
         let (before, rest) = values.split_at_mut(out_slot.offset);
         let (out, after) = rest.split_at_mut(out_slot.len);
         let (before, after) = (&*before, &*after);
         let out_end = out_slot.offset + out_slot.len;
-        let input = |i: usize| -> Result<In> {
-            let v = node.inputs.get(i).copied().flatten().ok_or_else(|| {
-                Error::Shape(alloc::format!("node '{}' input {i} is absent", node.name))
-            })? as usize;
-            let info = plan.infos[v].as_ref().ok_or_else(|| {
-                Error::Shape(alloc::format!(
-                    "node '{}' input {i} not computed",
-                    node.name
-                ))
-            })?;
-            let data: &[f32] = match (&info.data, plan.slots[v]) {
-                (Some(Data::F32(d)), _) => d,
-                (Some(Data::I64(_)), _) => {
-                    return Err(Error::Unsupported(alloc::format!(
-                        "node '{}' reads integer input {i} at run time",
-                        node.name
-                    )));
-                }
-                (None, Some(s)) if s.offset + s.len <= out_slot.offset => {
-                    &before[s.offset..s.offset + s.len]
-                }
-                (None, Some(s)) if s.offset >= out_end => {
-                    &after[s.offset - out_end..s.offset - out_end + s.len]
-                }
-                _ => {
-                    return Err(Error::Shape(alloc::format!(
-                        "node '{}' input {i} overlaps its output",
-                        node.name
-                    )));
-                }
+        let input =
+            |i: usize| -> Result<In> {
+                let v =
+                    node.inputs.get(i).copied().flatten().ok_or_else(|| {
+                        Error::Shape(msg!("node '{}' input {i} is absent", node.name))
+                    })? as usize;
+                let info = plan.infos[v].as_ref().ok_or_else(|| {
+                    Error::Shape(msg!("node '{}' input {i} not computed", node.name))
+                })?;
+                let data: &[f32] = match (&info.data, plan.slots[v]) {
+                    (Some(Data::F32(d)), _) => d,
+                    (Some(Data::I64(_)), _) => {
+                        return Err(Error::Unsupported(msg!(
+                            "node '{}' reads integer input {i} at run time",
+                            node.name
+                        )));
+                    }
+                    (None, Some(s)) if s.offset + s.len <= out_slot.offset => {
+                        &before[s.offset..s.offset + s.len]
+                    }
+                    (None, Some(s)) if s.offset >= out_end => {
+                        &after[s.offset - out_end..s.offset - out_end + s.len]
+                    }
+                    _ => {
+                        return Err(Error::Shape(msg!(
+                            "node '{}' input {i} overlaps its output",
+                            node.name
+                        )));
+                    }
+                };
+                Ok(In {
+                    shape: &info.shape,
+                    data,
+                })
             };
-            Ok(In {
-                shape: &info.shape,
-                data,
-            })
-        };
         let opt_input = |i: usize| -> Result<Option<In>> {
             match node.inputs.get(i).copied().flatten() {
                 Some(_) => input(i).map(Some),
@@ -303,7 +301,7 @@ fn execute(
                 let wv = node.inputs[1].unwrap_or(0) as usize;
                 let w_shape = plan.infos[wv].as_ref().map_or(&[][..], |i| &i.shape);
                 let qw = model.qconvs[step.node].as_ref().ok_or_else(|| {
-                    Error::Format(alloc::format!("node '{}' has no int8 weights", node.name))
+                    Error::Format(msg!("node '{}' has no int8 weights", node.name))
                 })?;
                 // Coded values hold their codes four to a float (`Plan::codes`).
                 let xv = node.inputs[0].unwrap_or(0) as usize;
@@ -470,7 +468,7 @@ fn execute(
             }
             (Op::Cast(_), _) => out.copy_from_slice(input(0)?.data),
             (op, _) => {
-                return Err(Error::Unsupported(alloc::format!(
+                return Err(Error::Unsupported(msg!(
                     "node '{}': {} cannot run on run-time data",
                     node.name,
                     op.name()

@@ -76,7 +76,7 @@ pub enum Aux {
 }
 
 fn shape_err(name: &str, msg: alloc::string::String) -> Error {
-    Error::Shape(alloc::format!("node '{name}': {msg}"))
+    Error::Shape(msg!("node '{name}': {msg}"))
 }
 
 fn norm_axis(axis: i64, rank: usize, name: &str) -> Result<usize> {
@@ -87,7 +87,7 @@ fn norm_axis(axis: i64, rank: usize, name: &str) -> Result<usize> {
     } else {
         Err(shape_err(
             name,
-            alloc::format!("axis {axis} out of range for rank {rank}"),
+            msg!("axis {axis} out of range for rank {rank}"),
         ))
     }
 }
@@ -95,7 +95,7 @@ fn norm_axis(axis: i64, rank: usize, name: &str) -> Result<usize> {
 fn checked_elems(shape: &[usize], name: &str) -> Result<usize> {
     match num_elements(shape) {
         Some(n) if n <= MAX_ELEMENTS => Ok(n),
-        _ => Err(Error::Limit(alloc::format!(
+        _ => Err(Error::Limit(msg!(
             "node '{name}': tensor of shape {shape:?} is too large"
         ))),
     }
@@ -123,7 +123,7 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize], name: &str) -> Result<Vec<usiz
         } else {
             return Err(shape_err(
                 name,
-                alloc::format!("shapes {a:?} and {b:?} do not broadcast"),
+                msg!("shapes {a:?} and {b:?} do not broadcast"),
             ));
         };
     }
@@ -160,8 +160,8 @@ pub fn window_out(
 fn data_i64<'a>(info: &'a Info, name: &str, what: &str) -> Result<&'a [i64]> {
     match &info.data {
         Some(Data::I64(v)) => Ok(v),
-        Some(Data::F32(_)) => Err(shape_err(name, alloc::format!("{what} must be integers"))),
-        None => Err(Error::Unsupported(alloc::format!(
+        Some(Data::F32(_)) => Err(shape_err(name, msg!("{what} must be integers"))),
+        None => Err(Error::Unsupported(msg!(
             "node '{name}': {what} must be known at plan time"
         ))),
     }
@@ -172,7 +172,7 @@ fn input<'a>(inputs: &[Option<&'a Info>], i: usize, name: &str) -> Result<&'a In
         .get(i)
         .copied()
         .flatten()
-        .ok_or_else(|| shape_err(name, alloc::format!("input {i} is missing")))
+        .ok_or_else(|| shape_err(name, msg!("input {i} is missing")))
 }
 
 /// Maps a data-movement function over whichever element type the input holds.
@@ -197,15 +197,14 @@ fn reshape_target(x: &Info, target: &[i64], allowzero: bool, name: &str) -> Resu
                 infer_at = Some(i);
                 out.push(1);
             }
-            0 if !allowzero => out.push(*x.shape.get(i).ok_or_else(|| {
-                shape_err(name, alloc::format!("reshape copies missing dimension {i}"))
-            })?),
+            0 if !allowzero => out.push(
+                *x.shape
+                    .get(i)
+                    .ok_or_else(|| shape_err(name, msg!("reshape copies missing dimension {i}")))?,
+            ),
             t if t >= 0 => out.push(t as usize),
             _ => {
-                return Err(shape_err(
-                    name,
-                    alloc::format!("bad reshape target {target:?}"),
-                ));
+                return Err(shape_err(name, msg!("bad reshape target {target:?}")));
             }
         }
     }
@@ -214,14 +213,14 @@ fn reshape_target(x: &Info, target: &[i64], allowzero: bool, name: &str) -> Resu
         if known == 0 || total % known != 0 {
             return Err(shape_err(
                 name,
-                alloc::format!("cannot reshape {:?} to {target:?}", x.shape),
+                msg!("cannot reshape {:?} to {target:?}", x.shape),
             ));
         }
         out[i] = total / known;
     } else if known != total {
         return Err(shape_err(
             name,
-            alloc::format!("cannot reshape {:?} to {target:?}", x.shape),
+            msg!("cannot reshape {:?} to {target:?}", x.shape),
         ));
     }
     Ok(out)
@@ -306,7 +305,7 @@ pub fn infer(op: &Op, name: &str, inputs: &[Option<&Info>]) -> Result<(Info, Aux
             if x.shape.len() != 4 || w.shape.len() != 4 {
                 return Err(shape_err(
                     name,
-                    alloc::format!(
+                    msg!(
                         "conv needs NCHW input and OIHW weights, got {:?} and {:?}",
                         x.shape,
                         w.shape
@@ -317,7 +316,7 @@ pub fn infer(op: &Op, name: &str, inputs: &[Option<&Info>]) -> Result<(Info, Aux
             if cg * p.group != x.shape[1] || m % p.group != 0 {
                 return Err(shape_err(
                     name,
-                    alloc::format!(
+                    msg!(
                         "input has {} channels; weights {:?} with group {}",
                         x.shape[1],
                         w.shape,
@@ -330,7 +329,7 @@ pub fn infer(op: &Op, name: &str, inputs: &[Option<&Info>]) -> Result<(Info, Aux
             {
                 return Err(shape_err(
                     name,
-                    alloc::format!("bias shape {:?} for {m} channels", b.shape),
+                    msg!("bias shape {:?} for {m} channels", b.shape),
                 ));
             }
             let oh = window_out(
@@ -356,7 +355,7 @@ pub fn infer(op: &Op, name: &str, inputs: &[Option<&Info>]) -> Result<(Info, Aux
                 _ => {
                     return Err(shape_err(
                         name,
-                        alloc::format!("input {:?} smaller than the kernel", x.shape),
+                        msg!("input {:?} smaller than the kernel", x.shape),
                     ));
                 }
             }
@@ -366,7 +365,7 @@ pub fn infer(op: &Op, name: &str, inputs: &[Option<&Info>]) -> Result<(Info, Aux
             if x.shape.len() != 4 || w.shape.len() != 4 || w.shape[0] != x.shape[1] {
                 return Err(shape_err(
                     name,
-                    alloc::format!(
+                    msg!(
                         "conv-transpose input {:?} and weights {:?}",
                         x.shape,
                         w.shape
@@ -379,7 +378,7 @@ pub fn infer(op: &Op, name: &str, inputs: &[Option<&Info>]) -> Result<(Info, Aux
             {
                 return Err(shape_err(
                     name,
-                    alloc::format!("bias shape {:?} for {co} channels", b.shape),
+                    msg!("bias shape {:?} for {co} channels", b.shape),
                 ));
             }
             let dim = |i: usize, k: usize| -> Option<usize> {
@@ -395,7 +394,7 @@ pub fn infer(op: &Op, name: &str, inputs: &[Option<&Info>]) -> Result<(Info, Aux
                 _ => {
                     return Err(shape_err(
                         name,
-                        alloc::format!("bad conv-transpose input {:?}", x.shape),
+                        msg!("bad conv-transpose input {:?}", x.shape),
                     ));
                 }
             }
@@ -404,7 +403,7 @@ pub fn infer(op: &Op, name: &str, inputs: &[Option<&Info>]) -> Result<(Info, Aux
             if x.shape.len() != 4 {
                 return Err(shape_err(
                     name,
-                    alloc::format!("pooling needs NCHW, got {:?}", x.shape),
+                    msg!("pooling needs NCHW, got {:?}", x.shape),
                 ));
             }
             if p.pads[0] >= p.kernel[0]
@@ -440,7 +439,7 @@ pub fn infer(op: &Op, name: &str, inputs: &[Option<&Info>]) -> Result<(Info, Aux
                 _ => {
                     return Err(shape_err(
                         name,
-                        alloc::format!("input {:?} smaller than the window", x.shape),
+                        msg!("input {:?} smaller than the window", x.shape),
                     ));
                 }
             }
@@ -449,7 +448,7 @@ pub fn infer(op: &Op, name: &str, inputs: &[Option<&Info>]) -> Result<(Info, Aux
             if x.shape.len() != 4 || x.shape[2] * x.shape[3] == 0 {
                 return Err(shape_err(
                     name,
-                    alloc::format!("global pooling needs non-empty NCHW, got {:?}", x.shape),
+                    msg!("global pooling needs non-empty NCHW, got {:?}", x.shape),
                 ));
             }
             (vec![x.shape[0], x.shape[1], 1, 1], None)
@@ -458,7 +457,7 @@ pub fn infer(op: &Op, name: &str, inputs: &[Option<&Info>]) -> Result<(Info, Aux
             if x.shape.len() != 4 {
                 return Err(shape_err(
                     name,
-                    alloc::format!("resize needs NCHW, got {:?}", x.shape),
+                    msg!("resize needs NCHW, got {:?}", x.shape),
                 ));
             }
             let s = vec![
@@ -540,7 +539,7 @@ pub fn infer(op: &Op, name: &str, inputs: &[Option<&Info>]) -> Result<(Info, Aux
             if ra < 2 || rb < 2 || x.shape[ra - 1] != y.shape[rb - 2] {
                 return Err(shape_err(
                     name,
-                    alloc::format!("cannot multiply {:?} by {:?}", x.shape, y.shape),
+                    msg!("cannot multiply {:?} by {:?}", x.shape, y.shape),
                 ));
             }
             let mut shape = broadcast_shapes(&x.shape[..ra - 2], &y.shape[..rb - 2], name)?;
@@ -549,7 +548,7 @@ pub fn infer(op: &Op, name: &str, inputs: &[Option<&Info>]) -> Result<(Info, Aux
             if let Some(b) = inputs.get(2).copied().flatten()
                 && checked_elems(&b.shape, name)? != y.shape[rb - 1]
             {
-                return Err(shape_err(name, alloc::format!("bias shape {:?}", b.shape)));
+                return Err(shape_err(name, msg!("bias shape {:?}", b.shape)));
             }
             (shape, None)
         }
@@ -593,7 +592,7 @@ pub fn infer(op: &Op, name: &str, inputs: &[Option<&Info>]) -> Result<(Info, Aux
                 if checked_elems(&p.shape, name)? != last {
                     return Err(shape_err(
                         name,
-                        alloc::format!("scale/bias shape {:?} for {last} features", p.shape),
+                        msg!("scale/bias shape {:?} for {last} features", p.shape),
                     ));
                 }
             }
@@ -612,7 +611,7 @@ pub fn infer(op: &Op, name: &str, inputs: &[Option<&Info>]) -> Result<(Info, Aux
             if perm.len() != rank {
                 return Err(shape_err(
                     name,
-                    alloc::format!("permutation {perm:?} for rank {rank}"),
+                    msg!("permutation {perm:?} for rank {rank}"),
                 ));
             }
             let shape: Vec<usize> = perm.iter().map(|&p| x.shape[p]).collect();
@@ -642,7 +641,7 @@ pub fn infer(op: &Op, name: &str, inputs: &[Option<&Info>]) -> Result<(Info, Aux
                 if listed && d != 1 {
                     return Err(shape_err(
                         name,
-                        alloc::format!("cannot squeeze axis {i} of {:?}", x.shape),
+                        msg!("cannot squeeze axis {i} of {:?}", x.shape),
                     ));
                 }
                 if !(listed || (ax.is_empty() && d == 1)) {
@@ -679,10 +678,7 @@ pub fn infer(op: &Op, name: &str, inputs: &[Option<&Info>]) -> Result<(Info, Aux
                 *axis
             };
             if !(0..=rank as i64).contains(&a) {
-                return Err(shape_err(
-                    name,
-                    alloc::format!("flatten axis {axis} for rank {rank}"),
-                ));
+                return Err(shape_err(name, msg!("flatten axis {axis} for rank {rank}")));
             }
             let a = a as usize;
             let outer = checked_elems(&x.shape[..a], name)?;
@@ -704,7 +700,7 @@ pub fn infer(op: &Op, name: &str, inputs: &[Option<&Info>]) -> Result<(Info, Aux
                 {
                     return Err(shape_err(
                         name,
-                        alloc::format!("cannot concatenate {:?} and {:?}", x.shape, p.shape),
+                        msg!("cannot concatenate {:?} and {:?}", x.shape, p.shape),
                     ));
                 }
                 shape[a] = shape[a].saturating_add(p.shape[a]);
@@ -759,10 +755,7 @@ pub fn infer(op: &Op, name: &str, inputs: &[Option<&Info>]) -> Result<(Info, Aux
                     if (0..dim).contains(&j) {
                         Ok(j as usize)
                     } else {
-                        Err(shape_err(
-                            name,
-                            alloc::format!("gather index {i} out of range {dim}"),
-                        ))
+                        Err(shape_err(name, msg!("gather index {i} out of range {dim}")))
                     }
                 })
                 .collect::<Result<_>>()?;
@@ -803,7 +796,7 @@ pub fn infer(op: &Op, name: &str, inputs: &[Option<&Info>]) -> Result<(Info, Aux
                 (Some(d), _) => Some(d.clone()),
                 (None, CastTo::Float) => None,
                 (None, CastTo::Int) => {
-                    return Err(Error::Unsupported(alloc::format!(
+                    return Err(Error::Unsupported(msg!(
                         "node '{name}': casting run-time values to integers"
                     )));
                 }

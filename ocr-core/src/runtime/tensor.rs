@@ -20,7 +20,7 @@ impl Tensor {
     pub fn new(shape: Vec<usize>, data: Vec<f32>) -> Result<Self> {
         match num_elements(&shape) {
             Some(n) if n == data.len() => Ok(Tensor { shape, data }),
-            _ => Err(Error::Input(alloc::format!(
+            _ => Err(Error::Input(msg!(
                 "shape {:?} does not hold {} elements",
                 shape,
                 data.len()
@@ -30,8 +30,8 @@ impl Tensor {
 
     /// A zero-filled tensor.
     pub fn zeros(shape: Vec<usize>) -> Result<Self> {
-        let n = num_elements(&shape)
-            .ok_or_else(|| Error::Limit(alloc::format!("shape {shape:?} overflows")))?;
+        let n =
+            num_elements(&shape).ok_or_else(|| Error::Limit(msg!("shape {shape:?} overflows")))?;
         Ok(Tensor {
             shape,
             data: alloc::vec![0.0; n],
