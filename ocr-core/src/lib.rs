@@ -11,8 +11,8 @@
 extern crate alloc;
 
 /// Formats a runtime error message. With the `static-messages` feature (the size-first SDK) the
-/// message is the format string itself, placeholders unfilled: `core::fmt` and its integer and
-/// float formatting then stay out of the library.
+/// message is the format string with each placeholder shown as `_` ([`unfilled`]): `core::fmt`
+/// and its integer and float formatting then stay out of the library.
 #[cfg(not(feature = "static-messages"))]
 macro_rules! msg {
     ($($t:tt)*) => { alloc::format!($($t)*) };
@@ -22,8 +22,42 @@ macro_rules! msg {
     ($fmt:literal $($rest:tt)*) => {{
         // Type-checks the arguments (and uses them); the unused `Arguments` is optimised out.
         let _ = format_args!($fmt $($rest)*);
-        alloc::string::String::from($fmt)
+        $crate::unfilled($fmt)
     }};
+}
+
+/// A format string as a message with its placeholders left out: `"node '{}' input {i}"` reads
+/// `"node '_' input _"`, and `{{`/`}}` read as braces. For `static-messages` builds.
+#[cfg(any(test, feature = "static-messages"))]
+fn unfilled(template: &str) -> alloc::string::String {
+    let mut out = alloc::string::String::with_capacity(template.len());
+    let mut chars = template.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '{' if chars.next_if_eq(&'{').is_some() => out.push('{'),
+            '}' if chars.next_if_eq(&'}').is_some() => out.push('}'),
+            '{' => {
+                for c in chars.by_ref() {
+                    if c == '}' {
+                        break;
+                    }
+                }
+                out.push('_');
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod static_message_tests {
+    #[test]
+    fn placeholders_read_as_underscores() {
+        assert_eq!(super::unfilled("node '{}' input {i} of {:?}"), "node '_' input _ of _");
+        assert_eq!(super::unfilled("{{literal}} {i:>4}}}"), "{literal} _}");
+        assert_eq!(super::unfilled("unclosed {"), "unclosed _");
+    }
 }
 
 pub mod ctc;
