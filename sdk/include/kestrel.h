@@ -78,7 +78,9 @@ void kestrel_engine_free(KestrelEngine *engine);
 /** Sets the thread count: this build computes on the calling thread and accepts only 1. */
 KestrelStatus kestrel_engine_set_threads(KestrelEngine *engine, int threads);
 
-/** The message of the engine's last failed call ("" if none); valid until the next call. */
+/** The message of the engine's last failed call ("" if none); valid until the next call.
+ *  Messages from inside the runtime show `_` where the full engine prints a name or number
+ *  (e.g. "shape error: node '_' input _ is absent"): formatting code would enlarge the library. */
 const char *kestrel_engine_last_error(const KestrelEngine *engine);
 
 /** Detects, classifies and reads every text line, top to bottom. */
