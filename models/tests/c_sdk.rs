@@ -34,6 +34,8 @@ fn build(tmp: &Path) -> (PathBuf, PathBuf) {
     let out = Command::new(cargo)
         .args(["build", "--release", "--manifest-path"])
         .arg(&manifest)
+        // From sdk/, so that cargo reads sdk/.cargo/config.toml (size-first code generation).
+        .current_dir(root().join("sdk"))
         .env_remove("CARGO_TARGET_DIR")
         .output()
         .expect("run cargo");
