@@ -54,7 +54,10 @@ fn unfilled(template: &str) -> alloc::string::String {
 mod static_message_tests {
     #[test]
     fn placeholders_read_as_underscores() {
-        assert_eq!(super::unfilled("node '{}' input {i} of {:?}"), "node '_' input _ of _");
+        assert_eq!(
+            super::unfilled("node '{}' input {i} of {:?}"),
+            "node '_' input _ of _"
+        );
         assert_eq!(super::unfilled("{{literal}} {i:>4}}}"), "{literal} _}");
         assert_eq!(super::unfilled("unclosed {"), "unclosed _");
     }
