@@ -29,13 +29,11 @@ class OnnxNet(torch.nn.Module):
         self.output_name = model.graph.output[0].name
         self.fixed = {}
         self.params = torch.nn.ParameterDict()
-        self.producer = {}
         for n in model.graph.node:
             if n.op_type != "Constant":
                 continue
             value = numpy_helper.to_array(n.attribute[0].t).copy()
             name = n.output[0]
-            self.producer[name] = n
             if value.dtype == np.float32 and not name.startswith("p2o.helper"):
                 self.params[self.key(name)] = torch.nn.Parameter(torch.from_numpy(value))
             else:

@@ -318,7 +318,6 @@ def main():
         print(f"{len(net.matmul_hooks)} MatMul weights at {args.matmul_bits} bits")
 
     def agreement():
-        net.conv_hooks = hooks
         with torch.no_grad():
             same = sum(
                 a == b
