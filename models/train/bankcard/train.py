@@ -99,8 +99,9 @@ def to_height(img):
     return cv2.resize(img, (nw, HEIGHT), interpolation=cv2.INTER_LINEAR)
 
 
-def augment(img, rng):
-    """Photometric and geometric variation for the real crops (BGR uint8, any size)."""
+def augment(img, rng, contrast_low=0.6):
+    """Photometric and geometric variation for the real crops (BGR uint8, any size); contrast
+    is scaled by a factor from `contrast_low` to 1.4."""
     h, w = img.shape[:2]
     # Crop jitter: shift each edge by up to 8% of the height (in or out).
     m = 0.08 * h
@@ -119,7 +120,7 @@ def augment(img, rng):
         g = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
         img = cv2.cvtColor(g, cv2.COLOR_GRAY2BGR)
     f = img.astype(np.float32)
-    f = (f - 128) * rng.uniform(0.6, 1.4) + 128 + rng.uniform(-40, 40)
+    f = (f - 128) * rng.uniform(contrast_low, 1.4) + 128 + rng.uniform(-40, 40)
     if rng.random() < 0.3:
         f = cv2.GaussianBlur(f, (0, 0), rng.uniform(0.3, 1.3))
     if rng.random() < 0.4:
@@ -147,6 +148,26 @@ def scribble(img, rng):
         pts = ((1 - t) ** 3 * p[0] + 3 * (1 - t) ** 2 * t * p[1] + 3 * (1 - t) * t**2 * p[2] + t**3 * p[3])
         colour = rng.choice([(20, 20, 20), (40, 30, 30), (60, 60, 60), (15, 15, 40)])
         cv2.polylines(img, [pts.astype(np.int32)], False, colour, rng.randint(1, 3), cv2.LINE_AA)
+    return img
+
+
+def pen_line(img, rng):
+    """A long pen stroke across the crop, as on crops of cards someone drew over: a gently
+    curved line from edge to edge at a shallow angle, dark and 1-4 pixels wide (at 46 high),
+    sometimes doubled."""
+    h, w = img.shape[:2]
+    img = img.copy()
+    s = h / 46.0
+    colour = rng.choice([(20, 20, 20), (90, 40, 30), (50, 50, 50), (140, 50, 20), (160, 160, 160)])
+    for _ in range(1 if rng.random() < 0.7 else 2):
+        y0, y1 = rng.uniform(-0.1, 1.1) * h, rng.uniform(-0.1, 1.1) * h
+        bow = rng.uniform(-0.15, 0.15) * h
+        t = np.linspace(0, 1, 40)
+        xs = -0.05 * w + t * 1.1 * w
+        ys = y0 + (y1 - y0) * t + bow * 4 * t * (1 - t)
+        pts = np.stack([xs, ys], 1)
+        width = max(1, int(round(rng.uniform(1, 4) * s)))
+        cv2.polylines(img, [pts.astype(np.int32)], False, colour, width, cv2.LINE_AA)
     return img
 
 
@@ -208,6 +229,9 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--width", type=float, default=1.0, help="channel multiplier of the network")
+    ap.add_argument("--real-marks", type=float, default=0.0, help="share of real crops given marks")
+    ap.add_argument("--pen-lines", type=float, default=0.0, help="share of crops given a pen stroke")
+    ap.add_argument("--contrast-low", type=float, default=0.6, help="least contrast factor, real crops")
     args = ap.parse_args()
 
     torch.manual_seed(args.seed)
@@ -252,7 +276,13 @@ def main():
         else:
             n_real = int(round(args.batch * args.real_share)) if real else 0
             picks = [real[rng.randrange(len(real))] for _ in range(n_real)]
-            imgs = [to_height(augment(im, rng)) for im, _ in picks]
+            imgs = [augment(im, rng, args.contrast_low) for im, _ in picks]
+            # Marks after the photometric changes, so they stay dark on faint crops.
+            if args.real_marks > 0:
+                imgs = [occlude(im, rng) if rng.random() < args.real_marks else im for im in imgs]
+            if args.pen_lines > 0:
+                imgs = [pen_line(im, rng) if rng.random() < args.pen_lines else im for im in imgs]
+            imgs = [to_height(im) for im in imgs]
             texts = [t for _, t in picks]
             for _ in range(args.batch - n_real):
                 im, t = groups[rng.randrange(len(groups))]
@@ -260,6 +290,8 @@ def main():
                     im = occlude(im, rng)
                 if rng.random() < 0.2:
                     im = scribble(im, rng)
+                if args.pen_lines > 0 and rng.random() < args.pen_lines:
+                    im = pen_line(im, rng)
                 imgs.append(im)
                 texts.append(t)
         # Random extra padding, as the engine pads short crops to 320 columns.

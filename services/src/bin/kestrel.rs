@@ -84,6 +84,24 @@ fn load_model(path: &std::path::Path, key: Option<&[u8; 32]>) -> Result<Model> {
     m.with_context(|| format!("cannot load {}", path.display()))
 }
 
+/// The bank-card reader with the given number recognisers, or the committed ones.
+fn bank_card_reader(
+    engine: &Engine,
+    number_models: &[PathBuf],
+    models: &ModelArgs,
+) -> Result<ocr_services::doc::bank_card::BankCardReader> {
+    use ocr_services::doc::bank_card::BankCardReader;
+    if number_models.is_empty() {
+        return Ok(BankCardReader::new(engine)?);
+    }
+    let key = models.model_key_file.as_deref().map(read_key).transpose()?;
+    let loaded = number_models
+        .iter()
+        .map(|p| load_model(p, key.as_ref()))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(BankCardReader::with_models(engine, loaded)?)
+}
+
 impl ModelArgs {
     fn engine(&self, threads: usize) -> Result<Engine> {
         let precision = Precision::parse(&self.precision)
@@ -232,6 +250,10 @@ enum Command {
         /// the general one (digits only) as fallback when it is unsure.
         #[arg(long)]
         bank_card_numbers: bool,
+        /// Bank-card number recogniser file for `--bank-card-numbers` and the bank-card
+        /// documents (default: the committed ones); repeat it for an ensemble.
+        #[arg(long, value_name = "FILE")]
+        number_model: Vec<PathBuf>,
         /// Also score the development images that calibrated the int8 models or trained the
         /// bank-card recogniser (left out by default: models/calib/dev-calibration.txt,
         /// models/train/bankcard/dev-train-split.txt).
@@ -416,9 +438,10 @@ enum Command {
         /// group): skip localisation.
         #[arg(long)]
         crop: bool,
-        /// Bank-card number recogniser file (default: the committed one).
+        /// Bank-card number recogniser file (default: the committed ones); repeat it for an
+        /// ensemble, the first reading every number and the others those it is unsure of.
         #[arg(long, value_name = "FILE")]
-        number_model: Option<PathBuf>,
+        number_model: Vec<PathBuf>,
         /// Worker threads (0 = one per core).
         #[arg(long, default_value_t = 1)]
         threads: usize,
@@ -664,6 +687,7 @@ fn run(cli: Cli) -> Result<()> {
             allowed_chars,
             classify,
             bank_card_numbers,
+            number_model,
             include_calibration,
             models,
         } => {
@@ -718,7 +742,7 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 None => {
                     engine = models.engine(threads)?;
-                    reader = ocr_services::doc::bank_card::BankCardReader::new(&engine)?;
+                    reader = bank_card_reader(&engine, &number_model, &models)?;
                     Predictor::Documents {
                         engine: &engine,
                         bank_card: &reader,
@@ -1014,7 +1038,6 @@ fn run(cli: Cli) -> Result<()> {
             threads,
             models,
         } => {
-            use ocr_services::doc::bank_card::BankCardReader;
             use ocr_services::doc::{id_card, locate, quality, vehicle};
             const KINDS: [&str; 7] = [
                 "bank-card",
@@ -1029,13 +1052,7 @@ fn run(cli: Cli) -> Result<()> {
                 bail!("unknown document type '{kind}' ({})", KINDS.join(", "));
             }
             let engine = models.engine(threads)?;
-            let reader = match &number_model {
-                Some(p) => {
-                    let key = models.model_key_file.as_deref().map(read_key).transpose()?;
-                    BankCardReader::with_model(&engine, load_model(p, key.as_ref())?)?
-                }
-                None => BankCardReader::new(&engine)?,
-            };
+            let reader = bank_card_reader(&engine, &number_model, &models)?;
             let mut failed = 0;
             for path in &images {
                 let result = std::fs::read(path)

@@ -19,6 +19,9 @@ use std::cmp::Ordering;
 /// The committed bank-card number recogniser (int8; `models/train/bankcard` trains it).
 pub static NUMBER_MODEL: &[u8] = include_bytes!("../../../models/zoo/bankcard-rec-int8.kmod");
 
+/// The committed bank-card number recognisers, in the order [`BankCardReader`] runs them.
+pub static NUMBER_MODELS: &[&[u8]] = &[NUMBER_MODEL];
+
 /// A specialised reading whose least confident digit is below this counts as unsure: the
 /// general recogniser reads the crop too (digits only), and the reader chooses among
 /// the two readings and their fusion. Picked on the training run's synthetic validation
@@ -28,6 +31,13 @@ pub const UNSURE: f32 = 0.9;
 
 /// Characters a card number line may hold.
 const NUMBER_CHARS: &str = "0123456789 ";
+
+/// The `recognizer` of a field read by the specialised recognisers.
+const BANKCARD: &str = "bankcard";
+/// The `recognizer` of a field read by the general recogniser.
+const GENERAL: &str = "general";
+/// The `recognizer` of a field fused from specialised and general readings.
+const FUSED: &str = "bankcard+general";
 
 /// What the BIN table knows about a card number's prefix.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -171,38 +181,61 @@ field_list!(BankCard {
     "bank_name" => bank_name,
 });
 
-/// Reads bank cards: the specialised number recogniser beside a general engine.
+/// Reads bank cards: the specialised number recognisers beside a general engine.
 pub struct BankCardReader {
-    number: LineRecognizer,
+    /// The first reads every number; the others (an ensemble) and the general recogniser
+    /// read it again when the first is unsure.
+    numbers: Vec<LineRecognizer>,
 }
 
 impl BankCardReader {
-    /// The reader with the committed bank-card recogniser, on `engine`'s threads.
+    /// The reader with the committed bank-card recognisers, on `engine`'s threads.
     pub fn new(engine: &Engine) -> Result<Self, OcrError> {
-        Self::with_model(engine, Model::from_bytes(NUMBER_MODEL)?)
+        let models = NUMBER_MODELS
+            .iter()
+            .map(|bytes| Model::from_bytes(bytes))
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::with_models(engine, models)
     }
 
     /// The reader with another number recogniser (digits and space dictionary).
     pub fn with_model(engine: &Engine, model: Model) -> Result<Self, OcrError> {
+        Self::with_models(engine, vec![model])
+    }
+
+    /// The reader with other number recognisers (digits and space dictionaries): the first
+    /// reads every number, the others only those it is unsure of. At least one.
+    pub fn with_models(engine: &Engine, models: Vec<Model>) -> Result<Self, OcrError> {
+        if models.is_empty() {
+            return Err(OcrError::Model(
+                "a bank-card reader needs at least one number recogniser".into(),
+            ));
+        }
         Ok(BankCardReader {
-            number: engine.load_recognizer(model)?,
+            numbers: models
+                .into_iter()
+                .map(|m| engine.load_recognizer(m))
+                .collect::<Result<_, _>>()?,
         })
     }
 
-    /// The specialised number recogniser.
+    /// The first specialised number recogniser.
     pub fn recognizer(&self) -> &LineRecognizer {
-        &self.number
+        &self.numbers[0]
     }
 
     /// Reads an image that is the card number (a whole number line or one group).
     pub fn read_number(&self, engine: &Engine, img: &RgbImage) -> Result<Field, OcrError> {
-        let special = self.number.recognize_line(img, None)?;
-        let general = if unsure(&special) {
-            Some(engine.recognize_line(img, &digits_only())?)
-        } else {
-            None
-        };
-        Ok(number_field(special, general))
+        let first = self.numbers[0].recognize_line(img, None)?;
+        let sure = !unsure(&first);
+        let mut readings = vec![(first, BANKCARD)];
+        if !sure {
+            for number in &self.numbers[1..] {
+                readings.push((number.recognize_line(img, None)?, BANKCARD));
+            }
+            readings.push((engine.recognize_line(img, &digits_only())?, GENERAL));
+        }
+        Ok(number_field(readings))
     }
 
     /// Reads a number row (or band) of a card with both recognisers, as [`number_field`]
@@ -214,10 +247,13 @@ impl BankCardReader {
         region: Quad,
     ) -> Result<Field, OcrError> {
         let crop = rectify::crop(card, &region);
-        let special = self
-            .number
-            .recognize(std::slice::from_ref(&crop), None, 1, None)?
-            .remove(0);
+        let mut readings = Vec::with_capacity(self.numbers.len() + 1);
+        for number in &self.numbers {
+            let line = number
+                .recognize(std::slice::from_ref(&crop), None, 1, None)?
+                .remove(0);
+            readings.push((line, BANKCARD));
+        }
         let general = engine
             .recognize_crops(
                 vec![crop],
@@ -225,7 +261,8 @@ impl BankCardReader {
                 &mut ocr_core::ocr::StageTimings::default(),
             )?
             .remove(0);
-        let mut field = number_field(special, Some(general));
+        readings.push((general, GENERAL));
+        let mut field = number_field(readings);
         field.quad = Some(region);
         Ok(field)
     }
@@ -668,28 +705,27 @@ fn tidy_number(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// The number field from the specialised reading and, when it was unsure, the general one.
-/// When both read the same grouping, their digit-by-digit fusion ([`fuse_readings`]) is a
-/// third candidate. A reading that passes the Luhn check beats one that does not; then the
-/// fusion beats either reading alone; then the more confident wins. A whole number that
+/// The number field from the readings of one number: the first specialised recogniser's,
+/// then, when it was unsure, the other specialised ones' and the general one's. The
+/// digit-by-digit fusion ([`fuse_readings`]) of the most readings that share a grouping is
+/// one more candidate. A reading that passes the Luhn check beats one that does not; then
+/// the fusion beats any reading alone; then the more confident wins. A whole number that
 /// fails its check is repaired from second choices when exactly one single-digit change
 /// makes it pass.
-fn number_field(special: Line, general: Option<Line>) -> Field {
-    let mut candidates = vec![(special, "bankcard")];
-    if let Some(g) = general.filter(|g| !g.text.trim().is_empty()) {
-        if let Some(fused) = fuse_readings(&candidates[0].0, &g) {
-            candidates.push((fused, "bankcard+general"));
-        }
-        candidates.push((g, "general"));
+fn number_field(readings: Vec<(Line, &'static str)>) -> Field {
+    let mut candidates: Vec<(Line, &str, bool)> = readings
+        .into_iter()
+        .enumerate()
+        .filter(|(i, (l, _))| *i == 0 || !l.text.trim().is_empty())
+        .map(|(_, (l, recognizer))| (l, recognizer, false))
+        .collect();
+    if let Some((fused, recognizer)) = fuse_most(&candidates) {
+        candidates.push((fused, recognizer, true));
     }
-    let rank = |(l, recognizer): &(Line, &str)| {
-        (
-            check::bank_card_number(&l.text),
-            *recognizer == "bankcard+general",
-            l.confidence,
-        )
+    let rank = |(l, _, fused): &(Line, &str, bool)| {
+        (check::bank_card_number(&l.text), *fused, l.confidence)
     };
-    // The first of equals wins: the specialised reading, then the fusion.
+    // The first of equals wins: the first specialised reading, then the others in order.
     let best = (1..candidates.len()).fold(0, |best, i| {
         if rank(&candidates[i]).partial_cmp(&rank(&candidates[best])) == Some(Ordering::Greater) {
             i
@@ -697,7 +733,7 @@ fn number_field(special: Line, general: Option<Line>) -> Field {
             best
         }
     });
-    let (line, recognizer) = candidates.swap_remove(best);
+    let (line, recognizer, _) = candidates.swap_remove(best);
     let text = strip_stray_groups(&tidy_number(&line.text));
     let digits = digit_count(&text);
     let whole = (13..=19).contains(&digits);
@@ -784,12 +820,35 @@ fn strip_stray_digit(text: &str, failing: bool) -> Option<String> {
     (found.len() == 1).then(|| found.remove(0))
 }
 
-/// The two readings fused digit by digit, when they have the same digits in the same groups
-/// (else `None`): each digit is the one with the most probability summed over both readings'
-/// first and second choices, its confidence half that sum, its second choice the runner-up.
-/// Where the models disagree on a digit (an embossed 9 that one reads as 5), the one that is
-/// surer of its choice, and agrees with the other's second choice, wins.
-fn fuse_readings(a: &Line, b: &Line) -> Option<Line> {
+/// The fusion ([`fuse_readings`]) of the most readings that share one grouping (at least
+/// two; the earliest such set on a tie), with the name of the recognisers fused:
+/// `bankcard+general` when the general reading is among them, else `bankcard`.
+fn fuse_most(readings: &[(Line, &'static str, bool)]) -> Option<(Line, &'static str)> {
+    let groups = |l: &Line| -> Vec<usize> { l.text.split_whitespace().map(str::len).collect() };
+    let mut best: Vec<usize> = Vec::new();
+    for (line, _, _) in readings {
+        let same: Vec<usize> = (0..readings.len())
+            .filter(|&j| groups(&readings[j].0) == groups(line))
+            .collect();
+        if same.len() > best.len() {
+            best = same;
+        }
+    }
+    if best.len() < 2 {
+        return None;
+    }
+    let lines: Vec<&Line> = best.iter().map(|&i| &readings[i].0).collect();
+    let general = best.iter().any(|&i| readings[i].1 == GENERAL);
+    fuse_readings(&lines).map(|l| (l, if general { FUSED } else { BANKCARD }))
+}
+
+/// The readings fused digit by digit, when they all have the same digits in the same groups
+/// (else `None`): each digit is the one with the most probability summed over the readings'
+/// first and second choices, its confidence that sum over the number of readings, its second
+/// choice the runner-up. Where the models disagree on a digit (an embossed 9 that one reads
+/// as 5), the one that is surer of its choice, and agrees with the other's second choice,
+/// wins; with three readings, two that agree outvote one.
+fn fuse_readings(readings: &[&Line]) -> Option<Line> {
     let digits = |l: &Line| -> Vec<Char> {
         l.chars
             .iter()
@@ -798,14 +857,20 @@ fn fuse_readings(a: &Line, b: &Line) -> Option<Line> {
             .collect()
     };
     let groups = |l: &Line| -> Vec<usize> { l.text.split_whitespace().map(str::len).collect() };
-    let (da, db) = (digits(a), digits(b));
-    if da.is_empty() || da.len() != db.len() || groups(a) != groups(b) {
+    let (&a, rest) = readings.split_first()?;
+    let per_reading: Vec<Vec<Char>> = readings.iter().map(|l| digits(l)).collect();
+    let da = &per_reading[0];
+    if da.is_empty()
+        || per_reading.iter().any(|d| d.len() != da.len())
+        || rest.iter().any(|l| groups(l) != groups(a))
+    {
         return None;
     }
+    let n = readings.len() as f32;
     let mut fused: Vec<Char> = Vec::with_capacity(da.len());
-    for (x, y) in da.iter().zip(&db) {
+    for (k, x) in da.iter().enumerate() {
         let mut votes: Vec<(&str, f32)> = Vec::new();
-        let choices = [x, y].into_iter().flat_map(|c| {
+        let choices = per_reading.iter().map(|d| &d[k]).flat_map(|c| {
             std::iter::once((c.text.as_str(), c.confidence)).chain(
                 c.alternative
                     .as_ref()
@@ -821,11 +886,11 @@ fn fuse_readings(a: &Line, b: &Line) -> Option<Line> {
         votes.sort_by(|p, q| q.1.total_cmp(&p.1));
         fused.push(Char {
             text: votes[0].0.to_string(),
-            confidence: votes[0].1 / 2.0,
+            confidence: votes[0].1 / n,
             quad: x.quad,
             alternative: votes.get(1).map(|v| Alternative {
                 text: v.0.to_string(),
-                confidence: v.1 / 2.0,
+                confidence: v.1 / n,
             }),
         });
     }
@@ -1020,7 +1085,7 @@ mod tests {
                 _ => (c, 0.99, Some('7')),
             })
             .collect();
-        let f = number_field(line(&chars), None);
+        let f = number_field(vec![(line(&chars), BANKCARD)]);
         assert_eq!(f.text, "4111 1111 1111 1111");
         assert_eq!((f.valid, f.corrected), (Some(true), true));
         // A valid number is left alone; a 4-digit group has no check.
@@ -1028,10 +1093,10 @@ mod tests {
             .chars()
             .map(|c| (c, 0.9, None))
             .collect();
-        let f = number_field(line(&ok), None);
+        let f = number_field(vec![(line(&ok), BANKCARD)]);
         assert_eq!((f.valid, f.corrected), (Some(true), false));
         let group: Vec<_> = "0123".chars().map(|c| (c, 0.9, None)).collect();
-        assert_eq!(number_field(line(&group), None).valid, None);
+        assert_eq!(number_field(vec![(line(&group), BANKCARD)]).valid, None);
     }
 
     #[test]
@@ -1044,7 +1109,7 @@ mod tests {
             .chars()
             .map(|c| (c, 0.95, (c != ' ').then_some('1')))
             .collect();
-        let f = number_field(line(&chars), None);
+        let f = number_field(vec![(line(&chars), BANKCARD)]);
         assert_eq!(f.text, read);
         assert_eq!((f.valid, f.corrected), (Some(false), false));
     }
@@ -1156,13 +1221,13 @@ mod tests {
             .chars()
             .map(|c| (c, 0.95, (c != ' ').then_some('8')))
             .collect();
-        let fused = fuse_readings(&line(&special), &line(&general)).unwrap();
+        let fused = fuse_readings(&[&line(&special), &line(&general)]).unwrap();
         assert_eq!(fused.text, "4000 1234 5678 9010");
         // 9: (0.4 + 0.95) / 2; second choice 5 at 0.6 / 2.
         let nine = &fused.chars[12];
         assert!((nine.confidence - 0.675).abs() < 1e-6, "{nine:?}");
         assert_eq!(nine.alternative.as_ref().unwrap().text, "5");
-        let f = number_field(line(&special), Some(line(&general)));
+        let f = number_field(vec![(line(&special), BANKCARD), (line(&general), GENERAL)]);
         assert_eq!(f.text, "4000 1234 5678 9010");
         assert_eq!(
             (f.valid, f.corrected, f.recognizer),
@@ -1173,12 +1238,38 @@ mod tests {
             .chars()
             .map(|c| (c, 0.9, None))
             .collect();
-        assert!(fuse_readings(&line(&special), &line(&other)).is_none());
+        assert!(fuse_readings(&[&line(&special), &line(&other)]).is_none());
         let short: Vec<_> = "4000 1234 5678 901"
             .chars()
             .map(|c| (c, 0.9, None))
             .collect();
-        assert!(fuse_readings(&line(&special), &line(&short)).is_none());
+        assert!(fuse_readings(&[&line(&special), &line(&short)]).is_none());
+    }
+
+    #[test]
+    fn three_readings_fuse_by_majority_and_the_odd_grouping_stays_out() {
+        let sure = |text: &str, p: f32| -> Vec<(char, f32, Option<char>)> {
+            text.chars().map(|c| (c, p, None)).collect()
+        };
+        // Two specialised readings agree on 9010, the general one reads 9030 more surely
+        // than either: two votes against one.
+        let a = line(&sure("4000 1234 5678 9010", 0.8));
+        let b = line(&sure("4000 1234 5678 9010", 0.8));
+        let g = line(&sure("4000 1234 5678 9030", 0.9));
+        let fused = fuse_readings(&[&a, &g, &b]).unwrap();
+        assert_eq!(fused.text, "4000 1234 5678 9010");
+        let zero = &fused.chars[14];
+        assert!((zero.confidence - 1.6 / 3.0).abs() < 1e-6, "{zero:?}");
+        // A reading in another grouping is left out of the fusion; the two that share one
+        // fuse (the surer 3 wins), named after the recognisers in it.
+        let odd = line(&sure("40001234 5678 9030", 0.99));
+        let f = number_field(vec![(a.clone(), BANKCARD), (odd, BANKCARD), (g, GENERAL)]);
+        assert_eq!(
+            (f.text.as_str(), f.recognizer),
+            ("4000 1234 5678 9030", FUSED)
+        );
+        let f = number_field(vec![(a, BANKCARD), (b, BANKCARD)]);
+        assert_eq!(f.recognizer, BANKCARD);
     }
 
     #[test]
@@ -1204,7 +1295,7 @@ mod tests {
             .chars()
             .map(|c| (c, 0.7, None))
             .collect();
-        let f = number_field(line(&bad), Some(line(&good)));
+        let f = number_field(vec![(line(&bad), BANKCARD), (line(&good), GENERAL)]);
         assert_eq!(
             (f.text.as_str(), f.recognizer),
             ("4111 1111 1111 1111", "general")
