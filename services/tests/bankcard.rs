@@ -1,10 +1,10 @@
-//! The committed bank-card number recogniser on real crops it never trained on (the dev crops
+//! The committed bank-card number recognisers on real crops it never trained on (the dev crops
 //! outside `models/train/bankcard/dev-train-split.txt` and the calibration split) and on
 //! generated crops from a seed used nowhere in training, against the general recogniser on
 //! the same crops with the same scorer.
 
 use ocr_core::ocr::{Engine, ReadOptions};
-use ocr_services::doc::bank_card::{BankCardReader, NUMBER_MODEL};
+use ocr_services::doc::bank_card::{BankCardReader, NUMBER_MODELS};
 use ocr_services::eval;
 use std::path::PathBuf;
 
@@ -67,7 +67,7 @@ fn the_specialised_recogniser_beats_the_general_one_on_held_out_crops() {
 
 /// The pipeline's exact-match floor on the held-out dev crops (measured value minus a margin
 /// for platform rounding differences).
-const MIN_HELD_OUT: f64 = 0.95;
+const MIN_HELD_OUT: f64 = 0.97;
 
 #[test]
 fn generated_crops_from_an_unseen_seed() {
@@ -87,16 +87,18 @@ fn generated_crops_from_an_unseen_seed() {
 }
 
 /// Exact-match floor on generated crops (groups and whole numbers, all four styles).
-const MIN_GENERATED: f64 = 0.94;
+const MIN_GENERATED: f64 = 0.95;
 
 #[test]
-fn the_number_model_is_small_and_describes_itself() {
-    assert!(
-        NUMBER_MODEL.len() <= 460 * 1024,
-        "{} bytes",
-        NUMBER_MODEL.len()
-    );
-    let m = ocr_core::runtime::Model::from_bytes(NUMBER_MODEL).unwrap();
-    assert_eq!(m.meta("charset"), Some("0\n1\n2\n3\n4\n5\n6\n7\n8\n9"));
-    assert_eq!(m.meta("kestrel.precision"), Some("int8"));
+fn the_number_models_are_small_and_describe_themselves() {
+    // The bound is for the whole ensemble: the reference engine reads bank cards with one
+    // 460 KB model.
+    let total: usize = NUMBER_MODELS.iter().map(|m| m.len()).sum();
+    assert!(total <= 460 * 1024, "{total} bytes");
+    assert!(NUMBER_MODELS.len() >= 2, "the committed ensemble");
+    for bytes in NUMBER_MODELS {
+        let m = ocr_core::runtime::Model::from_bytes(bytes).unwrap();
+        assert_eq!(m.meta("charset"), Some("0\n1\n2\n3\n4\n5\n6\n7\n8\n9"));
+        assert_eq!(m.meta("kestrel.precision"), Some("int8"));
+    }
 }

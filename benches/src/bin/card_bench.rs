@@ -1,4 +1,5 @@
-//! Per-crop recognition latency of the bank-card number recogniser against the general
+//! Per-crop recognition latency of the bank-card number recognisers (the committed ensemble,
+//! every model reading each crop, as the bank-card reader runs them) against the general
 //! PP-OCRv4 recogniser on the same crops, in one run: rounds alternate between the two, each
 //! round times every crop once; prints medians and the ratio as one JSON object.
 
@@ -6,7 +7,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use ocr_benches::median;
 use ocr_core::ocr::{Engine, EngineConfig, LineRecognizer};
-use ocr_services::doc::bank_card::BankCardReader;
+use ocr_services::doc::bank_card::{BankCardReader, NUMBER_MODELS};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -22,10 +23,13 @@ struct Args {
     rounds: usize,
 }
 
-fn time_all(rec: &LineRecognizer, crops: &[image::RgbImage], out: &mut Vec<f64>) -> Result<()> {
+/// Times every crop read by all of `recs` in turn (one sample per crop).
+fn time_all(recs: &[LineRecognizer], crops: &[image::RgbImage], out: &mut Vec<f64>) -> Result<()> {
     for img in crops {
         let t = Instant::now();
-        rec.recognize_line(img, None)?;
+        for rec in recs {
+            rec.recognize_line(img, None)?;
+        }
         out.push(t.elapsed().as_secs_f64() * 1e3);
     }
     Ok(())
@@ -49,7 +53,10 @@ fn main() -> Result<()> {
             Ok(engine.decode(&bytes)?)
         })
         .collect::<Result<_>>()?;
-    let (general, card) = (engine.recognizer(), reader.recognizer());
+    let (general, card) = (
+        std::slice::from_ref(engine.recognizer()),
+        reader.recognizers(),
+    );
     // Warm-up: plans for every crop width.
     time_all(general, &crops, &mut Vec::new())?;
     time_all(card, &crops, &mut Vec::new())?;
@@ -71,7 +78,8 @@ fn main() -> Result<()> {
             "bankcard_ms": cm,
             "ratio": cm / gm,
             "general_bytes": ocr_core::ocr::zoo::REC.len(),
-            "bankcard_bytes": ocr_services::doc::bank_card::NUMBER_MODEL.len(),
+            "bankcard_models": card.len(),
+            "bankcard_bytes": NUMBER_MODELS.iter().map(|m| m.len()).sum::<usize>(),
         })
     );
     Ok(())

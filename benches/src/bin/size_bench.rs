@@ -74,6 +74,7 @@ fn main() -> Result<()> {
             "ppocrv4-rec-int8.kmod",
             "ppocr-mobile-v2-cls-int8.kmod",
             "bankcard-rec-int8.kmod",
+            "bankcard-rec-int8-pen.kmod",
         ]
         .iter()
         .map(|f| zoo.join(f))

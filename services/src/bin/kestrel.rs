@@ -246,8 +246,8 @@ enum Command {
         allowed_chars: Option<String>,
         #[command(flatten)]
         classify: ClassifyArgs,
-        /// Read line crops as bank-card numbers: the specialised bank-card recogniser, with
-        /// the general one (digits only) as fallback when it is unsure.
+        /// Read line crops as bank-card numbers: the specialised bank-card recognisers, with
+        /// the general one (digits only) consulted when they are unsure.
         #[arg(long)]
         bank_card_numbers: bool,
         /// Bank-card number recogniser file for `--bank-card-numbers` and the bank-card

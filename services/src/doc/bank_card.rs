@@ -1,5 +1,5 @@
-//! Bank cards: the card number, read by the specialised bank-card recogniser (with the general
-//! recogniser, restricted to digits, as the fallback when it is unsure), the expiry, the holder
+//! Bank cards: the card number, read by the specialised bank-card recognisers (with the general
+//! recogniser, restricted to digits, consulted when they are unsure), the expiry, the holder
 //! name, and the issuing bank, network and card type from the BIN table.
 //!
 //! Two entry points: [`BankCardReader::read_number`] for a crop that is already the number (a
@@ -16,11 +16,17 @@ use ocr_core::runtime::Model;
 use serde::Serialize;
 use std::cmp::Ordering;
 
-/// The committed bank-card number recogniser (int8; `models/train/bankcard` trains it).
-pub static NUMBER_MODEL: &[u8] = include_bytes!("../../../models/zoo/bankcard-rec-int8.kmod");
+/// The committed first bank-card number recogniser (int8; `models/train/bankcard` trains it,
+/// with pen-stroke, real-mark and low-contrast augmentation).
+pub static NUMBER_MODEL: &[u8] = include_bytes!("../../../models/zoo/bankcard-rec-int8-pen.kmod");
+
+/// The committed second bank-card number recogniser (same network and data, another seed,
+/// plain augmentation): it errs on other crops than the first.
+pub static NUMBER_MODEL_SECOND: &[u8] =
+    include_bytes!("../../../models/zoo/bankcard-rec-int8.kmod");
 
 /// The committed bank-card number recognisers, in the order [`BankCardReader`] runs them.
-pub static NUMBER_MODELS: &[&[u8]] = &[NUMBER_MODEL];
+pub static NUMBER_MODELS: &[&[u8]] = &[NUMBER_MODEL, NUMBER_MODEL_SECOND];
 
 /// A specialised reading whose least confident digit is below this counts as unsure: the
 /// general recogniser reads the crop too (digits only), and the reader chooses among
@@ -183,8 +189,8 @@ field_list!(BankCard {
 
 /// Reads bank cards: the specialised number recognisers beside a general engine.
 pub struct BankCardReader {
-    /// The first reads every number; the others (an ensemble) and the general recogniser
-    /// read it again when the first is unsure.
+    /// An ensemble: all read every number (they are small); the general recogniser reads it
+    /// too when the first is unsure.
     numbers: Vec<LineRecognizer>,
 }
 
@@ -203,8 +209,9 @@ impl BankCardReader {
         Self::with_models(engine, vec![model])
     }
 
-    /// The reader with other number recognisers (digits and space dictionaries): the first
-    /// reads every number, the others only those it is unsure of. At least one.
+    /// The reader with other number recognisers (digits and space dictionaries), in order:
+    /// all read every number, and the first one's doubt calls in the general recogniser.
+    /// At least one.
     pub fn with_models(engine: &Engine, models: Vec<Model>) -> Result<Self, OcrError> {
         if models.is_empty() {
             return Err(OcrError::Model(
@@ -224,15 +231,18 @@ impl BankCardReader {
         &self.numbers[0]
     }
 
+    /// All specialised number recognisers, in the order they run.
+    pub fn recognizers(&self) -> &[LineRecognizer] {
+        &self.numbers
+    }
+
     /// Reads an image that is the card number (a whole number line or one group).
     pub fn read_number(&self, engine: &Engine, img: &RgbImage) -> Result<Field, OcrError> {
-        let first = self.numbers[0].recognize_line(img, None)?;
-        let sure = !unsure(&first);
-        let mut readings = vec![(first, BANKCARD)];
-        if !sure {
-            for number in &self.numbers[1..] {
-                readings.push((number.recognize_line(img, None)?, BANKCARD));
-            }
+        let mut readings = Vec::with_capacity(self.numbers.len() + 1);
+        for number in &self.numbers {
+            readings.push((number.recognize_line(img, None)?, BANKCARD));
+        }
+        if unsure(&readings[0].0) {
             readings.push((engine.recognize_line(img, &digits_only())?, GENERAL));
         }
         Ok(number_field(readings))
@@ -315,7 +325,7 @@ impl BankCardReader {
     }
 
     /// Reads a photo of a card: the general engine finds the lines; the number line is re-read
-    /// with the specialised recogniser.
+    /// with the specialised recognisers.
     ///
     /// The card is rectified first when its outline shows. An outline can be wrong (a pattern
     /// printed on the card, a sub-rectangle of it, or a photo that is all card), so when the
@@ -705,8 +715,8 @@ fn tidy_number(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// The number field from the readings of one number: the first specialised recogniser's,
-/// then, when it was unsure, the other specialised ones' and the general one's. The
+/// The number field from the readings of one number: the specialised recognisers', in order,
+/// then, when the first was unsure, the general one's. The
 /// digit-by-digit fusion ([`fuse_readings`]) of the most readings that share a grouping is
 /// one more candidate. A reading that passes the Luhn check beats one that does not; then
 /// one in a printed shape ([`printed_shape`]: a crop read short, `711` for `1711`, is not);

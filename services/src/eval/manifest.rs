@@ -118,7 +118,7 @@ pub fn calibration_split() -> Vec<(&'static str, &'static str)> {
     parse_split(include_str!("../../../models/calib/dev-calibration.txt"))
 }
 
-/// The development-set images the committed bank-card recogniser trained on
+/// The development-set images the committed bank-card recognisers trained on
 /// (`models/train/bankcard/dev-train-split.txt`): `(model kind, source/image)`.
 pub fn training_split() -> Vec<(&'static str, &'static str)> {
     parse_split(include_str!(

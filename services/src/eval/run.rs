@@ -322,10 +322,10 @@ pub enum Predictor<'a> {
     Documents {
         /// The engine.
         engine: &'a Engine,
-        /// The bank-card reader (its specialised number recogniser).
+        /// The bank-card reader (its specialised number recognisers).
         bank_card: &'a BankCardReader,
-        /// Read `line` records as bank-card number crops (the specialised recogniser with
-        /// the general one as fallback) instead of general lines.
+        /// Read `line` records as bank-card number crops (the specialised recognisers with
+        /// the general one consulted when unsure) instead of general lines.
         card_number_lines: bool,
     },
 }
