@@ -439,7 +439,7 @@ enum Command {
         #[arg(long)]
         crop: bool,
         /// Bank-card number recogniser file (default: the committed ones); repeat it for an
-        /// ensemble, the first reading every number and the others those it is unsure of.
+        /// ensemble: all read every number, in the order given.
         #[arg(long, value_name = "FILE")]
         number_model: Vec<PathBuf>,
         /// Worker threads (0 = one per core).

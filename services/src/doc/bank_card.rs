@@ -328,9 +328,12 @@ impl BankCardReader {
     /// with the specialised recognisers.
     ///
     /// The card is rectified first when its outline shows. An outline can be wrong (a pattern
-    /// printed on the card, a sub-rectangle of it, or a photo that is all card), so when the
-    /// number read there does not pass the Luhn check the photo is read again as it is, and
-    /// the more plausible number wins (passing the check, then printed in a known grouping).
+    /// printed on the card, a sub-rectangle of it, a corner pulled off by a faint edge, or a
+    /// photo that is all card), so when the number read there does not both pass the Luhn
+    /// check and come in a printed grouping (an outline that cuts the number can still give
+    /// a reading that passes, once in ten by chance or by repair) the photo is read again as
+    /// it is, and the more plausible number wins (passing the check and grouped as printed,
+    /// then passing, then grouped).
     /// Before that, the card is also read turned over from the way its lines voted: embossed
     /// digits upside down can read as a confident, long but failing number that outvotes the
     /// small name and date (the classifier sees much the same relief either way up). Turned,
@@ -345,7 +348,7 @@ impl BankCardReader {
         };
         let doc = locate::Rectified::new(img, &outline.quad, Some(locate::ID1_SIZE));
         let (mut card, mut doc) = self.read_rectified(engine, doc, true, true)?;
-        if number_rank(card.card_number.as_ref()).1 {
+        if number_rank(card.card_number.as_ref()).0 {
             return Ok(card);
         }
         doc.turn();
