@@ -366,7 +366,13 @@ impl BankCardReader {
         let whole = self
             .read_rectified(engine, locate::Rectified::whole(img), false, true)?
             .0;
-        if number_rank(whole.card_number.as_ref()) > number_rank(card.card_number.as_ref()) {
+        // Equally plausible, the surer reading wins: a number repaired into passing the check
+        // reads less surely than one that passed as read.
+        let (w, c) = (whole.card_number.as_ref(), card.card_number.as_ref());
+        let sureness = |f: Option<&Field>| f.map_or(0.0, |f| f.confidence);
+        if number_rank(w) > number_rank(c)
+            || (number_rank(w) == number_rank(c) && sureness(w) > sureness(c))
+        {
             card = whole;
         }
         Ok(card)
