@@ -233,13 +233,16 @@ fn the_dev_specimen_bank_cards() {
     assert_eq!(text(&one.expiry).as_deref(), Some("09/17"));
     assert_eq!(text(&one.holder_name).as_deref(), Some("VALUED CARDMEMBER"));
     assert_eq!(text(&read(2).holder_name).as_deref(), Some("CU MEMBER"));
-    // Embossed silver digits: the bank-card model reads the 9 of 9010 as 5, the general
-    // model as 9; fused digit by digit, the 9 wins.
+    // Embossed silver digits: the plain bank-card model alone reads the 9 of 9010 as 5, the
+    // general model as 9; the reader's readings (the ensemble, the fusion, the warped card and
+    // the photo as it is) keep the 9.
     let four = read(4);
     let number = four.card_number.unwrap();
-    assert_eq!(
-        (number.text.as_str(), number.recognizer),
-        ("4000 1234 5678 9010", "bankcard+general")
+    assert_eq!(number.text, "4000 1234 5678 9010");
+    assert!(
+        number.recognizer.starts_with("bankcard"),
+        "{}",
+        number.recognizer
     );
     // `GOOD THRU 3/20`: a one-digit month.
     assert_eq!(text(&four.expiry).as_deref(), Some("03/20"));
