@@ -737,7 +737,10 @@ fn number_field(readings: Vec<(Line, &'static str)>) -> Field {
         .into_iter()
         .enumerate()
         .filter(|(i, (l, _))| *i == 0 || !l.text.trim().is_empty())
-        .map(|(_, (l, recognizer))| (l, recognizer, false))
+        .map(|(_, (mut l, recognizer))| {
+            regroup_by_gaps(&mut l);
+            (l, recognizer, false)
+        })
         .collect();
     if let Some((fused, recognizer)) = fuse_most(&candidates) {
         candidates.push((fused, recognizer, true));
@@ -786,6 +789,77 @@ fn number_field(readings: Vec<(Line, &'static str)>) -> Field {
         field.corrected = true;
     }
     field
+}
+
+/// How much wider than every gap inside a group each gap between groups must be (centre to
+/// centre of neighbouring digits) for [`regroup_by_gaps`] to regroup a reading.
+const GROUP_GAP_RATIO: f32 = 1.3;
+
+/// `line` regrouped as the number is printed when it was read in no printed grouping (a
+/// whole number read without its gaps, `6200918522953164062`, or with one gap lost,
+/// `62833015 3804 9369`): the [`PRINTED_GROUPINGS`] grouping of its digit count whose breaks
+/// fall on the widest gaps between the digits' boxes, every break at least
+/// [`GROUP_GAP_RATIO`] times as wide as any gap inside a group. The digits stay as read;
+/// a reading whose gaps single out no grouping (a number printed without gaps, or one read
+/// with a digit too many or too few) stays as it is.
+fn regroup_by_gaps(line: &mut Line) {
+    if !line.text.chars().all(|c| c.is_ascii_digit() || c == ' ') || printed_grouping(&line.text) {
+        return;
+    }
+    let digits: Vec<&Char> = line
+        .chars
+        .iter()
+        .filter(|c| !c.text.is_empty() && c.text.chars().all(|ch| ch.is_ascii_digit()))
+        .collect();
+    let text: String = digits.iter().map(|c| c.text.as_str()).collect();
+    if !(13..=19).contains(&digits.len()) || text.len() != digit_count(&line.text) {
+        return;
+    }
+    let (ux, uy) = locate::direction(&line.quad);
+    let along: Vec<f32> = digits
+        .iter()
+        .map(|c| {
+            let p = locate::centre(&c.quad);
+            p.x * ux + p.y * uy
+        })
+        .collect();
+    let gaps: Vec<f32> = along.windows(2).map(|w| w[1] - w[0]).collect();
+    let mut best: Option<(&[usize], f32)> = None;
+    for &grouping in PRINTED_GROUPINGS {
+        if grouping.iter().sum::<usize>() != digits.len() {
+            continue;
+        }
+        // Gap i lies between digits i and i + 1.
+        let breaks: Vec<usize> = grouping[..grouping.len() - 1]
+            .iter()
+            .scan(0, |end, len| {
+                *end += len;
+                Some(*end - 1)
+            })
+            .collect();
+        let narrowest_break = breaks
+            .iter()
+            .map(|&i| gaps[i])
+            .fold(f32::INFINITY, f32::min);
+        let widest_inside = (0..gaps.len())
+            .filter(|i| !breaks.contains(i))
+            .map(|i| gaps[i])
+            .fold(0.0, f32::max);
+        let ratio = narrowest_break / widest_inside.max(1e-3);
+        if ratio >= GROUP_GAP_RATIO && best.is_none_or(|(_, r)| ratio > r) {
+            best = Some((grouping, ratio));
+        }
+    }
+    if let Some((grouping, _)) = best {
+        let mut rest = text.as_str();
+        let mut groups = Vec::with_capacity(grouping.len());
+        for &len in grouping {
+            let (group, tail) = rest.split_at(len);
+            groups.push(group);
+            rest = tail;
+        }
+        line.text = groups.join(" ");
+    }
 }
 
 /// Whether `text` has a shape a card number or a crop of one is printed in: a
@@ -1311,6 +1385,87 @@ mod tests {
         ] {
             assert_eq!(printed_shape(text), shaped, "{text}");
         }
+    }
+
+    /// A reading of `printed` whose digits lie where they are printed (10 pixels a digit, a
+    /// space as wide as a digit), its text `read` (the same digits, gaps read or not).
+    fn laid_out(printed: &str, read: &str) -> Line {
+        let box_at = |x: f32| {
+            [
+                Point::new(x, 0.0),
+                Point::new(x + 8.0, 0.0),
+                Point::new(x + 8.0, 20.0),
+                Point::new(x, 20.0),
+            ]
+        };
+        let chars: Vec<Char> = printed
+            .chars()
+            .enumerate()
+            .filter(|(_, c)| c.is_ascii_digit())
+            .map(|(i, c)| Char {
+                text: c.to_string(),
+                confidence: 0.99,
+                quad: box_at(10.0 * i as f32),
+                alternative: None,
+            })
+            .collect();
+        let width = 10.0 * printed.len() as f32;
+        Line {
+            text: read.to_string(),
+            confidence: 0.99,
+            quad: [
+                Point::new(0.0, 0.0),
+                Point::new(width, 0.0),
+                Point::new(width, 20.0),
+                Point::new(0.0, 20.0),
+            ],
+            angle: 0,
+            chars,
+        }
+    }
+
+    #[test]
+    fn readings_regroup_by_the_gaps_between_their_digits() {
+        for (printed, read, regrouped) in [
+            // Gaps lost, all or one: the widest gaps between the digits give them back.
+            (
+                "6200 9185 2295 3164 062",
+                "6200918522953164062",
+                "6200 9185 2295 3164 062",
+            ),
+            (
+                "622886 0291710595591",
+                "6228860291710595591",
+                "622886 0291710595591",
+            ),
+            (
+                "6283 3015 3804 9369",
+                "62833015 3804 9369",
+                "6283 3015 3804 9369",
+            ),
+            ("3743 444877 35904", "3743 44487735904", "3743 444877 35904"),
+            // A number printed without gaps stays whole.
+            ("6283301538049369", "6283301538049369", "6283301538049369"),
+            // Read a digit short: its gaps fit no printed grouping of 15 digits.
+            ("6283 3015 3804 936", "628330153804936", "628330153804936"),
+            // Already in a printed grouping, or a group crop: untouched.
+            (
+                "6283 3015 3804 9369",
+                "6283 3015 3804 9369",
+                "6283 3015 3804 9369",
+            ),
+            ("6283", "6283", "6283"),
+        ] {
+            let mut line = laid_out(printed, read);
+            regroup_by_gaps(&mut line);
+            assert_eq!(line.text, regrouped, "{read}");
+        }
+        // The number field of such a reading is grouped as printed.
+        let f = number_field(vec![(
+            laid_out("6245 6505 4514 6486", "62456505 4514 6486"),
+            BANKCARD,
+        )]);
+        assert_eq!(f.text, "6245 6505 4514 6486");
     }
 
     #[test]
