@@ -379,6 +379,63 @@ fn birth_date(text: &str) -> Option<String> {
     }
 }
 
+/// A real birth date (`YYYY-MM-DD`) at the start of `text` written as the card prints it
+/// (`1974年4月11日`, or with spaces for the characters), and the text after it; `None` when
+/// nothing follows it.
+fn leading_date(text: &str) -> Option<(String, &str)> {
+    let mut nums: Vec<u32> = Vec::with_capacity(3);
+    let mut rest = text;
+    for (i, max_len, marks) in [(0, 4, "年 "), (1, 2, "月 "), (2, 2, "日 ")] {
+        let len = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        if len == 0 || len > max_len || (i == 0 && len != 4) {
+            return None;
+        }
+        nums.push(rest[..len].parse().ok()?);
+        let after = &rest[len..];
+        rest = after.trim_start_matches(|c: char| marks.contains(c));
+        // Year and month end at a mark or a space.
+        if i < 2 && rest.len() == after.len() {
+            return None;
+        }
+    }
+    let (y, m, d) = (nums[0], nums[1], nums[2]);
+    ((1900..=2100).contains(&y) && check::real_date(y, m, d) && !rest.is_empty())
+        .then(|| (format!("{y:04}-{m:02}-{d:02}"), rest))
+}
+
+/// The birth date (`YYYY-MM-DD`) in an ID-number reading of 17 or 18 characters whose
+/// check may fail (a character misread elsewhere, or the 17 digits a copy cut short): the
+/// digits at 7 to 14, when they form a real date.
+fn number_birth(number: &str) -> Option<String> {
+    let n = number.trim();
+    if !(17..=18).contains(&n.len()) || !n.is_ascii() {
+        return None;
+    }
+    let num = |a: usize, b: usize| -> Option<u32> {
+        n[a..b]
+            .bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| n[a..b].parse().ok())?
+    };
+    let (y, m, d) = (num(6, 10)?, num(10, 12)?, num(12, 14)?);
+    ((1900..=2100).contains(&y) && check::real_date(y, m, d))
+        .then(|| format!("{y:04}-{m:02}-{d:02}"))
+}
+
+/// Whether what was read of a printed birth date (`1981年11`, `28日`, nothing) agrees with the
+/// date `birth` (`YYYY-MM-DD`): the numbers read are, in order, some of its year, month and
+/// day, and not all three.
+fn agrees_in_part(read: &str, birth: &str) -> bool {
+    let parts: Vec<u32> = birth.split('-').filter_map(|p| p.parse().ok()).collect();
+    let nums: Vec<u32> = read
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    let mut next = parts.iter();
+    nums.len() < 3 && nums.iter().all(|n| next.any(|p| p == n))
+}
+
 fn parse_front(engine: &Engine, card: &RgbImage, lines: &[Line]) -> Result<Front, OcrError> {
     let size = (card.width() as f32, card.height() as f32);
     let column_right = label_column_right(lines, size.0);
@@ -410,6 +467,7 @@ fn parse_front(engine: &Engine, card: &RgbImage, lines: &[Line]) -> Result<Front
             .map(|(_, v)| v.clone())
     };
     let mut front = Front::default();
+    let mut birth_from_address: Option<Field> = None;
 
     // Address: the value line plus the unlabelled lines below it, left-aligned with it, above
     // the number.
@@ -442,6 +500,14 @@ fn parse_front(engine: &Engine, card: &RgbImage, lines: &[Line]) -> Result<Front
             v.text.push_str(&compact(&lines[i].text));
             bottom = q[3].y;
             v.lines.push(i);
+        }
+        // A birth line taken for the address's first line (the 出生 label lost) leaves its
+        // date at the front: it is the birth date, the rest the address.
+        if let Some((date, rest)) = leading_date(&v.text)
+            && get("birth_date").is_none_or(|b| birth_date(&b.text).is_none())
+        {
+            birth_from_address = Some(field(&v, date, Some(true), false));
+            v.text = rest.to_string();
         }
         front.address = Some(field(&v, v.text.clone(), None, false));
     }
@@ -498,6 +564,9 @@ fn parse_front(engine: &Engine, card: &RgbImage, lines: &[Line]) -> Result<Front
             None => field(&v, v.text.clone(), Some(false), false),
         });
     }
+    if let Some(b) = birth_from_address {
+        front.birth_date = Some(b);
+    }
     // The number: the line holding the longest run of ID characters, re-read over that run
     // with the ID alphabet only.
     let number_line = (0..lines.len())
@@ -541,6 +610,20 @@ fn is_han(c: char) -> bool {
 /// province): a field that agrees is valid, one that did not read as a value takes the
 /// number's (corrected), one that disagrees is invalid.
 fn cross_check(front: &mut Front) {
+    // A number that fails its check still carries the birth date: it completes a printed
+    // date that read only in part (a stamp or glare over it) and agrees with what did read.
+    // Not checked (`valid: false`), `corrected: true`.
+    if let Some(number) = front.id_number.as_ref().filter(|f| f.valid != Some(true))
+        && let Some(birth) = number_birth(&number.text)
+        && let Some(b) = front.birth_date.as_mut()
+        && b.valid != Some(true)
+        && birth_date(&b.text).is_none()
+        && agrees_in_part(&b.text, &birth)
+    {
+        b.text = birth;
+        b.valid = Some(false);
+        b.corrected = true;
+    }
     if let Some(num) = front
         .id_number
         .as_ref()
@@ -792,6 +875,38 @@ mod tests {
     fn dates_and_validity() {
         assert_eq!(birth_date("1974年4月11日").as_deref(), Some("1974-04-11"));
         assert_eq!(birth_date("19740411").as_deref(), Some("1974-04-11"));
+        assert_eq!(
+            leading_date("1974年4月11日山东省德州市"),
+            Some(("1974-04-11".to_string(), "山东省德州市"))
+        );
+        assert_eq!(
+            leading_date("1974 4 11 山东省"),
+            Some(("1974-04-11".to_string(), "山东省"))
+        );
+        for not_leading in [
+            "1974年4月11日",
+            "山东省1974年",
+            "1974年2月30日山东",
+            "197404山东",
+        ] {
+            assert_eq!(leading_date(not_leading), None, "{not_leading}");
+        }
+        assert_eq!(
+            number_birth("37148119740411134").as_deref(),
+            Some("1974-04-11")
+        );
+        assert_eq!(
+            number_birth("51142119750320250X").as_deref(),
+            Some("1975-03-20")
+        );
+        assert_eq!(number_birth("371481197413111349"), None);
+        assert_eq!(number_birth("3714811974"), None);
+        assert!(agrees_in_part("1981年11", "1981-11-24"));
+        assert!(agrees_in_part("月 28日", "1996-08-28"));
+        assert!(agrees_in_part("别京印止", "1996-08-28"));
+        assert!(!agrees_in_part("1981年12", "1981-11-24"));
+        assert!(!agrees_in_part("11 1981", "1981-11-24"));
+        assert!(!agrees_in_part("1981 11 24", "1981-11-24"));
         assert_eq!(
             validity("2012.10.17-2032.10.17"),
             ["2012.10.17", "2032.10.17"]
