@@ -360,14 +360,17 @@ fn id_run(text: &str) -> String {
     longest_run(text, ID_ALPHABET).1
 }
 
-/// `YYYY-MM-DD` from a birth line such as `1974年4月11日` or `1974 4 11`.
-fn birth_date(text: &str) -> Option<String> {
-    let nums: Vec<u32> = text
-        .split(|c: char| !c.is_ascii_digit())
+/// The runs of digits in `text`, as numbers.
+fn numbers_in(text: &str) -> Vec<u32> {
+    text.split(|c: char| !c.is_ascii_digit())
         .filter(|s| !s.is_empty())
         .filter_map(|s| s.parse().ok())
-        .collect();
-    match nums.as_slice() {
+        .collect()
+}
+
+/// `YYYY-MM-DD` from a birth line such as `1974年4月11日` or `1974 4 11`.
+fn birth_date(text: &str) -> Option<String> {
+    match numbers_in(text).as_slice() {
         [y, m, d, ..] if *y >= 1000 => Some(format!("{y:04}-{m:02}-{d:02}")),
         [ymd] if *ymd >= 10_000_000 => Some(format!(
             "{:04}-{:02}-{:02}",
@@ -426,12 +429,8 @@ fn number_birth(number: &str) -> Option<String> {
 /// date `birth` (`YYYY-MM-DD`): the numbers read are, in order, some of its year, month and
 /// day, and not all three.
 fn agrees_in_part(read: &str, birth: &str) -> bool {
-    let parts: Vec<u32> = birth.split('-').filter_map(|p| p.parse().ok()).collect();
-    let nums: Vec<u32> = read
-        .split(|c: char| !c.is_ascii_digit())
-        .filter(|s| !s.is_empty())
-        .filter_map(|s| s.parse().ok())
-        .collect();
+    let parts = numbers_in(birth);
+    let nums = numbers_in(read);
     let mut next = parts.iter();
     nums.len() < 3 && nums.iter().all(|n| next.any(|p| p == n))
 }
