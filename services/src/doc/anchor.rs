@@ -97,12 +97,17 @@ pub fn anchored(
             .map_or(texts[i].len(), |m| m.1);
         let rest = texts[i].get(end..next.max(end)).unwrap_or("").to_string();
         if !rest.is_empty() {
+            let quad = value_quad(
+                &lines[i],
+                texts[i][..end].chars().count(),
+                rest.chars().count(),
+            );
             out.push((
                 key,
                 Value {
                     text: rest,
                     confidence: lines[i].confidence,
-                    quad: value_quad(&lines[i], texts[i][..end].chars().count()),
+                    quad,
                     lines: vec![i],
                 },
             ));
@@ -140,20 +145,31 @@ pub fn anchored(
     out
 }
 
-/// The part of a line's box from its `skip`-th non-space character on (the value after a
-/// label), from the characters' boxes; the whole box when they are not available.
-pub fn value_quad(line: &Line, skip: usize) -> Quad {
+/// The part of a line's box that holds the `take` non-space characters from the `skip`-th on
+/// (the value after a label), from the characters' boxes: from midway between the label's
+/// last character and the value's first to midway between the value's last and the next
+/// character, or to the line's end. A character's box spans only the CTC time steps that
+/// emitted it, narrower than the character: a one-character value (民族 仡佬 read as `佬`)
+/// would get a sliver no re-read can use. The whole box when there is no label before the
+/// value or the characters are not available.
+pub fn value_quad(line: &Line, skip: usize, take: usize) -> Quad {
     let chars: Vec<&ocr_core::ocr::Char> =
         line.chars.iter().filter(|c| c.text.trim() != "").collect();
-    match (chars.get(skip), chars.last()) {
-        (Some(first), Some(last)) if skip > 0 => [
-            Point::new(first.quad[0].x, line.quad[0].y),
-            Point::new(last.quad[1].x.max(first.quad[1].x), line.quad[1].y),
-            Point::new(last.quad[2].x.max(first.quad[2].x), line.quad[2].y),
-            Point::new(first.quad[3].x, line.quad[3].y),
-        ],
-        _ => line.quad,
+    if skip == 0 || take == 0 || skip + take > chars.len() {
+        return line.quad;
     }
+    let (first, last) = (chars[skip], chars[skip + take - 1]);
+    let left = (chars[skip - 1].quad[1].x + first.quad[0].x) / 2.0;
+    let right = match chars.get(skip + take) {
+        Some(next) => (last.quad[1].x + next.quad[0].x) / 2.0,
+        None => line.quad[1].x.max(line.quad[2].x).max(last.quad[1].x),
+    };
+    [
+        Point::new(left, line.quad[0].y),
+        Point::new(right, line.quad[1].y),
+        Point::new(right, line.quad[2].y),
+        Point::new(left, line.quad[3].y),
+    ]
 }
 
 /// Unlabelled lines in a layout region (fractions of the card) that no field has taken.
@@ -290,4 +306,60 @@ pub fn longest_run(text: &str, alphabet: &str) -> (usize, String) {
 /// A value's text without the label punctuation that may lead it (`：`, `:`).
 pub fn strip_colon(s: &str) -> String {
     s.trim_start_matches(['：', ':', '.', '·']).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ocr_core::ocr::Char;
+
+    /// A line of `text` whose characters' boxes are as narrow as CTC time steps make them:
+    /// 4 pixels at the middle of each 20-pixel cell, the line box 10 pixels wider each side.
+    fn line(text: &str) -> Line {
+        let cell = |i: usize, w: f32| {
+            let x = 20.0 * i as f32 + 10.0 - w / 2.0;
+            [
+                Point::new(x, 0.0),
+                Point::new(x + w, 0.0),
+                Point::new(x + w, 20.0),
+                Point::new(x, 20.0),
+            ]
+        };
+        let n = text.chars().count();
+        Line {
+            text: text.into(),
+            confidence: 0.9,
+            quad: [
+                Point::new(-10.0, 0.0),
+                Point::new(20.0 * n as f32 + 10.0, 0.0),
+                Point::new(20.0 * n as f32 + 10.0, 20.0),
+                Point::new(-10.0, 20.0),
+            ],
+            angle: 0,
+            chars: text
+                .chars()
+                .enumerate()
+                .map(|(i, c)| Char {
+                    text: c.to_string(),
+                    confidence: 0.9,
+                    quad: cell(i, 4.0),
+                    alternative: None,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_value_box_spans_its_characters_cells() {
+        // 民族佬: the one-character value runs from between 族 and 佬 to the line's end.
+        let q = value_quad(&line("民族佬"), 2, 1);
+        assert_eq!((q[0].x, q[1].x), (40.0, 70.0));
+        // 性别男民族汉: the sex value stops halfway to the next label.
+        let q = value_quad(&line("性别男民族汉"), 2, 1);
+        assert_eq!((q[0].x, q[1].x), (40.0, 60.0));
+        // No label before it, or characters missing: the whole line.
+        let l = line("佬");
+        assert_eq!(value_quad(&l, 0, 1), l.quad);
+        assert_eq!(value_quad(&l, 1, 1), l.quad);
+    }
 }
