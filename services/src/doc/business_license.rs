@@ -263,16 +263,19 @@ fn scope_clause(scope: &str) -> (String, bool) {
         ""
     };
     // The list before the clause ends with a full stop (`…销售。（依法…）`), the thinnest mark
-    // on the line: one read as a comma or dot is put right, one dropped is put back.
+    // on the line: one read as a comma or dot is put right, one dropped is put back, and a
+    // stray mark read after it (`…服务。，（依法`) goes.
     let mut before = &scope[..start];
     let mut stop = "";
     if !open.is_empty() {
-        match before.chars().next_back() {
-            Some(c) if ",，.·、".contains(c) => {
-                before = &before[..before.len() - c.len_utf8()];
+        let thin = |c: char| ",，.·、".contains(c);
+        let trimmed = before.trim_end_matches(thin);
+        match trimmed.chars().next_back() {
+            Some('。') => before = trimmed,
+            Some(c) if !"：:".contains(c) && (trimmed.len() < before.len() || !punct(c)) => {
+                before = trimmed;
                 stop = "。";
             }
-            Some(c) if !punct(c) && !"：:".contains(c) => stop = "。",
             _ => {}
         }
     }
@@ -365,8 +368,10 @@ mod tests {
         ] {
             assert_eq!(scope_clause(read), (full.to_string(), true), "{read}");
         }
-        // The full stop before the clause: dropped, or read as a comma.
+        // The full stop before the clause: dropped, read as a comma, or followed by a stray
+        // mark.
         for read in [
+            "餐饮服务；道路货物运输。，（依法须经批准的项目，经相关部门批准后方可开展经营活动）",
             "餐饮服务；道路货物运输（依法须经批准的项目，经相关部门批准后方可开展经营活动）",
             "餐饮服务；道路货物运输，（依法须经批准的项目，经相关部门批准后方可开展经营活动）",
             "餐饮服务；道路货物运输、(依法须经批准的项目，经相关部门批准后方可开展经营活动）",
