@@ -183,8 +183,7 @@ fn read_document(
                 return Ok(vec![document("", None, vec![("card_number", &f)])]);
             }
             let card = reader.read_card(engine, &img).map_err(status)?;
-            let number_box = card.card_number.as_ref().and_then(|f| f.quad.as_ref());
-            Ok(vec![document("", number_box, card.fields())])
+            Ok(vec![document("", Some(&card.quad), card.fields())])
         }
         "id_card" => {
             let cards = id_card::read(engine, &img, req.crop).map_err(status)?;

@@ -128,6 +128,7 @@ fn an_upside_down_card_turns_over_on_its_surer_lines() {
     // date are found upside down and read 97-99% sure. Counted by characters alone the
     // number outvoted them and the card was never turned; weighed by confidence it is.
     let card = generated_bank_card(9301, 1);
+    assert!(card.turned);
     let number = card.card_number.unwrap();
     assert_eq!(
         (number.text.as_str(), number.valid),

@@ -747,6 +747,26 @@ async fn documents_and_capture_quality() {
     let f = &resp.documents[0].fields[0];
     assert_eq!((f.name.as_str(), f.text.as_str()), ("card_number", "0001"));
 
+    // A bank-card photo: the document's quad is the card's outline (ID-1 shaped, about
+    // 1.59:1), not the number's box (about 8:1).
+    let resp = c
+        .read_document(pb::DocumentRequest {
+            image: testdata("bank-card-00000.jpg"),
+            document: "bank_card".into(),
+            crop: false,
+            id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let doc = &resp.documents[0];
+    let f = doc.fields.iter().find(|f| f.name == "card_number").unwrap();
+    assert_eq!(f.text.replace(' ', ""), "6236260453296348287");
+    let p = &doc.quad.as_ref().unwrap().points;
+    let side = |a: usize, b: usize| (p[a].x - p[b].x).hypot(p[a].y - p[b].y);
+    let aspect = (side(0, 1) + side(2, 3)) / (side(1, 2) + side(3, 0));
+    assert!((1.3..1.9).contains(&aspect), "{p:?}");
+
     // A waybill and a business license photo: tracking number and credit code checked.
     for (file, kind, name, want) in [
         (

@@ -168,6 +168,12 @@ pub fn bin_info(number: &str) -> Option<BinInfo> {
 /// The fields of a bank card (`None`: not found on the image).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BankCard {
+    /// The card's corners in the photo (clockwise from the card's top-left as read): its
+    /// outline, or the photo's own corners when no outline was found or used.
+    #[serde(rename = "box")]
+    pub quad: Quad,
+    /// Whether the card was read upside down and turned.
+    pub turned: bool,
     /// Card number, printed grouping kept (`6222 0212 3456 7890`).
     pub card_number: Option<Field>,
     /// Expiry, `MM/YY`.
@@ -510,6 +516,8 @@ impl BankCardReader {
                 .map(|l| Field::from_line(l, None, "general")),
         };
         let mut card = BankCard {
+            quad: doc.quad,
+            turned: doc.turned,
             card_number,
             expiry,
             holder_name,
