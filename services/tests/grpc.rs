@@ -702,6 +702,16 @@ async fn a_passed_deadline_stops_the_work() {
     assert!(p.page.unwrap().lines.len() > 10);
 }
 
+/// A document request with no id.
+fn doc_request(image: Vec<u8>, document: &str, crop: bool) -> pb::DocumentRequest {
+    pb::DocumentRequest {
+        image,
+        document: document.into(),
+        crop,
+        id: String::new(),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn documents_and_capture_quality() {
     let (mut c, _stop, _addr) = start(ServerConfig::default()).await;
@@ -735,12 +745,11 @@ async fn documents_and_capture_quality() {
 
     // A bank-card number crop from the dev set (held out of training).
     let resp = c
-        .read_document(pb::DocumentRequest {
-            image: dev("bankcard_DevilExileSu/train/train_img/0001h_0.png"),
-            document: "bank_card".into(),
-            crop: true,
-            id: String::new(),
-        })
+        .read_document(doc_request(
+            dev("bankcard_DevilExileSu/train/train_img/0001h_0.png"),
+            "bank_card",
+            true,
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -750,12 +759,11 @@ async fn documents_and_capture_quality() {
     // A bank-card photo: the document's quad is the card's outline (ID-1 shaped, about
     // 1.59:1), not the number's box (about 8:1).
     let resp = c
-        .read_document(pb::DocumentRequest {
-            image: testdata("bank-card-00000.jpg"),
-            document: "bank_card".into(),
-            crop: false,
-            id: String::new(),
-        })
+        .read_document(doc_request(
+            testdata("bank-card-00000.jpg"),
+            "bank_card",
+            false,
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -783,12 +791,7 @@ async fn documents_and_capture_quality() {
         ),
     ] {
         let resp = c
-            .read_document(pb::DocumentRequest {
-                image: testdata(file),
-                document: kind.into(),
-                crop: false,
-                id: String::new(),
-            })
+            .read_document(doc_request(testdata(file), kind, false))
             .await
             .unwrap()
             .into_inner();
@@ -802,22 +805,16 @@ async fn documents_and_capture_quality() {
 
     // Bad requests.
     let err = c
-        .read_document(pb::DocumentRequest {
-            image: testdata("id-card-00000.jpg"),
-            document: "passport".into(),
-            crop: false,
-            id: String::new(),
-        })
+        .read_document(doc_request(
+            testdata("id-card-00000.jpg"),
+            "passport",
+            false,
+        ))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
     let err = c
-        .read_document(pb::DocumentRequest {
-            image: b"not an image".to_vec(),
-            document: "id_card".into(),
-            crop: false,
-            id: String::new(),
-        })
+        .read_document(doc_request(b"not an image".to_vec(), "id_card", false))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
