@@ -814,13 +814,8 @@ fn regroup_by_gaps(line: &mut Line) {
     if !line.text.chars().all(|c| c.is_ascii_digit() || c == ' ') || printed_grouping(&line.text) {
         return;
     }
-    let digits: Vec<&Char> = line
-        .chars
-        .iter()
-        .filter(|c| !c.text.is_empty() && c.text.chars().all(|ch| ch.is_ascii_digit()))
-        .collect();
-    let text: String = digits.iter().map(|c| c.text.as_str()).collect();
-    if !(13..=19).contains(&digits.len()) || text.len() != digit_count(&line.text) {
+    let digits = digit_chars(line);
+    if !(13..=19).contains(&digits.len()) || digits.len() != digit_count(&line.text) {
         return;
     }
     let (ux, uy) = locate::direction(&line.quad);
@@ -837,13 +832,10 @@ fn regroup_by_gaps(line: &mut Line) {
         if grouping.iter().sum::<usize>() != digits.len() {
             continue;
         }
-        // Gap i lies between digits i and i + 1.
-        let breaks: Vec<usize> = grouping[..grouping.len() - 1]
-            .iter()
-            .scan(0, |end, len| {
-                *end += len;
-                Some(*end - 1)
-            })
+        // Gap i lies between digits i and i + 1: a group ending at `e` breaks at gap e - 1.
+        let breaks: Vec<usize> = group_ends(grouping[..grouping.len() - 1].iter().copied())
+            .into_iter()
+            .map(|e| e - 1)
             .collect();
         let narrowest_break = breaks
             .iter()
@@ -859,15 +851,44 @@ fn regroup_by_gaps(line: &mut Line) {
         }
     }
     if let Some((grouping, _)) = best {
-        let mut rest = text.as_str();
-        let mut groups = Vec::with_capacity(grouping.len());
-        for &len in grouping {
-            let (group, tail) = rest.split_at(len);
-            groups.push(group);
-            rest = tail;
-        }
-        line.text = groups.join(" ");
+        line.text = in_groups(digits.iter().map(|c| c.text.as_str()), grouping);
     }
+}
+
+/// The line's characters that are digits, in order.
+fn digit_chars(line: &Line) -> Vec<&Char> {
+    line.chars
+        .iter()
+        .filter(|c| !c.text.is_empty() && c.text.chars().all(|ch| ch.is_ascii_digit()))
+        .collect()
+}
+
+/// The lengths of `text`'s space-separated groups.
+fn group_lengths(text: &str) -> Vec<usize> {
+    text.split_whitespace().map(str::len).collect()
+}
+
+/// Where each group ends (characters from the start) for groups of these lengths.
+fn group_ends(lengths: impl Iterator<Item = usize>) -> Vec<usize> {
+    lengths
+        .scan(0, |end, len| {
+            *end += len;
+            Some(*end)
+        })
+        .collect()
+}
+
+/// `pieces` (one character each) joined in groups of these lengths, a space between groups.
+fn in_groups<'a>(pieces: impl Iterator<Item = &'a str>, grouping: &[usize]) -> String {
+    let mut text = String::new();
+    let mut next = pieces;
+    for (i, &len) in grouping.iter().enumerate() {
+        if i > 0 {
+            text.push(' ');
+        }
+        text.extend(next.by_ref().take(len));
+    }
+    text
 }
 
 /// Whether `text` has a shape a card number or a crop of one is printed in: a
@@ -876,7 +897,7 @@ fn regroup_by_gaps(line: &mut Line) {
 /// 3-digit group, the tail of a 4-4-4-4-3 number, does not count: a group read short is far
 /// likelier than a crop of that tail alone.
 fn printed_shape(text: &str) -> bool {
-    let groups: Vec<usize> = text.split_whitespace().map(str::len).collect();
+    let groups = group_lengths(text);
     let all_digits = text.chars().all(|c| c.is_ascii_digit() || c == ' ');
     all_digits
         && match groups.as_slice() {
@@ -887,25 +908,16 @@ fn printed_shape(text: &str) -> bool {
 
 /// Whether `text`'s groups are one of [`PRINTED_GROUPINGS`].
 fn printed_grouping(text: &str) -> bool {
-    let groups: Vec<usize> = text.split_whitespace().map(str::len).collect();
-    PRINTED_GROUPINGS.contains(&groups.as_slice())
+    PRINTED_GROUPINGS.contains(&group_lengths(text).as_slice())
 }
 
 /// Whether `text`'s groups are a printed grouping with at most one pair of neighbouring groups
 /// run together (`43374769 8626 7274`: the detector missed a gap), every group end one of its
 /// ends.
 fn merges_printed_grouping(text: &str) -> bool {
-    let ends = |groups: &mut dyn Iterator<Item = usize>| -> Vec<usize> {
-        groups
-            .scan(0, |end, len| {
-                *end += len;
-                Some(*end)
-            })
-            .collect()
-    };
-    let read = ends(&mut text.split_whitespace().map(str::len));
+    let read = group_ends(group_lengths(text).into_iter());
     PRINTED_GROUPINGS.iter().any(|g| {
-        let printed = ends(&mut g.iter().copied());
+        let printed = group_ends(g.iter().copied());
         printed.last() == read.last()
             && read.len() + 1 >= printed.len()
             && read.iter().all(|e| printed.contains(e))
@@ -946,7 +958,7 @@ fn strip_stray_digit(text: &str, failing: bool) -> Option<String> {
 /// two; the earliest such set on a tie), with the name of the recognisers fused:
 /// `bankcard+general` when the general reading is among them, else `bankcard`.
 fn fuse_most(readings: &[(Line, &'static str, bool)]) -> Option<(Line, &'static str)> {
-    let groups = |l: &Line| -> Vec<usize> { l.text.split_whitespace().map(str::len).collect() };
+    let groups = |l: &Line| group_lengths(&l.text);
     let mut best: Vec<usize> = Vec::new();
     for (line, _, _) in readings {
         let same: Vec<usize> = (0..readings.len())
@@ -971,16 +983,9 @@ fn fuse_most(readings: &[(Line, &'static str, bool)]) -> Option<(Line, &'static 
 /// as 5), the one that is surer of its choice, and agrees with the other's second choice,
 /// wins; with three readings, two that agree outvote one.
 fn fuse_readings(readings: &[&Line]) -> Option<Line> {
-    let digits = |l: &Line| -> Vec<Char> {
-        l.chars
-            .iter()
-            .filter(|c| c.text.chars().all(|ch| ch.is_ascii_digit()) && !c.text.is_empty())
-            .cloned()
-            .collect()
-    };
-    let groups = |l: &Line| -> Vec<usize> { l.text.split_whitespace().map(str::len).collect() };
+    let groups = |l: &Line| group_lengths(&l.text);
     let (&a, rest) = readings.split_first()?;
-    let per_reading: Vec<Vec<Char>> = readings.iter().map(|l| digits(l)).collect();
+    let per_reading: Vec<Vec<&Char>> = readings.iter().map(|l| digit_chars(l)).collect();
     let da = &per_reading[0];
     if da.is_empty()
         || per_reading.iter().any(|d| d.len() != da.len())
@@ -992,7 +997,7 @@ fn fuse_readings(readings: &[&Line]) -> Option<Line> {
     let mut fused: Vec<Char> = Vec::with_capacity(da.len());
     for (k, x) in da.iter().enumerate() {
         let mut votes: Vec<(&str, f32)> = Vec::new();
-        let choices = per_reading.iter().map(|d| &d[k]).flat_map(|c| {
+        let choices = per_reading.iter().map(|d| d[k]).flat_map(|c| {
             std::iter::once((c.text.as_str(), c.confidence)).chain(
                 c.alternative
                     .as_ref()
@@ -1016,17 +1021,8 @@ fn fuse_readings(readings: &[&Line]) -> Option<Line> {
             }),
         });
     }
-    // The text in `a`'s groups.
-    let mut text = String::new();
-    let mut next = fused.iter();
-    for (i, g) in groups(a).into_iter().enumerate() {
-        if i > 0 {
-            text.push(' ');
-        }
-        text.extend(next.by_ref().take(g).map(|c| c.text.as_str()));
-    }
     Some(Line {
-        text,
+        text: in_groups(fused.iter().map(|c| c.text.as_str()), &groups(a)),
         confidence: fused.iter().map(|c| c.confidence).sum::<f32>() / fused.len() as f32,
         quad: a.quad,
         angle: a.angle,
