@@ -100,17 +100,24 @@ pub fn id_number(s: &str) -> Option<IdNumber> {
         return None;
     }
     let num = |a: usize, b: usize| body[a..b].parse::<u32>().ok();
-    let (y, m, d) = (num(6, 10)?, num(10, 12)?, num(12, 14)?);
-    if !(1900..=2100).contains(&y) || !real_date(y, m, d) {
-        return None;
-    }
+    let birth = id_birth_date(body)?;
     let province = province_of(num(0, 2)?)?;
     let sex = if num(16, 17)? % 2 == 1 { "男" } else { "女" };
     Some(IdNumber {
-        birth: format!("{y:04}-{m:02}-{d:02}"),
+        birth,
         sex,
         province,
     })
+}
+
+/// The birth date (`YYYY-MM-DD`) an ID number's characters 7 to 14 give, when they are digits
+/// forming a real date from 1900 to 2100; the rest of the number (its check character
+/// included) is not looked at.
+pub fn id_birth_date(number: &str) -> Option<String> {
+    let ymd = digits(number.get(6..14)?)?;
+    let value = |r: std::ops::Range<usize>| ymd[r].iter().fold(0, |v, d| v * 10 + d);
+    let (y, m, d) = (value(0..4), value(4..6), value(6..8));
+    ((1900..=2100).contains(&y) && real_date(y, m, d)).then(|| format!("{y:04}-{m:02}-{d:02}"))
 }
 
 /// Province-level divisions by the first two digits of GB/T 2260 region codes.

@@ -408,21 +408,13 @@ fn leading_date(text: &str) -> Option<(String, &str)> {
 
 /// The birth date (`YYYY-MM-DD`) in an ID-number reading of 17 or 18 characters whose
 /// check may fail (a character misread elsewhere, or the 17 digits a copy cut short): the
-/// digits at 7 to 14, when they form a real date.
+/// digits at 7 to 14, when they form a real date ([`check::id_birth_date`]).
 fn number_birth(number: &str) -> Option<String> {
     let n = number.trim();
     if !(17..=18).contains(&n.len()) || !n.is_ascii() {
         return None;
     }
-    let num = |a: usize, b: usize| -> Option<u32> {
-        n[a..b]
-            .bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| n[a..b].parse().ok())?
-    };
-    let (y, m, d) = (num(6, 10)?, num(10, 12)?, num(12, 14)?);
-    ((1900..=2100).contains(&y) && check::real_date(y, m, d))
-        .then(|| format!("{y:04}-{m:02}-{d:02}"))
+    check::id_birth_date(n)
 }
 
 /// Whether what was read of a printed birth date (`1981年11`, `28日`, nothing) agrees with the
