@@ -32,6 +32,7 @@ def main():
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--iters", type=int, default=5)
     ap.add_argument("--precision", default="int8", help="Kestrel's committed models: int8 (default) or fp32")
+    ap.add_argument("--refine-below", type=float, help="Kestrel re-reads lines with a character under this probability with the fp32 recogniser")
     a = ap.parse_args()
     paths = [os.path.join(DEV, p) for p in PAGES]
     print("| threads | reference ms/page | kestrel ms/page | ratio | kestrel decode / detect / post / rectify / classify / recognise ms |")
@@ -48,7 +49,8 @@ def main():
                 ref.read(cv2.imdecode(d, cv2.IMREAD_COLOR))
                 times.append((time.perf_counter() - t) * 1e3)
         r = statistics.median(times)
-        out = subprocess.run([os.path.join(ROOT, "target", "release", "pipeline_bench"), "--threads", str(th), "--iters", str(a.iters), "--precision", a.precision] + paths, check=True, capture_output=True, text=True)
+        refine = ["--refine-below", str(a.refine_below)] if a.refine_below is not None else []
+        out = subprocess.run([os.path.join(ROOT, "target", "release", "pipeline_bench"), "--threads", str(th), "--iters", str(a.iters), "--precision", a.precision] + refine + paths, check=True, capture_output=True, text=True)
         k = json.loads(out.stdout)
         s = k["stages_median_ms"]
         split = " / ".join(f"{s[x]:.1f}" for x in ["decode", "detect", "postprocess", "rectify", "classify", "recognize"])

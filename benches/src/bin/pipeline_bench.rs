@@ -22,6 +22,10 @@ struct Args {
     /// Committed models to use: int8 (the default), fp32 or compact.
     #[arg(long, default_value = "int8")]
     precision: String,
+    /// Re-read lines with a character under this probability with the fp32 recogniser
+    /// (`EngineConfig::refine_below`).
+    #[arg(long)]
+    refine_below: Option<f32>,
 }
 
 fn main() -> Result<()> {
@@ -30,6 +34,7 @@ fn main() -> Result<()> {
     let engine = Engine::with_config(EngineConfig {
         threads: a.threads,
         precision,
+        refine_below: a.refine_below,
         ..Default::default()
     })?;
     let opts = ReadOptions::default();

@@ -52,6 +52,10 @@ pub struct EngineConfig {
     pub precision: Precision,
     /// Image decoding limits.
     pub limits: DecodeLimits,
+    /// Re-read the lines whose least confident character is under this probability with the
+    /// committed fp32 recogniser ([`Engine::with_refiner`]); `None` (the default) reads every
+    /// line with the chosen precision's recogniser only.
+    pub refine_below: Option<f32>,
 }
 
 /// Per-call options.
@@ -196,8 +200,22 @@ pub struct Engine {
     det: Stage,
     rec: LineRecognizer,
     cls: Option<Stage>,
+    refiner: Option<Refiner>,
     threads: Threads,
     limits: DecodeLimits,
+}
+
+/// A second recogniser for the lines the first is unsure of (see [`Engine::with_refiner`]).
+struct Refiner {
+    rec: LineRecognizer,
+    below: f32,
+}
+
+impl Refiner {
+    /// Whether `line` has a character read with less than the refiner's probability.
+    fn doubts(&self, line: &Line) -> bool {
+        line.chars.iter().any(|c| c.confidence < self.below)
+    }
 }
 
 /// A CTC line recogniser with its own dictionary: the engine's general one, or a specialised
@@ -373,16 +391,25 @@ impl Engine {
     #[cfg(feature = "default-models")]
     pub fn with_config(config: EngineConfig) -> Result<Self, OcrError> {
         let [det, rec, cls] = super::zoo::models(config.precision);
-        Self::from_models(
+        let refine_below = config.refine_below;
+        let engine = Self::from_models(
             Model::from_bytes(det)?,
             Model::from_bytes(rec)?,
             Some(Model::from_bytes(cls)?),
             config,
-        )
+        )?;
+        match refine_below {
+            Some(below) => {
+                let [_, fp32_rec, _] = super::zoo::models(Precision::Fp32);
+                engine.with_refiner(Model::from_bytes(fp32_rec)?, below)
+            }
+            None => Ok(engine),
+        }
     }
 
     /// An engine on given models. The recogniser must carry its dictionary (`charset`
-    /// metadata) and all models their preprocessing metadata.
+    /// metadata) and all models their preprocessing metadata. `config.refine_below` is not
+    /// used here: give the second recogniser with [`Engine::with_refiner`].
     pub fn from_models(
         det: Model,
         rec: Model,
@@ -394,9 +421,34 @@ impl Engine {
             det: Stage::new(det, &threads)?,
             rec: LineRecognizer::new(rec, &threads)?,
             cls: cls.map(|c| Stage::new(c, &threads)).transpose()?,
+            refiner: None,
             threads,
             limits: config.limits,
         })
+    }
+
+    /// The engine with a second recogniser, `model`, that re-reads every line whose least
+    /// confident character the engine's recogniser read with a probability under `below`
+    /// (in (0, 1]); its reading replaces the first. With the fp32 recogniser beside the int8
+    /// one, the lines where int8 rounding can tip a near tie are read as fp32 reads them, at
+    /// the cost of a second recognition for those lines only (`benches/README.md` has the
+    /// measurements). `model` must have the engine recogniser's dictionary.
+    pub fn with_refiner(mut self, model: Model, below: f32) -> Result<Self, OcrError> {
+        if !(below > 0.0 && below <= 1.0) {
+            return Err(OcrError::Model(format!(
+                "the refining threshold must be in (0, 1], got {below}"
+            )));
+        }
+        if model.meta("charset") != self.rec.model().meta("charset") {
+            return Err(OcrError::Model(
+                "the refining recogniser's dictionary differs from the engine recogniser's".into(),
+            ));
+        }
+        self.refiner = Some(Refiner {
+            rec: LineRecognizer::new(model, &self.threads)?,
+            below,
+        });
+        Ok(self)
     }
 
     /// Loads another recogniser (e.g. the bank-card number model) that runs on this engine's
@@ -568,10 +620,29 @@ impl Engine {
                 })
                 .collect();
             let upright = recognize(&unturned)?;
-            for (line, &i) in upright.into_iter().zip(&turned) {
+            for ((line, crop), &i) in upright.into_iter().zip(unturned).zip(&turned) {
                 if line.confidence > lines[i].confidence {
                     lines[i] = line;
+                    crops[i] = crop;
                     angles[i] = 0;
+                }
+            }
+        }
+        // `crops[i]` is now the crop `lines[i]` was read from, turned as it was read.
+        if let Some(refiner) = &self.refiner {
+            let doubted: Vec<usize> = (0..lines.len())
+                .filter(|&i| refiner.doubts(&lines[i]))
+                .collect();
+            if !doubted.is_empty() {
+                let again: Vec<Crop> = doubted.iter().map(|&i| crops[i].clone()).collect();
+                let refined = refiner.rec.recognize(
+                    &again,
+                    opts.allowed_chars.as_deref(),
+                    opts.rec_batch,
+                    opts.cancel.as_ref(),
+                )?;
+                for (line, &i) in refined.into_iter().zip(&doubted) {
+                    lines[i] = line;
                 }
             }
         }

@@ -40,6 +40,16 @@ struct ModelArgs {
     /// seal`); plain model files load as usual.
     #[arg(long, value_name = "FILE", env = "KESTREL_MODEL_KEY_FILE")]
     model_key_file: Option<PathBuf>,
+    /// Re-read every line whose least confident character is under P with the fp32
+    /// recogniser (or --refine-model), in (0, 1): int8 speed on confident lines, fp32's
+    /// readings where int8 rounding could tip a near tie (0.5 is a natural choice: a
+    /// character the recogniser gives less than even odds).
+    #[arg(long, value_name = "P", value_parser = probability)]
+    refine_below: Option<f32>,
+    /// The recogniser that re-reads unsure lines with --refine-below (default: the committed
+    /// fp32 recogniser); it must have the recogniser's dictionary.
+    #[arg(long, value_name = "FILE", requires = "refine_below")]
+    refine_model: Option<PathBuf>,
 }
 
 /// The 0/180 classifier's settings of `read` and `eval`.
@@ -114,7 +124,7 @@ impl ModelArgs {
                 None => Model::from_bytes(default)?,
             })
         };
-        Ok(Engine::from_models(
+        let engine = Engine::from_models(
             load(&self.det_model, det)?,
             load(&self.rec_model, rec)?,
             Some(load(&self.cls_model, cls)?),
@@ -123,7 +133,14 @@ impl ModelArgs {
                 precision,
                 ..Default::default()
             },
-        )?)
+        )?;
+        Ok(match self.refine_below {
+            Some(below) => {
+                let [_, fp32_rec, _] = ocr_core::ocr::zoo::models(Precision::Fp32);
+                engine.with_refiner(load(&self.refine_model, fp32_rec)?, below)?
+            }
+            None => engine,
+        })
     }
 }
 
