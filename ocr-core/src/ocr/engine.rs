@@ -53,8 +53,8 @@ pub struct EngineConfig {
     /// Image decoding limits.
     pub limits: DecodeLimits,
     /// Re-read the lines whose least confident character is under this probability with the
-    /// committed fp32 recogniser ([`Engine::with_refiner`]); `None` (the default) reads every
-    /// line with the chosen precision's recogniser only.
+    /// committed fp32 recogniser ([`Engine::with_refiner`]; not with [`Precision::Fp32`]);
+    /// `None` (the default) reads every line with the chosen precision's recogniser only.
     pub refine_below: Option<f32>,
 }
 
@@ -391,7 +391,10 @@ impl Engine {
     #[cfg(feature = "default-models")]
     pub fn with_config(config: EngineConfig) -> Result<Self, OcrError> {
         let [det, rec, cls] = super::zoo::models(config.precision);
-        let refine_below = config.refine_below;
+        // The fp32 models need no fp32 refiner.
+        let refine_below = config
+            .refine_below
+            .filter(|_| config.precision != Precision::Fp32);
         let engine = Self::from_models(
             Model::from_bytes(det)?,
             Model::from_bytes(rec)?,

@@ -134,7 +134,9 @@ impl ModelArgs {
                 ..Default::default()
             },
         )?;
-        Ok(match self.refine_below {
+        // The committed fp32 recogniser needs no fp32 refiner.
+        let fp32_rec = precision == Precision::Fp32 && self.rec_model.is_none();
+        Ok(match self.refine_below.filter(|_| !fp32_rec) {
             Some(below) => {
                 let [_, fp32_rec, _] = ocr_core::ocr::zoo::models(Precision::Fp32);
                 engine.with_refiner(load(&self.refine_model, fp32_rec)?, below)?
