@@ -50,7 +50,8 @@ pub fn inputs(kind: ModelKind, files: &[PathBuf]) -> Result<Vec<Tensor>> {
     };
     let mut out = Vec::with_capacity(files.len());
     for f in files {
-        let bytes = std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?;
+        let bytes = crate::files::read_bounded(f, crate::files::MAX_IMAGE_FILE)
+            .with_context(|| format!("cannot read {}", f.display()))?;
         let img = ocr_core::ocr::decode::decode(&bytes, &Default::default())
             .with_context(|| f.display().to_string())?;
         let (iw, ih) = img.dimensions();

@@ -18,22 +18,25 @@ const FONT_CANDIDATES: &[&str] = &[
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
 ];
 
-/// Loads a font: the given path, `$KESTREL_FONT`, or the first system font found.
-pub fn load_font(explicit: Option<&Path>) -> Option<FontVec> {
-    let env = std::env::var_os("KESTREL_FONT").map(PathBuf::from);
-    let candidates = explicit
+/// Loads a font: the given path, else `$KESTREL_FONT`, else the first system font found
+/// (`Ok(None)` when there is none). A font asked for by path or variable that cannot be read
+/// or parsed is an error, not a silent fallback.
+pub fn load_font(explicit: Option<&Path>) -> anyhow::Result<Option<FontVec>> {
+    use anyhow::Context;
+    let asked = explicit
         .map(Path::to_path_buf)
-        .into_iter()
-        .chain(env)
-        .chain(FONT_CANDIDATES.iter().map(PathBuf::from));
-    for path in candidates {
-        if let Ok(bytes) = std::fs::read(&path)
-            && let Ok(font) = FontVec::try_from_vec(bytes)
-        {
-            return Some(font);
-        }
+        .or_else(|| std::env::var_os("KESTREL_FONT").map(PathBuf::from));
+    if let Some(path) = asked {
+        let bytes = crate::files::read_bounded(&path, crate::files::MAX_MODEL_FILE)
+            .with_context(|| format!("cannot read the font {}", path.display()))?;
+        let font = FontVec::try_from_vec(bytes)
+            .with_context(|| format!("{} is not a font", path.display()))?;
+        return Ok(Some(font));
     }
-    None
+    Ok(FONT_CANDIDATES.iter().find_map(|path| {
+        let bytes = std::fs::read(path).ok()?;
+        FontVec::try_from_vec(bytes).ok()
+    }))
 }
 
 const COLORS: [[u8; 3]; 6] = [

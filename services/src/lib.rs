@@ -4,6 +4,7 @@ pub mod calib;
 pub mod doc;
 pub mod draw;
 pub mod eval;
+pub mod files;
 pub mod metrics;
 pub mod npy;
 pub mod offload;

@@ -10,7 +10,7 @@ use std::io::Cursor;
 use tonic::transport::Channel;
 
 /// What the device kept and what it sent.
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct OffloadStats {
     /// Lines on the page.
     pub lines: usize,
@@ -20,6 +20,9 @@ pub struct OffloadStats {
     pub bytes_sent: usize,
     /// Bytes of the whole image (what a cloud-only reader would send).
     pub image_bytes: usize,
+    /// Why the server's answer is missing, when the call failed (unreachable, timed out,
+    /// refused): the unsure lines then keep the device's readings.
+    pub remote_error: Option<String>,
 }
 
 impl OffloadStats {
@@ -34,6 +37,8 @@ impl OffloadStats {
 }
 
 /// Reads `bytes` locally and re-recognises lines with confidence below `threshold` remotely.
+/// A failed call leaves the device's readings in place and says why in
+/// [`OffloadStats::remote_error`]: the page is read either way.
 pub async fn read_with_offload(
     engine: &Engine,
     client: &mut OcrClient<Channel>,
@@ -86,11 +91,15 @@ pub async fn read_with_offload(
             format!("Bearer {t}").parse().context("token")?,
         );
     }
-    let remote = client
-        .recognize(req)
-        .await
-        .context("remote Recognize")?
-        .into_inner();
+    let remote = match client.recognize(req).await {
+        Ok(r) => r.into_inner(),
+        Err(status) => {
+            // Nothing reached the server.
+            stats.bytes_sent = 0;
+            stats.remote_error = Some(format!("{} ({:?})", status.message(), status.code()));
+            return Ok((page, stats));
+        }
+    };
     for ((&i, crop), line) in unsure.iter().zip(&crops).zip(remote.lines) {
         let local = &mut page.lines[i];
         local.text = line.text;

@@ -102,7 +102,7 @@ pub struct OcrService {
 
 fn status(e: OcrError) -> Status {
     match e {
-        OcrError::Decode(_) | OcrError::TooLarge(_) | OcrError::Empty(_) => {
+        OcrError::Decode(_) | OcrError::TooLarge(_) | OcrError::Empty(_) | OcrError::Options(_) => {
             Status::invalid_argument(e.to_string())
         }
         OcrError::Model(_) | OcrError::Runtime(_) => Status::internal(e.to_string()),

@@ -30,7 +30,9 @@ fn synthetic_id_cards_read_field_by_field() {
     // 24 photos (12 fronts, 12 backs): perspective, turns (some upside down), glare, blur,
     // noise, JPEG. The bar is 90% of documents with every field right; measured
     // 95% on 40 development renders.
-    let font = ocr_services::draw::load_font(None).expect("a CJK font (fonts-wqy-zenhei)");
+    let font = ocr_services::draw::load_font(None)
+        .unwrap()
+        .expect("a CJK font (fonts-wqy-zenhei)");
     let fonts = ocr_services::synth::card_number::CardFonts::load(&[]).unwrap();
     let dir = std::env::temp_dir().join(format!("kestrel-idcards-{}", std::process::id()));
     ocr_services::synth::write_documents(
@@ -82,7 +84,9 @@ fn synthetic(
     count: usize,
     seed: u64,
 ) -> Vec<eval::report::Summary> {
-    let font = ocr_services::draw::load_font(None).expect("a CJK font (fonts-wqy-zenhei)");
+    let font = ocr_services::draw::load_font(None)
+        .unwrap()
+        .expect("a CJK font (fonts-wqy-zenhei)");
     let fonts = ocr_services::synth::card_number::CardFonts::load(&[]).unwrap();
     let dir = std::env::temp_dir().join(format!("kestrel-docs-{seed}-{}", std::process::id()));
     ocr_services::synth::write_documents(&dir, kind, count, seed, &font, &fonts).unwrap();
@@ -109,7 +113,9 @@ fn synthetic_bank_card_photos_read_the_number() {
 
 /// Card `index` of the generated bank cards of `seed`, rendered and read.
 fn generated_bank_card(seed: u64, index: usize) -> ocr_services::doc::bank_card::BankCard {
-    let font = ocr_services::draw::load_font(None).expect("a CJK font (fonts-wqy-zenhei)");
+    let font = ocr_services::draw::load_font(None)
+        .unwrap()
+        .expect("a CJK font (fonts-wqy-zenhei)");
     let fonts = ocr_services::synth::card_number::CardFonts::load(&[]).unwrap();
     let dir = std::env::temp_dir().join(format!("kestrel-card-{seed}-{}", std::process::id()));
     let kind = ocr_services::synth::DocumentKind::BankCards;

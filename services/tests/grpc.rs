@@ -548,6 +548,43 @@ fn read_remote_offloads_unsure_lines() {
     assert_eq!(String::from_utf8(none.stdout).unwrap(), l);
 }
 
+/// A server that accepts the connection and never answers: `kestrel read --remote` gives up
+/// after `--remote-timeout` and keeps the device's readings instead of hanging or failing.
+#[test]
+fn read_remote_keeps_local_lines_when_the_server_does_not_answer() {
+    let bin = env!("CARGO_BIN_EXE_kestrel");
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        // Hold every connection open without a byte of HTTP/2.
+        let held: Vec<_> = silent.incoming().collect();
+        drop(held);
+    });
+    let image = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/eval/dev/paddleocr/doc/imgs/11.jpg");
+    let started = std::time::Instant::now();
+    let out = std::process::Command::new(bin)
+        .args(["read", "--remote", &addr, "--remote-timeout", "2"])
+        .args(["--offload-below", "1.01"])
+        .arg(&image)
+        .output()
+        .unwrap();
+    let local = std::process::Command::new(bin)
+        .arg("read")
+        .arg(&image)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        started.elapsed().as_secs() < 60,
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(err.contains("did not answer"), "{err}");
+    assert_eq!(out.stdout, local.stdout);
+}
+
 /// `kestrel serve --metrics-addr` exposes Prometheus counters that move with the calls.
 #[test]
 fn metrics_count_calls() {

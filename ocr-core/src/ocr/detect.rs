@@ -35,6 +35,10 @@ impl Default for DetOptions {
     }
 }
 
+/// The smallest accepted [`DetOptions::max_side`]: the detector works on multiples of 32
+/// pixels.
+pub const MIN_SIDE: u32 = 32;
+
 /// The detector input size for an image ([`crate::pixels::detector_input_size`], shared with
 /// the SDK).
 pub use crate::pixels::detector_input_size as input_size;

@@ -272,6 +272,12 @@ impl LineRecognizer {
         let images: Vec<&RgbImage> = crops.iter().map(|c| &c.image).collect();
         let outputs = self.run(&images, batch, cancel)?;
         let mask = allowed_chars.map(|a| ctc::allowed_mask(&self.charset, a));
+        if mask.as_ref().is_some_and(|m| !m.contains(&true)) {
+            return Err(OcrError::Options(format!(
+                "none of the allowed characters {:?} is in the recogniser's dictionary",
+                allowed_chars.unwrap_or_default()
+            )));
+        }
         let mut lines = Vec::with_capacity(crops.len());
         for (crop, out) in crops.iter().zip(&outputs) {
             if out.classes != self.charset.num_classes() {
@@ -376,6 +382,17 @@ fn line_crop(img: &RgbImage) -> Result<Crop, OcrError> {
     )
 }
 
+/// A model converted for another role (a detector given as the recogniser) fails here, by
+/// its `kestrel.kind` metadata, instead of deep in its graph. Files without it pass.
+fn check_role(model: &Model, role: &str) -> Result<(), OcrError> {
+    match model.meta("kestrel.kind") {
+        Some(kind) if kind != role => Err(OcrError::Model(format!(
+            "a '{kind}' model was given as the '{role}' model"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
 }
@@ -419,6 +436,15 @@ impl Engine {
         cls: Option<Model>,
         config: EngineConfig,
     ) -> Result<Self, OcrError> {
+        for (model, role) in [
+            (Some(&det), "det"),
+            (Some(&rec), "rec"),
+            (cls.as_ref(), "cls"),
+        ] {
+            if let Some(model) = model {
+                check_role(model, role)?;
+            }
+        }
         let threads = Threads::new(config.threads)?;
         Ok(Engine {
             det: Stage::new(det, &threads)?,
@@ -442,6 +468,7 @@ impl Engine {
                 "the refining threshold must be in (0, 1], got {below}"
             )));
         }
+        check_role(&model, "rec")?;
         if model.meta("charset") != self.rec.model().meta("charset") {
             return Err(OcrError::Model(
                 "the refining recogniser's dictionary differs from the engine recogniser's".into(),
@@ -457,6 +484,7 @@ impl Engine {
     /// Loads another recogniser (e.g. the bank-card number model) that runs on this engine's
     /// threads. It must carry its dictionary (`charset`) and preprocessing metadata.
     pub fn load_recognizer(&self, model: Model) -> Result<LineRecognizer, OcrError> {
+        check_role(&model, "rec")?;
         LineRecognizer::new(model, &self.threads)
     }
 
@@ -527,6 +555,13 @@ impl Engine {
     ) -> Result<(Vec<TextBox>, f64, f64), OcrError> {
         if img.width() == 0 || img.height() == 0 {
             return Err(OcrError::Empty(format!("{}x{}", img.width(), img.height())));
+        }
+        if opts.max_side < detect::MIN_SIDE {
+            return Err(OcrError::Options(format!(
+                "a detector side of {} pixels holds no text; at least {}",
+                opts.max_side,
+                detect::MIN_SIDE
+            )));
         }
         let t = Instant::now();
         let map = self

@@ -14,6 +14,9 @@ pub enum OcrError {
     Empty(String),
     /// A model is missing, malformed or unsuitable (e.g. no charset in the recogniser).
     Model(String),
+    /// The call's options cannot work (a detector side too small to hold text, allowed
+    /// characters none of which the recogniser knows).
+    Options(String),
     /// The runtime failed.
     Runtime(runtime::Error),
     /// The caller cancelled the work (see [`super::Cancel`]).
@@ -27,6 +30,7 @@ impl fmt::Display for OcrError {
             OcrError::TooLarge(m) => write!(f, "image too large: {m}"),
             OcrError::Empty(m) => write!(f, "empty image: {m}"),
             OcrError::Model(m) => write!(f, "model error: {m}"),
+            OcrError::Options(m) => write!(f, "bad options: {m}"),
             OcrError::Runtime(e) => write!(f, "{e}"),
             OcrError::Cancelled => write!(f, "cancelled"),
         }

@@ -13,6 +13,10 @@ use alloc::sync::Arc;
 #[cfg(feature = "std")]
 pub const POLL_IDLE: core::time::Duration = core::time::Duration::from_millis(2);
 
+/// Most threads a pool may have: workers spin while waiting for work, so far more threads
+/// than cores only slow every operator down (and thousands stall a call for minutes).
+pub const MAX_THREADS: usize = 256;
+
 /// A fixed-size set of worker threads (or the calling thread alone).
 #[derive(Clone)]
 pub struct Threads {
@@ -43,11 +47,16 @@ impl Threads {
         }
     }
 
-    /// A pool of `count` threads (`0` means one per available core).
+    /// A pool of `count` threads (`0` means one per available core; at most [`MAX_THREADS`]).
     #[cfg(feature = "std")]
     pub fn new(count: usize) -> super::Result<Self> {
+        if count > MAX_THREADS {
+            return Err(super::Error::Limit(msg!(
+                "{count} threads asked for; at most {MAX_THREADS}"
+            )));
+        }
         let count = if count == 0 {
-            std::thread::available_parallelism().map_or(1, |n| n.get())
+            std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_THREADS))
         } else {
             count
         };

@@ -5,6 +5,9 @@ use clap::{Parser, Subcommand};
 use ocr_core::ocr::{Engine, EngineConfig, Page, Precision, ReadOptions};
 use ocr_core::runtime::{Model, Session, Threads};
 use ocr_models::{ConvertOptions, ModelKind};
+use ocr_services::files::{
+    MAX_IMAGE_FILE, MAX_MODEL_FILE, MAX_TEXT_FILE, read_bounded, read_text_bounded,
+};
 use ocr_services::npy;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -79,14 +82,33 @@ impl ClassifyArgs {
 
 /// Reads a model key file (64 hexadecimal digits).
 fn read_key(path: &std::path::Path) -> Result<[u8; ocr_core::runtime::sealed::KEY_LEN]> {
-    let text = std::fs::read_to_string(path)
+    let text = read_text_bounded(path, MAX_TEXT_FILE)
         .with_context(|| format!("cannot read the key file {}", path.display()))?;
     ocr_core::runtime::sealed::parse_hex_key(&text)
         .with_context(|| format!("bad key file {}", path.display()))
 }
 
+/// Lines of `page` under the offloading threshold.
+fn unsure_lines(page: &Page, below: f32) -> usize {
+    page.lines.iter().filter(|l| l.confidence < below).count()
+}
+
+/// An image file's bytes (at most [`MAX_IMAGE_FILE`]).
+fn read_image_file(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    read_bounded(path, MAX_IMAGE_FILE)
+}
+
 /// Loads a model file, decrypting it when a key is given.
 fn load_model(path: &std::path::Path, key: Option<&[u8; 32]>) -> Result<Model> {
+    // Mapping a directory or a device fails obscurely ("No such device"); say what it is.
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot load {}", path.display()))?;
+    if !meta.is_file() || meta.len() > MAX_MODEL_FILE {
+        bail!(
+            "cannot load {}: not a regular file of at most {MAX_MODEL_FILE} bytes",
+            path.display()
+        );
+    }
     let m = match key {
         Some(k) => Model::load_with_key(path, k),
         None => Model::load(path),
@@ -180,8 +202,11 @@ enum Command {
         #[arg(long, value_name = "HOST:PORT")]
         remote: Option<String>,
         /// With --remote: lines below this confidence go to the server.
-        #[arg(long, default_value_t = 0.9)]
+        #[arg(long, default_value_t = 0.9, value_parser = non_negative)]
         offload_below: f32,
+        /// With --remote: seconds to wait for the server to connect and to answer each call.
+        #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        remote_timeout: u64,
         /// With --remote: bearer token for the server.
         #[arg(long, env = "KESTREL_TOKEN", hide_env_values = true)]
         token: Option<String>,
@@ -499,6 +524,7 @@ fn run(cli: Cli) -> Result<()> {
             allowed_chars,
             remote,
             offload_below,
+            remote_timeout,
             token,
             models,
         } => {
@@ -508,13 +534,27 @@ fn run(cli: Cli) -> Result<()> {
             let engine = models.engine(threads)?;
             // Line-level split computation: a client for the server, when given.
             let rt = tokio::runtime::Runtime::new()?;
+            if remote.is_some() && line {
+                bail!("--remote offloads the lines of pages; with --line there are none");
+            }
             let mut client = match &remote {
-                Some(addr) => Some(
-                    rt.block_on(ocr_proto::v1::ocr_client::OcrClient::connect(format!(
-                        "http://{addr}"
-                    )))
-                    .with_context(|| format!("cannot reach {addr}"))?,
-                ),
+                Some(addr) => {
+                    // A server that accepts the connection and never answers must not hang
+                    // the read: every call has a deadline.
+                    let wait = std::time::Duration::from_secs(remote_timeout);
+                    let endpoint =
+                        tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+                            .with_context(|| format!("bad server address {addr}"))?
+                            .connect_timeout(wait)
+                            .timeout(wait);
+                    // Connected at the first call: a server that is down is then one more
+                    // failed call, and the lines keep this device's readings.
+                    let channel = {
+                        let _runtime = rt.enter();
+                        endpoint.connect_lazy()
+                    };
+                    Some(ocr_proto::v1::ocr_client::OcrClient::new(channel))
+                }
                 None => None,
             };
             let mut totals = ocr_services::offload::OffloadStats::default();
@@ -527,7 +567,7 @@ fn run(cli: Cli) -> Result<()> {
             let mut failed = 0;
             let mut results = Vec::new();
             for path in &images {
-                let outcome = std::fs::read(path)
+                let outcome = read_image_file(path)
                     .with_context(|| format!("cannot read {}", path.display()))
                     .and_then(|bytes| Ok(engine.decode(&bytes)?))
                     .and_then(|img| {
@@ -539,7 +579,8 @@ fn run(cli: Cli) -> Result<()> {
                                 lines: vec![l],
                             }
                         } else if let Some(c) = client.as_mut() {
-                            let bytes = std::fs::read(path)?;
+                            let bytes = read_image_file(path)
+                                .with_context(|| format!("cannot read {}", path.display()))?;
                             let (page, stats) =
                                 rt.block_on(ocr_services::offload::read_with_offload(
                                     &engine,
@@ -549,6 +590,13 @@ fn run(cli: Cli) -> Result<()> {
                                     &opts,
                                     offload_below,
                                 ))?;
+                            if let Some(e) = &stats.remote_error {
+                                eprintln!(
+                                    "kestrel: {}: the server did not answer ({e}): its {} unsure lines keep this device's readings",
+                                    path.display(),
+                                    unsure_lines(&page, offload_below)
+                                );
+                            }
                             totals.lines += stats.lines;
                             totals.offloaded += stats.offloaded;
                             totals.bytes_sent += stats.bytes_sent;
@@ -562,7 +610,7 @@ fn run(cli: Cli) -> Result<()> {
                 match outcome {
                     Ok((img, page)) => {
                         if let Some(out) = &draw {
-                            let f = ocr_services::draw::load_font(font.as_deref());
+                            let f = ocr_services::draw::load_font(font.as_deref())?;
                             if f.is_none() {
                                 eprintln!(
                                     "kestrel: no font found (use --font): drawing boxes only"
@@ -621,8 +669,10 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let tls = match (&tls_cert, &tls_key) {
                 (Some(c), Some(k)) => Some(tonic::transport::Identity::from_pem(
-                    std::fs::read(c).with_context(|| format!("cannot read {}", c.display()))?,
-                    std::fs::read(k).with_context(|| format!("cannot read {}", k.display()))?,
+                    read_bounded(c, MAX_TEXT_FILE)
+                        .with_context(|| format!("cannot read {}", c.display()))?,
+                    read_bounded(k, MAX_TEXT_FILE)
+                        .with_context(|| format!("cannot read {}", k.display()))?,
                 )),
                 _ => None,
             };
@@ -745,7 +795,7 @@ fn run(cli: Cli) -> Result<()> {
             let reader;
             let predictor = match &predictions {
                 Some(p) => {
-                    let text = std::fs::read_to_string(p)
+                    let text = read_text_bounded(p, MAX_TEXT_FILE)
                         .with_context(|| format!("cannot read {}", p.display()))?;
                     let mut map = std::collections::HashMap::new();
                     for (i, line) in text
@@ -819,7 +869,7 @@ fn run(cli: Cli) -> Result<()> {
             prune_channels,
             prune_max_changed,
         } => {
-            let onnx = std::fs::read(&input)
+            let onnx = read_bounded(&input, MAX_MODEL_FILE)
                 .with_context(|| format!("cannot read {}", input.display()))?;
             let kind = match kind.as_deref() {
                 None => None,
@@ -908,7 +958,7 @@ fn run(cli: Cli) -> Result<()> {
             int8_weight_bits,
             keep_exact,
         } => {
-            let bytes = std::fs::read(&input)
+            let bytes = read_bounded(&input, MAX_MODEL_FILE)
                 .with_context(|| format!("cannot read {}", input.display()))?;
             let opts = ocr_models::compress::CompressOptions {
                 fp32_weight_bits,
@@ -940,7 +990,7 @@ fn run(cli: Cli) -> Result<()> {
             key_file,
         } => {
             let key = read_key(&key_file)?;
-            let bytes = std::fs::read(&input)
+            let bytes = read_bounded(&input, MAX_MODEL_FILE)
                 .with_context(|| format!("cannot read {}", input.display()))?;
             // Refuse to encrypt something that is not a loadable model.
             Model::from_bytes(&bytes)
@@ -1008,7 +1058,7 @@ fn run(cli: Cli) -> Result<()> {
                         "waybills" => synth::DocumentKind::Waybills,
                         _ => synth::DocumentKind::BusinessLicenses,
                     };
-                    let cjk = ocr_services::draw::load_font(None)
+                    let cjk = ocr_services::draw::load_font(None)?
                         .context("no usable CJK font: install fonts-wqy-zenhei")?;
                     let fonts = synth::card_number::CardFonts::load(&font)?;
                     synth::write_documents(&output, doc_kind, count, seed, &cjk, &fonts)?;
@@ -1022,10 +1072,11 @@ fn run(cli: Cli) -> Result<()> {
             };
             let font = match font.first() {
                 Some(p) => ab_glyph::FontVec::try_from_vec(
-                    std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?,
+                    read_bounded(p, MAX_MODEL_FILE)
+                        .with_context(|| format!("cannot read {}", p.display()))?,
                 )
                 .with_context(|| format!("{} is not a font", p.display()))?,
-                None => ocr_services::draw::load_font(None)
+                None => ocr_services::draw::load_font(None)?
                     .context("no usable font: pass --font or install fonts-wqy-zenhei")?,
             };
             // Labels must match the pixels: a font without Chinese glyphs would draw boxes.
@@ -1074,7 +1125,7 @@ fn run(cli: Cli) -> Result<()> {
             let reader = bank_card_reader(&engine, &number_model, &models)?;
             let mut failed = 0;
             for path in &images {
-                let result = std::fs::read(path)
+                let result = read_image_file(path)
                     .with_context(|| format!("cannot read {}", path.display()))
                     .and_then(|bytes| Ok(engine.decode(&bytes)?))
                     .and_then(|img| {
@@ -1126,7 +1177,7 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Info { model, meta } => {
-            let bytes = std::fs::read(&model)
+            let bytes = read_bounded(&model, MAX_MODEL_FILE)
                 .with_context(|| format!("cannot read {}", model.display()))?;
             let m = Model::from_bytes(&bytes)?;
             if let Some(key) = meta {
@@ -1175,6 +1226,16 @@ fn main() -> ExitCode {
 }
 
 /// Parses a probability strictly between 0 and 1 (a clap value parser).
+/// A finite number, at least 0 (a confidence threshold: 0 lets no line under it, above 1
+/// every line).
+fn non_negative(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(p) if p.is_finite() && p >= 0.0 => Ok(p),
+        Ok(p) => Err(format!("{p} is not a finite number of at least 0")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 fn probability(s: &str) -> Result<f32, String> {
     match s.parse::<f32>() {
         Ok(p) if ocr_core::ocr::classify::is_threshold(p) => Ok(p),

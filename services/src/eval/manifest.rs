@@ -93,14 +93,37 @@ pub fn load_manifests(paths: &[PathBuf]) -> Result<Vec<Record>> {
         let source = dir
             .file_name()
             .map_or_else(|| "?".into(), |n| n.to_string_lossy().into_owned());
-        let text =
-            std::fs::read_to_string(&f).with_context(|| format!("cannot read {}", f.display()))?;
+        let text = crate::files::read_text_bounded(&f, crate::files::MAX_TEXT_FILE)
+            .with_context(|| format!("cannot read {}", f.display()))?;
         for (i, line) in text.lines().enumerate() {
             if line.trim().is_empty() {
                 continue;
             }
+            // A byte-order mark before the first record is not part of it.
+            let line = if i == 0 {
+                line.trim_start_matches('\u{feff}')
+            } else {
+                line
+            };
             let entry: Entry = serde_json::from_str(line)
                 .with_context(|| format!("{}:{}: bad record", f.display(), i + 1))?;
+            // Images lie beside their manifest: a path that leaves its folder (absolute, or
+            // through `..`) would let a manifest have other files read and, with
+            // `--failures`, copied.
+            let inside = Path::new(&entry.image).components().all(|c| {
+                matches!(
+                    c,
+                    std::path::Component::Normal(_) | std::path::Component::CurDir
+                )
+            });
+            if entry.image.is_empty() || !inside {
+                bail!(
+                    "{}:{}: image path '{}' is not a path inside the manifest's folder",
+                    f.display(),
+                    i + 1,
+                    entry.image
+                );
+            }
             records.push(Record {
                 key: format!("{source}/{}", entry.image),
                 path: dir.join(&entry.image),

@@ -3,7 +3,7 @@
 use super::manifest::Record;
 use super::metrics::{self, DetCounts};
 use crate::doc::bank_card::BankCardReader;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use ocr_core::ocr::result::Point;
 use ocr_core::ocr::{Engine, ReadOptions};
@@ -113,7 +113,9 @@ fn predict_with(
         ..Default::default()
     };
     let outcome: Result<()> = (|| {
-        let img = engine.decode(&std::fs::read(&r.path)?)?;
+        let bytes = crate::files::read_bounded(&r.path, crate::files::MAX_IMAGE_FILE)
+            .with_context(|| format!("cannot read {}", r.path.display()))?;
+        let img = engine.decode(&bytes)?;
         fill(&img, &mut p)
     })();
     if let Err(e) = outcome {
