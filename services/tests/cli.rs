@@ -159,6 +159,73 @@ fn unreadable_files_fail_with_one_line_and_nonzero_exit() {
     assert!(!err.contains("panicked"), "{err}");
 }
 
+/// Inputs and options that cannot work fail at once with a message that names the problem
+/// (each was a hang, a memory fill, a silent empty result or an error from deep inside a
+/// model before).
+#[test]
+fn bad_inputs_and_options_get_clear_errors() {
+    let page = dev("paddleocr/doc/imgs/11.jpg");
+    let zoo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/zoo");
+    let dir = std::env::temp_dir().join(format!("kestrel-cli-bad-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("escape")).unwrap();
+    std::fs::write(
+        dir.join("escape/manifest.jsonl"),
+        r#"{"image": "../../../etc/hostname", "task": "line", "text": "x"}"#,
+    )
+    .unwrap();
+    let det = zoo.join("ppocrv4-det-int8.kmod");
+    let det = det.to_str().unwrap();
+    let escape = dir.join("escape");
+    let drawn = dir.join("out.png");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["read", "--threads", "100000"], "at most 256"),
+        (
+            vec!["read", "--rec-model", det],
+            "'det' model was given as the 'rec' model",
+        ),
+        (
+            vec!["read", "--cls-model", det],
+            "'det' model was given as the 'cls' model",
+        ),
+        (vec!["read", "--max-side", "8"], "at least 32"),
+        (vec!["read", "--allowed-chars", "\u{1f600}"], "dictionary"),
+        (
+            vec![
+                "read",
+                "--draw",
+                drawn.to_str().unwrap(),
+                "--font",
+                "/no/such/font.ttf",
+            ],
+            "cannot read the font",
+        ),
+        (
+            vec!["eval", escape.to_str().unwrap()],
+            "inside the manifest's folder",
+        ),
+    ];
+    for (args, want) in cases {
+        let mut cmd = kestrel();
+        cmd.args(&args);
+        if args[0] == "read" {
+            cmd.arg(&page);
+        }
+        let out = cmd.output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+    if Path::new("/dev/zero").exists() {
+        for args in [vec!["read", "/dev/zero"], vec!["info", "/dev/zero"]] {
+            let out = kestrel().args(&args).output().unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains("not a regular file"), "{args:?}: {err}");
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn draw_writes_a_picture() {
     let dir = std::env::temp_dir().join(format!("kestrel-draw-{}", std::process::id()));
