@@ -673,10 +673,15 @@ impl Engine {
                 .collect();
             if !doubted.is_empty() {
                 let again: Vec<Crop> = doubted.iter().map(|&i| crops[i].clone()).collect();
+                // Few lines: batches small enough that every thread gets one.
+                let batch = opts
+                    .rec_batch
+                    .min(again.len().div_ceil(self.threads.count()))
+                    .max(1);
                 let refined = refiner.rec.recognize(
                     &again,
                     opts.allowed_chars.as_deref(),
-                    opts.rec_batch,
+                    batch,
                     opts.cancel.as_ref(),
                 )?;
                 for (line, &i) in refined.into_iter().zip(&doubted) {
