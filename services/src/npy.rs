@@ -4,28 +4,67 @@
 use anyhow::{Context, Result, bail};
 use npyz::WriterBuilder;
 use ocr_core::runtime::Tensor;
-use std::io::{BufReader, BufWriter};
+use std::io::BufWriter;
 use std::path::Path;
+
+/// Largest tensor read from a `.npy` file (elements).
+const MAX_ELEMENTS: usize = 1 << 31;
 
 /// Reads a `.npy` file of float32 (or float64, converted) values, in C or Fortran order.
 pub fn read(path: &Path) -> Result<Tensor> {
-    let file =
-        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let npy = npyz::NpyFile::new(BufReader::new(file))
-        .with_context(|| format!("{} is not a .npy file", path.display()))?;
+    let file = crate::files::read_bounded(path, crate::files::MAX_MODEL_FILE * 4)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let npy = npyz::NpyFile::new(&file[..]).map_err(|e| {
+        // A malformed header is echoed by the parser; keep the message short.
+        let mut why = e.to_string();
+        if why.len() > 200 {
+            why.truncate(why.floor_char_boundary(200));
+            why.push_str("...");
+        }
+        anyhow::anyhow!("{} is not a .npy file: {why}", path.display())
+    })?;
     let fortran = npy.order() == npyz::Order::Fortran;
-    let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
+    let shape: Vec<usize> = npy
+        .shape()
+        .iter()
+        .map(|&d| usize::try_from(d).ok())
+        .collect::<Option<_>>()
+        .with_context(|| format!("{}: shape {:?} is too large", path.display(), npy.shape()))?;
+    let elements = shape
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .filter(|&n| n <= MAX_ELEMENTS);
+    if elements.is_none() {
+        bail!(
+            "{}: shape {shape:?} is too large (at most {MAX_ELEMENTS} values)",
+            path.display()
+        );
+    }
+    let short = || {
+        format!(
+            "{}: fewer values than its shape {shape:?} holds",
+            path.display()
+        )
+    };
     let data: Vec<f32> = match npy.dtype() {
         npyz::DType::Plain(t) if t.type_char() == npyz::TypeChar::Float && t.size_field() == 4 => {
-            npy.into_vec::<f32>()?
+            npy.into_vec::<f32>().with_context(short)?
         }
         npyz::DType::Plain(t) if t.type_char() == npyz::TypeChar::Float && t.size_field() == 8 => {
-            npy.into_vec::<f64>()?
+            npy.into_vec::<f64>()
+                .with_context(short)?
                 .into_iter()
                 .map(|x| x as f32)
                 .collect()
         }
-        other => bail!("{}: dtype {other:?} is not float32", path.display()),
+        npyz::DType::Plain(t) => bail!(
+            "{}: values of type '{t}' (float32 or float64 expected)",
+            path.display()
+        ),
+        _ => bail!(
+            "{}: structured values (float32 or float64 expected)",
+            path.display()
+        ),
     };
     if fortran {
         // Fortran order is C order of the reversed shape; transpose back.

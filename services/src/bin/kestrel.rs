@@ -228,7 +228,8 @@ enum Command {
         #[arg(long, env = "KESTREL_QUEUE", default_value_t = 16)]
         queue: usize,
         /// Largest request, in MiB.
-        #[arg(long, env = "KESTREL_MAX_MESSAGE_MB", default_value_t = 16)]
+        #[arg(long, env = "KESTREL_MAX_MESSAGE_MB", default_value_t = 16,
+              value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=4096))]
         max_message_mb: usize,
         /// Require `authorization: Bearer TOKEN` on OCR calls (prefer the environment variable).
         #[arg(long, env = "KESTREL_TOKEN", hide_env_values = true)]
@@ -700,6 +701,15 @@ fn run(cli: Cli) -> Result<()> {
                 #[cfg(unix)]
                 let mut term_signal =
                     tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+                // Every address is bound before the server says it is serving.
+                let metrics_listener = match &metrics_addr {
+                    Some(maddr) => Some(
+                        tokio::net::TcpListener::bind(maddr)
+                            .await
+                            .with_context(|| format!("cannot listen on {maddr}"))?,
+                    ),
+                    None => None,
+                };
                 eprintln!(
                     "kestrel: serving kestrel.v1.Ocr on {}",
                     listener.local_addr()?
@@ -722,10 +732,7 @@ fn run(cli: Cli) -> Result<()> {
                 let auth = ocr_services::server::BearerAuth::new(token);
                 let metrics = ocr_services::metrics::Metrics::new();
                 let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
-                if let Some(maddr) = &metrics_addr {
-                    let ml = tokio::net::TcpListener::bind(maddr)
-                        .await
-                        .with_context(|| format!("cannot listen on {maddr}"))?;
+                if let Some(ml) = metrics_listener {
                     eprintln!("kestrel: metrics at http://{}/metrics", ml.local_addr()?);
                     tokio::spawn(ocr_services::metrics::serve_metrics(
                         metrics.clone(),
@@ -767,7 +774,12 @@ fn run(cli: Cli) -> Result<()> {
                     let (i, n) = s
                         .split_once('/')
                         .with_context(|| format!("--shard wants I/N, got '{s}'"))?;
-                    let (i, n): (usize, usize) = (i.parse()?, n.parse()?);
+                    let number = |v: &str| {
+                        v.trim().parse::<usize>().with_context(|| {
+                            format!("--shard wants I/N in whole numbers, got '{s}'")
+                        })
+                    };
+                    let (i, n) = (number(i)?, number(n)?);
                     if n == 0 || i >= n {
                         bail!("--shard {s}: need 0 <= I < N");
                     }
@@ -834,6 +846,20 @@ fn run(cli: Cli) -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&doc)?);
             } else {
                 print!("{}", report::table(&sums));
+                // The table counts records that could not be read; say why for the first few.
+                let errors: Vec<_> = results
+                    .iter()
+                    .filter_map(|r| Some((&r.key, r.error.as_ref()?)))
+                    .collect();
+                for (key, e) in errors.iter().take(5) {
+                    eprintln!("kestrel: {key}: {e}");
+                }
+                if errors.len() > 5 {
+                    eprintln!(
+                        "kestrel: ... {} more errors (--json lists them)",
+                        errors.len() - 5
+                    );
+                }
             }
             if let Some(dir) = &failures {
                 let n = report::write_failures(&results, dir, 200)?;
