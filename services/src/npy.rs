@@ -16,9 +16,9 @@ pub fn read(path: &Path) -> Result<Tensor> {
         .with_context(|| format!("cannot read {}", path.display()))?;
     let npy = npyz::NpyFile::new(&file[..]).map_err(|e| {
         // A malformed header is echoed by the parser; keep the message short.
-        let mut why = e.to_string();
-        if why.len() > 200 {
-            why.truncate(why.floor_char_boundary(200));
+        let full = e.to_string();
+        let mut why: String = full.chars().take(200).collect();
+        if why.len() < full.len() {
             why.push_str("...");
         }
         anyhow::anyhow!("{} is not a .npy file: {why}", path.display())
