@@ -986,6 +986,12 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let bytes = read_bounded(&input, MAX_MODEL_FILE)
                 .with_context(|| format!("cannot read {}", input.display()))?;
+            if ocr_core::runtime::sealed::is_sealed(&bytes) {
+                bail!(
+                    "{} is encrypted: compress the plain model, then seal the result",
+                    input.display()
+                );
+            }
             let opts = ocr_models::compress::CompressOptions {
                 fp32_weight_bits,
                 int8_weight_bits,
@@ -1009,6 +1015,14 @@ fn run(cli: Cli) -> Result<()> {
                 r.requantised_int8.0,
                 r.requantised_int8.1,
             );
+            if r.output_bytes > r.input_bytes {
+                eprintln!(
+                    "kestrel: warning: the result is larger than {}: a file compressed before \
+                     loses its stored weight codes when compressed again without the same \
+                     options; keep the input",
+                    input.display()
+                );
+            }
         }
         Command::Seal {
             input,
