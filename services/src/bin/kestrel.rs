@@ -1265,9 +1265,8 @@ fn main() -> ExitCode {
     }
 }
 
-/// Parses a probability strictly between 0 and 1 (a clap value parser).
-/// A finite number, at least 0 (a confidence threshold: 0 lets no line under it, above 1
-/// every line).
+/// Parses a finite number of at least 0 (a clap value parser): a confidence threshold that
+/// lines fall under, where 0 selects no line and anything above 1 every line.
 fn non_negative(s: &str) -> Result<f32, String> {
     match s.parse::<f32>() {
         Ok(p) if p.is_finite() && p >= 0.0 => Ok(p),
@@ -1276,6 +1275,7 @@ fn non_negative(s: &str) -> Result<f32, String> {
     }
 }
 
+/// Parses a probability strictly between 0 and 1 (a clap value parser).
 fn probability(s: &str) -> Result<f32, String> {
     match s.parse::<f32>() {
         Ok(p) if ocr_core::ocr::classify::is_threshold(p) => Ok(p),
