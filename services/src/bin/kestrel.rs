@@ -1207,8 +1207,18 @@ fn run(cli: Cli) -> Result<()> {
                         })
                     ),
                     Err(e) => {
+                        // One line per image either way, so a consumer of the stream can tell
+                        // which image failed (as `read --json` does).
                         failed += 1;
-                        eprintln!("{}: {e:#}", path.display());
+                        eprintln!("kestrel: {}: {e:#}", path.display());
+                        println!(
+                            "{}",
+                            serde_json::json!({
+                                "image": path.display().to_string(),
+                                "document": kind.replace('-', "_"),
+                                "error": format!("{e:#}"),
+                            })
+                        );
                     }
                 }
             }
