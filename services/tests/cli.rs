@@ -216,6 +216,18 @@ fn bad_inputs_and_options_get_clear_errors() {
         assert!(err.contains(want), "{args:?}: {err}");
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
+    // `doc` answers every image on stdout, a failed one with its error.
+    let out = kestrel()
+        .args(["doc", "bank-card"])
+        .arg(dir.join("missing.png"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        line["error"].as_str().unwrap().contains("missing.png"),
+        "{line}"
+    );
     if Path::new("/dev/zero").exists() {
         for args in [vec!["read", "/dev/zero"], vec!["info", "/dev/zero"]] {
             let out = kestrel().args(&args).output().unwrap();
