@@ -677,6 +677,13 @@ fn run(cli: Cli) -> Result<()> {
                 )),
                 _ => None,
             };
+            // A certificate or key that is not usable fails here, before the server
+            // announces itself, rather than after.
+            if let Some(identity) = &tls {
+                tonic::transport::Server::builder()
+                    .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity.clone()))
+                    .context("the TLS certificate and key cannot be used")?;
+            }
             let engine = std::sync::Arc::new(models.engine(threads)?);
             let mut config = ocr_services::server::ServerConfig::default();
             if max_concurrency > 0 {
