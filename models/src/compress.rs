@@ -152,6 +152,16 @@ pub fn compress(bytes: &[u8], opts: &CompressOptions) -> Result<(Vec<u8>, Compre
     }
     let mut def = format::decode(bytes).map_err(|e| e.to_string())?;
     let consumers = weight_consumers(&def);
+    // A misspelt layer would otherwise be compressed like any other, silently.
+    if let Some(unknown) = opts
+        .keep_exact
+        .iter()
+        .find(|n| !consumers.values().any(|(layer, _)| layer == *n))
+    {
+        return Err(format!(
+            "layer to keep exact '{unknown}': no layer of that name has weights in this model"
+        ));
+    }
     let mut report = CompressReport {
         input_bytes: bytes.len(),
         ..Default::default()

@@ -287,6 +287,16 @@ pub fn quantize(
     keep_fp32: &[String],
 ) -> Result<QuantReport, String> {
     let mut report = QuantReport::default();
+    // A misspelt layer would otherwise be quantised like any other, silently.
+    if let Some(unknown) = keep_fp32.iter().find(|n| {
+        !g.nodes
+            .iter()
+            .any(|node| node.op == "Conv" && &node.name == *n)
+    }) {
+        return Err(format!(
+            "layer to keep fp32 '{unknown}': the model has no convolution of that name"
+        ));
+    }
     for i in 0..g.nodes.len() {
         if g.nodes[i].op != "Conv" {
             continue;

@@ -191,3 +191,15 @@ fn corrupt_coded_weights_never_panic() {
         assert!(Model::from_bytes(&coded[..n]).is_err());
     }
 }
+
+#[test]
+fn a_layer_to_keep_exact_must_exist() {
+    let raw = zoo("ppocr-mobile-v2-cls-int8.kmod");
+    let opts = CompressOptions {
+        fp32_weight_bits: Some(8),
+        int8_weight_bits: None,
+        keep_exact: vec!["no-such-layer".into()],
+    };
+    let err = compress(&raw, &opts).unwrap_err();
+    assert!(err.contains("no-such-layer"), "{err}");
+}
