@@ -251,6 +251,36 @@ async fn every_rpc_and_bad_input() {
         .unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
 
+    // Options that cannot work: a detector side too small for text, allowed characters none
+    // of which the recogniser knows.
+    for (what, options) in [
+        (
+            "max_side",
+            pb::ReadOptions {
+                max_side: 8,
+                ..Default::default()
+            },
+        ),
+        (
+            "allowed_chars",
+            pb::ReadOptions {
+                allowed_chars: "\u{1f600}".into(),
+                ..Default::default()
+            },
+        ),
+    ] {
+        let e = c
+            .read(pb::ReadRequest {
+                image: dev("paddleocr/doc/imgs/11.jpg"),
+                options: Some(options),
+                id: String::new(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{what}: {e:?}");
+        assert!(e.message().contains("bad options"), "{what}: {e:?}");
+    }
+
     // Oversize message: refused by the size limit before it is decoded, with a message.
     let huge = vec![0u8; 17 << 20];
     let e = c
