@@ -261,7 +261,9 @@ impl LineRecognizer {
         &self.stage.model
     }
 
-    /// Recognises upright line crops (no 0/180 classification), in input order.
+    /// Recognises upright line crops (no 0/180 classification), in input order. A line too
+    /// long for the recogniser's widest input is read in pieces cut between characters
+    /// ([`recognize::long_line_cuts`]) and joined, instead of being squeezed.
     pub fn recognize(
         &self,
         crops: &[Crop],
@@ -269,8 +271,6 @@ impl LineRecognizer {
         batch: usize,
         cancel: Option<&Cancel>,
     ) -> Result<Vec<Line>, OcrError> {
-        let images: Vec<&RgbImage> = crops.iter().map(|c| &c.image).collect();
-        let outputs = self.run(&images, batch, cancel)?;
         let mask = allowed_chars.map(|a| ctc::allowed_mask(&self.charset, a));
         if mask.as_ref().is_some_and(|m| !m.contains(&true)) {
             return Err(OcrError::Options(format!(
@@ -278,47 +278,99 @@ impl LineRecognizer {
                 allowed_chars.unwrap_or_default()
             )));
         }
-        let mut lines = Vec::with_capacity(crops.len());
-        for (crop, out) in crops.iter().zip(&outputs) {
-            if out.classes != self.charset.num_classes() {
-                return Err(OcrError::Model(format!(
-                    "recogniser has {} classes, charset {}",
-                    out.classes,
-                    self.charset.num_classes()
-                )));
+        // Pieces to read: whole crops, or the pieces of long ones, with their owner and
+        // whether a word gap precedes them.
+        let mut pieces: Vec<Crop> = Vec::with_capacity(crops.len());
+        let mut owners: Vec<(usize, bool)> = Vec::with_capacity(crops.len());
+        for (i, crop) in crops.iter().enumerate() {
+            let cuts = recognize::long_line_cuts(&crop.image);
+            if cuts.is_empty() {
+                pieces.push(crop.clone());
+                owners.push((i, false));
+                continue;
             }
-            let decoded = ctc::greedy(&out.probs, out.steps, out.classes, mask.as_deref());
-            let chars: Vec<Char> = decoded
-                .iter()
-                .map(|d| {
-                    let (x0, x1) = out.span_in_crop(d.first, d.last, crop.image.width());
-                    Char {
-                        text: self.charset.symbol(d.class).unwrap_or("").to_string(),
-                        confidence: d.confidence,
-                        quad: crop.span_quad(x0, x1),
-                        alternative: d.runner_up.and_then(|(c, p)| {
-                            Some(Alternative {
-                                text: self.charset.symbol(c)?.to_string(),
-                                confidence: p,
-                            })
-                        }),
-                    }
-                })
-                .collect();
-            let confidence = if chars.is_empty() {
-                0.0
-            } else {
-                chars.iter().map(|c| c.confidence).sum::<f32>() / chars.len() as f32
-            };
-            lines.push(Line {
-                text: chars.iter().map(|c| c.text.as_str()).collect(),
-                confidence,
-                quad: crop.quad,
-                angle: 0,
-                chars,
-            });
+            let h = crop.image.height();
+            let mut x0 = 0;
+            let mut gap = false;
+            for (x1, blank) in cuts
+                .into_iter()
+                .chain(std::iter::once((crop.image.width(), false)))
+            {
+                pieces.push(Crop {
+                    image: image::imageops::crop_imm(&crop.image, x0, 0, x1 - x0, h).to_image(),
+                    quad: crop.span_quad(x0 as f32, x1 as f32),
+                });
+                owners.push((i, gap));
+                (x0, gap) = (x1, blank);
+            }
         }
-        Ok(lines)
+        let images: Vec<&RgbImage> = pieces.iter().map(|c| &c.image).collect();
+        let outputs = self.run(&images, batch, cancel)?;
+        let mut lines: Vec<Option<Line>> = vec![None; crops.len()];
+        for ((piece, out), &(owner, gap)) in pieces.iter().zip(&outputs).zip(&owners) {
+            let read = self.decode(piece, out, mask.as_deref())?;
+            match &mut lines[owner] {
+                None => {
+                    lines[owner] = Some(Line {
+                        quad: crops[owner].quad,
+                        ..read
+                    })
+                }
+                Some(line) => {
+                    if gap && !line.text.ends_with(' ') && self.charset.class_of(" ").is_some() {
+                        line.text.push(' ');
+                    }
+                    line.text.push_str(&read.text);
+                    line.chars.extend(read.chars);
+                    line.confidence = mean_confidence(&line.chars);
+                }
+            }
+        }
+        Ok(lines
+            .into_iter()
+            .map(|l| l.expect("every crop has a piece"))
+            .collect())
+    }
+
+    /// One crop's recogniser output decoded into a line (boxes in the crop's source image).
+    fn decode(
+        &self,
+        crop: &Crop,
+        out: &recognize::RecOutput,
+        mask: Option<&[bool]>,
+    ) -> Result<Line, OcrError> {
+        if out.classes != self.charset.num_classes() {
+            return Err(OcrError::Model(format!(
+                "recogniser has {} classes, charset {}",
+                out.classes,
+                self.charset.num_classes()
+            )));
+        }
+        let decoded = ctc::greedy(&out.probs, out.steps, out.classes, mask);
+        let chars: Vec<Char> = decoded
+            .iter()
+            .map(|d| {
+                let (x0, x1) = out.span_in_crop(d.first, d.last, crop.image.width());
+                Char {
+                    text: self.charset.symbol(d.class).unwrap_or("").to_string(),
+                    confidence: d.confidence,
+                    quad: crop.span_quad(x0, x1),
+                    alternative: d.runner_up.and_then(|(c, p)| {
+                        Some(Alternative {
+                            text: self.charset.symbol(c)?.to_string(),
+                            confidence: p,
+                        })
+                    }),
+                }
+            })
+            .collect();
+        Ok(Line {
+            text: chars.iter().map(|c| c.text.as_str()).collect(),
+            confidence: mean_confidence(&chars),
+            quad: crop.quad,
+            angle: 0,
+            chars,
+        })
     }
 
     /// Runs the recogniser over `images` in batches of similar widths (in parallel where
@@ -355,6 +407,15 @@ impl LineRecognizer {
     ) -> Result<Line, OcrError> {
         let crop = line_crop(img)?;
         Ok(self.recognize(&[crop], allowed_chars, 1, None)?.remove(0))
+    }
+}
+
+/// The mean confidence of a line's characters (0 for none).
+fn mean_confidence(chars: &[Char]) -> f32 {
+    if chars.is_empty() {
+        0.0
+    } else {
+        chars.iter().map(|c| c.confidence).sum::<f32>() / chars.len() as f32
     }
 }
 

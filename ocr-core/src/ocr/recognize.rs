@@ -40,6 +40,62 @@ impl RecOutput {
     }
 }
 
+/// Where to cut a line too long for [`MAX_W`] (its width at [`REC_H`] high beyond it): the
+/// cut columns, in pixels of `img`, so that every piece fits with room to spare. Each cut
+/// lies at the column with the least ink (the least deviation from the line's median grey)
+/// within a quarter piece of the even split, so it falls between characters where there is
+/// a gap. `(cut, blank)` pairs: `blank` when the cut lies in a run of empty columns at least a
+/// third of the line's height wide (a word gap: the pieces' texts join with a space).
+pub fn long_line_cuts(img: &RgbImage) -> Vec<(u32, bool)> {
+    let (w, h) = (img.width(), img.height());
+    let scaled = REC_H as f64 * w as f64 / h.max(1) as f64;
+    if scaled <= MAX_W as f64 || w < 4 {
+        return Vec::new();
+    }
+    // Even pieces of at most 0.65 MAX_W, each cut moving by at most a quarter piece: every
+    // piece is at most 1.5 x 0.65 < 1 MAX_W.
+    let pieces = (scaled / (0.65 * MAX_W as f64)).ceil() as u32;
+    let grey = |x: u32, y: u32| {
+        let p = img.get_pixel(x, y).0;
+        (p[0] as u32 + p[1] as u32 + p[2] as u32) / 3
+    };
+    let mut levels: Vec<u32> = (0..w)
+        .flat_map(|x| (0..h).map(move |y| (x, y)))
+        .map(|(x, y)| grey(x, y))
+        .collect();
+    let mid = levels.len() / 2;
+    let median = *levels.select_nth_unstable(mid).1;
+    let ink: Vec<u32> = (0..w)
+        .map(|x| (0..h).map(|y| grey(x, y).abs_diff(median)).sum())
+        .collect();
+    // Under 8 grey levels a pixel on average: an empty column.
+    let quiet = h * 8;
+    let window = (w / (4 * pieces)).max(1);
+    let mut cuts = Vec::new();
+    for k in 1..pieces {
+        let centre = w * k / pieces;
+        let (lo, hi) = (
+            centre.saturating_sub(window).max(1),
+            (centre + window).min(w - 1),
+        );
+        let cut = (lo..=hi)
+            .min_by_key(|&x| (ink[x as usize], x.abs_diff(centre)))
+            .unwrap_or(centre);
+        let run = |step: i64| {
+            let mut n = 0i64;
+            let mut x = cut as i64;
+            while x >= 0 && x < w as i64 && ink[x as usize] <= quiet {
+                n += 1;
+                x += step;
+            }
+            n
+        };
+        let blank = run(1) + run(-1) > (h as i64) / 3;
+        cuts.push((cut, blank));
+    }
+    cuts
+}
+
 fn line_width(img: &RgbImage) -> u32 {
     crate::pixels::line_width(img.width(), img.height(), REC_H, MAX_W)
 }

@@ -12,6 +12,36 @@ use ocr_services::npy;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// `print!` to stdout that ends the process quietly when stdout is a pipe its reader closed
+/// (`kestrel read ... | head`), where `print!` would panic.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = write!(std::io::stdout(), $($arg)*) {
+            stdout_failed(e);
+        }
+    }};
+}
+
+/// `println!` as [`out!`] does it.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+            stdout_failed(e);
+        }
+    }};
+}
+
+/// Ends the process after a failed write to stdout: quietly when the reader went away.
+fn stdout_failed(e: std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("kestrel: cannot write to stdout: {e}");
+    std::process::exit(1);
+}
+
 #[derive(Parser)]
 #[command(
     name = "kestrel",
@@ -623,10 +653,10 @@ fn run(cli: Cli) -> Result<()> {
                         }
                         if !json {
                             if images.len() > 1 {
-                                println!("==> {} <==", path.display());
+                                outln!("==> {} <==", path.display());
                             }
                             for l in &page.lines {
-                                println!("{}", l.text);
+                                outln!("{}", l.text);
                             }
                         }
                         results.push(serde_json::json!({ "image": path.display().to_string(), "page": page }));
@@ -650,7 +680,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             if json {
                 let doc = serde_json::json!({ "schema_version": ocr_core::ocr::result::SCHEMA_VERSION, "results": results });
-                println!("{}", serde_json::to_string_pretty(&doc)?);
+                outln!("{}", serde_json::to_string_pretty(&doc)?);
             }
             if failed > 0 {
                 bail!("{failed} of {} images failed", images.len());
@@ -850,9 +880,9 @@ fn run(cli: Cli) -> Result<()> {
             let sums = report::summaries(&results);
             if json {
                 let doc = serde_json::json!({ "schema_version": 1, "summaries": sums, "records": results });
-                println!("{}", serde_json::to_string_pretty(&doc)?);
+                outln!("{}", serde_json::to_string_pretty(&doc)?);
             } else {
-                print!("{}", report::table(&sums));
+                out!("{}", report::table(&sums));
                 // The table counts records that could not be read; say why for the first few.
                 let errors: Vec<_> = results
                     .iter()
@@ -1205,7 +1235,7 @@ fn run(cli: Cli) -> Result<()> {
                         })
                     });
                 match result {
-                    Ok(fields) => println!(
+                    Ok(fields) => outln!(
                         "{}",
                         serde_json::json!({
                             "image": path.display().to_string(),
@@ -1218,7 +1248,7 @@ fn run(cli: Cli) -> Result<()> {
                         // which image failed (as `read --json` does).
                         failed += 1;
                         eprintln!("kestrel: {}: {e:#}", path.display());
-                        println!(
+                        outln!(
                             "{}",
                             serde_json::json!({
                                 "image": path.display().to_string(),
@@ -1241,10 +1271,10 @@ fn run(cli: Cli) -> Result<()> {
                 let v = m
                     .meta(&key)
                     .with_context(|| format!("{} has no metadata '{key}'", model.display()))?;
-                println!("{}", v.trim_end());
+                outln!("{}", v.trim_end());
                 return Ok(());
             }
-            println!(
+            outln!(
                 "{}: {} bytes, {} nodes, kernels {}",
                 model.display(),
                 bytes.len(),
@@ -1252,20 +1282,20 @@ fn run(cli: Cli) -> Result<()> {
                 m.kernels().name
             );
             for i in m.inputs() {
-                println!("input  {} {:?}", i.name, i.dims);
+                outln!("input  {} {:?}", i.name, i.dims);
             }
             for o in m.outputs() {
-                println!("output {} {:?}", o.name, o.dims);
+                outln!("output {} {:?}", o.name, o.dims);
             }
             for (k, v) in m.metadata() {
                 let short: String = v.chars().take(60).collect::<String>().replace('\n', "\\n");
-                println!(
+                outln!(
                     "meta   {k} = {short}{}",
                     if v.chars().count() > 60 { "..." } else { "" }
                 );
             }
             for (name, v) in m.split_points() {
-                println!("split  {name} at {}", m.value_name(*v));
+                outln!("split  {name} at {}", m.value_name(*v));
             }
         }
     }
