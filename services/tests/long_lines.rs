@@ -38,6 +38,11 @@ fn a_line_wider_than_the_recogniser_reads_in_pieces() {
             want.len(),
             got.iter().collect::<String>()
         );
+        let joined: String = read.chars.iter().map(|c| c.text.as_str()).collect();
+        assert_eq!(
+            read.text, joined,
+            "{file}: the text is its characters joined"
+        );
         // Character boxes stay on the line, in reading order.
         let xs: Vec<f32> = read.chars.iter().map(|c| c.quad[0].x).collect();
         assert!(

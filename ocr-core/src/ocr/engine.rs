@@ -318,6 +318,15 @@ impl LineRecognizer {
                 }
                 Some(line) => {
                     if gap && !line.text.ends_with(' ') && self.charset.class_of(" ").is_some() {
+                        // The word gap the cut fell in, as a character of no width at the
+                        // piece's start, so that the text stays its characters joined.
+                        let q = piece.quad;
+                        line.chars.push(Char {
+                            text: " ".into(),
+                            confidence: line.chars.last().map_or(1.0, |c| c.confidence),
+                            quad: [q[0], q[0], q[3], q[3]],
+                            alternative: None,
+                        });
                         line.text.push(' ');
                     }
                     line.text.push_str(&read.text);
