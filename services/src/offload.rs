@@ -3,6 +3,7 @@
 //! went up.
 
 use anyhow::{Context, Result};
+use image::RgbImage;
 use ocr_core::ocr::{Char, Engine, Page, ReadOptions, rectify};
 use ocr_proto::v1 as pb;
 use ocr_proto::v1::ocr_client::OcrClient;
@@ -23,6 +24,9 @@ pub struct OffloadStats {
     /// Why the server's answer is missing, when the call failed (unreachable, timed out,
     /// refused): the unsure lines then keep the device's readings.
     pub remote_error: Option<String>,
+    /// Lines that were to go to the server and keep the device's readings because the call
+    /// failed.
+    pub kept_after_failure: usize,
 }
 
 impl OffloadStats {
@@ -36,22 +40,21 @@ impl OffloadStats {
     }
 }
 
-/// Reads `bytes` locally and re-recognises lines with confidence below `threshold` remotely.
-/// A failed call leaves the device's readings in place and says why in
-/// [`OffloadStats::remote_error`]: the page is read either way.
+/// Reads `img` (decoded from a file of `image_bytes` bytes) locally and re-recognises lines
+/// with confidence below `threshold` remotely. A failed call leaves the device's readings in
+/// place and says why in [`OffloadStats::remote_error`]: the page is read either way.
 pub async fn read_with_offload(
     engine: &Engine,
     client: &mut OcrClient<Channel>,
     token: Option<&str>,
-    bytes: &[u8],
+    (img, image_bytes): (&RgbImage, usize),
     opts: &ReadOptions,
     threshold: f32,
 ) -> Result<(Page, OffloadStats)> {
-    let img = engine.decode(bytes)?;
-    let mut page = engine.read(&img, opts)?;
+    let mut page = engine.read(img, opts)?;
     let mut stats = OffloadStats {
         lines: page.lines.len(),
-        image_bytes: bytes.len(),
+        image_bytes,
         ..Default::default()
     };
     let unsure: Vec<usize> = (0..page.lines.len())
@@ -64,7 +67,7 @@ pub async fn read_with_offload(
     let mut encoded = Vec::with_capacity(unsure.len());
     for &i in &unsure {
         // The line's quad starts at the text's top-left, so this crop is upright.
-        let crop = rectify::crop(&img, &page.lines[i].quad);
+        let crop = rectify::crop(img, &page.lines[i].quad);
         let mut png = Cursor::new(Vec::new());
         crop.image
             .write_to(&mut png, image::ImageFormat::Png)
@@ -96,6 +99,7 @@ pub async fn read_with_offload(
         Err(status) => {
             // Nothing reached the server.
             stats.bytes_sent = 0;
+            stats.kept_after_failure = unsure.len();
             stats.remote_error = Some(format!("{} ({:?})", status.message(), status.code()));
             return Ok((page, stats));
         }

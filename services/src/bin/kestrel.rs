@@ -118,11 +118,6 @@ fn read_key(path: &std::path::Path) -> Result<[u8; ocr_core::runtime::sealed::KE
         .with_context(|| format!("bad key file {}", path.display()))
 }
 
-/// Lines of `page` under the offloading threshold.
-fn unsure_lines(page: &Page, below: f32) -> usize {
-    page.lines.iter().filter(|l| l.confidence < below).count()
-}
-
 /// An image file's bytes (at most [`MAX_IMAGE_FILE`]).
 fn read_image_file(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
     read_bounded(path, MAX_IMAGE_FILE)
@@ -600,8 +595,8 @@ fn run(cli: Cli) -> Result<()> {
             for path in &images {
                 let outcome = read_image_file(path)
                     .with_context(|| format!("cannot read {}", path.display()))
-                    .and_then(|bytes| Ok(engine.decode(&bytes)?))
-                    .and_then(|img| {
+                    .and_then(|bytes| Ok((engine.decode(&bytes)?, bytes.len())))
+                    .and_then(|(img, image_bytes)| {
                         let page = if line {
                             let l = engine.recognize_line(&img, &opts)?;
                             Page {
@@ -610,14 +605,12 @@ fn run(cli: Cli) -> Result<()> {
                                 lines: vec![l],
                             }
                         } else if let Some(c) = client.as_mut() {
-                            let bytes = read_image_file(path)
-                                .with_context(|| format!("cannot read {}", path.display()))?;
                             let (page, stats) =
                                 rt.block_on(ocr_services::offload::read_with_offload(
                                     &engine,
                                     c,
                                     token.as_deref(),
-                                    &bytes,
+                                    (&img, image_bytes),
                                     &opts,
                                     offload_below,
                                 ))?;
@@ -625,7 +618,7 @@ fn run(cli: Cli) -> Result<()> {
                                 eprintln!(
                                     "kestrel: {}: the server did not answer ({e}): its {} unsure lines keep this device's readings",
                                     path.display(),
-                                    unsure_lines(&page, offload_below)
+                                    stats.kept_after_failure
                                 );
                             }
                             totals.lines += stats.lines;
