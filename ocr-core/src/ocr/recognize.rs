@@ -49,24 +49,23 @@ impl RecOutput {
 pub fn long_line_cuts(img: &RgbImage) -> Vec<(u32, bool)> {
     let (w, h) = (img.width(), img.height());
     let scaled = REC_H as f64 * w as f64 / h.max(1) as f64;
-    if scaled <= MAX_W as f64 || w < 4 {
+    if scaled <= MAX_W as f64 || w < 4 || h == 0 {
         return Vec::new();
     }
     // Even pieces of at most 0.65 MAX_W, each cut moving by at most a quarter piece: every
     // piece is at most 1.5 x 0.65 < 1 MAX_W.
     let pieces = (scaled / (0.65 * MAX_W as f64)).ceil() as u32;
-    let grey = |x: u32, y: u32| {
-        let p = img.get_pixel(x, y).0;
-        (p[0] as u32 + p[1] as u32 + p[2] as u32) / 3
-    };
-    let mut levels: Vec<u32> = (0..w)
-        .flat_map(|x| (0..h).map(move |y| (x, y)))
-        .map(|(x, y)| grey(x, y))
+    // Grey levels column by column (`x * h + y`).
+    let greys: Vec<u32> = (0..w)
+        .flat_map(|x| (0..h).map(move |y| img.get_pixel(x, y).0))
+        .map(|p| (p[0] as u32 + p[1] as u32 + p[2] as u32) / 3)
         .collect();
+    let mut levels = greys.clone();
     let mid = levels.len() / 2;
     let median = *levels.select_nth_unstable(mid).1;
-    let ink: Vec<u32> = (0..w)
-        .map(|x| (0..h).map(|y| grey(x, y).abs_diff(median)).sum())
+    let ink: Vec<u32> = greys
+        .chunks(h as usize)
+        .map(|column| column.iter().map(|g| g.abs_diff(median)).sum())
         .collect();
     // Under 8 grey levels a pixel on average: an empty column.
     let quiet = h * 8;
