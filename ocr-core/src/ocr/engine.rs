@@ -231,6 +231,7 @@ pub struct LineRecognizer {
 
 impl LineRecognizer {
     fn new(model: Model, threads: &Threads) -> Result<Self, OcrError> {
+        check_role(&model, "rec")?;
         let charset_text = model
             .meta("charset")
             .ok_or_else(|| OcrError::Model("the recogniser has no charset".into()))?;
@@ -506,14 +507,10 @@ impl Engine {
         cls: Option<Model>,
         config: EngineConfig,
     ) -> Result<Self, OcrError> {
-        for (model, role) in [
-            (Some(&det), "det"),
-            (Some(&rec), "rec"),
-            (cls.as_ref(), "cls"),
-        ] {
-            if let Some(model) = model {
-                check_role(model, role)?;
-            }
+        // The recogniser's role is checked where every recogniser is built.
+        check_role(&det, "det")?;
+        if let Some(cls) = &cls {
+            check_role(cls, "cls")?;
         }
         let threads = Threads::new(config.threads)?;
         Ok(Engine {
@@ -538,23 +535,19 @@ impl Engine {
                 "the refining threshold must be in (0, 1], got {below}"
             )));
         }
-        check_role(&model, "rec")?;
-        if model.meta("charset") != self.rec.model().meta("charset") {
+        let rec = LineRecognizer::new(model, &self.threads)?;
+        if rec.model().meta("charset") != self.rec.model().meta("charset") {
             return Err(OcrError::Model(
                 "the refining recogniser's dictionary differs from the engine recogniser's".into(),
             ));
         }
-        self.refiner = Some(Refiner {
-            rec: LineRecognizer::new(model, &self.threads)?,
-            below,
-        });
+        self.refiner = Some(Refiner { rec, below });
         Ok(self)
     }
 
     /// Loads another recogniser (e.g. the bank-card number model) that runs on this engine's
     /// threads. It must carry its dictionary (`charset`) and preprocessing metadata.
     pub fn load_recognizer(&self, model: Model) -> Result<LineRecognizer, OcrError> {
-        check_role(&model, "rec")?;
         LineRecognizer::new(model, &self.threads)
     }
 
