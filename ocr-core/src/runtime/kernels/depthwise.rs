@@ -11,6 +11,12 @@
 //! units in the last place of the sums (tested: `1e-5` absolute on unit-scale data). The
 //! AVX-512 kernel computes two output rows per tile, and a tail tile of 16 or fewer columns
 //! with one vector per row.
+//!
+//! A kernel set may also have a *direct* kernel ([`DwDirectKernel`]) for the geometries it
+//! covers, which reads the unpadded plane and needs no copy; the AVX-512 set has one for 3x3
+//! and 5x5 kernels with unit strides (see `x86::dw_direct_avx512_impl`). It sums each
+//! output's taps in row-major order in one sum, so it too agrees with the reference within
+//! rounding, and the same test holds it to the same tolerance.
 
 use crate::runtime::op::Epilogue;
 use crate::runtime::parallel::Threads;
@@ -103,6 +109,16 @@ impl DwGeom {
 /// plane and the channel's `kh * kw` weights.
 pub type DwPlaneKernel =
     fn(g: &DwGeom, x: PaddedPlane, weights: &[f32], bias: f32, out: &mut [f32]);
+
+/// Computes one output plane `out` (`oh * ow`, bias included, no activation) straight from
+/// the unpadded input plane `x` (`h * w`) and the channel's `kh * kw` weights.
+pub type DwDirectKernel = fn(g: &DwGeom, x: &[f32], weights: &[f32], bias: f32, out: &mut [f32]);
+
+/// The [`super::KernelSet::dw_direct`] of sets without a direct kernel: every geometry goes
+/// through the padded plane.
+pub fn no_direct(_: &DwGeom) -> Option<DwDirectKernel> {
+    None
+}
 
 /// Copies one input plane into its padded, phase-split buffer (see [`pad_plane`]).
 pub type DwPadKernel = fn(g: &DwGeom, x: &[f32], dst: &mut [f32]);
@@ -232,6 +248,22 @@ pub fn depthwise(
     epi: &Epilogue,
     out: &mut [f32],
 ) {
+    let bias_of = |ch: usize| bias.map_or(0.0, |b| b[ch]);
+    if let Some(direct) = (ks.dw_direct)(g) {
+        over_planes(
+            threads,
+            g,
+            input,
+            out,
+            || (),
+            |_, ch, x, op| {
+                let wk = &weights[ch * g.kh * g.kw..(ch + 1) * g.kh * g.kw];
+                direct(g, x, wk, bias_of(ch), op);
+                (ks.epilogue)(epi, op);
+            },
+        );
+        return;
+    }
     let (taps, phase_len) = (g.tap_offsets(), g.phase_len());
     let make_scratch = || vec![0f32; g.padded_len()];
     over_planes(threads, g, input, out, make_scratch, |padded, ch, x, op| {
@@ -242,7 +274,7 @@ pub fn depthwise(
             phase_len,
             taps: &taps,
         };
-        (ks.dw_plane)(g, data, wk, bias.map_or(0.0, |b| b[ch]), op);
+        (ks.dw_plane)(g, data, wk, bias_of(ch), op);
         (ks.epilogue)(epi, op);
     });
 }
@@ -345,6 +377,12 @@ mod tests {
             (2, 6, 33, 5, (2, 2), 0, 1),
             // Odd row count, a tail tile of more than 16 columns.
             (2, 7, 50, 3, (1, 1), 1, 1),
+            // The direct kernels' cases: no pad, a pad wider than the kernel's reach (outputs
+            // wider than the input), a strip of one column, fewer rows than the kernel.
+            (2, 9, 21, 5, (1, 1), 0, 1),
+            (2, 6, 18, 3, (1, 1), 2, 1),
+            (2, 11, 17, 5, (1, 1), 2, 1),
+            (2, 3, 40, 5, (1, 1), 2, 1),
         ];
         for &(c, h, w, k, (sh, sw), pad, d) in &cases {
             let g = geom(c, h, w, k, (sh, sw), pad, d);

@@ -49,6 +49,9 @@ pub struct KernelSet {
     pub dw_plane: DwPlaneKernel,
     /// Copy of one input plane into its padded depthwise buffer.
     pub dw_pad: depthwise::DwPadKernel,
+    /// The depthwise kernel that reads unpadded planes, for the geometries it covers (then
+    /// `dw_pad` and `dw_plane` are not used).
+    pub dw_direct: fn(&depthwise::DwGeom) -> Option<depthwise::DwDirectKernel>,
     /// int8 depthwise convolution of one expanded plane.
     #[cfg(feature = "int8-depthwise")]
     pub qdw_plane: qdepthwise::QDwPlaneKernel,
@@ -85,6 +88,7 @@ impl KernelSet {
             gemm: scalar::gemm_microkernel,
             dw_plane: depthwise::dw_plane_scalar,
             dw_pad: depthwise::pad_plane,
+            dw_direct: depthwise::no_direct,
             #[cfg(feature = "int8-depthwise")]
             qdw_plane: qdepthwise::qdw_plane_scalar,
             #[cfg(feature = "int8-depthwise")]

@@ -203,6 +203,12 @@ pub fn qtile_scalar(
     epi.apply_slice(tile);
 }
 
+/// A value on a 64-byte boundary. The tile buffers the kernels store whole vectors to and
+/// the epilogue reads back must be: a vector that straddles two cache lines cannot be
+/// forwarded from the store to the next load, which then waits for the store to complete.
+#[repr(C, align(64))]
+pub struct CacheAligned<T>(pub T);
+
 /// Padded depth: `k` rounded up to a multiple of 4.
 pub fn padded_k(k: usize) -> usize {
     k.div_ceil(4) * 4

@@ -5,7 +5,7 @@
 //! [`avx2`] and [`avx512_vnni`] return after confirming the CPU features, which is what makes
 //! the calls sound.
 
-use super::depthwise::{DW_TILE, DwGeom, PaddedPlane};
+use super::depthwise::{self, DW_TILE, DwGeom, PaddedPlane};
 use super::qgemm::{QBLOCK, QMR, QNR, TileParams};
 use super::{KernelSet, MR, NR};
 use core::arch::x86_64::*;
@@ -81,6 +81,7 @@ pub fn avx2() -> Option<KernelSet> {
         gemm: gemm_avx2,
         dw_plane: dw_plane_avx2,
         dw_pad: pad_plane_avx2,
+        dw_direct: depthwise::no_direct,
         #[cfg(feature = "int8-depthwise")]
         qdw_plane: super::x86_qdepthwise::qdw_plane_avx2,
         #[cfg(feature = "int8-depthwise")]
@@ -116,6 +117,7 @@ pub fn avx512_vnni() -> Option<KernelSet> {
         exp_shifted: exp_shifted_avx512,
         dw_plane: dw_plane_avx512,
         dw_pad: pad_plane_avx512,
+        dw_direct: dw_direct_avx512,
         #[cfg(feature = "int8-depthwise")]
         qdw_plane: super::x86_qdepthwise::qdw_plane_vnni512,
         #[cfg(feature = "int8-depthwise")]
@@ -481,6 +483,130 @@ fn dw_plane_avx512(g: &DwGeom, x: PaddedPlane, weights: &[f32], bias: f32, out: 
             }
         }
         oy += rows;
+    }
+}
+
+/// The AVX-512 [`depthwise::DwDirectKernel`] for a geometry, if it has one: square 3x3 and
+/// 5x5 kernels with unit strides and dilations and pads smaller than the kernel (all but the
+/// strided depthwise layers of the PP-OCR models).
+fn dw_direct_avx512(g: &DwGeom) -> Option<depthwise::DwDirectKernel> {
+    let unit = (g.sh, g.sw, g.dh, g.dw) == (1, 1, 1, 1);
+    if !unit || g.kh != g.kw || g.ph >= g.kh || g.pw >= g.kw {
+        return None;
+    }
+    match g.kh {
+        3 => Some(dw_direct_avx512_k::<3>),
+        5 => Some(dw_direct_avx512_k::<5>),
+        _ => None,
+    }
+}
+
+fn dw_direct_avx512_k<const K: usize>(
+    g: &DwGeom,
+    x: &[f32],
+    weights: &[f32],
+    bias: f32,
+    out: &mut [f32],
+) {
+    let unit = (g.sh, g.sw, g.dh, g.dw) == (1, 1, 1, 1);
+    assert!(unit && g.kh == K && g.kw == K && g.ph < K && g.pw < K);
+    assert!(x.len() >= g.h * g.w && weights.len() >= K * K && out.len() >= g.oh * g.ow);
+    // SAFETY: reachable only through `dw_direct_avx512`, which the AVX-512 set alone holds
+    // (AVX-512F checked); the geometry and the lengths the kernel relies on are asserted
+    // above.
+    unsafe { dw_direct_avx512_impl::<K>(g, x.as_ptr(), weights.as_ptr(), bias, out.as_mut_ptr()) }
+}
+
+/// A `K x K` depthwise convolution with unit strides and dilations over one unpadded plane,
+/// column strip by column strip of 16 outputs, top to bottom. The `K * K` weights stay in
+/// registers and `K` accumulators hold the `K` output rows the current input row
+/// contributes to, so each input vector is loaded once and multiplied into all `K` of them
+/// (the padded-plane kernel loads it once per tap, `K` times, and was bounded by the loads,
+/// and by the padded copy that this kernel does without). Accumulator `s` holds the output
+/// rows `o` with `o % K == s`, so the kernel row it applies is known at compile time in a
+/// loop unrolled by `K` rows; padding rows are skipped, padding columns read as zero through
+/// masked loads, and the first rows also feed rows before the first, which are dropped. Each
+/// output sums its taps in row-major order with fused multiply-adds.
+///
+/// # Safety
+/// AVX-512F must be available; `g` has unit strides and dilations, `kh == kw == K`, pads
+/// below `K`; `x` holds `h * w` floats, `weights` `K * K` and `out` `oh * ow`.
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::needless_range_loop)] // taps index weights, masks and columns in step
+unsafe fn dw_direct_avx512_impl<const K: usize>(
+    g: &DwGeom,
+    x: *const f32,
+    weights: *const f32,
+    bias: f32,
+    out: *mut f32,
+) {
+    // SAFETY (whole body): a load enables lanes only on an input row `0 <= iy < h`, and only
+    // the lanes `l` whose column `ox0 + l + kx - pw` lies in `0..w` (masked-off lanes are not accessed, and the
+    // row pointer is offset with wrapping arithmetic, so no out-of-bounds pointer is formed
+    // by an offset); a store writes the lanes below `ow - ox0` of output row `o < oh`, whose
+    // `oh * ow` floats `out` holds; weights are read at indices below `K * K`.
+    unsafe {
+        let w: [[__m512; K]; K] = core::array::from_fn(|ky| {
+            core::array::from_fn(|kx| _mm512_set1_ps(*weights.add(ky * K + kx)))
+        });
+        let lanes_mask = |lo: isize, hi: isize| -> __mmask16 {
+            let (lo, hi) = (lo.clamp(0, 16), hi.clamp(0, 16));
+            if hi <= lo {
+                0
+            } else {
+                ((((1u32 << (hi - lo)) - 1) << lo) & 0xffff) as __mmask16
+            }
+        };
+        let (h, w_in, pw) = (g.h as isize, g.w as isize, g.pw as isize);
+        // Output row `o` reads padded rows `o..o + K`, input row `r - ph` for padded row `r`.
+        let rows = g.oh + K - 1;
+        for ox0 in (0..g.ow).step_by(16) {
+            let store = lanes_mask(0, (g.ow - ox0) as isize);
+            // Column of lane 0 for tap column `kx`, and the lanes inside the input row.
+            let col: [isize; K] = core::array::from_fn(|kx| ox0 as isize + kx as isize - pw);
+            let load: [__mmask16; K] =
+                core::array::from_fn(|kx| lanes_mask(-col[kx], w_in - col[kx]));
+            let mut acc = [_mm512_set1_ps(bias); K];
+            let mut r0 = 0;
+            // Input row `r0 + j` for each `j < K`, unrolled by hand (the compiler does not
+            // unroll this loop itself): with `j` a constant in each copy, every kernel row index
+            // below is one too, so weights and accumulators stay in registers.
+            macro_rules! input_row {
+                ($j:literal) => {
+                    if $j < K && r0 + $j < rows {
+                        let r = r0 + $j;
+                        // A padding row reads nothing: all its lanes are masked off.
+                        let iy = r as isize - g.ph as isize;
+                        let inside = if (0..h).contains(&iy) { 0xffff } else { 0 };
+                        let row = x.wrapping_offset(iy * w_in);
+                        for kx in 0..K {
+                            let p = row.wrapping_offset(col[kx]);
+                            let v = _mm512_maskz_loadu_ps(load[kx] & inside, p);
+                            for s in 0..K {
+                                // Accumulator `s` holds output row `r - ky` here.
+                                let ky = ($j + K - s) % K;
+                                acc[s] = _mm512_fmadd_ps(w[ky][kx], v, acc[s]);
+                            }
+                        }
+                        // The accumulator at its last kernel row holds a finished output row.
+                        let s = ($j + 1) % K;
+                        if let Some(o) = (r + 1).checked_sub(K) {
+                            _mm512_mask_storeu_ps(out.add(o * g.ow + ox0), store, acc[s]);
+                        }
+                        acc[s] = _mm512_set1_ps(bias);
+                    }
+                };
+            }
+            const { assert!(K <= 5) };
+            while r0 < rows {
+                input_row!(0);
+                input_row!(1);
+                input_row!(2);
+                input_row!(3);
+                input_row!(4);
+                r0 += K;
+            }
+        }
     }
 }
 

@@ -33,7 +33,7 @@
 use crate::runtime::kernels::KernelSet;
 use crate::runtime::kernels::gemm::CPtr;
 use crate::runtime::kernels::qgemm::{
-    QBLOCK as BLOCK, QMR, QNR, TileParams, interleave_quads, pack_a, quantize_one,
+    CacheAligned, QBLOCK as BLOCK, QMR, QNR, TileParams, interleave_quads, pack_a, quantize_one,
 };
 use crate::runtime::model::QConv;
 use crate::runtime::op::{ActQuant, ConvParams};
@@ -428,13 +428,14 @@ pub fn qconv(
                     &mut scratch[..t * run * k4 * BLOCK],
                     run * k4 * BLOCK,
                     |ti, bpanels| {
-                        let mut accs = [[0i32; QMR * QNR]; 2];
-                        let mut tile = [0f32; QMR * QNR];
+                        let mut accs = CacheAligned([[0i32; QMR * QNR]; 2]);
+                        let mut tile = CacheAligned([0f32; QMR * QNR]);
+                        let (accs, tile) = (&mut accs.0, &mut tile.0);
                         // Dequantises one tile of A panel `mp` x B panel `panel` and stores
                         // its rows into the output planes.
                         let mut store = |mp: usize, panel: usize, acc: &[i32; QMR * QNR]| {
                             let (o0, cols, _) = g.panel_at(panel);
-                            (ks.qtile)(acc, &params[mp], &p.epilogue, &mut tile);
+                            (ks.qtile)(acc, &params[mp], &p.epilogue, tile);
                             for r in 0..QMR.min(g.mg - mp * QMR) {
                                 let at = base + (mp * QMR + r) * n + o0;
                                 let src = &tile[r * QNR..(r + 1) * QNR];
@@ -491,7 +492,7 @@ pub fn qconv(
                                     for mp in a_block.clone() {
                                         let apanel = &a[mp * a_len..(mp + 1) * a_len];
                                         if pair {
-                                            (ks.qgemm_pair)(k4, apanel, b, &mut accs);
+                                            (ks.qgemm_pair)(k4, apanel, b, accs);
                                         } else {
                                             (ks.qgemm)(k4, apanel, b, &mut accs[0]);
                                         }
