@@ -15,8 +15,8 @@
 //! A kernel set may also have a *direct* kernel ([`DwDirectKernel`]) for the geometries it
 //! covers, which reads the unpadded plane and needs no copy; the AVX-512 set has one for 3x3
 //! and 5x5 kernels with unit strides (see `x86::dw_direct_avx512_impl`). It sums each
-//! output's taps in row-major order in one sum, so it too agrees with the reference within
-//! rounding, and the same test holds it to the same tolerance.
+//! output's taps in the same order as the set's plane kernel, so it gives the same bits
+//! (tested).
 
 use crate::runtime::op::Epilogue;
 use crate::runtime::parallel::Threads;
@@ -354,6 +354,63 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A direct kernel gives the bits of its set's padded-plane kernel, over the geometries
+    /// it covers: the two are interchangeable, so which one runs does not change a reading.
+    #[test]
+    fn direct_kernels_match_the_padded_plane_kernels_bit_for_bit() {
+        let mut seed = 11u64;
+        let mut rnd = || crate::runtime::kernels::test_uniform(&mut seed);
+        let mut covered = 0;
+        for ks in KernelSet::available() {
+            // (h, w, k, pad): rows fewer than, equal to and more than the kernel; widths
+            // around the 16-column strips; pads 0 to k - 1.
+            for &(h, w, k, pad) in &[
+                (12, 80, 5, 2),
+                (24, 160, 3, 1),
+                (3, 40, 5, 2),
+                (5, 17, 5, 4),
+                (7, 1, 3, 1),
+                (9, 33, 3, 0),
+                (6, 18, 3, 2),
+            ] {
+                let g = geom(1, h, w, k, (1, 1), pad, 1);
+                let Some(direct) = (ks.dw_direct)(&g) else {
+                    continue;
+                };
+                covered += 1;
+                let x: Vec<f32> = (0..h * w).map(|_| rnd()).collect();
+                let wt: Vec<f32> = (0..k * k).map(|_| rnd()).collect();
+                let bias = rnd();
+                let mut padded = vec![0f32; g.padded_len()];
+                (ks.dw_pad)(&g, &x, &mut padded);
+                let taps = g.tap_offsets();
+                let plane = PaddedPlane {
+                    data: &padded,
+                    phase_len: g.phase_len(),
+                    taps: &taps,
+                };
+                let mut want = vec![f32::NAN; g.oh * g.ow];
+                (ks.dw_plane)(&g, plane, &wt, bias, &mut want);
+                let mut got = vec![f32::NAN; g.oh * g.ow];
+                direct(&g, &x, &wt, bias, &mut got);
+                for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+                    assert_eq!(
+                        a.to_bits(),
+                        b.to_bits(),
+                        "{}: {h}x{w} k{k} p{pad} at {i}",
+                        ks.name
+                    );
+                }
+            }
+        }
+        // On a CPU without a direct kernel there is nothing to compare.
+        let direct_sets = KernelSet::available()
+            .iter()
+            .filter(|ks| (ks.dw_direct)(&geom(1, 12, 80, 5, (1, 1), 2, 1)).is_some())
+            .count();
+        assert_eq!(covered, 7 * direct_sets);
     }
 
     /// Every kernel set equals a naive f64 convolution within float rounding (so the SIMD

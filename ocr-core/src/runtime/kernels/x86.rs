@@ -526,7 +526,9 @@ fn dw_direct_avx512_k<const K: usize>(
 /// rows `o` with `o % K == s`, so the kernel row it applies is known at compile time in a
 /// loop unrolled by `K` rows; padding rows are skipped, padding columns read as zero through
 /// masked loads, and the first rows also feed rows before the first, which are dropped. Each
-/// output sums its taps in row-major order with fused multiply-adds.
+/// output sums its taps as [`dw_tile_avx512`] does (fused multiply-adds in row-major order,
+/// even and odd taps in two sums added at the end, padding read as zeros), so the two
+/// kernels give the same bits.
 ///
 /// # Safety
 /// AVX-512F must be available; `g` has unit strides and dilations, `kh == kw == K`, pads
@@ -566,7 +568,8 @@ unsafe fn dw_direct_avx512_impl<const K: usize>(
             let col: [isize; K] = core::array::from_fn(|kx| ox0 as isize + kx as isize - pw);
             let load: [__mmask16; K] =
                 core::array::from_fn(|kx| lanes_mask(-col[kx], w_in - col[kx]));
-            let mut acc = [_mm512_set1_ps(bias); K];
+            let mut even = [_mm512_set1_ps(bias); K];
+            let mut odd = [_mm512_setzero_ps(); K];
             let mut r0 = 0;
             // Input row `r0 + j` for each `j < K`, unrolled by hand (the compiler does not
             // unroll this loop itself): with `j` a constant in each copy, every kernel row index
@@ -583,17 +586,25 @@ unsafe fn dw_direct_avx512_impl<const K: usize>(
                             let p = row.wrapping_offset(col[kx]);
                             let v = _mm512_maskz_loadu_ps(load[kx] & inside, p);
                             for s in 0..K {
-                                // Accumulator `s` holds output row `r - ky` here.
+                                // Accumulators `s` hold output row `r - ky` here; tap
+                                // `ky * K + kx` goes to the even or the odd sum.
                                 let ky = ($j + K - s) % K;
-                                acc[s] = _mm512_fmadd_ps(w[ky][kx], v, acc[s]);
+                                if (ky * K + kx) % 2 == 0 {
+                                    even[s] = _mm512_fmadd_ps(w[ky][kx], v, even[s]);
+                                } else {
+                                    odd[s] = _mm512_fmadd_ps(w[ky][kx], v, odd[s]);
+                                }
                             }
                         }
-                        // The accumulator at its last kernel row holds a finished output row.
+                        // The accumulators at their last kernel row hold a finished output
+                        // row.
                         let s = ($j + 1) % K;
                         if let Some(o) = (r + 1).checked_sub(K) {
-                            _mm512_mask_storeu_ps(out.add(o * g.ow + ox0), store, acc[s]);
+                            let sum = _mm512_add_ps(even[s], odd[s]);
+                            _mm512_mask_storeu_ps(out.add(o * g.ow + ox0), store, sum);
                         }
-                        acc[s] = _mm512_set1_ps(bias);
+                        even[s] = _mm512_set1_ps(bias);
+                        odd[s] = _mm512_setzero_ps();
                     }
                 };
             }
