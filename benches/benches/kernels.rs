@@ -127,11 +127,66 @@ fn depthwise(c: &mut Criterion) {
     group.finish();
 }
 
+/// The fp32 depthwise operator with the kernel set's direct kernel (unpadded plane) against
+/// the same set's padded-plane path, on the recogniser's unit-stride shapes: a 48x320 line's
+/// 5x5 layers, and a wide line's (48x1600) 3x3 and 5x5 layers. One thread.
+fn depthwise_direct(c: &mut Criterion) {
+    use ocr_core::runtime::kernels::depthwise::{DwGeom, depthwise, no_direct};
+    use ocr_core::runtime::op::Epilogue;
+    use ocr_core::runtime::parallel::Threads;
+    let (th, epi) = (Threads::single(), Epilogue::identity());
+    for (ch, h, w, k) in [(240, 12, 80, 5), (64, 24, 800, 3), (480, 6, 400, 5)] {
+        let pad = k / 2;
+        let g = DwGeom {
+            c: ch,
+            h,
+            w,
+            kh: k,
+            kw: k,
+            sh: 1,
+            sw: 1,
+            ph: pad,
+            pw: pad,
+            dh: 1,
+            dw: 1,
+            oh: h,
+            ow: w,
+        };
+        let mut group = c.benchmark_group(format!("depthwise fp32 {k}x{k} ({ch} x {h}x{w})"));
+        group.throughput(Throughput::Elements((ch * h * w * k * k) as u64));
+        let x: Vec<f32> = (0..ch * h * w)
+            .map(|i| (i % 23) as f32 * 0.1 - 1.0)
+            .collect();
+        let wf: Vec<f32> = (0..ch * k * k)
+            .map(|i| (i % 11) as f32 * 0.05 - 0.25)
+            .collect();
+        let mut out = vec![0f32; ch * h * w];
+        for ks in KernelSet::available() {
+            if (ks.dw_direct)(&g).is_none() {
+                continue;
+            }
+            let padded = KernelSet {
+                dw_direct: no_direct,
+                ..ks
+            };
+            for (name, set) in [("direct", ks), ("padded", padded)] {
+                group.bench_function(BenchmarkId::new(name, ks.name), |bench| {
+                    bench.iter(|| {
+                        depthwise(&set, &th, &g, black_box(&x), &wf, None, &epi, &mut out)
+                    });
+                });
+            }
+        }
+        group.finish();
+    }
+}
+
 criterion_group!(
     kernels,
     int8_microkernel,
     int8_pair_microkernel,
     fp32_microkernel,
-    depthwise
+    depthwise,
+    depthwise_direct
 );
 criterion_main!(kernels);

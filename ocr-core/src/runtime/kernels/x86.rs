@@ -519,16 +519,19 @@ fn dw_direct_avx512_k<const K: usize>(
 
 /// A `K x K` depthwise convolution with unit strides and dilations over one unpadded plane,
 /// column strip by column strip of 16 outputs, top to bottom. The `K * K` weights stay in
-/// registers and `K` accumulators hold the `K` output rows the current input row
-/// contributes to, so each input vector is loaded once and multiplied into all `K` of them
-/// (the padded-plane kernel loads it once per tap, `K` times, and was bounded by the loads,
-/// and by the padded copy that this kernel does without). Accumulator `s` holds the output
-/// rows `o` with `o % K == s`, so the kernel row it applies is known at compile time in a
-/// loop unrolled by `K` rows; padding rows are skipped, padding columns read as zero through
-/// masked loads, and the first rows also feed rows before the first, which are dropped. Each
-/// output sums its taps as [`dw_tile_avx512`] does (fused multiply-adds in row-major order,
-/// even and odd taps in two sums added at the end, padding read as zeros), so the two
-/// kernels give the same bits.
+/// registers (or on the stack, aligned, when they do not fit) and `K` pairs of accumulators
+/// hold the `K` output rows the current input row contributes to, so each input vector is
+/// loaded once and multiplied into all `K` of them. The padded-plane kernel loads it once per
+/// tap, `K` times, and was bounded by those loads and by the padded copy, which this kernel
+/// does without: padding rows are skipped and padding columns read as zeros through masked
+/// loads. Accumulators `s` hold the output rows `o` with `o % K == s`, so the kernel row they
+/// apply is known at compile time in a loop unrolled by `K` rows; the first and last `K - 1`
+/// input rows also feed rows outside the output, which are dropped.
+///
+/// Each output sums its taps as [`dw_tile_avx512`] does: fused multiply-adds in row-major
+/// order, even and odd taps in two sums added at the end. The plane kernel adds the padding's
+/// `+0` products, which change no sum but an exact `-0`, so the two give the same bits
+/// (tested) but for the sign of an exact zero.
 ///
 /// # Safety
 /// AVX-512F must be available; `g` has unit strides and dilations, `kh == kw == K`, pads
@@ -542,10 +545,10 @@ unsafe fn dw_direct_avx512_impl<const K: usize>(
     bias: f32,
     out: *mut f32,
 ) {
-    // SAFETY (whole body): a load enables lanes only on an input row `0 <= iy < h`, and only
-    // the lanes `l` whose column `ox0 + l + kx - pw` lies in `0..w` (masked-off lanes are not accessed, and the
-    // row pointer is offset with wrapping arithmetic, so no out-of-bounds pointer is formed
-    // by an offset); a store writes the lanes below `ow - ox0` of output row `o < oh`, whose
+    // SAFETY (whole body): loads read input rows `0 <= iy < h` only, and in them only the
+    // lanes `l` whose column `ox0 + l + kx - pw` lies in `0..w` (masked-off lanes are not
+    // accessed, and the row pointer is offset with wrapping arithmetic, so no out-of-bounds
+    // pointer is formed by an offset); a store writes the lanes below `ow - ox0` of output row `o < oh`, whose
     // `oh * ow` floats `out` holds; weights are read at indices below `K * K`.
     unsafe {
         let w: [[__m512; K]; K] = core::array::from_fn(|ky| {
@@ -578,21 +581,23 @@ unsafe fn dw_direct_avx512_impl<const K: usize>(
                 ($j:literal) => {
                     if $j < K && r0 + $j < rows {
                         let r = r0 + $j;
-                        // A padding row reads nothing: all its lanes are masked off.
+                        // A padding row adds nothing: it is skipped (as zeros, the padded-plane
+                        // kernel adds `+0` products, which changes no sum but an exact `-0`).
                         let iy = r as isize - g.ph as isize;
-                        let inside = if (0..h).contains(&iy) { 0xffff } else { 0 };
-                        let row = x.wrapping_offset(iy * w_in);
-                        for kx in 0..K {
-                            let p = row.wrapping_offset(col[kx]);
-                            let v = _mm512_maskz_loadu_ps(load[kx] & inside, p);
-                            for s in 0..K {
-                                // Accumulators `s` hold output row `r - ky` here; tap
-                                // `ky * K + kx` goes to the even or the odd sum.
-                                let ky = ($j + K - s) % K;
-                                if (ky * K + kx) % 2 == 0 {
-                                    even[s] = _mm512_fmadd_ps(w[ky][kx], v, even[s]);
-                                } else {
-                                    odd[s] = _mm512_fmadd_ps(w[ky][kx], v, odd[s]);
+                        if (0..h).contains(&iy) {
+                            let row = x.add(iy as usize * g.w);
+                            for kx in 0..K {
+                                let p = row.wrapping_offset(col[kx]);
+                                let v = _mm512_maskz_loadu_ps(load[kx], p);
+                                for s in 0..K {
+                                    // Accumulators `s` hold output row `r - ky` here; tap
+                                    // `ky * K + kx` goes to the even or the odd sum.
+                                    let ky = ($j + K - s) % K;
+                                    if (ky * K + kx) % 2 == 0 {
+                                        even[s] = _mm512_fmadd_ps(w[ky][kx], v, even[s]);
+                                    } else {
+                                        odd[s] = _mm512_fmadd_ps(w[ky][kx], v, odd[s]);
+                                    }
                                 }
                             }
                         }
