@@ -586,6 +586,11 @@ unsafe fn dw_direct_avx512_impl<const K: usize>(
                         let iy = r as isize - g.ph as isize;
                         if (0..h).contains(&iy) {
                             let row = x.add(iy as usize * g.w);
+                            // The next strip's new cache line of this row, fetched while
+                            // this strip goes down the plane (a hint: it never faults).
+                            _mm_prefetch::<_MM_HINT_T0>(
+                                row.wrapping_offset(col[K - 1] + 31) as *const i8
+                            );
                             for kx in 0..K {
                                 let p = row.wrapping_offset(col[kx]);
                                 let v = _mm512_maskz_loadu_ps(load[kx], p);
