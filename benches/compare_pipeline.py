@@ -32,7 +32,7 @@ def main():
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--iters", type=int, default=5)
     ap.add_argument("--precision", default="int8", help="Kestrel's committed models: int8 (default) or fp32")
-    ap.add_argument("--refine-below", type=float, help="Kestrel re-reads lines with a character under this probability with the fp32 recogniser")
+    ap.add_argument("--refine-below", type=float, help="Kestrel re-reads lines with a character under this probability with the fp32 recogniser (int8's default: 0.5; 0: int8 alone)")
     a = ap.parse_args()
     paths = [os.path.join(DEV, p) for p in PAGES]
     print("| threads | reference ms/page | kestrel ms/page | ratio | kestrel decode / detect / post / rectify / classify / recognise ms |")

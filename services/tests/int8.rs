@@ -186,36 +186,51 @@ fn small_line_sources() -> Vec<Vec<Record>> {
         .collect()
 }
 
-/// The fp32 engine, and the int8 one with the fp32 recogniser re-reading lines that have a
-/// character under 0.5.
+/// The fp32 engine, and the default one: int8 with the fp32 recogniser re-reading lines that
+/// have a character under 0.5.
 fn fp32_and_refined() -> (Engine, Engine) {
-    let engine = |precision, refine_below| {
-        Engine::with_config(EngineConfig {
-            precision,
-            refine_below,
-            ..Default::default()
-        })
-        .unwrap()
-    };
-    (
-        engine(Precision::Fp32, None),
-        engine(Precision::Int8, Some(0.5)),
-    )
+    let fp32 = Engine::with_config(EngineConfig {
+        precision: Precision::Fp32,
+        ..Default::default()
+    })
+    .unwrap();
+    (fp32, Engine::new_default().unwrap())
+}
+
+/// The int8 engine without refinement.
+fn int8_alone() -> Engine {
+    Engine::with_config(EngineConfig {
+        refine_below: Some(0.0),
+        ..Default::default()
+    })
+    .unwrap()
 }
 
 #[test]
 fn refined_lines_read_as_fp32_reads_them() {
-    // int8 with the fp32 recogniser re-reading lines that have a character under 0.5: each
-    // such line reads exactly as the fp32 engine reads it, every other line exactly as int8
-    // alone does. The int8 recogniser alone reads some of these 46 lines differently from fp32.
+    // The default engine, int8 with the fp32 recogniser re-reading lines that have a
+    // character under 0.5: each such line reads exactly as the fp32 engine reads it, every
+    // other line exactly as int8 alone does; with `refine: false` every line reads as int8
+    // alone. The int8 recogniser alone reads some of these 46 lines differently from fp32.
     let opts = ocr_core::ocr::ReadOptions::default();
-    let int8 = Engine::new_default().unwrap();
+    let unrefined = ocr_core::ocr::ReadOptions {
+        refine: false,
+        ..Default::default()
+    };
+    let int8 = int8_alone();
     let (fp32, refined) = fp32_and_refined();
     let (mut doubted, mut differed) = (0, 0);
     for r in small_line_sources().concat() {
         let img = image::open(&r.path).unwrap().to_rgb8();
         let read = |e: &Engine| e.recognize_line(&img, &opts).unwrap();
         let (q, f, got) = (read(&int8), read(&fp32), read(&refined));
+        let off = refined.recognize_line(&img, &unrefined).unwrap();
+        assert_eq!(
+            (&off.text, off.confidence.to_bits()),
+            (&q.text, q.confidence.to_bits()),
+            "{} with refine: false",
+            r.key
+        );
         differed += usize::from(q.text != f.text);
         let doubt = q.chars.iter().any(|c| c.confidence < 0.5);
         doubted += usize::from(doubt);

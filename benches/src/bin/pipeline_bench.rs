@@ -23,7 +23,7 @@ struct Args {
     #[arg(long, default_value = "int8")]
     precision: String,
     /// Re-read lines with a character under this probability with the fp32 recogniser
-    /// (`EngineConfig::refine_below`).
+    /// (`EngineConfig::refine_below`; int8's default 0.5, 0 for none).
     #[arg(long)]
     refine_below: Option<f32>,
 }

@@ -53,9 +53,30 @@ pub struct EngineConfig {
     /// Image decoding limits.
     pub limits: DecodeLimits,
     /// Re-read the lines whose least confident character is under this probability with the
-    /// committed fp32 recogniser ([`Engine::with_refiner`]; not with [`Precision::Fp32`]);
-    /// `None` (the default) reads every line with the chosen precision's recogniser only.
+    /// committed fp32 recogniser ([`Engine::with_refiner`]; never with [`Precision::Fp32`]).
+    /// `None` (the default) takes the precision's default: [`DEFAULT_REFINE_BELOW`] for
+    /// [`Precision::Int8`], no refinement for [`Precision::Compact`] (whose point is a small
+    /// package); `Some(0.0)` turns refinement off.
     pub refine_below: Option<f32>,
+}
+
+/// The int8 engine's default refinement threshold ([`EngineConfig::refine_below`]): lines with
+/// a character the int8 recogniser gives less than even odds are re-read by the fp32 one
+/// (`models/README.md`, "Refinement").
+pub const DEFAULT_REFINE_BELOW: f32 = 0.5;
+
+impl EngineConfig {
+    /// The refinement threshold this configuration asks for, after the precision's default
+    /// and the "off" value: `None` when no line is to be re-read.
+    pub fn effective_refine_below(&self) -> Option<f32> {
+        match (self.refine_below, self.precision) {
+            (_, Precision::Fp32) => None,
+            (Some(p), _) => Some(p),
+            (None, Precision::Int8) => Some(DEFAULT_REFINE_BELOW),
+            (None, Precision::Compact) => None,
+        }
+        .filter(|&p| p > 0.0)
+    }
 }
 
 /// Per-call options.
@@ -77,6 +98,10 @@ pub struct ReadOptions {
     pub allowed_chars: Option<String>,
     /// Stop early, with [`OcrError::Cancelled`], once this flag is set.
     pub cancel: Option<Cancel>,
+    /// Let the engine's refiner, if it has one ([`Engine::with_refiner`]), re-read the lines
+    /// its recogniser is unsure of (on by default; the document pipelines, which check their
+    /// fields their own way, turn it off).
+    pub refine: bool,
 }
 
 impl Default for ReadOptions {
@@ -89,6 +114,7 @@ impl Default for ReadOptions {
             rec_batch: 6,
             allowed_chars: None,
             cancel: None,
+            refine: true,
         }
     }
 }
@@ -469,7 +495,9 @@ fn ms(t: Instant) -> f64 {
 }
 
 impl Engine {
-    /// The engine on the committed int8 models, embedded in the binary.
+    /// The engine on the committed int8 models, embedded in the binary, with the committed
+    /// fp32 recogniser re-reading the lines the int8 one is unsure of
+    /// ([`DEFAULT_REFINE_BELOW`]).
     #[cfg(feature = "default-models")]
     pub fn new_default() -> Result<Self, OcrError> {
         Self::with_config(EngineConfig::default())
@@ -479,10 +507,7 @@ impl Engine {
     #[cfg(feature = "default-models")]
     pub fn with_config(config: EngineConfig) -> Result<Self, OcrError> {
         let [det, rec, cls] = super::zoo::models(config.precision);
-        // The fp32 models need no fp32 refiner.
-        let refine_below = config
-            .refine_below
-            .filter(|_| config.precision != Precision::Fp32);
+        let refine_below = config.effective_refine_below();
         let engine = Self::from_models(
             Model::from_bytes(det)?,
             Model::from_bytes(rec)?,
@@ -730,21 +755,20 @@ impl Engine {
             }
         }
         // `crops[i]` is now the crop `lines[i]` was read from, turned as it was read.
-        if let Some(refiner) = &self.refiner {
+        if let Some(refiner) = self.refiner.as_ref().filter(|_| opts.refine) {
             let doubted: Vec<usize> = (0..lines.len())
                 .filter(|&i| refiner.doubts(&lines[i]))
                 .collect();
             if !doubted.is_empty() {
                 let again: Vec<Crop> = doubted.iter().map(|&i| crops[i].clone()).collect();
-                // Few lines: batches small enough that every thread gets one.
-                let batch = opts
-                    .rec_batch
-                    .min(again.len().div_ceil(self.threads.count()))
-                    .max(1);
+                // Each doubtful line alone, at its own width: the few there are spread over
+                // the threads, and a line reads the same whatever the thread count and
+                // whichever other lines are doubted (a batch is as wide as its widest line,
+                // and the width moves the readings slightly).
                 let refined = refiner.rec.recognize(
                     &again,
                     opts.allowed_chars.as_deref(),
-                    batch,
+                    1,
                     opts.cancel.as_ref(),
                 )?;
                 for (line, &i) in refined.into_iter().zip(&doubted) {

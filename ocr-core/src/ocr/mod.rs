@@ -26,6 +26,9 @@ pub mod result;
 pub mod zoo;
 
 pub use cancel::Cancel;
-pub use engine::{Engine, EngineConfig, LineRecognizer, Precision, ReadOptions, StageTimings};
+pub use engine::{
+    DEFAULT_REFINE_BELOW, Engine, EngineConfig, LineRecognizer, Precision, ReadOptions,
+    StageTimings,
+};
 pub use error::OcrError;
 pub use result::{Alternative, Char, Line, Page, Point, Quad};

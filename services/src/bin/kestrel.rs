@@ -74,14 +74,15 @@ struct ModelArgs {
     #[arg(long, value_name = "FILE", env = "KESTREL_MODEL_KEY_FILE")]
     model_key_file: Option<PathBuf>,
     /// Re-read every line whose least confident character is under P with the fp32
-    /// recogniser (or --refine-model), in (0, 1): int8 speed on confident lines, fp32's
-    /// readings where int8 rounding could tip a near tie (0.5 is a natural choice: a
-    /// character the recogniser gives less than even odds).
-    #[arg(long, value_name = "P", value_parser = probability)]
+    /// recogniser (or --refine-model), in [0, 1): int8 speed on confident lines, fp32's
+    /// readings where int8 rounding could tip a near tie. Default with the committed int8
+    /// recogniser: 0.5 (a character the recogniser gives less than even odds); 0 turns it
+    /// off. The document pipelines (`doc`, documents in `eval`) do not refine.
+    #[arg(long, value_name = "P", value_parser = refine_threshold)]
     refine_below: Option<f32>,
-    /// The recogniser that re-reads unsure lines with --refine-below (default: the committed
-    /// fp32 recogniser); it must have the recogniser's dictionary.
-    #[arg(long, value_name = "FILE", requires = "refine_below")]
+    /// The recogniser that re-reads unsure lines (default: the committed fp32 recogniser),
+    /// below --refine-below or its default of 0.5; it must have the recogniser's dictionary.
+    #[arg(long, value_name = "FILE")]
     refine_model: Option<PathBuf>,
 }
 
@@ -181,9 +182,20 @@ impl ModelArgs {
                 ..Default::default()
             },
         )?;
-        // The committed fp32 recogniser needs no fp32 refiner.
+        // The committed fp32 recogniser needs no fp32 refiner; another recogniser than the
+        // committed int8 one is refined only when asked to (its dictionary may differ), and
+        // the compact set not by default (its point is a small package).
         let fp32_rec = precision == Precision::Fp32 && self.rec_model.is_none();
-        Ok(match self.refine_below.filter(|_| !fp32_rec) {
+        let refine_below = match self.refine_below {
+            Some(p) => Some(p),
+            None if self.refine_model.is_some()
+                || (precision == Precision::Int8 && self.rec_model.is_none()) =>
+            {
+                Some(ocr_core::ocr::DEFAULT_REFINE_BELOW)
+            }
+            None => None,
+        };
+        Ok(match refine_below.filter(|&p| p > 0.0 && !fp32_rec) {
             Some(below) => {
                 let [_, fp32_rec, _] = ocr_core::ocr::zoo::models(Precision::Fp32);
                 engine.with_refiner(load(&self.refine_model, fp32_rec)?, below)?
@@ -1311,6 +1323,15 @@ fn non_negative(s: &str) -> Result<f32, String> {
     match s.parse::<f32>() {
         Ok(p) if p.is_finite() && p >= 0.0 => Ok(p),
         Ok(p) => Err(format!("{p} is not a finite number of at least 0")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Parses a refinement threshold: a probability in (0, 1), or 0 (no refinement).
+fn refine_threshold(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(p) if p == 0.0 || ocr_core::ocr::classify::is_threshold(p) => Ok(p),
+        Ok(p) => Err(format!("{p} is not 0 or in (0, 1)")),
         Err(e) => Err(e.to_string()),
     }
 }

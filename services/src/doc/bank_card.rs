@@ -6,7 +6,7 @@
 //! scanning app's number line, or one 4-digit group) and [`BankCardReader::read_card`] for a
 //! photo of the card.
 
-use super::{Field, check, locate};
+use super::{Field, check, locate, read_options};
 use image::RgbImage;
 use ocr_core::ocr::rectify;
 use ocr_core::ocr::{
@@ -711,7 +711,7 @@ fn digits_only() -> ReadOptions {
     ReadOptions {
         classify: false,
         allowed_chars: Some(NUMBER_CHARS.into()),
-        ..ReadOptions::default()
+        ..read_options()
     }
 }
 

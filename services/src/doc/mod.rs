@@ -76,11 +76,22 @@ impl Field {
     }
 }
 
+/// The engine options every document pipeline starts from: the engine's defaults without
+/// refinement. Documents check their fields with their own rules (alphabets, check digits,
+/// layouts), and re-reading doubtful lines with the fp32 recogniser measured no better on
+/// them (`models/README.md`, "Refinement").
+pub fn read_options() -> ReadOptions {
+    ReadOptions {
+        refine: false,
+        ..ReadOptions::default()
+    }
+}
+
 /// Reads a rectified document; when most of its characters run top to bottom it turns it a
 /// quarter, and when most read upside down (weighed by confidence) it turns it over, reading
 /// again each time.
 pub fn read_upright(engine: &Engine, doc: &mut locate::Rectified) -> Result<Page, OcrError> {
-    let mut page = engine.read(&doc.image, &ReadOptions::default())?;
+    let mut page = engine.read(&doc.image, &read_options())?;
     // Text running top to bottom: the outline's corners were a quarter turn off. Turn it a
     // quarter (the 180-degree check below settles which way is up).
     let vertical: usize = page
@@ -97,7 +108,7 @@ pub fn read_upright(engine: &Engine, doc: &mut locate::Rectified) -> Result<Page
         .max(0) as usize;
     if vertical > 0 {
         doc.turn_quarter();
-        page = engine.read(&doc.image, &ReadOptions::default())?;
+        page = engine.read(&doc.image, &read_options())?;
     }
     // Each line votes with its characters, weighed by how surely they were read: an
     // upside-down line the classifier took as upright reads as confident nonsense less often
@@ -113,7 +124,7 @@ pub fn read_upright(engine: &Engine, doc: &mut locate::Rectified) -> Result<Page
     let total: f32 = page.lines.iter().map(weight).sum();
     if total > 0.0 && flipped * 2.0 > total {
         doc.turn();
-        page = engine.read(&doc.image, &ReadOptions::default())?;
+        page = engine.read(&doc.image, &read_options())?;
     }
     // Boxes the recogniser found nothing in are not lines.
     page.lines.retain(|l| !l.text.trim().is_empty());
@@ -123,7 +134,7 @@ pub fn read_upright(engine: &Engine, doc: &mut locate::Rectified) -> Result<Page
 /// Reads a rectified document the way it stands (a second look after [`read_upright`] chose
 /// an orientation and the caller wants to see the other one).
 pub fn read_as_is(engine: &Engine, doc: &locate::Rectified) -> Result<Page, OcrError> {
-    let mut page = engine.read(&doc.image, &ReadOptions::default())?;
+    let mut page = engine.read(&doc.image, &read_options())?;
     page.lines.retain(|l| !l.text.trim().is_empty());
     Ok(page)
 }
@@ -226,7 +237,7 @@ pub fn reread_quad(
     let opts = ReadOptions {
         classify: false,
         allowed_chars: Some(alphabet.into()),
-        ..ReadOptions::default()
+        ..read_options()
     };
     Ok(engine
         .recognize_crops(

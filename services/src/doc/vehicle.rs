@@ -2,7 +2,7 @@
 //! VINs (17 characters, ISO 3779 check digit). Each reads a crop of the identifier, or finds
 //! the most plausible line in a photo.
 
-use super::{Field, check};
+use super::{Field, check, read_options};
 use image::RgbImage;
 use ocr_core::ocr::{Engine, Line, OcrError, ReadOptions};
 
@@ -37,10 +37,10 @@ fn plate_field(line: &Line) -> Field {
 /// that best passes as a plate ([`best_plate`]).
 pub fn read_plate(engine: &Engine, img: &RgbImage, crop: bool) -> Result<Option<Field>, OcrError> {
     if crop {
-        let line = engine.recognize_line(img, &ReadOptions::default())?;
+        let line = engine.recognize_line(img, &read_options())?;
         return Ok(Some(plate_field(&line)));
     }
-    let page = engine.read(img, &ReadOptions::default())?;
+    let page = engine.read(img, &read_options())?;
     Ok(best_plate(&page.lines))
 }
 
@@ -90,7 +90,7 @@ fn vin_field(line: &Line) -> Option<Field> {
 pub fn read_vin(engine: &Engine, img: &RgbImage, crop: bool) -> Result<Option<Field>, OcrError> {
     let opts = ReadOptions {
         allowed_chars: Some(VIN_CHARS.into()),
-        ..ReadOptions::default()
+        ..read_options()
     };
     if crop {
         let line = engine.recognize_line(img, &opts)?;
@@ -103,7 +103,7 @@ pub fn read_vin(engine: &Engine, img: &RgbImage, crop: bool) -> Result<Option<Fi
     }
     // Find the lines with the open alphabet (labels read as themselves), then re-read the
     // 17-character candidates with the VIN alphabet.
-    let page = engine.read(img, &ReadOptions::default())?;
+    let page = engine.read(img, &read_options())?;
     let mut best: Option<Field> = None;
     for l in &page.lines {
         let alnum = compact(&l.text)
