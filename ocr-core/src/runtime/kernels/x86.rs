@@ -548,8 +548,9 @@ unsafe fn dw_direct_avx512_impl<const K: usize>(
     // SAFETY (whole body): loads read input rows `0 <= iy < h` only, and in them only the
     // lanes `l` whose column `ox0 + l + kx - pw` lies in `0..w` (masked-off lanes are not
     // accessed, and the row pointer is offset with wrapping arithmetic, so no out-of-bounds
-    // pointer is formed by an offset); a store writes the lanes below `ow - ox0` of output row `o < oh`, whose
-    // `oh * ow` floats `out` holds; weights are read at indices below `K * K`.
+    // pointer is formed by an offset); a store writes the lanes below `ow - ox0` of output
+    // row `o < oh`, whose `oh * ow` floats `out` holds; weights are read at indices below
+    // `K * K`.
     unsafe {
         let w: [[__m512; K]; K] = core::array::from_fn(|ky| {
             core::array::from_fn(|kx| _mm512_set1_ps(*weights.add(ky * K + kx)))
@@ -581,8 +582,8 @@ unsafe fn dw_direct_avx512_impl<const K: usize>(
                 ($j:literal) => {
                     if $j < K && r0 + $j < rows {
                         let r = r0 + $j;
-                        // A padding row adds nothing: it is skipped (as zeros, the padded-plane
-                        // kernel adds `+0` products, which changes no sum but an exact `-0`).
+                        // A padding row adds nothing and is skipped (the padded-plane kernel
+                        // adds its `+0` products, which change no sum but an exact `-0`).
                         let iy = r as isize - g.ph as isize;
                         if (0..h).contains(&iy) {
                             let row = x.add(iy as usize * g.w);
