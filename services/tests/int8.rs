@@ -57,7 +57,8 @@ fn calibration_images_are_never_scored() {
 #[test]
 fn int8_plates_read_as_well_as_fp32() {
     // Every plate crop not used for calibration (480): the bounds, line accuracy
-    // within 0.5 point and CER within 0.3 point (measured: 97.92 both, CER +0.06).
+    // within 0.5 point and CER within 0.3 point (measured with the default engine, which
+    // refines: 97.92 both, CER 0.36 against 0.39; int8 alone 0.45).
     let records = dev("plates_LPRNet_Pytorch");
     let (q, f) = (
         score(Precision::Int8, &records),

@@ -161,7 +161,14 @@ fn bank_card_reader(
 }
 
 impl ModelArgs {
+    /// The engine, with the refiner when one is asked for or is the default.
     fn engine(&self, threads: usize) -> Result<Engine> {
+        self.engine_with(threads, true)
+    }
+
+    /// The engine, without the refiner when `refine` is false (the document pipelines never
+    /// use it: no need to load the fp32 recogniser for them).
+    fn engine_with(&self, threads: usize, refine: bool) -> Result<Engine> {
         let precision = Precision::parse(&self.precision)
             .with_context(|| format!("unknown --precision '{}'", self.precision))?;
         let [det, rec, cls] = ocr_core::ocr::zoo::models(precision);
@@ -195,13 +202,15 @@ impl ModelArgs {
             }
             None => None,
         };
-        Ok(match refine_below.filter(|&p| p > 0.0 && !fp32_rec) {
-            Some(below) => {
-                let [_, fp32_rec, _] = ocr_core::ocr::zoo::models(Precision::Fp32);
-                engine.with_refiner(load(&self.refine_model, fp32_rec)?, below)?
-            }
-            None => engine,
-        })
+        Ok(
+            match refine_below.filter(|&p| refine && p > 0.0 && !fp32_rec) {
+                Some(below) => {
+                    let [_, fp32_rec, _] = ocr_core::ocr::zoo::models(Precision::Fp32);
+                    engine.with_refiner(load(&self.refine_model, fp32_rec)?, below)?
+                }
+                None => engine,
+            },
+        )
     }
 }
 
@@ -1203,7 +1212,7 @@ fn run(cli: Cli) -> Result<()> {
             if !KINDS.contains(&kind.as_str()) {
                 bail!("unknown document type '{kind}' ({})", KINDS.join(", "));
             }
-            let engine = models.engine(threads)?;
+            let engine = models.engine_with(threads, false)?;
             let reader = bank_card_reader(&engine, &number_model, &models)?;
             let mut failed = 0;
             for path in &images {
