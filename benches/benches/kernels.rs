@@ -54,17 +54,20 @@ fn fp32_microkernel(c: &mut Criterion) {
     g.finish();
 }
 
-/// A depthwise convolution shaped like the recogniser's 5x5 ones (240 channels of 12x80,
-/// stride 1, pad 2), whole operator on one thread: fp32 (padded-plane copy and FMA kernel)
-/// against int8 (quantisation, tap-quad expansion and `vpdpbusd` kernel), both from fp32
-/// input to fp32 output.
-fn depthwise(c: &mut Criterion) {
-    use ocr_core::runtime::kernels::depthwise::{DwGeom, depthwise};
-    use ocr_core::runtime::kernels::qdepthwise::{pack_weights, qdepthwise};
-    use ocr_core::runtime::op::{ActQuant, Epilogue};
-    use ocr_core::runtime::parallel::Threads;
-    let (ch, h, w, k) = (240, 12, 80, 5);
-    let g = DwGeom {
+/// A `k x k` depthwise convolution over `ch` planes of `h x w` with stride 1 and the padding
+/// that keeps the size (the recogniser's unit-stride layers): its geometry, an input and fp32
+/// weights.
+fn same_size_depthwise(
+    ch: usize,
+    h: usize,
+    w: usize,
+    k: usize,
+) -> (
+    ocr_core::runtime::kernels::depthwise::DwGeom,
+    Vec<f32>,
+    Vec<f32>,
+) {
+    let g = ocr_core::runtime::kernels::depthwise::DwGeom {
         c: ch,
         h,
         w,
@@ -72,21 +75,35 @@ fn depthwise(c: &mut Criterion) {
         kw: k,
         sh: 1,
         sw: 1,
-        ph: 2,
-        pw: 2,
+        ph: k / 2,
+        pw: k / 2,
         dh: 1,
         dw: 1,
         oh: h,
         ow: w,
     };
-    let mut group = c.benchmark_group("depthwise 5x5 (240 x 12x80), fp32 in and out");
-    group.throughput(Throughput::Elements((ch * h * w * k * k) as u64));
-    let x: Vec<f32> = (0..ch * h * w)
+    let x = (0..ch * h * w)
         .map(|i| (i % 23) as f32 * 0.1 - 1.0)
         .collect();
-    let wf: Vec<f32> = (0..ch * k * k)
+    let weights = (0..ch * k * k)
         .map(|i| (i % 11) as f32 * 0.05 - 0.25)
         .collect();
+    (g, x, weights)
+}
+
+/// A depthwise convolution shaped like the recogniser's 5x5 ones (240 channels of 12x80,
+/// stride 1, pad 2), whole operator on one thread: fp32 (padded-plane copy and FMA kernel)
+/// against int8 (quantisation, tap-quad expansion and `vpdpbusd` kernel), both from fp32
+/// input to fp32 output.
+fn depthwise(c: &mut Criterion) {
+    use ocr_core::runtime::kernels::depthwise::depthwise;
+    use ocr_core::runtime::kernels::qdepthwise::{pack_weights, qdepthwise};
+    use ocr_core::runtime::op::{ActQuant, Epilogue};
+    use ocr_core::runtime::parallel::Threads;
+    let (ch, h, w, k) = (240, 12, 80, 5);
+    let (g, x, wf) = same_size_depthwise(ch, h, w, k);
+    let mut group = c.benchmark_group("depthwise 5x5 (240 x 12x80), fp32 in and out");
+    group.throughput(Throughput::Elements((ch * h * w * k * k) as u64));
     let wq: Vec<i8> = (0..ch * k * k).map(|i| (i % 255) as i8 - 127).collect();
     let packed = pack_weights(&wq, ch, k, k);
     let sums: Vec<i32> = wq
@@ -131,35 +148,14 @@ fn depthwise(c: &mut Criterion) {
 /// the same set's padded-plane path, on the recogniser's unit-stride shapes: a 48x320 line's
 /// 5x5 layers, and a wide line's (48x1600) 3x3 and 5x5 layers. One thread.
 fn depthwise_direct(c: &mut Criterion) {
-    use ocr_core::runtime::kernels::depthwise::{DwGeom, depthwise, no_direct};
+    use ocr_core::runtime::kernels::depthwise::{depthwise, no_direct};
     use ocr_core::runtime::op::Epilogue;
     use ocr_core::runtime::parallel::Threads;
     let (th, epi) = (Threads::single(), Epilogue::identity());
     for (ch, h, w, k) in [(240, 12, 80, 5), (64, 24, 800, 3), (480, 6, 400, 5)] {
-        let pad = k / 2;
-        let g = DwGeom {
-            c: ch,
-            h,
-            w,
-            kh: k,
-            kw: k,
-            sh: 1,
-            sw: 1,
-            ph: pad,
-            pw: pad,
-            dh: 1,
-            dw: 1,
-            oh: h,
-            ow: w,
-        };
+        let (g, x, wf) = same_size_depthwise(ch, h, w, k);
         let mut group = c.benchmark_group(format!("depthwise fp32 {k}x{k} ({ch} x {h}x{w})"));
         group.throughput(Throughput::Elements((ch * h * w * k * k) as u64));
-        let x: Vec<f32> = (0..ch * h * w)
-            .map(|i| (i % 23) as f32 * 0.1 - 1.0)
-            .collect();
-        let wf: Vec<f32> = (0..ch * k * k)
-            .map(|i| (i % 11) as f32 * 0.05 - 0.25)
-            .collect();
         let mut out = vec![0f32; ch * h * w];
         for ks in KernelSet::available() {
             if (ks.dw_direct)(&g).is_none() {
