@@ -248,6 +248,9 @@ pub fn depthwise(
     epi: &Epilogue,
     out: &mut [f32],
 ) {
+    // Channel `ch`'s weights and bias, for either path.
+    let taps_len = g.kh * g.kw;
+    let weights_of = |ch: usize| &weights[ch * taps_len..(ch + 1) * taps_len];
     let bias_of = |ch: usize| bias.map_or(0.0, |b| b[ch]);
     if let Some(direct) = (ks.dw_direct)(g) {
         over_planes(
@@ -257,8 +260,7 @@ pub fn depthwise(
             out,
             || (),
             |_, ch, x, op| {
-                let wk = &weights[ch * g.kh * g.kw..(ch + 1) * g.kh * g.kw];
-                direct(g, x, wk, bias_of(ch), op);
+                direct(g, x, weights_of(ch), bias_of(ch), op);
                 (ks.epilogue)(epi, op);
             },
         );
@@ -268,13 +270,12 @@ pub fn depthwise(
     let make_scratch = || vec![0f32; g.padded_len()];
     over_planes(threads, g, input, out, make_scratch, |padded, ch, x, op| {
         (ks.dw_pad)(g, x, padded);
-        let wk = &weights[ch * g.kh * g.kw..(ch + 1) * g.kh * g.kw];
         let data = PaddedPlane {
             data: padded,
             phase_len,
             taps: &taps,
         };
-        (ks.dw_plane)(g, data, wk, bias_of(ch), op);
+        (ks.dw_plane)(g, data, weights_of(ch), bias_of(ch), op);
         (ks.epilogue)(epi, op);
     });
 }

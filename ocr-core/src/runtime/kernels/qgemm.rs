@@ -272,7 +272,8 @@ pub fn qgemm(
 ) {
     let kp = padded_k(k);
     let mut bpanels = alloc::vec![0u8; 2 * kp * QNR];
-    let mut accs = [[0i32; QMR * QNR]; 2];
+    let mut accs = CacheAligned([[0i32; QMR * QNR]; 2]);
+    let accs = &mut accs.0;
     for n0 in (0..n).step_by(2 * QNR) {
         let np = if n0 + QNR < n { 2 } else { 1 };
         for (j, panel) in bpanels.chunks_exact_mut(kp * QNR).take(np).enumerate() {
@@ -280,7 +281,7 @@ pub fn qgemm(
         }
         for (p, apanel) in a_packed.chunks_exact(QMR * kp).enumerate() {
             if np == 2 {
-                (ks.qgemm_pair)(kp / 4, apanel, &bpanels, &mut accs);
+                (ks.qgemm_pair)(kp / 4, apanel, &bpanels, accs);
             } else {
                 (ks.qgemm)(kp / 4, apanel, &bpanels, &mut accs[0]);
             }
