@@ -88,7 +88,9 @@ pub struct Int8Options {
     pub method: crate::quantize::CalibMethod,
     /// Quantise depthwise convolutions too (otherwise they stay fp32).
     pub depthwise: bool,
-    /// Convolutions (node names) to keep in fp32.
+    /// Quantise matrix products with constant weights too (otherwise they stay fp32).
+    pub matmul: bool,
+    /// Layers (convolution or matrix product node names) to keep in fp32.
     pub keep_fp32: Vec<String>,
     /// Mixed precision: keep the most sensitive layers in fp32 until the share of decoded
     /// outputs (recognised lines, classifier decisions, detector pixels) that change on the
@@ -119,6 +121,7 @@ impl Int8Options {
             calibration,
             method,
             depthwise: false,
+            matmul: false,
             keep_fp32: Vec::new(),
             max_changed: None,
             sensitivity_inputs: None,
@@ -225,6 +228,7 @@ pub fn convert(onnx: &[u8], opts: &ConvertOptions) -> Result<(Vec<u8>, Report), 
         let how = crate::quantize::QuantSettings {
             method: q.method,
             depthwise: q.depthwise,
+            matmul: q.matmul,
         };
         let mut keep = q.keep_fp32.clone();
         if let Some(target) = q.max_changed {
@@ -319,6 +323,11 @@ pub fn convert(onnx: &[u8], opts: &ConvertOptions) -> Result<(Vec<u8>, Report), 
         g.metadata
             .push(("kestrel.fp32_layers".into(), keep.join(",")));
         g.metadata.push(("kestrel.precision".into(), "int8".into()));
+        let int8_matmuls = g
+            .nodes
+            .iter()
+            .filter(|n| n.op == "MatMul" && qr.int8.iter().any(|(l, _, _)| *l == n.name))
+            .count();
         let depthwise = qr
             .fp32
             .iter()
@@ -333,9 +342,10 @@ pub fn convert(onnx: &[u8], opts: &ConvertOptions) -> Result<(Vec<u8>, Report), 
         g.metadata.push((
             "kestrel.quantisation".into(),
             format!(
-                "{} convolutions int8; fp32: {depthwise} depthwise{}{}; activation ranges by {} \
-                 over {} calibration inputs",
-                qr.int8.len(),
+                "{} convolutions and {} matrix products int8; fp32: {depthwise} depthwise{}{}; \
+                 activation ranges by {} over {} calibration inputs",
+                qr.int8.len() - int8_matmuls,
+                int8_matmuls,
                 if others.is_empty() { "" } else { ", " },
                 others.join(", "),
                 q.method.name(),

@@ -5,7 +5,9 @@
 //! only when asked, [`QuantSettings::depthwise`]): weights symmetric per output channel in
 //! `-127..=127`, the input activation affine in 8 bits (`0..=255`; the kernels' operand ranges
 //! are in `ocr_core::runtime::kernels::qgemm`) from ranges observed while the fp32 model runs
-//! on calibration inputs. Matrix products and everything else stay fp32.
+//! on calibration inputs. Matrix products with constant weights become int8 the same way when
+//! asked ([`QuantSettings::matmul`]; weights symmetric per output column); products of two
+//! activations (attention scores) and everything else stay fp32.
 
 use crate::graph::{Graph, set_attr};
 use ocr_core::runtime::format::{Attr, QuantParams};
@@ -60,6 +62,9 @@ pub struct QuantSettings {
     /// Depthwise convolutions too (run by the int8 depthwise kernel); otherwise they stay
     /// fp32.
     pub depthwise: bool,
+    /// Matrix products with constant weights too (the recogniser's attention projections,
+    /// MLPs and CTC head); otherwise they stay fp32.
+    pub matmul: bool,
 }
 
 /// Mean squared error of `samples` quantised to 8 bits over `[lo, hi]` (clipped outside).
@@ -220,8 +225,8 @@ impl Observed {
     }
 }
 
-/// Runs the fp32 model on calibration inputs and records the values of every input of a
-/// convolution, by value name; with `depthwise_channels`, also each channel of a depthwise
+/// Runs the fp32 model on calibration inputs and records the values of every data input of a
+/// convolution or of a matrix product with constant weights, by value name; with `depthwise_channels`, also each channel of a depthwise
 /// convolution's input apart ([`Observed::channels`]).
 pub fn calibrate(
     fp32: &[u8],
@@ -265,21 +270,26 @@ pub fn calibrate(
         .collect())
 }
 
-/// Value ids feeding convolutions as their data input.
+/// Value ids feeding convolutions and constant-weight matrix products as their data input.
 fn conv_inputs(model: &Model) -> Vec<u32> {
-    model.conv_data_inputs()
+    let mut v = model.conv_data_inputs();
+    v.extend(model.matmul_data_inputs());
+    v.sort_unstable();
+    v.dedup();
+    v
 }
 
 /// What quantisation did.
 #[derive(Debug, Clone, Default)]
 pub struct QuantReport {
-    /// Convolutions now int8, with their input range.
+    /// Layers (convolutions, matrix products) now int8, with their input range.
     pub int8: Vec<(String, f32, f32)>,
-    /// Convolutions kept fp32 and why.
+    /// Layers kept fp32 and why.
     pub fp32: Vec<(String, &'static str)>,
 }
 
-/// Turns eligible convolutions of `g` into int8 convolutions using the observed ranges.
+/// Turns eligible convolutions (and, with [`QuantSettings::matmul`], matrix products) of `g`
+/// into int8 ones using the observed ranges.
 pub fn quantize(
     g: &mut Graph,
     stats: &HashMap<String, Observed>,
@@ -291,13 +301,20 @@ pub fn quantize(
     if let Some(unknown) = keep_fp32.iter().find(|n| {
         !g.nodes
             .iter()
-            .any(|node| node.op == "Conv" && &node.name == *n)
+            .any(|node| matches!(node.op.as_str(), "Conv" | "MatMul") && &node.name == *n)
     }) {
         return Err(format!(
-            "layer to keep fp32 '{unknown}': the model has no convolution of that name"
+            "layer to keep fp32 '{unknown}': the model has no convolution or matrix product \
+             of that name"
         ));
     }
     for i in 0..g.nodes.len() {
+        if g.nodes[i].op == "MatMul" {
+            if how.matmul {
+                quantize_matmul(g, i, stats, how.method, keep_fp32, &mut report);
+            }
+            continue;
+        }
         if g.nodes[i].op != "Conv" {
             continue;
         }
@@ -379,6 +396,76 @@ pub fn quantize(
         report.int8.push((name, lo, hi));
     }
     Ok(report)
+}
+
+/// Turns MatMul node `i` into an int8 one if its weights are one constant `[K, N]` matrix:
+/// symmetric per-column int8 weights, the input quantised over its observed range.
+fn quantize_matmul(
+    g: &mut Graph,
+    i: usize,
+    stats: &HashMap<String, Observed>,
+    method: CalibMethod,
+    keep_fp32: &[String],
+    report: &mut QuantReport,
+) {
+    let name = g.nodes[i].name.clone();
+    let (Some(x), Some(wv)) = (g.nodes[i].inputs[0], g.nodes[i].inputs[1]) else {
+        return;
+    };
+    // Products of two activations (attention scores) are not weight layers: not reported.
+    let Some((shape, w)) = g.const_f32(wv).map(|(s, d)| (s.to_vec(), d.to_vec())) else {
+        return;
+    };
+    let r = shape.len();
+    if r < 2 || shape[..r - 2].iter().any(|&d| d != 1) || shape[r - 2] == 0 || shape[r - 1] == 0 {
+        report.fp32.push((name, "weights not one matrix"));
+        return;
+    }
+    if keep_fp32.contains(&name) {
+        report.fp32.push((name, "kept fp32 by request"));
+        return;
+    }
+    let Some(obs) = stats.get(&g.names[x as usize]) else {
+        report.fp32.push((name, "no calibration data"));
+        return;
+    };
+    let (lo, hi) = obs.range(method);
+    let (scale, zero_point) = affine(lo, hi);
+    let n = shape[r - 1];
+    let wmax = WEIGHT_MAX as f32;
+    let scales: Vec<f32> = (0..n)
+        .map(|j| {
+            let amax = w
+                .iter()
+                .skip(j)
+                .step_by(n)
+                .fold(0f32, |a, &v| a.max(v.abs()));
+            if amax > 0.0 { amax / wmax } else { 1.0 }
+        })
+        .collect();
+    let q: Vec<i8> = w
+        .iter()
+        .enumerate()
+        .map(|(at, &v)| (v / scales[at % n]).round().clamp(-wmax, wmax) as i8)
+        .collect();
+    let qv = g.fresh(&format!("{name}.w_int8"));
+    g.int8.insert(
+        qv,
+        (
+            shape,
+            q,
+            QuantParams {
+                axis: (r - 1) as u32,
+                zero_points: vec![0; n],
+                scales,
+            },
+        ),
+    );
+    let node = &mut g.nodes[i];
+    node.inputs[1] = Some(qv);
+    set_attr(node, "x_scale", Attr::Float(scale));
+    set_attr(node, "x_zero_point", Attr::Int(zero_point));
+    report.int8.push((name, lo, hi));
 }
 
 /// The 8-bit affine quantisation `(scale, zero point)` of the range `[lo, hi]` (which

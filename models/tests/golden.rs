@@ -283,6 +283,7 @@ fn quantised_classifier() -> (
     let how = ocr_models::quantize::QuantSettings {
         method: ocr_models::quantize::CalibMethod::Percentile(99.99),
         depthwise: false,
+        matmul: false,
     };
     let quantised = ocr_models::quantize::quantize(&mut g, &stats, how, &[]).unwrap();
     (fp32, bytes, g, quantised, calibration)
@@ -534,4 +535,80 @@ fn chained_int8_layers_change_no_result() {
         }
         eprintln!("{file}: {chained} values chained");
     }
+}
+
+/// CTC's reading of a `[N, T, C]` output: each line's class sequence, repeats merged and
+/// blanks (class 0) dropped.
+fn ctc_lines(argmax: &[i32], steps: usize) -> Vec<Vec<i32>> {
+    argmax
+        .chunks(steps)
+        .map(|line| {
+            let mut out = Vec::new();
+            let mut prev = 0;
+            for &c in line {
+                if c != 0 && c != prev {
+                    out.push(c);
+                }
+                prev = c;
+            }
+            out
+        })
+        .collect()
+}
+
+/// Levenshtein distance between two class sequences.
+fn edits(a: &[i32], b: &[i32]) -> usize {
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, x) in a.iter().enumerate() {
+        let mut diag = row[0];
+        row[0] = i + 1;
+        for (j, y) in b.iter().enumerate() {
+            let next = (diag + usize::from(x != y))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            diag = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
+/// The committed int8 recogniser runs its constant-weight matrix products (attention
+/// projections, MLPs, the 120x6625 CTC head) on the int8 GEMM, and reads the golden lines
+/// nearly as onnxruntime's fp32 model does: int8 rounding tips the odd near tie (the
+/// random-character line, unlike any real text, has several), where a broken kernel, scale
+/// or layout would garble every line.
+#[test]
+fn int8_recogniser_runs_its_matrix_products_in_int8() {
+    let zoo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("zoo");
+    let model = Arc::new(Model::load(zoo.join("ppocrv4-rec-int8.kmod")).unwrap());
+    assert_eq!(model.int8_matmuls(), 9, "int8 matrix products");
+    let q = model.meta("kestrel.quantisation").unwrap();
+    assert!(q.contains("9 matrix products int8"), "{q}");
+    let (mut errors, mut chars) = (0, 0);
+    for c in cases().iter().filter(|c| c.model == "rec") {
+        let f = load_fixture(&c.case);
+        let y = Session::new(model.clone())
+            .run(&[&build_input(c)])
+            .unwrap()
+            .remove(0);
+        let steps = y.shape()[1];
+        let want = ctc_lines(
+            f.argmax.as_ref().expect("rec fixtures keep the argmax"),
+            steps,
+        );
+        let got = ctc_lines(&argmax_last(&y), steps);
+        for (g, w) in got.iter().zip(&want) {
+            let e = edits(g, w);
+            eprintln!("{}: {e} of {} characters differ", c.case, w.len());
+            assert!(e <= 2, "{}: {g:?} vs {w:?}", c.case);
+            errors += e;
+            chars += w.len();
+        }
+    }
+    assert!(chars >= 90, "{chars} characters");
+    assert!(
+        errors * 100 <= 3 * chars,
+        "{errors} of {chars} characters differ"
+    );
 }

@@ -390,14 +390,13 @@ fn info_prints_the_stored_int8_plan() {
             String::from_utf8_lossy(&out.stdout).into_owned(),
         )
     };
-    // The recogniser's table ranks its 24 int8 convolutions; the plan keeps none fp32.
+    // The recogniser's table ranks its 24 int8 convolutions and 9 int8 matrix products; the
+    // plan keeps none fp32.
     let (ok, table) = meta("ppocrv4-rec-int8.kmod", "kestrel.sensitivity");
     assert!(ok);
-    assert_eq!(
-        table.lines().filter(|l| l.starts_with("p2o.Conv")).count(),
-        24,
-        "{table}"
-    );
+    let rows = |prefix: &str| table.lines().filter(|l| l.starts_with(prefix)).count();
+    assert_eq!(rows("p2o.Conv"), 24, "{table}");
+    assert_eq!(rows("p2o.MatMul"), 9, "{table}");
     assert_eq!(
         meta("ppocrv4-rec-int8.kmod", "kestrel.fp32_layers")
             .1

@@ -23,7 +23,8 @@ pub struct IoSpec {
     pub dims: Vec<Dim>,
 }
 
-/// The prepared weights of an int8 convolution.
+/// The prepared weights of an int8 convolution or matrix product (for a matrix product, its
+/// `[K, N]` weights transposed: one row of A per output column).
 #[derive(Debug, Clone)]
 pub struct QConv {
     /// Weights packed for the int8 micro-kernel, one block per group; for a depthwise
@@ -340,6 +341,24 @@ impl Model {
         v
     }
 
+    /// Values that feed matrix products with constant weights (the ones that can run in
+    /// int8) as their data input.
+    pub fn matmul_data_inputs(&self) -> Vec<u32> {
+        let constant = |v: Option<u32>| {
+            v.and_then(|v| self.constants.get(v as usize)?.as_ref())
+                .is_some()
+        };
+        let mut v: Vec<u32> = self
+            .nodes
+            .iter()
+            .filter(|n| matches!(n.op, Op::MatMul(_)) && constant(n.inputs[1]))
+            .filter_map(|n| n.inputs[0])
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
     /// Values that feed depthwise convolutions (one filter per channel) as their data input:
     /// where calibration also observes each channel apart.
     pub fn depthwise_data_inputs(&self) -> Vec<u32> {
@@ -361,7 +380,20 @@ impl Model {
 
     /// Number of convolutions that run in int8.
     pub fn int8_convs(&self) -> usize {
-        self.qconvs.iter().flatten().count()
+        self.int8_layers(|op| matches!(op, Op::Conv(_)))
+    }
+
+    /// Number of matrix products that run in int8.
+    pub fn int8_matmuls(&self) -> usize {
+        self.int8_layers(|op| matches!(op, Op::QMatMul { .. }))
+    }
+
+    fn int8_layers(&self, kind: impl Fn(&Op) -> bool) -> usize {
+        self.nodes
+            .iter()
+            .zip(&self.qconvs)
+            .filter(|(n, q)| q.is_some() && kind(&n.op))
+            .count()
     }
 
     /// Graph inputs.
@@ -481,8 +513,8 @@ fn prepack_fp32(nodes: &[Node], constants: &[Option<Info>]) -> Vec<Option<Prepac
         .collect()
 }
 
-/// Checks every int8 tensor feeds an int8 convolution's weights (and nothing else), and packs
-/// those weights for the int8 micro-kernel.
+/// Checks every int8 tensor feeds the weights of an int8 convolution or matrix product (and
+/// nothing else), and packs those weights for the int8 micro-kernel.
 fn prepare_int8(
     nodes: &[Node],
     constants: &[Option<Info>],
@@ -492,7 +524,12 @@ fn prepare_int8(
     for n in nodes {
         for (i, v) in n.inputs.iter().enumerate() {
             let is_int8 = v.is_some_and(|v| int8[v as usize].is_some());
-            let allowed = i == 1 && matches!(&n.op, Op::Conv(p) if p.act_quant.is_some());
+            let allowed = i == 1
+                && match &n.op {
+                    Op::Conv(p) => p.act_quant.is_some(),
+                    Op::QMatMul { .. } => true,
+                    _ => false,
+                };
             if is_int8 && !allowed {
                 return Err(Error::Unsupported(msg!(
                     "node '{}' reads an int8 tensor as input {i}: only int8 convolution weights may",
@@ -577,6 +614,16 @@ fn prepare_int8(
                     row_sums: qgemm::row_sums(w, m, k),
                     w_scales,
                 })
+            }
+            Op::QMatMul { .. } => {
+                let wv = n.inputs[1].unwrap_or(u32::MAX) as usize;
+                let (w, qp) = int8.get(wv).and_then(|x| x.as_ref()).ok_or_else(|| {
+                    Error::Format(msg!("int8 MatMul '{}' needs int8 weights", n.name))
+                })?;
+                let shape = &constants[wv].as_ref().expect("constant info").shape;
+                Some(crate::runtime::ops::qmatmul::prepare_weights(
+                    &n.name, w, shape, qp,
+                )?)
             }
             _ => None,
         };

@@ -394,6 +394,14 @@ pub enum Op {
     Binary(BinaryOp),
     /// Batched matrix product `[.., M, K] x [.., K, N]` (+ bias over N) with a fused epilogue.
     MatMul(Epilogue),
+    /// int8 matrix product (MatMul with `x_scale`): `[.., M, K]` fp32 input, constant int8
+    /// `[K, N]` weights with one scale per column (+ bias over N), fused epilogue, fp32 out.
+    QMatMul {
+        /// The fused epilogue.
+        epilogue: Epilogue,
+        /// How the fp32 input is quantised.
+        act_quant: ActQuant,
+    },
     /// Softmax along one axis.
     Softmax {
         /// Axis (negative counts from the end).
@@ -594,7 +602,7 @@ impl Op {
             Op::Resize { .. } => "Resize",
             Op::Unary(_) => "Unary",
             Op::Binary(_) => "Binary",
-            Op::MatMul(_) => "MatMul",
+            Op::MatMul(_) | Op::QMatMul { .. } => "MatMul",
             Op::Softmax { .. } => "Softmax",
             Op::ReduceMean { .. } => "ReduceMean",
             Op::LayerNorm { .. } => "LayerNorm",
@@ -729,7 +737,18 @@ impl Op {
             }
             "MatMul" => {
                 check_arity(node, 2, 3, 1)?;
-                Op::MatMul(Epilogue::from_attrs(node)?)
+                let epilogue = Epilogue::from_attrs(node)?;
+                match node.attr("x_scale") {
+                    None => Op::MatMul(epilogue),
+                    Some(_) => Op::QMatMul {
+                        epilogue,
+                        act_quant: checked_act_quant(
+                            node,
+                            float_attr(node, "x_scale", 0.0)?,
+                            int_attr(node, "x_zero_point", 0)?,
+                        )?,
+                    },
+                }
             }
             "Softmax" => {
                 check_arity(node, 1, 1, 1)?;

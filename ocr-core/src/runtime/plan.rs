@@ -8,7 +8,7 @@
 use super::format::Dim;
 use super::model::Model;
 use super::op::{ActQuant, Op, UnaryOp};
-use super::ops::{conv, matmul, qconv};
+use super::ops::{conv, matmul, qconv, qmatmul};
 use super::parallel::Threads;
 use super::static_eval::{self, Aux, Info};
 use super::{Error, Result};
@@ -522,6 +522,7 @@ fn scratch_for(
             0,
         ),
         Op::MatMul(_) => (matmul::matmul_scratch_len(shape(0), shape(1), threads), 0),
+        Op::QMatMul { .. } => (0, qmatmul::qmatmul_scratch_len(shape(0), shape(1), threads)),
         _ => (0, 0),
     }
 }

@@ -2,7 +2,7 @@
 
 use super::model::{Model, Prepacked};
 use super::op::Op;
-use super::ops::{conv, elementwise, matmul, movement, pool, qconv, reduce};
+use super::ops::{conv, elementwise, matmul, movement, pool, qconv, qmatmul, reduce};
 use super::parallel::Threads;
 use super::plan::{self, Plan, Slot};
 use super::static_eval::{Aux, Data};
@@ -294,15 +294,20 @@ fn execute(
                 None => Ok(None),
             }
         };
+        // An int8 layer's prepared weights and the shape of the weights they were made from.
+        let int8_weights = || -> Result<(&super::model::QConv, &[usize])> {
+            let wv = node.inputs[1].unwrap_or(0) as usize;
+            let w_shape = plan.infos[wv].as_ref().map_or(&[][..], |i| &i.shape[..]);
+            let qw = model.qconvs[step.node]
+                .as_ref()
+                .ok_or_else(|| Error::Format(msg!("node '{}' has no int8 weights", node.name)))?;
+            Ok((qw, w_shape))
+        };
         let scratch = &mut scratch_all[..step.scratch];
         match (&node.op, &step.aux) {
             (Op::Conv(p), _) if p.act_quant.is_some() => {
                 let (x, b) = (input(0)?, opt_input(2)?);
-                let wv = node.inputs[1].unwrap_or(0) as usize;
-                let w_shape = plan.infos[wv].as_ref().map_or(&[][..], |i| &i.shape);
-                let qw = model.qconvs[step.node].as_ref().ok_or_else(|| {
-                    Error::Format(msg!("node '{}' has no int8 weights", node.name))
-                })?;
+                let (qw, w_shape) = int8_weights()?;
                 // Coded values hold their codes four to a float (`Plan::codes`).
                 let xv = node.inputs[0].unwrap_or(0) as usize;
                 let x_data = match plan.codes[xv] {
@@ -400,6 +405,29 @@ fn execute(
                 let (x, y) = (input(0)?, input(1)?);
                 elementwise::binary_par(
                     threads, *b, x.data, x.shape, y.data, y.shape, out, out_shape,
+                );
+            }
+            (
+                Op::QMatMul {
+                    epilogue,
+                    act_quant,
+                },
+                _,
+            ) => {
+                let (x, b) = (input(0)?, opt_input(2)?);
+                let (qw, w_shape) = int8_weights()?;
+                qmatmul::qmatmul(
+                    ks,
+                    threads,
+                    *act_quant,
+                    qw,
+                    x.data,
+                    x.shape,
+                    w_shape,
+                    b.map(|b| b.data),
+                    epilogue,
+                    out,
+                    &mut qscratch[..step.qscratch],
                 );
             }
             (Op::MatMul(epi), _) => {

@@ -533,7 +533,7 @@ pub fn infer(op: &Op, name: &str, inputs: &[Option<&Info>]) -> Result<(Info, Aux
             };
             (shape, data)
         }
-        Op::MatMul(_) => {
+        Op::MatMul(_) | Op::QMatMul { .. } => {
             let y = input(inputs, 1, name)?;
             let (ra, rb) = (x.shape.len(), y.shape.len());
             if ra < 2 || rb < 2 || x.shape[ra - 1] != y.shape[rb - 2] {

@@ -386,7 +386,12 @@ enum Command {
         /// stay fp32.
         #[arg(long, requires = "int8")]
         int8_depthwise: bool,
-        /// A convolution (node name) to keep in fp32 (repeatable).
+        /// Also quantise matrix products with constant weights (the recogniser's attention
+        /// projections, MLP and CTC head: the int8 GEMM, weights per output column); without
+        /// it they stay fp32.
+        #[arg(long, requires = "int8")]
+        int8_matmul: bool,
+        /// A convolution or matrix product (node name) to keep in fp32 (repeatable).
         #[arg(long, value_name = "NODE")]
         keep_fp32: Vec<String>,
         /// Mixed precision: keep the most sensitive layers fp32 until at most this share of
@@ -931,6 +936,7 @@ fn run(cli: Cli) -> Result<()> {
             calib,
             calib_method,
             int8_depthwise,
+            int8_matmul,
             keep_fp32,
             max_changed,
             sensitivity_inputs,
@@ -976,6 +982,7 @@ fn run(cli: Cli) -> Result<()> {
                     calibration: ocr_services::calib::inputs(k, &files)?,
                     method,
                     depthwise: int8_depthwise,
+                    matmul: int8_matmul,
                     keep_fp32,
                     max_changed,
                     sensitivity_inputs,

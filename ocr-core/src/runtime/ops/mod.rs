@@ -7,4 +7,5 @@ pub mod matmul;
 pub mod movement;
 pub mod pool;
 pub mod qconv;
+pub mod qmatmul;
 pub mod reduce;
