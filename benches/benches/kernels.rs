@@ -177,12 +177,92 @@ fn depthwise_direct(c: &mut Criterion) {
     }
 }
 
+/// The recogniser's CTC head on a batch of eight 48x320 lines (`[320, 120] x [120, 6625]`),
+/// whole products on one thread: fp32 (B packed once, as at load) against int8 (weights
+/// prepared once; the input quantised and the output dequantised in every call).
+fn head_matmul(c: &mut Criterion) {
+    use ocr_core::runtime::format::QuantParams;
+    use ocr_core::runtime::kernels::gemm;
+    use ocr_core::runtime::op::{ActQuant, Epilogue};
+    use ocr_core::runtime::ops::{matmul, qmatmul};
+    use ocr_core::runtime::parallel::Threads;
+    let (m, k, n) = (320, 120, 6625);
+    let (th, epi) = (Threads::single(), Epilogue::identity());
+    let x: Vec<f32> = (0..m * k).map(|i| (i % 17) as f32 * 0.1 - 0.8).collect();
+    let wf: Vec<f32> = (0..k * n).map(|i| (i % 13) as f32 * 0.01 - 0.06).collect();
+    let wq: Vec<i8> = (0..k * n).map(|i| (i % 255) as i8 - 127).collect();
+    let bias = vec![0.5f32; n];
+    let mut out = vec![0f32; m * n];
+    let mut group = c.benchmark_group(format!("matmul {m}x{k} x {k}x{n} (CTC head, 8 lines)"));
+    group.throughput(Throughput::Elements((m * k * n) as u64));
+    let packed = gemm::pack_b_all(
+        gemm::MatRef {
+            data: &wf,
+            rs: n,
+            cs: 1,
+        },
+        k,
+        n,
+    );
+    let qp = QuantParams {
+        axis: 1,
+        zero_points: vec![0; n],
+        scales: vec![0.01; n],
+    };
+    let qw = qmatmul::prepare_weights("head", &wq, &[k, n], &qp).unwrap();
+    let q = ActQuant {
+        scale: 0.01,
+        zero_point: 80,
+    };
+    for ks in KernelSet::available() {
+        let mut scratch = vec![0f32; matmul::matmul_scratch_len(&[m, k], &[k, n], &th)];
+        group.bench_function(BenchmarkId::new("fp32", ks.name), |bench| {
+            bench.iter(|| {
+                matmul::matmul(
+                    &ks,
+                    &th,
+                    black_box(&x),
+                    &[m, k],
+                    &wf,
+                    &[k, n],
+                    Some(&packed),
+                    Some(&bias),
+                    &epi,
+                    &mut out,
+                    &[m, n],
+                    &mut scratch,
+                )
+            });
+        });
+        let mut qscratch = vec![0u8; qmatmul::qmatmul_scratch_len(&[m, k], &[k, n], &th)];
+        group.bench_function(BenchmarkId::new("int8", ks.name), |bench| {
+            bench.iter(|| {
+                qmatmul::qmatmul(
+                    &ks,
+                    &th,
+                    q,
+                    &qw,
+                    black_box(&x),
+                    &[m, k],
+                    &[k, n],
+                    Some(&bias),
+                    &epi,
+                    &mut out,
+                    &mut qscratch,
+                )
+            });
+        });
+    }
+    group.finish();
+}
+
 criterion_group!(
     kernels,
     int8_microkernel,
     int8_pair_microkernel,
     fp32_microkernel,
     depthwise,
-    depthwise_direct
+    depthwise_direct,
+    head_matmul
 );
 criterion_main!(kernels);

@@ -57,7 +57,7 @@ struct Cli {
 #[derive(clap::Args, Clone, Default)]
 struct ModelArgs {
     /// Which committed models: int8 (calibrated, the default), fp32, or compact (int8 with
-    /// fewer-bit GPTQ weights, a pruned detector, coded: 2.4 MB instead of 7.8 MB).
+    /// fewer-bit GPTQ weights, a pruned detector, coded: 2.4 MB instead of 4.8 MB).
     #[arg(long, default_value = "int8", value_parser = ["int8", "fp32", "compact"])]
     precision: String,
     /// Detector model file (instead of the committed detector).
