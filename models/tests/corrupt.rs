@@ -169,3 +169,60 @@ fn misplaced_per_channel_quantisation_is_refused() {
     }
     assert!(Model::from_bytes(&format::encode(&def)).is_ok());
 }
+
+/// Malformed int8 matrix products in the committed recogniser are refused with a typed error
+/// at load: an input scale of 0 or a zero point past 255, weights quantised per row instead of
+/// per column, a code of -128, and int8 weights read by a MatMul that is not int8.
+#[test]
+fn malformed_int8_matmuls_are_refused() {
+    use ocr_core::runtime::format::{Attr, ConstData};
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("zoo")
+        .join("ppocrv4-rec-int8.kmod");
+    let def = format::decode(&std::fs::read(path).unwrap()).unwrap();
+    let at = def
+        .nodes
+        .iter()
+        .position(|n| n.op == "MatMul" && n.attr("x_scale").is_some())
+        .expect("an int8 MatMul");
+    let wv = def.nodes[at].inputs[1].expect("weights");
+    let wc = def
+        .constants
+        .iter()
+        .position(|c| c.value == wv)
+        .expect("weight constant");
+    let set = |d: &mut format::ModelDef, key: &str, v: Attr| {
+        let attrs = &mut d.nodes[at].attrs;
+        attrs.retain(|(k, _)| k != key);
+        attrs.push((key.to_string(), v));
+    };
+    let mut cases: Vec<(&str, format::ModelDef)> = Vec::new();
+    let mut d = def.clone();
+    set(&mut d, "x_scale", Attr::Float(0.0));
+    cases.push(("input scale 0", d));
+    let mut d = def.clone();
+    set(&mut d, "x_zero_point", Attr::Int(300));
+    cases.push(("zero point 300", d));
+    let mut d = def.clone();
+    let rows = d.constants[wc].shape[0];
+    let q = d.constants[wc].quant.as_mut().expect("weight scales");
+    (q.axis, q.scales, q.zero_points) = (0, vec![0.01; rows], vec![0; rows]);
+    cases.push(("per-row scales", d));
+    let mut d = def.clone();
+    if let ConstData::I8(w) = &mut d.constants[wc].data {
+        w[7] = -128;
+    }
+    cases.push(("code -128", d));
+    let mut d = def.clone();
+    d.nodes[at]
+        .attrs
+        .retain(|(k, _)| k != "x_scale" && k != "x_zero_point");
+    cases.push(("fp32 MatMul reading int8 weights", d));
+    for (what, d) in cases {
+        match Model::from_bytes(&format::encode(&d)) {
+            Err(Error::Format(m) | Error::Unsupported(m)) => eprintln!("{what}: {m}"),
+            other => panic!("{what}: {:?}", other.map(|_| ())),
+        }
+    }
+    assert!(Model::from_bytes(&format::encode(&def)).is_ok());
+}

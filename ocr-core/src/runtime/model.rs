@@ -532,7 +532,8 @@ fn prepare_int8(
                 };
             if is_int8 && !allowed {
                 return Err(Error::Unsupported(msg!(
-                    "node '{}' reads an int8 tensor as input {i}: only int8 convolution weights may",
+                    "node '{}' reads an int8 tensor as input {i}: only the weights of int8 \
+                     convolutions and matrix products may",
                     n.name
                 )));
             }
