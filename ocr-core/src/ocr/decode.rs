@@ -31,8 +31,15 @@ pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage, OcrError>
     let reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| OcrError::Decode(e.to_string()))?;
-    if reader.format().is_none() {
-        return Err(OcrError::Decode("unknown image format".into()));
+    match reader.format() {
+        None => return Err(OcrError::Decode("unknown image format".into())),
+        // The JPEG decoder fills what a cut-off file lacks with grey and succeeds.
+        Some(image::ImageFormat::Jpeg) if !jpeg_is_complete(bytes) => {
+            return Err(OcrError::Decode(
+                "truncated JPEG: no end-of-image marker after the last scan".into(),
+            ));
+        }
+        Some(_) => {}
     }
     let mut decoder = reader
         .into_decoder()
@@ -62,6 +69,16 @@ pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage, OcrError>
         image::DynamicImage::from_decoder(decoder).map_err(|e| OcrError::Decode(e.to_string()))?;
     img.apply_orientation(orientation);
     Ok(flatten_alpha(img))
+}
+
+/// True when JPEG bytes hold an end-of-image marker (`FF D9`) after their last start-of-scan
+/// marker (`FF DA`): what a file cut off inside its image data lacks. Neither pair can occur
+/// inside entropy-coded data (an `FF` there is followed by `00` or a restart marker), and an
+/// embedded thumbnail's markers come before the main image's scans; bytes after the end
+/// marker (padding, appended data) are allowed.
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let last = |marker: u8| bytes.windows(2).rposition(|w| w == [0xFF, marker]);
+    matches!((last(0xD9), last(0xDA)), (Some(end), Some(scan)) if end > scan)
 }
 
 /// RGB pixels of an image; transparent images are composited over white, as a viewer shows
@@ -107,6 +124,29 @@ mod tests {
         let rgb = decode(&out.into_inner(), &DecodeLimits::default()).unwrap();
         assert_eq!(rgb.get_pixel(0, 0).0, [255, 255, 255]);
         assert_eq!(rgb.get_pixel(1, 0).0, [0, 0, 0]);
+    }
+
+    /// A JPEG cut anywhere inside its image data is an error, not an image padded with grey;
+    /// the whole file, and the file with bytes appended after its end, decode.
+    #[test]
+    fn refuses_truncated_jpegs() {
+        let img = RgbImage::from_fn(64, 48, |x, y| {
+            image::Rgb([(x * 4) as u8, (y * 5) as u8, 90])
+        });
+        let mut out = Cursor::new(Vec::new());
+        img.write_to(&mut out, image::ImageFormat::Jpeg).unwrap();
+        let jpeg = out.into_inner();
+        let limits = DecodeLimits::default();
+        assert_eq!(decode(&jpeg, &limits).unwrap().dimensions(), (64, 48));
+        let mut padded = jpeg.clone();
+        padded.extend_from_slice(&[0; 100]);
+        assert!(decode(&padded, &limits).is_ok());
+        for keep in [jpeg.len() - 2, jpeg.len() * 3 / 4, jpeg.len() / 2] {
+            match decode(&jpeg[..keep], &limits) {
+                Err(OcrError::Decode(m)) => assert!(m.contains("truncated"), "{m}"),
+                other => panic!("{keep} of {} bytes: {:?}", jpeg.len(), other.map(|_| ())),
+            }
+        }
     }
 
     #[test]
