@@ -226,8 +226,9 @@ impl Observed {
 }
 
 /// Runs the fp32 model on calibration inputs and records the values of every data input of a
-/// convolution or of a matrix product with constant weights, by value name; with `depthwise_channels`, also each channel of a depthwise
-/// convolution's input apart ([`Observed::channels`]).
+/// convolution or of a matrix product with constant weights, by value name; with
+/// `depthwise_channels`, also each channel of a depthwise convolution's input apart
+/// ([`Observed::channels`]).
 pub fn calibrate(
     fp32: &[u8],
     inputs: &[Tensor],

@@ -28,9 +28,9 @@ use alloc::vec::Vec;
 /// Products below this many multiply-adds run on one thread.
 const SMALL_MACS: usize = 1 << 20;
 
-/// Checks int8 `[.., K, N]` weights (leading dimensions 1, K and N not 0) quantised symmetrically per column
-/// and prepares them for [`qmatmul`]: transposed, packed into A panels, with their row sums
-/// and scales.
+/// Checks int8 `[.., K, N]` weights (leading dimensions 1, K and N not 0) quantised
+/// symmetrically per column and prepares them for [`qmatmul`]: transposed, packed into A
+/// panels, with their row sums and scales.
 pub fn prepare_weights(name: &str, w: &[i8], shape: &[usize], qp: &QuantParams) -> Result<QConv> {
     let r = shape.len();
     if r < 2 || shape[..r - 2].iter().any(|&d| d != 1) || shape[r - 2] == 0 || shape[r - 1] == 0 {
@@ -219,10 +219,11 @@ mod tests {
     }
 
     /// The int8 product equals the exact integer formula
-    /// `sum (q_x - zp) * q_w * s_x * s_w[n] + b[n]` computed naively in f64, through the epilogue, on every kernel set and thread
-    /// count, bit for bit the same on all of them: sizes off the panel multiples (K not a
-    /// multiple of 4, rows not of 16, columns not of 4), K, M and N of 1, batch dimensions,
-    /// one task and several, and inputs past the calibrated range (clamped).
+    /// `sum (q_x - zp) * q_w * s_x * s_w[n] + b[n]` computed naively in f64, through the
+    /// epilogue, on every kernel set and thread count, bit for bit the same on all of them:
+    /// sizes off the panel multiples (K not a multiple of 4, rows not of 16, columns not of 4),
+    /// K, M and N of 1, batch dimensions, one task and several, and inputs past the calibrated
+    /// range (clamped).
     #[test]
     fn matches_the_integer_formula_on_every_kernel_set() {
         let mut seed = 17;
