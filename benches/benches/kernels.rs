@@ -22,6 +22,14 @@ fn int8_microkernel(c: &mut Criterion) {
             let mut acc = [0i32; QMR * QNR];
             bench.iter(|| (ks.qgemm)(K / 4, black_box(&a), black_box(&b), &mut acc));
         });
+        // The same tile for narrow (7-bit) weights, where the set has a kernel for them.
+        if let Some(nk) = ks.qgemm_narrow {
+            let a: Vec<i8> = (0..QMR * K).map(|i| (i % 127) as i8 - 63).collect();
+            g.bench_function(BenchmarkId::new("narrow weights", ks.name), |bench| {
+                let mut acc = [0i32; QMR * QNR];
+                bench.iter(|| (nk.single)(K / 4, black_box(&a), black_box(&b), &mut acc));
+            });
+        }
     }
     g.finish();
 }

@@ -3,9 +3,10 @@
 //! Used by `benches/compare_fp32.py`, which times onnxruntime on the same `.npy` input with the
 //! same thread count in the same run and reports the ratios.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Parser;
 use ocr_benches::{median, time_ms};
+use ocr_core::runtime::kernels::KernelSet;
 use ocr_core::runtime::{Model, Session, Threads};
 use std::path::PathBuf;
 
@@ -34,11 +35,40 @@ struct Args {
     /// measure what chaining them saves).
     #[arg(long)]
     no_int8_chaining: bool,
+    /// Run on this kernel set instead of the best the CPU has (`scalar`, `avx2-fma`, ...: the
+    /// names `KernelSet::available` lists), e.g. to time the AVX2 kernels on an AVX-512 host.
+    #[arg(long, value_name = "NAME")]
+    kernels: Option<String>,
+    /// Run narrow-weight layers on the general int8 kernels too (to measure what the narrow
+    /// kernels save; with --kernels).
+    #[arg(long, requires = "kernels")]
+    no_narrow_kernels: bool,
 }
 
 fn main() -> Result<()> {
     let a = Args::parse();
-    let model = Model::load(&a.model)?;
+    let model = match &a.kernels {
+        None => Model::load(&a.model)?,
+        Some(name) => {
+            let available = KernelSet::available();
+            let ks = available
+                .iter()
+                .find(|k| k.name == name.as_str())
+                .with_context(|| {
+                    let names: Vec<_> = available.iter().map(|k| k.name).collect();
+                    format!("no kernel set '{name}' on this CPU (available: {names:?})")
+                })?;
+            let def = ocr_core::runtime::format::decode(&std::fs::read(&a.model)?)?;
+            let ks = match a.no_narrow_kernels {
+                true => KernelSet {
+                    qgemm_narrow: None,
+                    ..*ks
+                },
+                false => *ks,
+            };
+            Model::from_def_with_kernels(def, ks)?
+        }
+    };
     let x = ocr_services::npy::read(&a.input)?;
     let mut s = Session::with_threads(model, Threads::new(a.threads)?);
     s.set_int8_chaining(!a.no_int8_chaining);

@@ -34,6 +34,9 @@ pub struct QConv {
     pub row_sums: Vec<i32>,
     /// Per output channel weight scales.
     pub w_scales: Vec<f32>,
+    /// Every weight within [`qgemm::NARROW_WEIGHT_MAX`]: the set's narrow micro-kernels
+    /// ([`KernelSet::qgemm_for`]) may run the layer.
+    pub narrow: bool,
 }
 
 /// fp32 weights packed once at load into the layout the GEMM reads, so no call repacks them.
@@ -614,6 +617,7 @@ fn prepare_int8(
                     packed,
                     row_sums: qgemm::row_sums(w, m, k),
                     w_scales,
+                    narrow: qgemm::is_narrow(w),
                 })
             }
             Op::QMatMul { .. } => {

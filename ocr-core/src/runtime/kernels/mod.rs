@@ -62,6 +62,9 @@ pub struct KernelSet {
     pub qgemm: qgemm::QMicroKernel,
     /// int8 GEMM micro-kernel over two adjacent B panels.
     pub qgemm_pair: qgemm::QPairKernel,
+    /// Faster int8 micro-kernels for narrow weights ([`qgemm::NARROW_WEIGHT_MAX`]), where the
+    /// set has them (AVX2); `None`: `qgemm` and `qgemm_pair` serve every layer.
+    pub qgemm_narrow: Option<qgemm::NarrowKernels>,
     /// Copy of one int8 B panel out of channel quads.
     pub pack_quads: qgemm::PackQuadsKernel,
     /// fp32 to u8 quantisation of four channels into channel quads.
@@ -95,11 +98,21 @@ impl KernelSet {
             qdw_quantize: qdepthwise::quantize_plane,
             qgemm: qgemm::qgemm_scalar,
             qgemm_pair: qgemm::qgemm_pair_scalar,
+            qgemm_narrow: None,
             quantize_quads: qgemm::quantize_quads_scalar,
             pack_quads: qgemm::pack_quads,
             qtile: qgemm::qtile_scalar,
             exp_shifted: scalar::exp_shifted,
             epilogue: scalar::epilogue,
+        }
+    }
+
+    /// The int8 micro-kernels (single panel, panel pair) for a layer whose weights are narrow
+    /// or not.
+    pub fn qgemm_for(&self, narrow: bool) -> (qgemm::QMicroKernel, qgemm::QPairKernel) {
+        match self.qgemm_narrow {
+            Some(k) if narrow => (k.single, k.pair),
+            _ => (self.qgemm, self.qgemm_pair),
         }
     }
 

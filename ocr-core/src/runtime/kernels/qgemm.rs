@@ -33,6 +33,29 @@ pub const QBLOCK: usize = QNR * 4;
 pub const ACT_MAX: u8 = 255;
 /// Largest weight magnitude (symmetric int8).
 pub const WEIGHT_MAX: i8 = 127;
+/// Largest weight magnitude of a *narrow* layer. With `|w| <= 63` a `vpmaddubsw` pair sum is
+/// at most `2 * 255 * 63 = 32130`, inside i16, so the AVX2 narrow kernels
+/// ([`KernelSet::qgemm_narrow`]) multiply whole activation bytes: one `vpmaddubsw` per 32
+/// products where the general AVX2 kernel needs two (the nibble split). Layers rounded to 7
+/// bits or fewer (the compact models' and the bank-card recogniser's weight levels) are
+/// narrow.
+pub const NARROW_WEIGHT_MAX: i8 = 63;
+
+/// Micro-kernels that are exact only for weights within [`NARROW_WEIGHT_MAX`].
+#[derive(Clone, Copy)]
+pub struct NarrowKernels {
+    /// One B panel.
+    pub single: QMicroKernel,
+    /// Two adjacent B panels.
+    pub pair: QPairKernel,
+}
+
+/// True when every weight lies within [`NARROW_WEIGHT_MAX`].
+pub fn is_narrow(w: &[i8]) -> bool {
+    w.iter()
+        .all(|&x| (-NARROW_WEIGHT_MAX..=NARROW_WEIGHT_MAX).contains(&x))
+}
+
 /// Most products one i32 output may sum and stay exact whatever the operands: an int8
 /// convolution whose outputs would sum more is refused at load.
 pub const MAX_PRODUCTS: usize = i32::MAX as usize / (ACT_MAX as usize * WEIGHT_MAX as usize);
@@ -427,6 +450,84 @@ mod tests {
                 assert_eq!(c, naive(m, n, k, &a, &b), "{} m{m} n{n} k{k}", ks.name);
             }
         }
+    }
+
+    /// Every set's narrow kernels (where it has them) are bit-exact with the naive product on
+    /// weights within `NARROW_WEIGHT_MAX`, at random and at the extremes (`+-63` against
+    /// activations of 255: the largest pair sums, where saturation would show).
+    #[test]
+    fn narrow_kernels_are_bit_exact_on_narrow_weights() {
+        let mut seed = 23;
+        let narrow = NARROW_WEIGHT_MAX as i32;
+        let mut tested = 0;
+        for ks in KernelSet::available() {
+            let Some(nk) = ks.qgemm_narrow else { continue };
+            assert_eq!(ks.qgemm_for(true).0 as usize, nk.single as usize);
+            assert_eq!(ks.qgemm_for(false).0 as usize, ks.qgemm as usize);
+            for &(m, n, k) in &[
+                (1, 1, 1),
+                (3, 17, 5),
+                (9, 33, 27),
+                (13, 50, 867),
+                (5, 19, 1001),
+            ] {
+                for extreme in [false, true] {
+                    let a: Vec<i8> = (0..m * k)
+                        .map(|i| match extreme {
+                            true => [narrow, -narrow][i % 2] as i8,
+                            false => {
+                                ((lcg(&mut seed) % (2 * narrow as u32 + 1)) as i32 - narrow) as i8
+                            }
+                        })
+                        .collect();
+                    assert!(is_narrow(&a));
+                    let b: Vec<u8> = (0..k * n)
+                        .map(|_| match extreme {
+                            true => ACT_MAX,
+                            false => (lcg(&mut seed) % (ACT_MAX as u32 + 1)) as u8,
+                        })
+                        .collect();
+                    let want = naive(m, n, k, &a, &b);
+                    let kp = padded_k(k);
+                    let packed = pack_a(&a, m, k);
+                    let mut bp = vec![0u8; 2 * kp * QNR];
+                    for n0 in (0..n).step_by(2 * QNR) {
+                        pack_b(&b, k, n, n0, &mut bp[..kp * QNR]);
+                        let pair = n0 + QNR < n;
+                        if pair {
+                            pack_b(&b, k, n, n0 + QNR, &mut bp[kp * QNR..]);
+                        }
+                        for (p, ap) in packed.chunks_exact(QMR * kp).enumerate() {
+                            let mut accs = [[0i32; QMR * QNR]; 2];
+                            (nk.pair)(kp / 4, ap, &bp, &mut accs);
+                            let mut single = [0i32; QMR * QNR];
+                            (nk.single)(kp / 4, ap, &bp, &mut single);
+                            assert_eq!(single, accs[0], "{} single vs pair", ks.name);
+                            for (j, acc) in accs[..1 + pair as usize].iter().enumerate() {
+                                for r in 0..QMR.min(m - p * QMR) {
+                                    for c in 0..QNR.min(n - n0 - j * QNR) {
+                                        let (row, col) = (p * QMR + r, n0 + j * QNR + c);
+                                        assert_eq!(
+                                            acc[r * QNR + c],
+                                            want[row * n + col],
+                                            "{} m{m} n{n} k{k} extreme {extreme}",
+                                            ks.name
+                                        );
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    tested += 1;
+                }
+            }
+        }
+        // x86-64 hosts with AVX2 have narrow kernels; elsewhere there is nothing to test.
+        #[cfg(all(target_arch = "x86_64", feature = "std"))]
+        if std::is_x86_feature_detected!("avx2") {
+            assert!(tested > 0);
+        }
+        let _ = tested;
     }
 
     /// The extremes of the operand ranges: with AVX2's saturating pair sums this is where a

@@ -6,7 +6,7 @@
 //! the calls sound.
 
 use super::depthwise::{self, DW_TILE, DwGeom, PaddedPlane};
-use super::qgemm::{QBLOCK, QMR, QNR, TileParams};
+use super::qgemm::{NarrowKernels, QBLOCK, QMR, QNR, TileParams};
 use super::{KernelSet, MR, NR};
 use core::arch::x86_64::*;
 
@@ -89,6 +89,10 @@ pub fn avx2() -> Option<KernelSet> {
         pack_quads: pack_quads_avx2,
         qgemm: qgemm_avx2,
         qgemm_pair: qgemm_pair_avx2,
+        qgemm_narrow: Some(NarrowKernels {
+            single: qgemm_narrow_avx2,
+            pair: qgemm_pair_narrow_avx2,
+        }),
         quantize_quads: quantize_quads_avx2,
         qtile: qtile_avx2,
         exp_shifted: exp_shifted_avx2,
@@ -113,6 +117,8 @@ pub fn avx512_vnni() -> Option<KernelSet> {
         gemm: gemm_avx512,
         qgemm: qgemm_vnni512,
         qgemm_pair: qgemm_pair_vnni512,
+        // `vpdpbusd` needs no split: one kernel for every layer.
+        qgemm_narrow: None,
         qtile: qtile_avx512,
         exp_shifted: exp_shifted_avx512,
         dw_plane: dw_plane_avx512,
@@ -163,6 +169,46 @@ unsafe fn qgemm_4x16_avx2(k4: usize, a: *const i8, b: *const u8, acc: *mut i32) 
         for i in 0..8 {
             let v = _mm256_add_epi32(_mm256_slli_epi32(hi_acc[i], 4), lo_acc[i]);
             _mm256_storeu_si256(acc.add(i * 8) as *mut __m256i, v);
+        }
+    }
+}
+
+fn qgemm_narrow_avx2(k4: usize, a: &[i8], b: &[u8], acc: &mut [i32; QMR * QNR]) {
+    assert!(a.len() >= k4 * QMR * 4 && b.len() >= k4 * QNR * 4);
+    // Wider weights would saturate: wrong sums, not unsoundness (the drivers check at load).
+    debug_assert!(super::qgemm::is_narrow(&a[..k4 * QMR * 4]));
+    // SAFETY: reachable only through the sets built by `avx2()`, which checked AVX2; reads
+    // stay within the lengths asserted above, writes within the array.
+    unsafe { qgemm_4x16_narrow_avx2(k4, a.as_ptr(), b.as_ptr(), acc.as_mut_ptr()) }
+}
+
+/// The AVX2 narrow pair kernel: the narrow single-panel kernel on each panel.
+fn qgemm_pair_narrow_avx2(k4: usize, a: &[i8], b: &[u8], acc: &mut [[i32; QMR * QNR]; 2]) {
+    super::qgemm::pair_of_singles(qgemm_narrow_avx2, k4, a, b, acc)
+}
+
+/// The 4x16 int8 tile for weights within `NARROW_WEIGHT_MAX`: whole activation bytes meet the
+/// weights in one `vpmaddubsw` (pair sums at most `2 * 255 * 63 = 32130`, no saturation; see
+/// `qgemm::NARROW_WEIGHT_MAX`), widened and summed into i32 by `vpmaddwd` with ones.
+#[target_feature(enable = "avx2")]
+unsafe fn qgemm_4x16_narrow_avx2(k4: usize, a: *const i8, b: *const u8, acc: *mut i32) {
+    // SAFETY (whole body): the caller guarantees `a` holds k4*16 bytes of weights within
+    // +-63, `b` k4*64 bytes and `acc` 64 i32.
+    unsafe {
+        let ones = _mm256_set1_epi16(1);
+        let mut sums = [_mm256_setzero_si256(); 8];
+        for kk in 0..k4 {
+            let b0 = _mm256_loadu_si256(b.add(kk * 64) as *const __m256i);
+            let b1 = _mm256_loadu_si256(b.add(kk * 64 + 32) as *const __m256i);
+            for r in 0..QMR {
+                let w = _mm256_set1_epi32((a.add(kk * 16 + r * 4) as *const i32).read_unaligned());
+                let dot = |v: __m256i| _mm256_madd_epi16(_mm256_maddubs_epi16(v, w), ones);
+                sums[2 * r] = _mm256_add_epi32(sums[2 * r], dot(b0));
+                sums[2 * r + 1] = _mm256_add_epi32(sums[2 * r + 1], dot(b1));
+            }
+        }
+        for (i, s) in sums.iter().enumerate() {
+            _mm256_storeu_si256(acc.add(i * 8) as *mut __m256i, *s);
         }
     }
 }
