@@ -14,6 +14,14 @@
 //! `worst_case_ranges_are_exact` tests the extremes. (7-bit activations, which would avoid the
 //! split, cost the PP-OCR recogniser several points of accuracy.)
 //!
+//! Layers whose weights all lie in `-63..=63` ([`NARROW_WEIGHT_MAX`]: weights rounded to 7 bits
+//! or fewer, as in the compact models and the bank-card recogniser) need no split: a pair is at
+//! most `2 * 255 * 63 = 32130`, inside i16. Loading marks such layers, and the AVX2 set runs
+//! them on its narrow kernels ([`KernelSet::qgemm_narrow`], one `vpmaddubsw` per 32 products:
+//! about twice the general kernel's rate); `narrow_kernels_are_bit_exact_on_narrow_weights`
+//! tests them, extremes included. (Re-rounding the general int8 models' weights to 7 bits to
+//! use them measured 1-2 points of CER worse on the dev set, so those keep 8-bit weights.)
+//!
 //! ## Packed layouts
 //!
 //! `k` is padded to a multiple of 4 with zeros. A is packed once (weights, at load) into panels
