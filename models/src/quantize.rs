@@ -10,7 +10,7 @@
 //! activations (attention scores) and everything else stay fp32.
 
 use crate::graph::{Graph, set_attr};
-use ocr_core::runtime::format::{Attr, QuantParams};
+use ocr_core::runtime::format::{Attr, NodeDef, QuantParams};
 use ocr_core::runtime::kernels::qgemm::{ACT_MAX, WEIGHT_MAX};
 use ocr_core::runtime::{Model, Session, Tensor};
 use std::collections::HashMap;
@@ -336,16 +336,14 @@ pub fn quantize(
             report.fp32.push((name, "depthwise"));
             continue;
         }
-        if keep_fp32.contains(&name) {
-            report.fp32.push((name, "kept fp32 by request"));
-            continue;
-        }
-        let Some(obs) = stats.get(&g.names[x as usize]) else {
-            report.fp32.push((name, "no calibration data"));
-            continue;
+        let obs = match calibrated(g, &name, x, stats, keep_fp32) {
+            Ok(obs) => obs,
+            Err(why) => {
+                report.fp32.push((name, why));
+                continue;
+            }
         };
         let (lo, hi) = obs.range(how.method);
-        let (scale, zero_point) = affine(lo, hi);
         // A depthwise channel meets only its own input plane: one range per channel.
         let per_channel: Vec<(f32, i64)> = if depthwise && obs.channels.len() == shape[0] {
             obs.channels
@@ -358,37 +356,7 @@ pub fn quantize(
         } else {
             Vec::new()
         };
-        let m = shape[0];
-        let k = w.len() / m;
-        let mut scales = Vec::with_capacity(m);
-        let mut q = Vec::with_capacity(w.len());
-        for row in w.chunks_exact(k) {
-            let amax = row.iter().fold(0f32, |a, &v| a.max(v.abs()));
-            let wmax = WEIGHT_MAX as f32;
-            let s = if amax > 0.0 { amax / wmax } else { 1.0 };
-            scales.push(s);
-            q.extend(
-                row.iter()
-                    .map(|&v| (v / s).round().clamp(-wmax, wmax) as i8),
-            );
-        }
-        let qv = g.fresh(&format!("{name}.w_int8"));
-        g.int8.insert(
-            qv,
-            (
-                shape,
-                q,
-                QuantParams {
-                    axis: 0,
-                    zero_points: vec![0; m],
-                    scales,
-                },
-            ),
-        );
-        let node = &mut g.nodes[i];
-        node.inputs[1] = Some(qv);
-        set_attr(node, "x_scale", Attr::Float(scale));
-        set_attr(node, "x_zero_point", Attr::Int(zero_point));
+        let node = to_int8(g, i, shape, &w, 0, (lo, hi));
         if !per_channel.is_empty() {
             let (scales, zps) = per_channel.into_iter().unzip();
             set_attr(node, "x_scales", Attr::Floats(scales));
@@ -422,33 +390,59 @@ fn quantize_matmul(
         report.fp32.push((name, "weights not one matrix"));
         return;
     }
-    if keep_fp32.contains(&name) {
-        report.fp32.push((name, "kept fp32 by request"));
-        return;
+    match calibrated(g, &name, x, stats, keep_fp32) {
+        Ok(obs) => {
+            let (lo, hi) = obs.range(method);
+            to_int8(g, i, shape, &w, r - 1, (lo, hi));
+            report.int8.push((name, lo, hi));
+        }
+        Err(why) => report.fp32.push((name, why)),
     }
-    let Some(obs) = stats.get(&g.names[x as usize]) else {
-        report.fp32.push((name, "no calibration data"));
-        return;
-    };
-    let (lo, hi) = obs.range(method);
-    let (scale, zero_point) = affine(lo, hi);
-    let n = shape[r - 1];
+}
+
+/// The observed values of layer `name`'s data input `x`, or why the layer stays fp32.
+fn calibrated<'a>(
+    g: &Graph,
+    name: &str,
+    x: u32,
+    stats: &'a HashMap<String, Observed>,
+    keep_fp32: &[String],
+) -> Result<&'a Observed, &'static str> {
+    if keep_fp32.iter().any(|k| k == name) {
+        return Err("kept fp32 by request");
+    }
+    stats.get(&g.names[x as usize]).ok_or("no calibration data")
+}
+
+/// Makes node `i` an int8 layer: its fp32 weights `w` (of `shape`) become symmetric int8
+/// codes with one scale per channel along `axis` (`-127..=127`, the channel's largest
+/// magnitude at 127), and its input is quantised over `[lo, hi]`. Returns the node.
+fn to_int8<'g>(
+    g: &'g mut Graph,
+    i: usize,
+    shape: Vec<usize>,
+    w: &[f32],
+    axis: usize,
+    (lo, hi): (f32, f32),
+) -> &'g mut NodeDef {
+    let channels = shape[axis];
+    let inner: usize = shape[axis + 1..].iter().product();
+    let channel = |at: usize| (at / inner) % channels;
     let wmax = WEIGHT_MAX as f32;
-    let scales: Vec<f32> = (0..n)
-        .map(|j| {
-            let amax = w
-                .iter()
-                .skip(j)
-                .step_by(n)
-                .fold(0f32, |a, &v| a.max(v.abs()));
-            if amax > 0.0 { amax / wmax } else { 1.0 }
-        })
+    let mut amax = vec![0f32; channels];
+    for (at, &v) in w.iter().enumerate() {
+        amax[channel(at)] = amax[channel(at)].max(v.abs());
+    }
+    let scales: Vec<f32> = amax
+        .iter()
+        .map(|&a| if a > 0.0 { a / wmax } else { 1.0 })
         .collect();
     let q: Vec<i8> = w
         .iter()
         .enumerate()
-        .map(|(at, &v)| (v / scales[at % n]).round().clamp(-wmax, wmax) as i8)
+        .map(|(at, &v)| (v / scales[channel(at)]).round().clamp(-wmax, wmax) as i8)
         .collect();
+    let name = g.nodes[i].name.clone();
     let qv = g.fresh(&format!("{name}.w_int8"));
     g.int8.insert(
         qv,
@@ -456,17 +450,18 @@ fn quantize_matmul(
             shape,
             q,
             QuantParams {
-                axis: (r - 1) as u32,
-                zero_points: vec![0; n],
+                axis: axis as u32,
+                zero_points: vec![0; channels],
                 scales,
             },
         ),
     );
+    let (scale, zero_point) = affine(lo, hi);
     let node = &mut g.nodes[i];
     node.inputs[1] = Some(qv);
     set_attr(node, "x_scale", Attr::Float(scale));
     set_attr(node, "x_zero_point", Attr::Int(zero_point));
-    report.int8.push((name, lo, hi));
+    node
 }
 
 /// The 8-bit affine quantisation `(scale, zero point)` of the range `[lo, hi]` (which
