@@ -291,9 +291,12 @@ pub fn pack_b(b: &[u8], k: usize, n: usize, n0: usize, dst: &mut [u8]) {
 /// `C = A x B` over packed A (from [`pack_a`]) and a row-major u8 B, C row-major i32. A simple
 /// single-threaded driver for tests and benchmarks; the convolution drivers pack B from their
 /// own sources. Like them, it takes B panels two at a time through the pair kernel, and the
-/// last panel of an odd count alone.
+/// last panel of an odd count alone, on the set's narrow kernels when `narrow` says A's
+/// weights are narrow ([`KernelSet::qgemm_for`]).
+#[allow(clippy::too_many_arguments)]
 pub fn qgemm(
     ks: &KernelSet,
+    narrow: bool,
     m: usize,
     n: usize,
     k: usize,
@@ -302,6 +305,7 @@ pub fn qgemm(
     c: &mut [i32],
 ) {
     let kp = padded_k(k);
+    let (single, pair) = ks.qgemm_for(narrow);
     let mut bpanels = alloc::vec![0u8; 2 * kp * QNR];
     let mut accs = CacheAligned([[0i32; QMR * QNR]; 2]);
     let accs = &mut accs.0;
@@ -312,9 +316,9 @@ pub fn qgemm(
         }
         for (p, apanel) in a_packed.chunks_exact(QMR * kp).enumerate() {
             if np == 2 {
-                (ks.qgemm_pair)(kp / 4, apanel, &bpanels, accs);
+                pair(kp / 4, apanel, &bpanels, accs);
             } else {
-                (ks.qgemm)(kp / 4, apanel, &bpanels, &mut accs[0]);
+                single(kp / 4, apanel, &bpanels, &mut accs[0]);
             }
             for (j, acc) in accs[..np].iter().enumerate() {
                 let (c0, cols) = (n0 + j * QNR, QNR.min(n - n0 - j * QNR));
@@ -454,7 +458,7 @@ mod tests {
                     .map(|_| (lcg(&mut seed) % (ACT_MAX as u32 + 1)) as u8)
                     .collect();
                 let mut c = vec![0; m * n];
-                qgemm(&ks, m, n, k, &pack_a(&a, m, k), &b, &mut c);
+                qgemm(&ks, false, m, n, k, &pack_a(&a, m, k), &b, &mut c);
                 assert_eq!(c, naive(m, n, k, &a, &b), "{} m{m} n{n} k{k}", ks.name);
             }
         }
@@ -472,6 +476,7 @@ mod tests {
             let Some(nk) = ks.qgemm_narrow else { continue };
             assert_eq!(ks.qgemm_for(true).0 as usize, nk.single as usize);
             assert_eq!(ks.qgemm_for(false).0 as usize, ks.qgemm as usize);
+            // Odd and even panel counts: the driver runs both the pair and the single kernel.
             for &(m, n, k) in &[
                 (1, 1, 1),
                 (3, 17, 5),
@@ -495,37 +500,14 @@ mod tests {
                             false => (lcg(&mut seed) % (ACT_MAX as u32 + 1)) as u8,
                         })
                         .collect();
-                    let want = naive(m, n, k, &a, &b);
-                    let kp = padded_k(k);
-                    let packed = pack_a(&a, m, k);
-                    let mut bp = vec![0u8; 2 * kp * QNR];
-                    for n0 in (0..n).step_by(2 * QNR) {
-                        pack_b(&b, k, n, n0, &mut bp[..kp * QNR]);
-                        let pair = n0 + QNR < n;
-                        if pair {
-                            pack_b(&b, k, n, n0 + QNR, &mut bp[kp * QNR..]);
-                        }
-                        for (p, ap) in packed.chunks_exact(QMR * kp).enumerate() {
-                            let mut accs = [[0i32; QMR * QNR]; 2];
-                            (nk.pair)(kp / 4, ap, &bp, &mut accs);
-                            let mut single = [0i32; QMR * QNR];
-                            (nk.single)(kp / 4, ap, &bp, &mut single);
-                            assert_eq!(single, accs[0], "{} single vs pair", ks.name);
-                            for (j, acc) in accs[..1 + pair as usize].iter().enumerate() {
-                                for r in 0..QMR.min(m - p * QMR) {
-                                    for c in 0..QNR.min(n - n0 - j * QNR) {
-                                        let (row, col) = (p * QMR + r, n0 + j * QNR + c);
-                                        assert_eq!(
-                                            acc[r * QNR + c],
-                                            want[row * n + col],
-                                            "{} m{m} n{n} k{k} extreme {extreme}",
-                                            ks.name
-                                        );
-                                    }
-                                }
-                            }
-                        }
-                    }
+                    let mut c = vec![0; m * n];
+                    qgemm(&ks, true, m, n, k, &pack_a(&a, m, k), &b, &mut c);
+                    assert_eq!(
+                        c,
+                        naive(m, n, k, &a, &b),
+                        "{} m{m} n{n} k{k} extreme {extreme}",
+                        ks.name
+                    );
                     tested += 1;
                 }
             }
@@ -554,7 +536,7 @@ mod tests {
                     .collect();
                 let b = vec![ACT_MAX; k * n];
                 let mut c = vec![0; m * n];
-                qgemm(&ks, m, n, k, &pack_a(&a, m, k), &b, &mut c);
+                qgemm(&ks, false, m, n, k, &pack_a(&a, m, k), &b, &mut c);
                 assert_eq!(c, naive(m, n, k, &a, &b), "{}", ks.name);
                 if wa == wb {
                     assert_eq!(c[0], (wa as i32) * ACT_MAX as i32 * k as i32);
