@@ -2,8 +2,8 @@
 # Rebuilds the compact model set in models/zoo (*-compact.kmod, `--precision compact`) from the
 # source ONNX models in ../shared/models-src: int8 models whose weights GPTQ rounds to fewer
 # bits (detector and classifier 4 bits; recogniser per layer, the fewest bits from 3 to 8 whose
-# output error on the calibration inputs is at most 3e-4), then arithmetic-coded, with the
-# weights of layers that compute in fp32 stored as 8-bit codes. Same calibration images as the
+# output error on the calibration inputs is at most 3e-4; its matrix products int8 too), then
+# arithmetic-coded, with the weights of layers that compute in fp32 stored as 8-bit codes. Same calibration images as the
 # int8 models (models/build_zoo.sh); deterministic for a given build and font. Trade-off and
 # measurements: models/README.md.
 set -euo pipefail
@@ -20,7 +20,8 @@ $k convert "$src/ch_PP-OCRv4_det_infer.onnx" --kind det --int8 \
   --gptq --weight-bits 4 --gptq-damp 0.01 -o "$tmp/det.kmod"
 $k convert "$src/ch_PP-OCRv4_rec_infer.onnx" --kind rec --int8 \
   --calib "$calib/lines" "${rec_dev[@]}" --calib-method mse \
-  --gptq --weight-bits 8 --matmul-bits 8 --gptq-max-error 3e-4 -o "$tmp/rec.kmod"
+  --int8-matmul --gptq --weight-bits 8 --matmul-bits 8 --gptq-max-error 3e-4 \
+  -o "$tmp/rec.kmod"
 $k convert "$src/ch_ppocr_mobile_v2.0_cls_infer.onnx" --kind cls --int8 \
   --calib "$calib/lines" "${rec_dev[@]}" --calib-method percentile \
   --gptq --weight-bits 4 -o "$tmp/cls.kmod"

@@ -53,12 +53,7 @@ struct TapSums {
 
 /// The int8 convolutions of `q` that have an fp32 counterpart (same node name) in `fp32`.
 pub(crate) fn layers(fp32: &Graph, q: &Graph) -> Vec<Layer> {
-    let fp32_nodes: HashMap<&str, usize> = fp32
-        .nodes
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.name.as_str(), i))
-        .collect();
+    let fp32_nodes = fp32.node_indices();
     let mut out = Vec::new();
     for (i, n) in q.nodes.iter().enumerate() {
         let Ok(Op::Conv(conv)) = Op::parse(n) else {

@@ -342,10 +342,13 @@ pub fn convert(onnx: &[u8], opts: &ConvertOptions) -> Result<(Vec<u8>, Report), 
         g.metadata.push((
             "kestrel.quantisation".into(),
             format!(
-                "{} convolutions and {} matrix products int8; fp32: {depthwise} depthwise{}{}; \
+                "{} convolutions{} int8; fp32: {depthwise} depthwise{}{}; \
                  activation ranges by {} over {} calibration inputs",
                 qr.int8.len() - int8_matmuls,
-                int8_matmuls,
+                match int8_matmuls {
+                    0 => String::new(),
+                    n => format!(" and {n} matrix products"),
+                },
                 if others.is_empty() { "" } else { ", " },
                 others.join(", "),
                 q.method.name(),

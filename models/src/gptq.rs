@@ -20,14 +20,17 @@
 //!
 //! The result is the same int8 layer as before (per-output-channel codes and scales), so the
 //! runtime runs it unchanged; with fewer bits the codes use fewer levels and compress better.
-//! MatMuls with a constant right-hand side (which compute in fp32) are rounded the same way,
-//! their inputs being the rows of the left-hand side, and keep the rounded values in fp32 for
-//! `kestrel compress` to store as codes. A layer's bits can be chosen as the fewest whose
+//! MatMuls with a constant right-hand side are rounded the same way, their inputs being the
+//! rows of the left-hand side: an int8 product (`--int8-matmul`) gets new per-column codes and
+//! scales, its rows weighed as its kernel quantises them; one that computes in fp32 keeps the
+//! rounded values in fp32 for `kestrel compress` to store as codes. A layer's bits can be chosen as the fewest whose
 //! output error stays under a bound, and weights can be pruned inside the same pass
 //! (SparseGPT's rule, Frantar and Alistarh 2023).
 
 use crate::bias_correction::{Layer, layers};
 use crate::graph::Graph;
+use ocr_core::runtime::kernels::qgemm::quantize_one;
+use ocr_core::runtime::op::{ActQuant, Op};
 use ocr_core::runtime::{Model, Session, Tensor};
 use std::collections::HashMap;
 
@@ -42,10 +45,11 @@ pub struct GptqOptions {
     pub bits: u32,
     /// Per-layer exceptions: (node name, bits).
     pub layer_bits: Vec<(String, u32)>,
-    /// Weight bits of the constant right-hand sides of MatMuls (layers that compute in fp32):
-    /// GPTQ rounds them to per-output-column codes of this many bits and stores the values
-    /// those codes stand for, still fp32; `kestrel compress --fp32-weight-bits` at the same
-    /// bits then stores exactly those codes. `None`: MatMuls stay as they are.
+    /// Weight bits of the constant right-hand sides of MatMuls: GPTQ rounds them to
+    /// per-output-column codes of this many bits. An int8 product keeps them as its codes; one
+    /// that computes in fp32 stores the values they stand for, still fp32, and `kestrel
+    /// compress --fp32-weight-bits` at the same bits then stores exactly those codes. `None`:
+    /// MatMuls stay as they are.
     pub matmul_bits: Option<u32>,
     /// Per-layer bit choice: a layer not named in `layer_bits` gets the fewest bits from
     /// `min_bits` up to its default (`bits`, or `matmul_bits`) whose relative output error on
@@ -157,35 +161,71 @@ impl Moments {
     }
 }
 
-/// A MatMul with a constant `[k, n]` right-hand side: node index, input value name, `k`, `n`
-/// and the constant's value id.
+/// A MatMul with a constant `[k, n]` right-hand side: node index, input value name, `k`, `n`,
+/// the constant's value id, its fp32 values (`[k, n]`) and, for an int8 product, how its
+/// input is quantised (the rows GPTQ weighs are then the rows the int8 kernel sees).
 struct MatMul {
     node: usize,
     input: String,
     k: usize,
     n: usize,
     weights: u32,
+    w_fp32: Vec<f32>,
+    x_quant: Option<ActQuant>,
 }
 
-/// The MatMuls of `g` whose right-hand side is a 2-D fp32 constant.
-fn matmuls(g: &Graph) -> Vec<MatMul> {
+/// The MatMuls of `q` whose right-hand side is one constant matrix: fp32 (kept in fp32 with
+/// rounded values), or int8 per output column with an fp32 counterpart of the same name in
+/// `fp32` (the source of the weights GPTQ rounds).
+fn matmuls(fp32: &Graph, q: &Graph) -> Vec<MatMul> {
+    let fp32_nodes = fp32.node_indices();
     let mut out = Vec::new();
-    for (i, n) in g.nodes.iter().enumerate() {
+    for (i, n) in q.nodes.iter().enumerate() {
         if n.op != "MatMul" {
             continue;
         }
         let (Some(Some(a)), Some(Some(b))) = (n.inputs.first(), n.inputs.get(1)) else {
             continue;
         };
-        if let Some((&[k, cols], _)) = g.const_f32(*b) {
+        let input = q.names[*a as usize].clone();
+        if let Some((&[k, cols], w)) = q.const_f32(*b) {
             out.push(MatMul {
                 node: i,
-                input: g.names[*a as usize].clone(),
+                input,
                 k,
                 n: cols,
                 weights: *b,
+                w_fp32: w.to_vec(),
+                x_quant: None,
             });
+            continue;
         }
+        let Ok(Op::QMatMul { act_quant, .. }) = Op::parse(n) else {
+            continue;
+        };
+        let Some((shape, _, params)) = q.int8.get(b) else {
+            continue;
+        };
+        let r = shape.len();
+        let Some((fshape, wf)) = fp32_nodes
+            .get(n.name.as_str())
+            .and_then(|&fi| fp32.nodes[fi].inputs.get(1).copied().flatten())
+            .and_then(|v| fp32.const_f32(v))
+        else {
+            continue;
+        };
+        if r < 2 || params.axis as usize != r - 1 || fshape != shape.as_slice() {
+            continue;
+        }
+        out.push(MatMul {
+            node: i,
+            input,
+            k: shape[r - 2],
+            n: shape[r - 1],
+            weights: *b,
+            w_fp32: wf.to_vec(),
+            x_quant: Some(act_quant),
+        });
     }
     out
 }
@@ -200,15 +240,22 @@ impl Moments {
         }
     }
 
-    /// Adds the rows of one left-hand input.
-    fn add_rows(&mut self, data: &[f32]) {
+    /// Adds the rows of one left-hand input, quantised and dequantised first as an int8
+    /// kernel with `x_quant` sees them.
+    fn add_rows(&mut self, data: &[f32], x_quant: Option<&ActQuant>) {
         let k = self.k;
         let rows = data.len() / k;
         let step = rows.div_ceil(MAX_COLUMNS).max(1);
         let mut col = vec![0f64; k];
         for r in (0..rows).step_by(step) {
             for (c, &v) in col.iter_mut().zip(&data[r * k..(r + 1) * k]) {
-                *c = v as f64;
+                *c = match x_quant {
+                    None => v as f64,
+                    Some(q) => {
+                        let zp = q.zero_point as f32;
+                        ((quantize_one(v, 1.0 / q.scale, zp) as f32 - zp) * q.scale) as f64
+                    }
+                };
             }
             add_outer_upper(&mut self.h[0], &col);
             self.columns += 1;
@@ -576,7 +623,7 @@ pub fn gptq(
     let layers = layers(fp32, q);
     let mut moments: Vec<Moments> = layers.iter().map(Moments::new).collect();
     let matmuls = if opts.matmul_bits.is_some() {
-        matmuls(q)
+        matmuls(fp32, q)
     } else {
         Vec::new()
     };
@@ -620,7 +667,7 @@ pub fn gptq(
                 }
                 for &mi in matmul_by_value.get(&v).map_or(&[][..], |l| l) {
                     if shape.last() == Some(&matmuls[mi].k) {
-                        matmul_moments[mi].add_rows(data);
+                        matmul_moments[mi].add_rows(data, matmuls[mi].x_quant.as_ref());
                     }
                 }
             })
@@ -681,13 +728,10 @@ pub fn gptq(
         };
         mom.symmetrise();
         let node = q.nodes[m.node].name.clone();
-        let Some((_, b)) = q.const_f32(m.weights) else {
-            continue;
-        };
         // GPTQ rows are output columns: w[o][i] = b[i][o].
         let w: Vec<f32> = (0..m.n)
             .flat_map(|o| (0..m.k).map(move |i| (i, o)))
-            .map(|(i, o)| b[i * m.n + o])
+            .map(|(i, o)| m.w_fp32[i * m.n + o])
             .collect();
         let (codes, scales, bits, rtn_error, gptq_error) = quantise_layer(
             &w,
@@ -698,16 +742,29 @@ pub fn gptq(
             opts.damp,
             sparsity(m.k),
         );
-        let Some(ocr_core::runtime::static_eval::Info {
-            data: Some(ocr_core::runtime::static_eval::Data::F32(b)),
-            ..
-        }) = q.consts.get_mut(&m.weights)
-        else {
-            continue;
-        };
-        for o in 0..m.n {
-            for i in 0..m.k {
-                b[i * m.n + o] = codes[o * m.k + i] as f32 * scales[o];
+        if m.x_quant.is_some() {
+            // An int8 product: its codes (stored `[k, n]`) and per-column scales.
+            let Some((_, stored, params)) = q.int8.get_mut(&m.weights) else {
+                continue;
+            };
+            for o in 0..m.n {
+                for i in 0..m.k {
+                    stored[i * m.n + o] = codes[o * m.k + i];
+                }
+            }
+            params.scales = scales;
+        } else {
+            let Some(ocr_core::runtime::static_eval::Info {
+                data: Some(ocr_core::runtime::static_eval::Data::F32(b)),
+                ..
+            }) = q.consts.get_mut(&m.weights)
+            else {
+                continue;
+            };
+            for o in 0..m.n {
+                for i in 0..m.k {
+                    b[i * m.n + o] = codes[o * m.k + i] as f32 * scales[o];
+                }
             }
         }
         report.push(GptqLayer {

@@ -29,6 +29,16 @@ pub struct Graph {
 }
 
 impl Graph {
+    /// Node indices by node name (the quantised graph keeps its fp32 source's node names, so
+    /// this finds a layer's fp32 counterpart).
+    pub fn node_indices(&self) -> HashMap<&str, usize> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.name.as_str(), i))
+            .collect()
+    }
+
     /// The id of a named value, creating it on first use.
     pub fn value(&mut self, name: &str) -> u32 {
         if let Some(&v) = self.index.get(name) {

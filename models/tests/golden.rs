@@ -266,7 +266,9 @@ fn cls_calibration() -> Vec<Tensor> {
 
 /// The classifier quantised to int8 by nearest rounding on [`cls_calibration`]: (the fp32
 /// graph, its bytes, the int8 graph, the quantisation report, the calibration inputs).
-fn quantised_classifier() -> (
+fn quantised_classifier(
+    int8_matmul: bool,
+) -> (
     ocr_models::graph::Graph,
     Vec<u8>,
     ocr_models::graph::Graph,
@@ -283,7 +285,7 @@ fn quantised_classifier() -> (
     let how = ocr_models::quantize::QuantSettings {
         method: ocr_models::quantize::CalibMethod::Percentile(99.99),
         depthwise: false,
-        matmul: false,
+        matmul: int8_matmul,
     };
     let quantised = ocr_models::quantize::quantize(&mut g, &stats, how, &[]).unwrap();
     (fp32, bytes, g, quantised, calibration)
@@ -294,7 +296,7 @@ fn quantised_classifier() -> (
 /// outputs already at the fp32 model's (little left to change).
 #[test]
 fn bias_correction_settles_every_layer() {
-    let (fp32, _, mut g, quantised, calibration) = quantised_classifier();
+    let (fp32, _, mut g, quantised, calibration) = quantised_classifier(false);
     let report =
         ocr_models::bias_correction::correct_biases(&fp32, &mut g, &calibration, 2).unwrap();
     assert_eq!(report.len(), quantised.int8.len());
@@ -446,21 +448,40 @@ fn channel_pruning_shrinks_the_classifier_and_keeps_its_decisions() {
     );
 }
 
-/// GPTQ on the classifier at 6 bits, MatMul included: on the calibration inputs every layer's
-/// output error is below nearest rounding's at the same bits, the codes use 6 bits, the
-/// MatMul's stored values lie on its per-column grid, and the classifier's decisions on the
-/// fixture crops are fp32's.
+/// GPTQ on the classifier at 6 bits, its fp32 MatMul included: on the calibration inputs every
+/// layer's output error is below nearest rounding's at the same bits, the codes use 6 bits,
+/// the MatMul's stored values lie on its per-column grid, and the classifier's decisions on
+/// the fixture crops are fp32's.
 #[test]
 fn gptq_rounds_better_than_nearest_and_keeps_the_decisions() {
-    let (fp32, bytes, mut g, quantised, calibration) = quantised_classifier();
+    check_gptq(false);
+}
+
+/// The same with the MatMul int8 (`--int8-matmul`): GPTQ rounds its int8 codes (6-bit levels,
+/// error below nearest rounding's, weighed on the inputs as the int8 kernel sees them) in
+/// place, and it stays an int8 product.
+#[test]
+fn gptq_rounds_int8_matrix_products() {
+    check_gptq(true);
+}
+
+fn check_gptq(int8_matmul: bool) {
+    let (fp32, bytes, mut g, quantised, calibration) = quantised_classifier(int8_matmul);
+    if int8_matmul {
+        assert!(quantised.int8.iter().any(|(n, ..)| n.contains("MatMul")));
+    }
     let opts = ocr_models::gptq::GptqOptions {
         bits: 6,
         matmul_bits: Some(6),
         ..Default::default()
     };
     let report = ocr_models::gptq::gptq(&fp32, &mut g, &calibration, &opts).unwrap();
-    // Every int8 convolution and the one MatMul.
-    assert_eq!(report.len(), quantised.int8.len() + 1);
+    // Every int8 convolution and the one MatMul (int8 or not).
+    assert_eq!(
+        report.len(),
+        quantised.int8.len() + usize::from(!int8_matmul)
+    );
+    assert!(report.iter().any(|l| l.node.contains("MatMul")));
     for l in &report {
         assert_eq!(l.bits, 6);
         // With a handful of inputs per output there may be nothing to compensate.
@@ -479,8 +500,13 @@ fn gptq_rounds_better_than_nearest_and_keeps_the_decisions() {
         assert!(codes.iter().all(|c| (-31..=31).contains(c)));
     }
     let matmul = g.nodes.iter().find(|n| n.op == "MatMul").expect("a MatMul");
-    let (shape, b) = g.const_f32(matmul.inputs[1].unwrap()).unwrap();
-    let cols = shape[1];
+    let weights = matmul.inputs[1].unwrap();
+    if int8_matmul {
+        // Its codes were checked with the others above.
+        assert!(g.int8.contains_key(&weights), "the MatMul stays int8");
+    }
+    let cols = g.const_f32(weights).map_or(0, |(shape, _)| shape[1]);
+    let b = g.const_f32(weights).map_or(&[][..], |(_, b)| b);
     for o in 0..cols {
         let col: Vec<f32> = b.iter().skip(o).step_by(cols).copied().collect();
         let amax = col.iter().fold(0f32, |m, v| m.max(v.abs()));

@@ -416,9 +416,9 @@ enum Command {
         /// -7..7, which compress to about half).
         #[arg(long, value_name = "BITS", default_value_t = 8, requires = "gptq")]
         weight_bits: u32,
-        /// With --gptq: also round the constant weights of MatMuls (which compute in fp32) to
-        /// codes of this many bits (2-8); `kestrel compress --fp32-weight-bits` at the same
-        /// bits stores those codes exactly.
+        /// With --gptq: also round the constant weights of MatMuls to codes of this many bits
+        /// (2-8): int8 ones (--int8-matmul) keep them as their codes; for those that compute
+        /// in fp32, `kestrel compress --fp32-weight-bits` at the same bits stores them exactly.
         #[arg(long, value_name = "BITS", requires = "gptq")]
         matmul_bits: Option<u32>,
         /// With --gptq: choose each layer's bits, the fewest from --gptq-min-bits up to its
