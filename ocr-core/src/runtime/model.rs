@@ -26,7 +26,7 @@ pub struct IoSpec {
 /// The prepared weights of an int8 convolution or matrix product (for a matrix product, its
 /// `[K, N]` weights transposed: one row of A per output column).
 #[derive(Debug, Clone)]
-pub struct QConv {
+pub struct QWeights {
     /// Weights packed for the int8 micro-kernel, one block per group; for a depthwise
     /// convolution, one block of kernel-row quads (`kernels::qdepthwise::pack_weights`).
     pub packed: Vec<Vec<i8>>,
@@ -64,7 +64,7 @@ pub struct Model {
     split_points: Vec<(String, u32)>,
     kernels: KernelSet,
     /// Prepared int8 weights by node index.
-    pub(crate) qconvs: Vec<Option<QConv>>,
+    pub(crate) int8_weights: Vec<Option<QWeights>>,
     /// Prepacked fp32 weights by node index.
     pub(crate) prepacked: Vec<Option<Prepacked>>,
 }
@@ -190,7 +190,7 @@ impl Model {
                 outputs: n.outputs.clone(),
             });
         }
-        let qconvs = prepare_int8(&nodes, &constants, &int8)?;
+        let int8_weights = prepare_int8(&nodes, &constants, &int8)?;
         let prepacked = prepack_fp32(&nodes, &constants);
         for io in &def.outputs {
             if !defined[io.value as usize] {
@@ -221,7 +221,7 @@ impl Model {
                 .map(|s| (s.name, s.value))
                 .collect(),
             kernels,
-            qconvs,
+            int8_weights,
             prepacked,
         })
     }
@@ -304,8 +304,8 @@ impl Model {
                 .collect(),
             split_points: Vec::new(),
             kernels: self.kernels,
-            qconvs: self
-                .qconvs
+            int8_weights: self
+                .int8_weights
                 .iter()
                 .zip(keep)
                 .filter(|(_, k)| **k)
@@ -394,7 +394,7 @@ impl Model {
     fn int8_layers(&self, kind: impl Fn(&Op) -> bool) -> usize {
         self.nodes
             .iter()
-            .zip(&self.qconvs)
+            .zip(&self.int8_weights)
             .filter(|(n, q)| q.is_some() && kind(&n.op))
             .count()
     }
@@ -522,7 +522,7 @@ fn prepare_int8(
     nodes: &[Node],
     constants: &[Option<Info>],
     int8: &[Option<(Vec<i8>, QuantParams)>],
-) -> Result<Vec<Option<QConv>>> {
+) -> Result<Vec<Option<QWeights>>> {
     let mut out = Vec::with_capacity(nodes.len());
     for n in nodes {
         for (i, v) in n.inputs.iter().enumerate() {
@@ -613,7 +613,7 @@ fn prepare_int8(
                 let w_scales = (0..m)
                     .map(|i| qp.scales[if qp.scales.len() == 1 { 0 } else { i }])
                     .collect();
-                Some(QConv {
+                Some(QWeights {
                     packed,
                     row_sums: qgemm::row_sums(w, m, k),
                     w_scales,

@@ -240,7 +240,7 @@ fn concat_in_place(
 fn int8_gemm_input(model: &Model, ni: usize) -> Option<ActQuant> {
     let node = &model.nodes[ni];
     let Op::Conv(p) = &node.op else { return None };
-    model.qconvs.get(ni)?.as_ref()?;
+    model.int8_weights.get(ni)?.as_ref()?;
     let w = node.inputs.get(1).copied().flatten()?;
     let w_shape = &model.constants.get(w as usize)?.as_ref()?.shape;
     match p.is_depthwise(w_shape) {

@@ -295,10 +295,10 @@ fn execute(
             }
         };
         // An int8 layer's prepared weights and the shape of the weights they were made from.
-        let int8_weights = || -> Result<(&super::model::QConv, &[usize])> {
+        let int8_weights = || -> Result<(&super::model::QWeights, &[usize])> {
             let wv = node.inputs[1].unwrap_or(0) as usize;
             let w_shape = plan.infos[wv].as_ref().map_or(&[][..], |i| &i.shape[..]);
-            let qw = model.qconvs[step.node]
+            let qw = model.int8_weights[step.node]
                 .as_ref()
                 .ok_or_else(|| Error::Format(msg!("node '{}' has no int8 weights", node.name)))?;
             Ok((qw, w_shape))

@@ -35,7 +35,7 @@ use crate::runtime::kernels::gemm::CPtr;
 use crate::runtime::kernels::qgemm::{
     CacheAligned, QBLOCK as BLOCK, QMR, QNR, TileParams, interleave_quads, pack_a, quantize_one,
 };
-use crate::runtime::model::QConv;
+use crate::runtime::model::QWeights;
 use crate::runtime::op::{ActQuant, ConvParams};
 use crate::runtime::ops::conv::{image_groups, is_depthwise, over_image_groups};
 use crate::runtime::parallel::Threads;
@@ -336,7 +336,7 @@ pub fn qconv(
     ks: &KernelSet,
     threads: &Threads,
     p: &ConvParams,
-    qw: &QConv,
+    qw: &QWeights,
     x: QInput,
     x_shape: &[usize],
     w_shape: &[usize],
@@ -604,7 +604,7 @@ mod tests {
             let mg = m / group;
             let kk = cg * k * k;
             let packed = pack_weights(&wq, &[m, cg, k, k], group);
-            let qw = QConv {
+            let qw = QWeights {
                 packed,
                 row_sums: qgemm::row_sums(&wq, m, kk),
                 w_scales: w_scales.clone(),

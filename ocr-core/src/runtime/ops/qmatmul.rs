@@ -19,7 +19,7 @@ use crate::runtime::kernels::KernelSet;
 use crate::runtime::kernels::qgemm::{
     self, CacheAligned, QBLOCK, QMR, QNR, TileParams, padded_k, quantize_one,
 };
-use crate::runtime::model::QConv;
+use crate::runtime::model::QWeights;
 use crate::runtime::op::{ActQuant, Epilogue};
 use crate::runtime::parallel::Threads;
 use crate::runtime::{Error, Result};
@@ -31,7 +31,12 @@ const SMALL_MACS: usize = 1 << 20;
 /// Checks int8 `[.., K, N]` weights (leading dimensions 1, K and N not 0) quantised
 /// symmetrically per column and prepares them for [`qmatmul`]: transposed, packed into A
 /// panels, with their row sums and scales.
-pub fn prepare_weights(name: &str, w: &[i8], shape: &[usize], qp: &QuantParams) -> Result<QConv> {
+pub fn prepare_weights(
+    name: &str,
+    w: &[i8],
+    shape: &[usize],
+    qp: &QuantParams,
+) -> Result<QWeights> {
     let r = shape.len();
     if r < 2 || shape[..r - 2].iter().any(|&d| d != 1) || shape[r - 2] == 0 || shape[r - 1] == 0 {
         return Err(Error::Format(msg!(
@@ -69,7 +74,7 @@ pub fn prepare_weights(name: &str, w: &[i8], shape: &[usize], qp: &QuantParams) 
             wt[j * k + kk] = v;
         }
     }
-    Ok(QConv {
+    Ok(QWeights {
         packed: alloc::vec![qgemm::pack_a(&wt, n, k)],
         row_sums: qgemm::row_sums(&wt, n, k),
         w_scales: (0..n)
@@ -112,7 +117,7 @@ pub fn qmatmul(
     ks: &KernelSet,
     threads: &Threads,
     q: ActQuant,
-    qw: &QConv,
+    qw: &QWeights,
     x: &[f32],
     x_shape: &[usize],
     w_shape: &[usize],
