@@ -214,7 +214,8 @@ fn matmuls(fp32: &Graph, q: &Graph) -> Vec<MatMul> {
         else {
             continue;
         };
-        if r < 2 || params.axis as usize != r - 1 || fshape != shape.as_slice() {
+        let one_matrix = r >= 2 && shape[..r - 2].iter().all(|&d| d == 1);
+        if !one_matrix || params.axis as usize != r - 1 || fshape != shape.as_slice() {
             continue;
         }
         out.push(MatMul {
