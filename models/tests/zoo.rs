@@ -73,6 +73,12 @@ fn compact_set_is_under_fifteen_percent_of_the_onnx_sources() {
                 "{file}: not pruned"
             );
         }
+        if kind == "rec" {
+            // Its attention, MLPs and CTC head run on the int8 GEMM, GPTQ-rounded.
+            assert_eq!(model.int8_matmuls(), 9, "{file}");
+            let plan = model.meta("kestrel.gptq").unwrap();
+            assert_eq!(plan.matches("MatMul").count(), 9, "{plan}");
+        }
     }
     assert!(
         compact * 20 <= onnx * 3,
