@@ -23,9 +23,9 @@
 //! MatMuls with a constant right-hand side are rounded the same way, their inputs being the
 //! rows of the left-hand side: an int8 product (`--int8-matmul`) gets new per-column codes and
 //! scales, its rows weighed as its kernel quantises them; one that computes in fp32 keeps the
-//! rounded values in fp32 for `kestrel compress` to store as codes. A layer's bits can be chosen as the fewest whose
-//! output error stays under a bound, and weights can be pruned inside the same pass
-//! (SparseGPT's rule, Frantar and Alistarh 2023).
+//! rounded values in fp32 for `kestrel compress` to store as codes. A layer's bits can be
+//! chosen as the fewest whose output error stays under a bound, and weights can be pruned
+//! inside the same pass (SparseGPT's rule, Frantar and Alistarh 2023).
 
 use crate::bias_correction::{Layer, layers};
 use crate::graph::Graph;
