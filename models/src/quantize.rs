@@ -529,17 +529,7 @@ fn decoded(t: &Tensor) -> Vec<Vec<usize>> {
     let am = argmaxes(t);
     if t.shape().len() == 3 {
         am.chunks(t.shape()[1].max(1))
-            .map(|line| {
-                let mut out = Vec::new();
-                let mut prev = 0;
-                for &c in line {
-                    if c != 0 && c != prev {
-                        out.push(c);
-                    }
-                    prev = c;
-                }
-                out
-            })
+            .map(ocr_core::ctc::collapse)
             .collect()
     } else {
         am.into_iter().map(|c| vec![c]).collect()

@@ -566,20 +566,7 @@ fn chained_int8_layers_change_no_result() {
 /// CTC's reading of a `[N, T, C]` output: each line's class sequence, repeats merged and
 /// blanks (class 0) dropped.
 fn ctc_lines(argmax: &[i32], steps: usize) -> Vec<Vec<i32>> {
-    argmax
-        .chunks(steps)
-        .map(|line| {
-            let mut out = Vec::new();
-            let mut prev = 0;
-            for &c in line {
-                if c != 0 && c != prev {
-                    out.push(c);
-                }
-                prev = c;
-            }
-            out
-        })
-        .collect()
+    argmax.chunks(steps).map(ocr_core::ctc::collapse).collect()
 }
 
 /// Levenshtein distance between two class sequences.

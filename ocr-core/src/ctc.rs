@@ -18,6 +18,21 @@ pub struct DecodedChar {
     pub runner_up: Option<(usize, f32)>,
 }
 
+/// CTC's reading of one line's best class per time step: repeats merged, blanks (class 0)
+/// dropped.
+pub fn collapse<T: Copy + Default + PartialEq>(best: &[T]) -> Vec<T> {
+    let blank = T::default();
+    let mut out = Vec::new();
+    let mut prev = blank;
+    for &c in best {
+        if c != blank && c != prev {
+            out.push(c);
+        }
+        prev = c;
+    }
+    out
+}
+
 /// Decodes `steps x classes` probabilities. `allowed`, if given, restricts the classes that can
 /// be emitted (the blank is always allowed): constrained decoding for known alphabets.
 pub fn greedy(
@@ -63,4 +78,28 @@ pub fn greedy(
         prev = best;
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    #[test]
+    fn collapse_merges_repeats_and_keeps_letters_a_blank_separates() {
+        assert_eq!(
+            collapse(&[0usize, 3, 3, 0, 3, 5, 5, 0, 7]),
+            vec![3, 3, 5, 7]
+        );
+        assert_eq!(collapse::<i32>(&[0, 0, 0]), Vec::<i32>::new());
+        assert_eq!(collapse::<usize>(&[]), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn greedy_reads_what_collapse_reads_of_the_best_classes() {
+        // 4 steps x 3 classes: best 1, 1, 0, 1 -> "1 1".
+        let probs = [0.1, 0.8, 0.1, 0.2, 0.7, 0.1, 0.9, 0.05, 0.05, 0.3, 0.6, 0.1];
+        let got: Vec<usize> = greedy(&probs, 4, 3, None).iter().map(|d| d.class).collect();
+        assert_eq!(got, collapse(&[1usize, 1, 0, 1]));
+    }
 }
