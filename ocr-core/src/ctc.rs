@@ -86,7 +86,7 @@ mod tests {
     use alloc::vec;
 
     #[test]
-    fn collapse_merges_repeats_and_keeps_letters_a_blank_separates() {
+    fn collapse_merges_repeats_unless_a_blank_separates_them() {
         assert_eq!(
             collapse(&[0usize, 3, 3, 0, 3, 5, 5, 0, 7]),
             vec![3, 3, 5, 7]
