@@ -51,6 +51,14 @@ struct TapSums {
     pixels: f64,
 }
 
+/// A value as an int8 kernel whose input is quantised by `q` sees it: quantised, then
+/// dequantised.
+pub(crate) fn seen_by_kernel(q: &ActQuant, v: f32) -> f32 {
+    let zp = q.zero_point as f32;
+    let u = quantize_one(v, 1.0 / q.scale, zp) as f32;
+    (u - zp) * q.scale
+}
+
 /// The int8 convolutions of `q` that have an fp32 counterpart (same node name) in `fp32`.
 pub(crate) fn layers(fp32: &Graph, q: &Graph) -> Vec<Layer> {
     let fp32_nodes = fp32.node_indices();
@@ -150,10 +158,7 @@ impl Layer {
     /// A value of input channel `ch` as the int8 kernel sees it: quantised with the layer's
     /// range for that channel, then dequantised.
     pub(crate) fn as_kernel_sees(&self, ch: usize, v: f32) -> f32 {
-        let q = self.x_quant.get(ch).unwrap_or(&self.x_quant[0]);
-        let zp = q.zero_point as f32;
-        let u = quantize_one(v, 1.0 / q.scale, zp) as f32;
-        (u - zp) * q.scale
+        seen_by_kernel(self.x_quant.get(ch).unwrap_or(&self.x_quant[0]), v)
     }
 
     /// Adds the tap sums of one `[N, C, H, W]` input (quantised and dequantised first when

@@ -27,9 +27,8 @@
 //! chosen as the fewest whose output error stays under a bound, and weights can be pruned
 //! inside the same pass (SparseGPT's rule, Frantar and Alistarh 2023).
 
-use crate::bias_correction::{Layer, layers};
+use crate::bias_correction::{Layer, layers, seen_by_kernel};
 use crate::graph::Graph;
-use ocr_core::runtime::kernels::qgemm::quantize_one;
 use ocr_core::runtime::op::{ActQuant, Op};
 use ocr_core::runtime::{Model, Session, Tensor};
 use std::collections::HashMap;
@@ -250,13 +249,7 @@ impl Moments {
         let mut col = vec![0f64; k];
         for r in (0..rows).step_by(step) {
             for (c, &v) in col.iter_mut().zip(&data[r * k..(r + 1) * k]) {
-                *c = match x_quant {
-                    None => v as f64,
-                    Some(q) => {
-                        let zp = q.zero_point as f32;
-                        ((quantize_one(v, 1.0 / q.scale, zp) as f32 - zp) * q.scale) as f64
-                    }
-                };
+                *c = x_quant.map_or(v, |q| seen_by_kernel(q, v)) as f64;
             }
             add_outer_upper(&mut self.h[0], &col);
             self.columns += 1;
