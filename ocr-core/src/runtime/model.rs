@@ -39,6 +39,21 @@ pub struct QWeights {
     pub narrow: bool,
 }
 
+impl QWeights {
+    /// Prepared weights from their `packed` blocks and the `rows x k` int8 codes they hold
+    /// (one row per output channel), with one scale per row or one for all in `scales`.
+    pub fn new(packed: Vec<Vec<i8>>, codes: &[i8], rows: usize, k: usize, scales: &[f32]) -> Self {
+        QWeights {
+            packed,
+            row_sums: qgemm::row_sums(codes, rows, k),
+            w_scales: (0..rows)
+                .map(|i| scales[if scales.len() == 1 { 0 } else { i }])
+                .collect(),
+            narrow: qgemm::is_narrow(codes),
+        }
+    }
+}
+
 /// fp32 weights packed once at load into the layout the GEMM reads, so no call repacks them.
 #[derive(Debug, Clone)]
 pub enum Prepacked {
@@ -610,15 +625,7 @@ fn prepare_int8(
                 } else {
                     crate::runtime::ops::qconv::pack_weights(w, shape, p.group)
                 };
-                let w_scales = (0..m)
-                    .map(|i| qp.scales[if qp.scales.len() == 1 { 0 } else { i }])
-                    .collect();
-                Some(QWeights {
-                    packed,
-                    row_sums: qgemm::row_sums(w, m, k),
-                    w_scales,
-                    narrow: qgemm::is_narrow(w),
-                })
+                Some(QWeights::new(packed, w, m, k, &qp.scales))
             }
             Op::QMatMul { .. } => {
                 let wv = n.inputs[1].unwrap_or(u32::MAX) as usize;

@@ -538,7 +538,6 @@ pub fn qconv(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::kernels::qgemm;
     use crate::runtime::kernels::test_uniform as lcg;
     use crate::runtime::op::Epilogue;
     use alloc::vec;
@@ -604,12 +603,7 @@ mod tests {
             let mg = m / group;
             let kk = cg * k * k;
             let packed = pack_weights(&wq, &[m, cg, k, k], group);
-            let qw = QWeights {
-                packed,
-                row_sums: qgemm::row_sums(&wq, m, kk),
-                w_scales: w_scales.clone(),
-                narrow: qgemm::is_narrow(&wq),
-            };
+            let qw = QWeights::new(packed, &wq, m, kk, &w_scales);
             let quant =
                 |v: f32| (((v / q.scale) + q.zero_point as f32).clamp(0.0, 255.0) + 0.5) as i32;
             let mut want = vec![0f64; m * oh * ow];

@@ -74,14 +74,13 @@ pub fn prepare_weights(
             wt[j * k + kk] = v;
         }
     }
-    Ok(QWeights {
-        packed: alloc::vec![qgemm::pack_a(&wt, n, k)],
-        row_sums: qgemm::row_sums(&wt, n, k),
-        w_scales: (0..n)
-            .map(|j| qp.scales[if qp.scales.len() == 1 { 0 } else { j }])
-            .collect(),
-        narrow: qgemm::is_narrow(w),
-    })
+    Ok(QWeights::new(
+        alloc::vec![qgemm::pack_a(&wt, n, k)],
+        &wt,
+        n,
+        k,
+        &qp.scales,
+    ))
 }
 
 /// The product's sizes: input rows (batch dimensions folded in), depth, output columns.
