@@ -61,7 +61,7 @@ pub(crate) fn seen_by_kernel(q: &ActQuant, v: f32) -> f32 {
 
 /// The int8 convolutions of `q` that have an fp32 counterpart (same node name) in `fp32`.
 pub(crate) fn layers(fp32: &Graph, q: &Graph) -> Vec<Layer> {
-    let fp32_nodes = fp32.node_indices();
+    let fp32_weights = fp32.weights_by_node();
     let mut out = Vec::new();
     for (i, n) in q.nodes.iter().enumerate() {
         let Ok(Op::Conv(conv)) = Op::parse(n) else {
@@ -76,10 +76,7 @@ pub(crate) fn layers(fp32: &Graph, q: &Graph) -> Vec<Layer> {
         let Some((shape, wi8, params)) = q.int8.get(&wq) else {
             continue;
         };
-        let Some(&fi) = fp32_nodes.get(n.name.as_str()) else {
-            continue;
-        };
-        let Some((fshape, wf)) = fp32.nodes[fi].inputs[1].and_then(|v| fp32.const_f32(v)) else {
+        let Some(&(fshape, wf)) = fp32_weights.get(n.name.as_str()) else {
             continue;
         };
         if shape.len() != 4 || fshape != shape.as_slice() {

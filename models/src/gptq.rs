@@ -177,7 +177,7 @@ struct MatMul {
 /// rounded values), or int8 per output column with an fp32 counterpart of the same name in
 /// `fp32` (the source of the weights GPTQ rounds).
 fn matmuls(fp32: &Graph, q: &Graph) -> Vec<MatMul> {
-    let fp32_nodes = fp32.node_indices();
+    let fp32_weights = fp32.weights_by_node();
     let mut out = Vec::new();
     for (i, n) in q.nodes.iter().enumerate() {
         if n.op != "MatMul" {
@@ -206,11 +206,7 @@ fn matmuls(fp32: &Graph, q: &Graph) -> Vec<MatMul> {
             continue;
         };
         let r = shape.len();
-        let Some((fshape, wf)) = fp32_nodes
-            .get(n.name.as_str())
-            .and_then(|&fi| fp32.nodes[fi].inputs.get(1).copied().flatten())
-            .and_then(|v| fp32.const_f32(v))
-        else {
+        let Some(&(fshape, wf)) = fp32_weights.get(n.name.as_str()) else {
             continue;
         };
         let one_matrix = r >= 2 && shape[..r - 2].iter().all(|&d| d == 1);

@@ -29,13 +29,16 @@ pub struct Graph {
 }
 
 impl Graph {
-    /// Node indices by node name (the quantised graph keeps its fp32 source's node names, so
-    /// this finds a layer's fp32 counterpart).
-    pub fn node_indices(&self) -> HashMap<&str, usize> {
+    /// The fp32 constant weights (second input) of each node that has them, by node name. The
+    /// quantised graph keeps its fp32 source's node names, so this finds the source weights of
+    /// a quantised layer.
+    pub fn weights_by_node(&self) -> HashMap<&str, (&[usize], &[f32])> {
         self.nodes
             .iter()
-            .enumerate()
-            .map(|(i, n)| (n.name.as_str(), i))
+            .filter_map(|n| {
+                let w = self.const_f32(n.inputs.get(1).copied().flatten()?)?;
+                Some((n.name.as_str(), w))
+            })
             .collect()
     }
 

@@ -52,6 +52,42 @@ impl QWeights {
             narrow: qgemm::is_narrow(codes),
         }
     }
+
+    /// Checks the int8 weight `codes` of the `op` (e.g. "conv") named `name` before they are
+    /// prepared: symmetric scales along `axis`, one per each of the `outputs` or one for all,
+    /// codes within [`qgemm::WEIGHT_MAX`], and at most [`qgemm::MAX_PRODUCTS`] `products`
+    /// (padding included) summed per output, so the i32 sums stay exact.
+    pub fn check(
+        op: &str,
+        name: &str,
+        codes: &[i8],
+        qp: &QuantParams,
+        (axis, outputs): (usize, usize),
+        products: usize,
+    ) -> Result<()> {
+        if qp.axis as usize != axis
+            || (qp.scales.len() != outputs && qp.scales.len() != 1)
+            || qp.zero_points.iter().any(|&z| z != 0)
+        {
+            return Err(Error::Format(msg!(
+                "int8 {op} '{name}': weights need symmetric scales, one per output along axis \
+                 {axis} or one for all"
+            )));
+        }
+        let max = qgemm::WEIGHT_MAX;
+        if codes.iter().any(|&x| !(-max..=max).contains(&x)) {
+            return Err(Error::Format(msg!(
+                "int8 {op} '{name}': weights must lie in -{max}..={max}"
+            )));
+        }
+        if products > qgemm::MAX_PRODUCTS {
+            return Err(Error::Unsupported(msg!(
+                "int8 {op} '{name}': {products} products per output (at most {} stay exact)",
+                qgemm::MAX_PRODUCTS
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// fp32 weights packed once at load into the layout the GEMM reads, so no call repacks them.
@@ -570,24 +606,6 @@ fn prepare_int8(
                     )));
                 }
                 let m = shape[0];
-                if qp.axis != 0
-                    || (qp.scales.len() != m && qp.scales.len() != 1)
-                    || qp.zero_points.iter().any(|&z| z != 0)
-                {
-                    return Err(Error::Format(msg!(
-                        "int8 conv '{}': weights need symmetric per-output-channel scales",
-                        n.name
-                    )));
-                }
-                if w.iter()
-                    .any(|&x| !(-qgemm::WEIGHT_MAX..=qgemm::WEIGHT_MAX).contains(&x))
-                {
-                    return Err(Error::Format(msg!(
-                        "int8 conv '{}': weights must lie in -{m}..={m}",
-                        n.name,
-                        m = qgemm::WEIGHT_MAX
-                    )));
-                }
                 let k = shape[1] * shape[2] * shape[3];
                 let depthwise = p.is_depthwise(shape);
                 // Products each i32 output sums, padding taps included.
@@ -595,13 +613,7 @@ fn prepare_int8(
                     true => shape[2] * shape[3].div_ceil(4) * 4,
                     false => shape[1].div_ceil(4) * 4 * shape[2] * shape[3],
                 };
-                if products > qgemm::MAX_PRODUCTS {
-                    return Err(Error::Unsupported(msg!(
-                        "int8 conv '{}': {products} products per output (at most {} stay exact)",
-                        n.name,
-                        qgemm::MAX_PRODUCTS
-                    )));
-                }
+                QWeights::check("conv", &n.name, w, qp, (0, m), products)?;
                 #[cfg(feature = "int8-depthwise")]
                 if !(p.channel_quant.is_empty() || depthwise && p.channel_quant.len() == m) {
                     return Err(Error::Format(msg!(

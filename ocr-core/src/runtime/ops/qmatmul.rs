@@ -44,29 +44,7 @@ pub fn prepare_weights(
         )));
     }
     let (k, n) = (shape[r - 2], shape[r - 1]);
-    if qp.axis as usize != r - 1
-        || (qp.scales.len() != n && qp.scales.len() != 1)
-        || qp.zero_points.iter().any(|&z| z != 0)
-    {
-        return Err(Error::Format(msg!(
-            "int8 MatMul '{name}': weights need symmetric per-column scales"
-        )));
-    }
-    if w.iter()
-        .any(|&x| !(-qgemm::WEIGHT_MAX..=qgemm::WEIGHT_MAX).contains(&x))
-    {
-        return Err(Error::Format(msg!(
-            "int8 MatMul '{name}': weights must lie in -{m}..={m}",
-            m = qgemm::WEIGHT_MAX
-        )));
-    }
-    if padded_k(k) > qgemm::MAX_PRODUCTS {
-        return Err(Error::Unsupported(msg!(
-            "int8 MatMul '{name}': {} products per output (at most {} stay exact)",
-            padded_k(k),
-            qgemm::MAX_PRODUCTS
-        )));
-    }
+    QWeights::check("MatMul", name, w, qp, (r - 1, n), padded_k(k))?;
     // One row of A per output column.
     let mut wt = alloc::vec![0i8; n * k];
     for (kk, row) in w.chunks_exact(n).enumerate() {
