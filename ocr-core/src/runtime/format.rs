@@ -590,6 +590,12 @@ fn read_const<'a>(
                     "quantisation axis {axis} out of range for rank {rank}"
                 )));
             }
+            // Zero points are int8 codes: anything wider would overflow dequantisation.
+            if let Some(z) = zero_points.iter().find(|z| i8::try_from(**z).is_err()) {
+                return Err(Error::Format(msg!(
+                    "quantisation zero point {z} outside int8"
+                )));
+            }
             Some(QuantParams {
                 axis,
                 scales,

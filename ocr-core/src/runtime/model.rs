@@ -512,6 +512,8 @@ fn prepack_fp32(nodes: &[Node], constants: &[Option<Info>]) -> Vec<Option<Prepac
             _ => None,
         }
     };
+    // Empty weights are left unpacked (panels of no size); shape inference checks them.
+    let constant = |v| constant(v).filter(|(shape, _)| !shape.contains(&0));
     nodes
         .iter()
         .map(|n| match &n.op {
