@@ -11,7 +11,7 @@ use crate::doc::{Field, id_card, locate, quality, vehicle};
 use crate::metrics::Metrics;
 use ocr_core::ocr::{self as ocr, Cancel, Engine, OcrError, ReadOptions};
 use ocr_core::runtime::qtensor::QuantizedTensor;
-use ocr_core::runtime::{Model, Session};
+use ocr_core::runtime::{Error as RuntimeError, Model, Session};
 use ocr_proto::v1 as pb;
 use ocr_proto::v1::ocr_server::{Ocr, OcrServer};
 use std::pin::Pin;
@@ -30,6 +30,10 @@ pub struct ServerConfig {
     pub queue: usize,
     /// Largest request message, in bytes.
     pub max_message_bytes: usize,
+    /// Most working memory (the model tail's planned arena), in bytes, that the features of
+    /// one `Finish` call may need: a small message can describe a tensor whose tail needs
+    /// gigabytes (the recogniser's attention grows with the square of the line's length).
+    pub max_finish_bytes: usize,
 }
 
 /// Checks `authorization: Bearer <token>` on every OCR call (health checking and reflection
@@ -79,6 +83,9 @@ impl Default for ServerConfig {
             max_concurrency: cores,
             queue: 4 * cores,
             max_message_bytes: 16 << 20,
+            // Fits a batch of 12 of the longest lines the engine reads (3200 columns, 400
+            // steps), not a single line of ten times that length.
+            max_finish_bytes: 512 << 20,
         }
     }
 }
@@ -498,6 +505,7 @@ impl Ocr for OcrService {
         self.timed("Finish", async {
             let req = request.into_inner();
             let tails = self.tails.clone();
+            let max_bytes = self.config.max_finish_bytes;
             let out = self
                 .run(move |e, _| {
                     let t = req
@@ -535,9 +543,19 @@ impl Ocr for OcrService {
                             }
                         }
                     };
-                    let y = Session::new(tail)
+                    let mut session = Session::new(tail);
+                    session.set_max_arena_floats(max_bytes / 4);
+                    let y = session
                         .run(&[&x])
-                        .map_err(|err| Status::invalid_argument(err.to_string()))?
+                        .map_err(|err| match err {
+                            RuntimeError::Limit(_) => Status::invalid_argument(format!(
+                                "features of shape {:?} need more working memory than this \
+                                 server allows a Finish call ({} MiB, --max-finish-mb)",
+                                q.shape,
+                                max_bytes >> 20
+                            )),
+                            err => Status::invalid_argument(err.to_string()),
+                        })?
                         .remove(0);
                     Ok(pb::FinishResponse {
                         shape: y.shape().iter().map(|&d| d as u32).collect(),

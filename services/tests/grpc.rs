@@ -326,7 +326,7 @@ async fn a_full_server_answers_resource_exhausted() {
     let (c, _stop, _) = start(ServerConfig {
         max_concurrency: 1,
         queue: 0,
-        max_message_bytes: 16 << 20,
+        ..ServerConfig::default()
     })
     .await;
     let image = dev("synthetic_renders/images/doc_clean.png");
@@ -477,6 +477,11 @@ async fn finish_continues_from_a_split_point() {
     wrong_shape.shape[1] += 1;
     let mut short = tensor.clone();
     short.data.truncate(10);
+    // 1.9 MB of features of a 32,000-column line: its tail's attention scores alone take
+    // 8 x 4000 x 4000 floats (512 MB); a server would take a gigabyte for each such call.
+    let mut long = tensor.clone();
+    long.shape[3] = 4000;
+    long.data = vec![128; long.shape.iter().product::<u32>() as usize];
     for (what, req) in [
         (
             "unknown split point",
@@ -492,9 +497,14 @@ async fn finish_continues_from_a_split_point() {
             "data shorter than shape",
             bad("rec", "backbone", Some(short)),
         ),
+        (
+            "features needing gigabytes",
+            bad("rec", "backbone", Some(long)),
+        ),
     ] {
         let e = c.finish(req).await.unwrap_err();
         assert_eq!(e.code(), Code::InvalidArgument, "{what}: {e:?}");
+        eprintln!("{what}: {}", e.message());
     }
     let again = c
         .finish(bad("rec", "backbone", Some(tensor)))

@@ -277,6 +277,11 @@ enum Command {
         #[arg(long, env = "KESTREL_MAX_MESSAGE_MB", default_value_t = 16,
               value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=4096))]
         max_message_mb: usize,
+        /// Most working memory one `Finish` call's features may make the model tail plan, in
+        /// MiB (the default fits a batch of 12 of the longest lines the engine reads).
+        #[arg(long, env = "KESTREL_MAX_FINISH_MB", default_value_t = 512,
+              value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=65536))]
+        max_finish_mb: usize,
         /// Require `authorization: Bearer TOKEN` on OCR calls (prefer the environment variable).
         #[arg(long, env = "KESTREL_TOKEN", hide_env_values = true)]
         token: Option<String>,
@@ -711,6 +716,7 @@ fn run(cli: Cli) -> Result<()> {
             max_concurrency,
             queue,
             max_message_mb,
+            max_finish_mb,
             token,
             metrics_addr,
             tls_cert,
@@ -740,6 +746,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             config.queue = queue;
             config.max_message_bytes = max_message_mb.saturating_mul(1 << 20);
+            config.max_finish_bytes = max_finish_mb.saturating_mul(1 << 20);
             tracing_subscriber::fmt()
                 .with_writer(std::io::stderr)
                 .with_env_filter(
