@@ -3,9 +3,9 @@
 # source ONNX models in ../shared/models-src: int8 models whose weights GPTQ rounds to fewer
 # bits (detector and classifier 4 bits; recogniser per layer, the fewest bits from 3 to 8 whose
 # output error on the calibration inputs is at most 3e-4; its matrix products int8 too), then
-# arithmetic-coded, with the weights of layers that compute in fp32 stored as 8-bit codes. Same calibration images as the
-# int8 models (models/build_zoo.sh); deterministic for a given build and font. Trade-off and
-# measurements: models/README.md.
+# arithmetic-coded, with the weights of layers that compute in fp32 stored as 8-bit codes.
+# Same calibration images as the int8 models (models/build_zoo.sh); deterministic for a given
+# build and font. Trade-off and measurements: models/README.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 src=../shared/models-src

@@ -3,7 +3,8 @@
 
 Reads the two "Size against accuracy" tables of models/README.md (GPTQ and nearest rounding),
 takes each row's bytes, line CER and hmean, and plots the change against that table's fp32
-reference (its own first figures: the tables were measured at different pipeline states)
+reference (the GPTQ table's fp32 row; the fp32 figures the nearest-rounding table's
+introduction states: the tables were measured at different pipeline states)
 in two panels, with the issue's bounds (line CER +0.5 point, hmean -1 point) and the 1/10 size
 goal (1.62 MB). Standard library only.
 
@@ -136,12 +137,12 @@ def main():
         f'<circle cx="40" cy="{legend_y}" r="4" fill="#999"/>',
         f'<text x="50" y="{legend_y + 4}">nearest rounding</text>',
         f'<rect x="156" y="{legend_y - 4}" width="8" height="8" fill="#1f5fbf"/>',
-        f'<text x="170" y="{legend_y + 4}">GPTQ, per-layer bits</text>',
-        f'<circle cx="300" cy="{legend_y}" r="7" fill="none" stroke="#d22" stroke-width="2"/>',
-        f'<text x="312" y="{legend_y + 4}">committed compact set</text>',
-        f'<rect x="450" y="{legend_y - 6}" width="12" height="12" fill="#e3f4e3"/>',
-        f'<text x="467" y="{legend_y + 4}">within the issue\'s bounds</text>',
-        f'<text x="620" y="{legend_y + 4}" fill="#888">faded: off scale</text>',
+        f'<text x="170" y="{legend_y + 4}">GPTQ (fixed or per-layer bits)</text>',
+        f'<circle cx="345" cy="{legend_y}" r="7" fill="none" stroke="#d22" stroke-width="2"/>',
+        f'<text x="357" y="{legend_y + 4}">committed compact set</text>',
+        f'<rect x="490" y="{legend_y - 6}" width="12" height="12" fill="#e3f4e3"/>',
+        f'<text x="507" y="{legend_y + 4}">the issue\'s bounds</text>',
+        f'<text x="630" y="{legend_y + 4}" fill="#888">faded: off scale</text>',
         "</svg>",
     ]
     out.write_text("\n".join(svg) + "\n")

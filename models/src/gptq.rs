@@ -704,6 +704,8 @@ pub fn gptq(
         };
         std::mem::swap(stored, &mut codes);
         std::mem::swap(&mut params.scales, &mut scales);
+        // One symmetric scale per row now, even where the source shared one.
+        params.zero_points = vec![0; params.scales.len()];
         report.push(GptqLayer {
             node,
             bits,
@@ -742,6 +744,7 @@ pub fn gptq(
                     stored[i * m.n + o] = codes[o * m.k + i];
                 }
             }
+            params.zero_points = vec![0; scales.len()];
             params.scales = scales;
         } else {
             let Some(ocr_core::runtime::static_eval::Info {

@@ -264,8 +264,9 @@ fn cls_calibration() -> Vec<Tensor> {
         .collect()
 }
 
-/// The classifier quantised to int8 by nearest rounding on [`cls_calibration`]: (the fp32
-/// graph, its bytes, the int8 graph, the quantisation report, the calibration inputs).
+/// The classifier quantised to int8 by nearest rounding on [`cls_calibration`], its MatMul
+/// too if `int8_matmul`: (the fp32 graph, its bytes, the int8 graph, the quantisation report,
+/// the calibration inputs).
 fn quantised_classifier(
     int8_matmul: bool,
 ) -> (
@@ -501,14 +502,24 @@ fn check_gptq(int8_matmul: bool) {
     }
     let matmul = g.nodes.iter().find(|n| n.op == "MatMul").expect("a MatMul");
     let weights = matmul.inputs[1].unwrap();
-    if int8_matmul {
+    // The rounded `[k, n]` matrix as the runtime reads it (codes times per-column scales).
+    let (cols, rounded): (usize, Vec<f32>) = if int8_matmul {
         // Its codes were checked with the others above.
-        assert!(g.int8.contains_key(&weights), "the MatMul stays int8");
-    }
-    let cols = g.const_f32(weights).map_or(0, |(shape, _)| shape[1]);
-    let b = g.const_f32(weights).map_or(&[][..], |(_, b)| b);
+        let (shape, codes, params) = g.int8.get(&weights).expect("the MatMul stays int8");
+        let n = shape[shape.len() - 1];
+        let w = codes.iter().enumerate();
+        (
+            n,
+            w.map(|(i, &c)| c as f32 * params.scales[i % n]).collect(),
+        )
+    } else {
+        let (shape, b) = g
+            .const_f32(weights)
+            .expect("an fp32 MatMul keeps fp32 weights");
+        (shape[1], b.to_vec())
+    };
     for o in 0..cols {
-        let col: Vec<f32> = b.iter().skip(o).step_by(cols).copied().collect();
+        let col: Vec<f32> = rounded.iter().skip(o).step_by(cols).copied().collect();
         let amax = col.iter().fold(0f32, |m, v| m.max(v.abs()));
         let on_grid = (1..=31).any(|j| {
             let s = amax / j as f32;
@@ -516,6 +527,15 @@ fn check_gptq(int8_matmul: bool) {
         });
         assert!(on_grid, "MatMul column {o} is not on a 6-bit grid");
     }
+    // Close to the fp32 weights in the same layout (a transposed write would not be).
+    let (_, source) = fp32.weights_by_node()[matmul.name.as_str()];
+    let norm = |v: &mut dyn Iterator<Item = f32>| v.map(|x| x * x).sum::<f32>().sqrt();
+    let diff = norm(&mut rounded.iter().zip(source).map(|(a, b)| a - b));
+    let relative = diff / norm(&mut source.iter().copied());
+    assert!(
+        relative < 0.1,
+        "rounded MatMul weights off by {relative:.3} of their norm"
+    );
     let mut reference = Session::new(Model::from_bytes(&bytes).unwrap());
     let mut rounded = Session::new(
         Model::from_bytes(&ocr_core::runtime::format::encode(&g.to_def().unwrap())).unwrap(),

@@ -548,9 +548,9 @@ impl Ocr for OcrService {
                     let y = session
                         .run(&[&x])
                         .map_err(|err| match err {
-                            RuntimeError::Limit(_) => Status::invalid_argument(format!(
-                                "features of shape {:?} need more working memory than this \
-                                 server allows a Finish call ({} MiB, --max-finish-mb)",
+                            RuntimeError::Limit(m) => Status::invalid_argument(format!(
+                                "features of shape {:?}: {m} (a Finish call may use {} MiB \
+                                 of working memory here, --max-finish-mb)",
                                 q.shape,
                                 max_bytes >> 20
                             )),

@@ -54,7 +54,7 @@ impl QWeights {
     }
 
     /// Checks the int8 weight `codes` of the `op` (e.g. "conv") named `name` before they are
-    /// prepared: symmetric scales along `axis`, one per each of the `outputs` or one for all,
+    /// prepared: symmetric scales along `axis`, one per output (`outputs` of them) or one for all,
     /// codes within [`qgemm::WEIGHT_MAX`], and at most [`qgemm::MAX_PRODUCTS`] `products`
     /// (padding included) summed per output, so the i32 sums stay exact.
     pub fn check(
