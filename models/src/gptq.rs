@@ -30,6 +30,7 @@
 use crate::bias_correction::{Layer, layers, seen_by_kernel};
 use crate::graph::Graph;
 use ocr_core::runtime::op::{ActQuant, Op};
+use ocr_core::runtime::tensor::one_matrix;
 use ocr_core::runtime::{Model, Session, Tensor};
 use std::collections::HashMap;
 
@@ -205,19 +206,20 @@ fn matmuls(fp32: &Graph, q: &Graph) -> Vec<MatMul> {
         let Some((shape, _, params)) = q.int8.get(b) else {
             continue;
         };
-        let r = shape.len();
         let Some(&(fshape, wf)) = fp32_weights.get(n.name.as_str()) else {
             continue;
         };
-        let one_matrix = r >= 2 && shape[..r - 2].iter().all(|&d| d == 1);
-        if !one_matrix || params.axis as usize != r - 1 || fshape != shape.as_slice() {
+        let Some((k, cols)) = one_matrix(shape) else {
+            continue;
+        };
+        if params.axis as usize != shape.len() - 1 || fshape != shape.as_slice() {
             continue;
         }
         out.push(MatMul {
             node: i,
             input,
-            k: shape[r - 2],
-            n: shape[r - 1],
+            k,
+            n: cols,
             weights: *b,
             w_fp32: wf.to_vec(),
             x_quant: Some(act_quant),

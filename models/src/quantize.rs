@@ -12,6 +12,7 @@
 use crate::graph::{Graph, set_attr};
 use ocr_core::runtime::format::{Attr, NodeDef, QuantParams};
 use ocr_core::runtime::kernels::qgemm::{ACT_MAX, WEIGHT_MAX};
+use ocr_core::runtime::tensor::one_matrix;
 use ocr_core::runtime::{Model, Session, Tensor};
 use std::collections::HashMap;
 
@@ -385,11 +386,11 @@ fn quantize_matmul(
     let Some((shape, w)) = g.const_f32(wv).map(|(s, d)| (s.to_vec(), d.to_vec())) else {
         return;
     };
-    let r = shape.len();
-    if r < 2 || shape[..r - 2].iter().any(|&d| d != 1) || shape[r - 2] == 0 || shape[r - 1] == 0 {
+    if one_matrix(&shape).is_none_or(|(k, n)| k == 0 || n == 0) {
         report.fp32.push((name, "weights not one matrix"));
         return;
     }
+    let r = shape.len();
     match calibrated(g, &name, x, stats, keep_fp32) {
         Ok(obs) => {
             let (lo, hi) = obs.range(method);

@@ -552,11 +552,7 @@ fn prepack_fp32(nodes: &[Node], constants: &[Option<Info>]) -> Vec<Option<Prepac
             }
             Op::MatMul(_) => {
                 let (shape, b) = constant(n.inputs.get(1).copied().flatten())?;
-                let r = shape.len();
-                if r < 2 || shape[..r - 2].iter().any(|&d| d != 1) {
-                    return None;
-                }
-                let (k, nn) = (shape[r - 2], shape[r - 1]);
+                let (k, nn) = super::tensor::one_matrix(shape)?;
                 let bm = MatRef {
                     data: b,
                     rs: nn,

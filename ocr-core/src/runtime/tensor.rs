@@ -15,6 +15,15 @@ pub fn num_elements(shape: &[usize]) -> Option<usize> {
     shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
 }
 
+/// The `(rows, columns)` of a shape that holds one matrix: rank at least 2, every leading
+/// dimension 1 (how the constant right-hand side of a matrix product is checked).
+pub fn one_matrix(shape: &[usize]) -> Option<(usize, usize)> {
+    match shape {
+        [lead @ .., k, n] if lead.iter().all(|&d| d == 1) => Some((*k, *n)),
+        _ => None,
+    }
+}
+
 impl Tensor {
     /// Wraps `data` with `shape`; fails when the element counts differ.
     pub fn new(shape: Vec<usize>, data: Vec<f32>) -> Result<Self> {
@@ -56,5 +65,19 @@ impl Tensor {
     /// Consumes the tensor, returning shape and data.
     pub fn into_parts(self) -> (Vec<usize>, Vec<f32>) {
         (self.shape, self.data)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_matrix;
+
+    #[test]
+    fn one_matrix_needs_unit_leading_dimensions() {
+        assert_eq!(one_matrix(&[3, 4]), Some((3, 4)));
+        assert_eq!(one_matrix(&[1, 1, 3, 4]), Some((3, 4)));
+        assert_eq!(one_matrix(&[2, 3, 4]), None);
+        assert_eq!(one_matrix(&[12]), None);
+        assert_eq!(one_matrix(&[]), None);
     }
 }

@@ -22,6 +22,7 @@ use crate::runtime::kernels::qgemm::{
 use crate::runtime::model::QWeights;
 use crate::runtime::op::{ActQuant, Epilogue};
 use crate::runtime::parallel::Threads;
+use crate::runtime::tensor::one_matrix;
 use crate::runtime::{Error, Result};
 use alloc::vec::Vec;
 
@@ -37,14 +38,12 @@ pub fn prepare_weights(
     shape: &[usize],
     qp: &QuantParams,
 ) -> Result<QWeights> {
-    let r = shape.len();
-    if r < 2 || shape[..r - 2].iter().any(|&d| d != 1) || shape[r - 2] == 0 || shape[r - 1] == 0 {
+    let Some((k, n)) = one_matrix(shape).filter(|&(k, n)| k > 0 && n > 0) else {
         return Err(Error::Format(msg!(
             "int8 MatMul '{name}': weight shape {shape:?} is not one [K, N] matrix"
         )));
-    }
-    let (k, n) = (shape[r - 2], shape[r - 1]);
-    QWeights::check("MatMul", name, w, qp, (r - 1, n), padded_k(k))?;
+    };
+    QWeights::check("MatMul", name, w, qp, (shape.len() - 1, n), padded_k(k))?;
     // One row of A per output column.
     let mut wt = alloc::vec![0i8; n * k];
     for (kk, row) in w.chunks_exact(n).enumerate() {
