@@ -28,6 +28,7 @@ import argparse
 import json
 import math
 import os
+import sys
 import time
 
 import numpy as np
@@ -36,6 +37,10 @@ import torch
 import torch.nn.functional as F
 from onnx import numpy_helper
 from PIL import Image
+
+# The line lists of the head-only experiment (same data sources).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "rec-head"))
+from distill_head import calibration_lines, synthetic_lines  # noqa: E402
 
 WIDTH = 320
 
@@ -49,17 +54,6 @@ def line_tensor(path):
     out = np.zeros((3, 48, WIDTH), np.float32)
     out[:, :, :w] = ((x - 0.5) / 0.5).transpose(2, 0, 1)
     return out
-
-
-def synthetic_lines(folder):
-    with open(os.path.join(folder, "manifest.jsonl"), encoding="utf-8") as f:
-        return [os.path.join(folder, json.loads(line)["image"]) for line in f]
-
-
-def calibration_lines(split, dev):
-    with open(split, encoding="utf-8") as f:
-        rows = [line.split(maxsplit=1) for line in f if line.strip() and not line.startswith("#")]
-    return [os.path.join(dev, path.strip()) for kind, path in rows if kind == "rec"]
 
 
 def attr(node, name, default=None):
