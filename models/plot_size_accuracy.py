@@ -66,12 +66,14 @@ def main():
     ref = re.search(r"line CER ([\d.]+),\s*hmean ([\d.]+)", intro)
     nearest = points(text, "**Size against accuracy, nearest rounding**",
                      float(ref.group(1)), float(ref.group(2)))
-    # The GPTQ table starts with the int8 default, rounded to nearest like the other table.
+    # The GPTQ table starts with the int8 default, rounded to nearest like the other table,
+    # and ends with quantisation-aware training.
     nearest += [p for p in gptq if "nearest" in p[0]]
-    gptq = [p for p in gptq if "nearest" not in p[0]]
+    qat = [p for p in gptq if "QAT" in p[0]]
+    gptq = [p for p in gptq if "nearest" not in p[0] and "QAT" not in p[0]]
     committed = [p for p in gptq if "(committed" in p[0]]
 
-    W, H = 760, 330
+    W, H = 790, 330
     panels = [
         ("line CER change vs fp32 (points)", 2, (-1.5, 3.0), CER_BOUND, "up"),
         ("hmean change vs fp32 (points)", 3, (-3.0, 1.0), HMEAN_BOUND, "down"),
@@ -114,7 +116,9 @@ def main():
         svg.append(f'<line x1="{gx}" y1="{top}" x2="{gx}" y2="{top + ph}" stroke="#2a8a2a" '
                    f'stroke-dasharray="4 3"/>')
         svg.append(f'<text x="{gx + 3}" y="{top + 12}" fill="#2a8a2a">goal 1.62 MB</text>')
-        for series, colour, shape in ((nearest, "#999", "circle"), (gptq, "#1f5fbf", "square")):
+        series_styles = ((nearest, "#999", "circle"), (gptq, "#1f5fbf", "square"),
+                         (qat, "#e07b00", "square"))
+        for series, colour, shape in series_styles:
             for p in series:
                 x, v = sx(p[1]), p[idx]
                 y = sy(v)
@@ -138,15 +142,17 @@ def main():
         f'<text x="50" y="{legend_y + 4}">nearest rounding</text>',
         f'<rect x="156" y="{legend_y - 4}" width="8" height="8" fill="#1f5fbf"/>',
         f'<text x="170" y="{legend_y + 4}">GPTQ (fixed or per-layer bits)</text>',
-        f'<circle cx="345" cy="{legend_y}" r="7" fill="none" stroke="#d22" stroke-width="2"/>',
-        f'<text x="357" y="{legend_y + 4}">committed compact set</text>',
-        f'<rect x="490" y="{legend_y - 6}" width="12" height="12" fill="#e3f4e3"/>',
-        f'<text x="507" y="{legend_y + 4}">the issue\'s bounds</text>',
-        f'<text x="630" y="{legend_y + 4}" fill="#888">faded: off scale</text>',
+        f'<rect x="346" y="{legend_y - 4}" width="8" height="8" fill="#e07b00"/>',
+        f'<text x="360" y="{legend_y + 4}">QAT</text>',
+        f'<circle cx="400" cy="{legend_y}" r="7" fill="none" stroke="#d22" stroke-width="2"/>',
+        f'<text x="412" y="{legend_y + 4}">committed compact set</text>',
+        f'<rect x="545" y="{legend_y - 6}" width="12" height="12" fill="#e3f4e3"/>',
+        f'<text x="562" y="{legend_y + 4}">the issue\'s bounds</text>',
+        f'<text x="680" y="{legend_y + 4}" fill="#888">faded: off scale</text>',
         "</svg>",
     ]
     out.write_text("\n".join(svg) + "\n")
-    print(f"{out}: {len(gptq)} GPTQ and {len(nearest)} nearest-rounding points")
+    print(f"{out}: {len(gptq)} GPTQ, {len(qat)} QAT and {len(nearest)} nearest-rounding points")
 
 
 if __name__ == "__main__":
