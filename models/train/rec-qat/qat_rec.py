@@ -121,6 +121,31 @@ class Interpreter(torch.nn.Module):
             elif n.op_type == "MatMul" and n.input[1] in self.key:
                 self.quant[n.input[1]] = (2 ** (bits - 1) - 1, 1)
 
+    def start_from(self, folder):
+        """Sets the quantised weights to those in `folder` (`<node name>.npy`, as the
+        `export_weights` example writes a converted model's: GPTQ's rounding). The converter
+        folds per-channel scales into a layer's weights (batch normalisation, the scale of a
+        learnable affine block after it), so each output channel is divided by its factor,
+        estimated as the projection of the exported channel on the source one: the channel
+        stays on its grid, with its scale divided by the factor."""
+        loaded = 0
+        for n in self.graph.node:
+            path = os.path.join(folder, n.name + ".npy")
+            if n.op_type not in ("Conv", "MatMul") or not os.path.exists(path):
+                continue
+            p = self.params[self.key[n.input[1]]]
+            w = torch.from_numpy(np.load(path))
+            assert p.shape == w.shape, (n.name, p.shape, w.shape)
+            axis = 0 if n.op_type == "Conv" else 1
+            dims = [d for d in range(w.dim()) if d != axis]
+            src = p.detach()
+            factor = (w * src).sum(dims, keepdim=True) / (src * src).sum(dims, keepdim=True)
+            factor = torch.where(factor.abs() > 1e-6, factor, torch.ones_like(factor))
+            with torch.no_grad():
+                p.copy_(w / factor)
+            loaded += 1
+        return loaded
+
     def weight(self, name, quantised):
         w = self.params[self.key[name]]
         if not quantised or name not in self.quant:
@@ -243,6 +268,8 @@ def main():
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=2e-5)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--start", help="start from these weights (the export_weights example's "
+                    "output for the GPTQ-rounded model) instead of the fp32 ones")
     ap.add_argument("--check", action="store_true", help="compare with onnxruntime and stop")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
@@ -271,6 +298,8 @@ def main():
         return
 
     teacher = {k: p.detach().clone() for k, p in net.params.items()}
+    if args.start:
+        print(f"{net.start_from(args.start)} weight tensors from {args.start}")
 
     def with_teacher(fn):
         saved = {k: p.detach().clone() for k, p in net.params.items()}
