@@ -68,7 +68,7 @@ def main():
                      float(ref.group(1)), float(ref.group(2)))
     # The GPTQ table starts with the int8 default, rounded to nearest like the other table,
     # and ends with quantisation-aware training.
-    nearest += [p for p in gptq if "nearest" in p[0]]
+    nearest += [p for p in gptq if "nearest" in p[0] and "QAT" not in p[0]]
     qat = [p for p in gptq if "QAT" in p[0]]
     gptq = [p for p in gptq if "nearest" not in p[0] and "QAT" not in p[0]]
     committed = [p for p in gptq if "(committed" in p[0]]

@@ -1,13 +1,15 @@
-//! Writes the int8 weights of a converted model's convolutions and matrix products,
-//! dequantised (`code * scale` per output channel), as one `.npy` file per node, named after
+//! Writes the weights of a converted model's convolutions and matrix products (int8 ones
+//! dequantised, `code * scale` per output channel), as one `.npy` file per node, named after
 //! the node (the source ONNX node's name), in the model file's layout: `[M, C/group, kh, kw]`
 //! for a convolution (batch normalisation folded in), `[K, N]` for a matrix product.
 //!
 //! A tool of the quantisation-aware training experiment (`models/train/rec-qat`), which starts
-//! from the GPTQ-rounded weights `kestrel convert --gptq` chose:
+//! from the GPTQ-rounded weights `kestrel convert --gptq` chose, dividing out what the
+//! converter folded into them as measured on the fp32 conversion:
 //!
 //! ```sh
 //! cargo run --release -p ocr-models --example export_weights -- rec4.kmod target/qat/gptq4
+//! cargo run --release -p ocr-models --example export_weights -- rec-fp32.kmod target/qat/fp32
 //! ```
 
 use npyz::WriterBuilder;
@@ -33,20 +35,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let Some(c) = def.constants.iter().find(|c| c.value == *wv) else {
             continue;
         };
-        let (ConstData::I8(codes), Some(q)) = (&c.data, &c.quant) else {
-            continue;
+        let values: Vec<f32> = match (&c.data, &c.quant) {
+            (ConstData::I8(codes), Some(q)) => {
+                let axis = q.axis as usize;
+                let inner: usize = c.shape[axis + 1..].iter().product();
+                let channels = c.shape[axis];
+                let per_tensor = q.scales.len() == 1;
+                let deq = |(i, &v): (usize, &i8)| {
+                    let ch = if per_tensor {
+                        0
+                    } else {
+                        (i / inner) % channels
+                    };
+                    q.scales[ch] * (i32::from(v) - q.zero_points[ch]) as f32
+                };
+                codes.iter().enumerate().map(deq).collect()
+            }
+            (ConstData::F32(v), None) => v.clone(),
+            _ => continue,
         };
-        let axis = q.axis as usize;
-        let inner: usize = c.shape[axis + 1..].iter().product();
-        let channels = c.shape[axis];
-        let values = codes.iter().enumerate().map(|(i, &v)| {
-            let ch = if q.scales.len() == 1 {
-                0
-            } else {
-                (i / inner) % channels
-            };
-            q.scales[ch] * (i32::from(v) - q.zero_points[ch]) as f32
-        });
         let shape: Vec<u64> = c.shape.iter().map(|&d| d as u64).collect();
         let file = std::fs::File::create(format!("{out}/{}.npy", node.name))?;
         let mut w = npyz::WriteOptions::<f32>::new()
