@@ -38,7 +38,6 @@ dependency). Deterministic for a seed on one machine (2 CPU threads).
 """
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -354,7 +353,7 @@ def main():
 
     producer = {n.output[0]: n for n in model.graph.node if n.op_type == "Constant"}
     with torch.no_grad():
-        for name, key in net.key.items():
+        for name in net.key:
             value = net.weight(name, True).numpy().astype(np.float32)
             tensor = attr(producer[name], "value")
             producer[name].attribute[0].t.CopyFrom(numpy_helper.from_array(value, tensor.name))
