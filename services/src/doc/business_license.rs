@@ -342,6 +342,7 @@ fn credit_code(
             CREDIT_CODE_ALPHABET,
             4,
             0.0,
+            f32::INFINITY,
             check::credit_code,
         )
     {

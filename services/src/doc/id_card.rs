@@ -668,7 +668,7 @@ fn read_id_number(engine: &Engine, card: &RgbImage, line: &Line) -> Result<Field
     if f.valid == Some(false)
         && f.text.len() == 18
         && let Some(fixed) =
-            super::repair_with_alternatives(&from.chars, ID_ALPHABET, 4, 0.0, |s| {
+            super::repair_with_alternatives(&from.chars, ID_ALPHABET, 4, 0.0, f32::INFINITY, |s| {
                 check::id_number(s).is_some()
             })
     {

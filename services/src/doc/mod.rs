@@ -148,22 +148,26 @@ pub fn to_photo(field: &mut Option<Field>, doc: &locate::Rectified) {
     }
 }
 
-/// Check-digit repair: the unique reading that passes `valid` when one of the `k` least
-/// confident characters takes the recogniser's second choice (second choices outside
-/// `alphabet`, or less likely than `min_alternative`, are not tried). `None` when no single
-/// change passes, or more than one does.
+/// Check-digit repair: the reading that passes `valid` when one of the `k` least confident
+/// characters takes the recogniser's second choice (second choices outside `alphabet`, or
+/// less likely than `min_alternative`, are not tried): the only one, or, among several, the
+/// one whose change is `dominance` times likelier than any other passing change's (each
+/// change weighed by its second choice's probability over the first's; `f32::INFINITY`: the
+/// only one). `None` when no single change passes, or when passing changes are about as
+/// likely.
 pub fn repair_with_alternatives(
     chars: &[Char],
     alphabet: &str,
     k: usize,
     min_alternative: f32,
+    dominance: f32,
     valid: impl Fn(&str) -> bool,
 ) -> Option<String> {
     let mut order: Vec<usize> = (0..chars.len())
         .filter(|&i| chars[i].text.trim() != "")
         .collect();
     order.sort_by(|&a, &b| chars[a].confidence.total_cmp(&chars[b].confidence));
-    let mut found: Vec<String> = Vec::new();
+    let mut found: Vec<(String, f32)> = Vec::new();
     for &i in order.iter().take(k) {
         let Some(alt) = &chars[i].alternative else {
             continue;
@@ -185,11 +189,17 @@ pub fn repair_with_alternatives(
                 }
             })
             .collect();
-        if valid(&candidate) && !found.contains(&candidate) {
-            found.push(candidate);
+        let odds = alt.confidence / chars[i].confidence.max(f32::MIN_POSITIVE);
+        if valid(&candidate) && !found.iter().any(|f| f.0 == candidate) {
+            found.push((candidate, odds));
         }
     }
-    (found.len() == 1).then(|| found.remove(0))
+    found.sort_by(|a, b| b.1.total_cmp(&a.1));
+    match found.as_slice() {
+        [(only, _)] => Some(only.clone()),
+        [(best, a), (_, b), ..] if *a >= dominance * b => Some(best.clone()),
+        _ => None,
+    }
 }
 
 /// Locates one paper document of about `aspect` (width / height) in a photo and warps it

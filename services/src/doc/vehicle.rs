@@ -74,9 +74,10 @@ fn vin_field(line: &Line) -> Option<Field> {
         ..Field::from_line(line, None, "general")
     };
     if f.valid == Some(false)
-        && let Some(fixed) = super::repair_with_alternatives(&line.chars, VIN_CHARS, 4, 0.0, |s| {
-            check::vin(&compact(s))
-        })
+        && let Some(fixed) =
+            super::repair_with_alternatives(&line.chars, VIN_CHARS, 4, 0.0, f32::INFINITY, |s| {
+                check::vin(&compact(s))
+            })
     {
         f.text = compact(&fixed);
         f.valid = Some(true);
