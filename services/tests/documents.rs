@@ -175,6 +175,15 @@ fn a_faint_embossed_number_is_found_by_its_strokes() {
 }
 
 #[test]
+fn a_date_the_warped_card_misses_comes_from_the_photo() {
+    // Seed 9704's seventh card: its number passes on the warped card, but the expiry is not
+    // found there; the photo read as it is reads the same number and the date.
+    let card = generated_bank_card(9704, 6);
+    assert_eq!(card.expiry.map(|e| e.text).as_deref(), Some("07/33"));
+    assert!(card.card_number.unwrap().valid == Some(true));
+}
+
+#[test]
 fn synthetic_waybills_and_business_licenses_read_field_by_field() {
     // Photos with perspective, turns (some upside down), uneven light, glare, blur, noise,
     // JPEG. Measured on 20 development renders each: waybills 99.4% of fields and 95% of

@@ -340,6 +340,9 @@ impl BankCardReader {
     /// a reading that passes, once in ten by chance or by repair) the photo is read again as
     /// it is, and the more plausible number wins (passing the check and grouped as printed,
     /// then passing, then grouped).
+    /// When the number passes on the warped card but the name or the expiry was not found
+    /// there (an outline that cuts a corner off), the photo read as it is fills them in if it
+    /// reads the same number: a card printed without a name costs two reads.
     /// Before that, the card is also read turned over from the way its lines voted: embossed
     /// digits upside down can read as a confident, long but failing number that outvotes the
     /// small name and date (the classifier sees much the same relief either way up). Turned,
@@ -355,6 +358,26 @@ impl BankCardReader {
         let doc = locate::Rectified::new(img, &outline.quad, Some(locate::ID1_SIZE));
         let (mut card, mut doc) = self.read_rectified(engine, doc, true, true)?;
         if number_rank(card.card_number.as_ref()).0 {
+            // An outline that cuts a corner off, or a warp that blurs small print, can lose
+            // the name or the date: the photo read as it is fills them in when it reads the
+            // same number.
+            if card.holder_name.is_none() || card.expiry.is_none() {
+                let whole = self
+                    .read_rectified(engine, locate::Rectified::whole(img), false, true)?
+                    .0;
+                let digits = |c: &BankCard| {
+                    c.card_number.as_ref().map(|f| {
+                        f.text
+                            .chars()
+                            .filter(char::is_ascii_digit)
+                            .collect::<String>()
+                    })
+                };
+                if digits(&whole) == digits(&card) {
+                    card.holder_name = card.holder_name.take().or(whole.holder_name);
+                    card.expiry = card.expiry.take().or(whole.expiry);
+                }
+            }
             return Ok(card);
         }
         doc.turn();
