@@ -136,7 +136,7 @@ const BINS: &[(&str, &str, Option<&str>)] = &[
 
 /// Looks a card number (digits, spaces ignored) up in the BIN table.
 pub fn bin_info(number: &str) -> Option<BinInfo> {
-    let digits: String = number.chars().filter(char::is_ascii_digit).collect();
+    let digits = digits_of(number);
     if digits.len() < 6 {
         return None;
     }
@@ -365,14 +365,7 @@ impl BankCardReader {
                 let whole = self
                     .read_rectified(engine, locate::Rectified::whole(img), false, true)?
                     .0;
-                let digits = |c: &BankCard| {
-                    c.card_number.as_ref().map(|f| {
-                        f.text
-                            .chars()
-                            .filter(char::is_ascii_digit)
-                            .collect::<String>()
-                    })
-                };
+                let digits = |c: &BankCard| c.card_number.as_ref().map(|f| digits_of(&f.text));
                 if digits(&whole) == digits(&card) {
                     card.holder_name = card.holder_name.take().or(whole.holder_name);
                     card.expiry = card.expiry.take().or(whole.expiry);
@@ -450,16 +443,11 @@ impl BankCardReader {
             let (w, h) = (img.width() as f32, img.height() as f32);
             let mut best: Option<Field> = None;
             for top in [0.46, 0.52, 0.58] {
-                let band = [
-                    Point::new(0.04 * w, top * h),
-                    Point::new(0.96 * w, top * h),
-                    Point::new(0.96 * w, (top + 0.18) * h),
-                    Point::new(0.04 * w, (top + 0.18) * h),
-                ];
+                let band = across_card(w, h, 0.04, top, top + 0.18);
                 let field = self.read_number_region(engine, img, band)?;
-                let digits = |f: &Field| f.text.chars().filter(char::is_ascii_digit).count();
                 let better = best.as_ref().is_none_or(|b| {
-                    (field.valid == Some(true), digits(&field)) > (b.valid == Some(true), digits(b))
+                    (field.valid == Some(true), digit_count(&field.text))
+                        > (b.valid == Some(true), digit_count(&b.text))
                 });
                 if better {
                     best = Some(field);
@@ -471,12 +459,7 @@ impl BankCardReader {
                 && let Some((top, bottom)) = stroke_row(img)
             {
                 for margin in [0.01, 0.02] {
-                    let band = [
-                        Point::new(0.03 * w, (top - margin) * h),
-                        Point::new(0.97 * w, (top - margin) * h),
-                        Point::new(0.97 * w, (bottom + margin) * h),
-                        Point::new(0.03 * w, (bottom + margin) * h),
-                    ];
+                    let band = across_card(w, h, 0.03, top - margin, bottom + margin);
                     let field = self.read_number_region(engine, img, band)?;
                     if field.valid == Some(true) && merges_printed_grouping(&field.text) {
                         best = Some(field);
@@ -487,7 +470,7 @@ impl BankCardReader {
             if let Some(f) = best
                 && (f.valid == Some(true) || card_number.is_none())
                 && outranks(&f, card_number.as_ref())
-                && f.text.chars().filter(char::is_ascii_digit).count() >= 13
+                && digit_count(&f.text) >= 13
             {
                 number_y = number_y.or(f.quad.as_ref().map(|q| (q[0].y + q[3].y) / 2.0));
                 card_number = Some(f);
@@ -571,6 +554,17 @@ impl BankCardReader {
         }
         Ok((card, doc))
     }
+}
+
+/// The band of a `w` x `h` card between the rows `top` and `bottom` (fractions of its height),
+/// `margin` of its width in from each side.
+fn across_card(w: f32, h: f32, margin: f32, top: f32, bottom: f32) -> Quad {
+    [
+        Point::new(margin * w, top * h),
+        Point::new((1.0 - margin) * w, top * h),
+        Point::new((1.0 - margin) * w, bottom * h),
+        Point::new(margin * w, bottom * h),
+    ]
 }
 
 /// The rows (fractions of the card's height) of the number line on a rectified card, found
@@ -838,6 +832,11 @@ fn digit_count(s: &str) -> usize {
     s.chars().filter(char::is_ascii_digit).count()
 }
 
+/// The digits of `s`, spaces and anything else dropped.
+fn digits_of(s: &str) -> String {
+    s.chars().filter(char::is_ascii_digit).collect()
+}
+
 fn centre_y(l: &Line) -> f32 {
     locate::centre(&l.quad).y
 }
@@ -873,11 +872,10 @@ fn number_field(readings: Vec<(Line, &'static str)>) -> Field {
         // likelier of two passing repairs.
         let repaired = match check::bank_card_number(&fused.text) {
             true => None,
+            // The repair is the fused digits (ASCII) run together: grouped as the fusion was.
             false => repair_luhn(&fused, FUSED_REPAIR_DOMINANCE).map(|digits| Line {
                 text: in_groups(
-                    digits
-                        .char_indices()
-                        .map(|(i, c)| &digits[i..i + c.len_utf8()]),
+                    (0..digits.len()).map(|i| &digits[i..=i]),
                     &group_lengths(&fused.text),
                 ),
                 ..fused.clone()
