@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Reproduces the committed bank-card recognisers from scratch: renders the synthetic crops
-# (fixed seeds), trains (fixed seeds, one CPU thread each, side by side), exports ONNX and
-# converts with Kestrel's own converter (int8, calibrated on synthetic crops and the training
-# split), then codes the weights at 4-bit levels. Two models, same network and data, which the bank-card reader runs
+# (fixed seeds), trains (fixed seeds, 2 CPU threads), exports ONNX and converts with Kestrel's
+# own converter (int8, calibrated on synthetic crops and the training split), then codes the
+# weights at 4-bit levels. Two models, same network and data, which the bank-card reader runs
 # as an ensemble:
 #   models/zoo/bankcard-rec-int8-pen.kmod  seed 3, pen strokes, marks and low contrast on the
 #                                          real crops too (the first, whose doubt calls in
 #                                          the general recogniser)
 #   models/zoo/bankcard-rec-int8.kmod      seed 1, the plain recipe
-# Needs the pinned Python environment in requirements.txt. About 40 minutes for both on 2 CPU
-# cores. Seeds 2001-2003 are training seeds; the generated evaluation sets use 9001 and up.
+# Needs the pinned Python environment in requirements.txt. About 30 minutes a model on 2 CPU
+# cores, one after the other. PARALLEL=1 trains the two side by side at one thread each in the
+# channels-last layout: 33 minutes for both, but other weights, which score lower
+# (models/README.md). Seeds 2001-2003 are training seeds; the generated evaluation sets use
+# 9001 and up.
 # ONLY=pen or ONLY=plain trains one of the two.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
@@ -42,23 +45,27 @@ train_one() {
   $k compress "$work/$name/8bit.kmod" --int8-weight-bits 4 -o "$zoo"
 }
 
-# The two trainings run side by side, one torch thread each (train.py's default): about 35
-# minutes together on 2 cores, against about 60 one after the other at two threads each.
+parallel=${PARALLEL:-}
 pids=()
+# run_one NAME LOG ZOO_FILE TRAIN_ARGS...: in turn, or in the background with PARALLEL=1.
+run_one() {
+  if [ "$parallel" = 1 ]; then
+    train_one "$@" --threads 1 --channels-last > "$work/$1.log" 2>&1 &
+    pids+=($!)
+  else
+    train_one "$@"
+  fi
+}
+
 if [ "$only" != plain ]; then
-  train_one pen train_log-pen.jsonl models/zoo/bankcard-rec-int8-pen.kmod \
-    --seed 3 --pen-lines 0.2 --real-marks 0.3 --contrast-low 0.33 > "$work/pen.log" 2>&1 &
-  pids+=($!)
+  run_one pen train_log-pen.jsonl models/zoo/bankcard-rec-int8-pen.kmod \
+    --seed 3 --pen-lines 0.2 --real-marks 0.3 --contrast-low 0.33
 fi
 if [ "$only" != pen ]; then
-  train_one plain train_log.jsonl models/zoo/bankcard-rec-int8.kmod --seed 1 \
-    > "$work/plain.log" 2>&1 &
-  pids+=($!)
+  run_one plain train_log.jsonl models/zoo/bankcard-rec-int8.kmod --seed 1
 fi
-echo "training (logs: $work/pen.log, $work/plain.log)"
 status=0
 for pid in "${pids[@]}"; do
   wait "$pid" || status=1
 done
-tail -n 3 "$work"/*.log
 exit $status
