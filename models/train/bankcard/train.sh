@@ -68,4 +68,5 @@ status=0
 for pid in "${pids[@]}"; do
   wait "$pid" || status=1
 done
+[ $status = 0 ] || echo "a training failed: see $work/pen.log and $work/plain.log" >&2
 exit $status
